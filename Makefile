@@ -1,0 +1,29 @@
+# expander: `make setup` builds .venv idempotently; `make test` runs the whole suite; `make expand` runs the main job.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+export EXPANDER_CACHE ?= $(CURDIR)/.cache/expander
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup test expand bench clean-venv
+
+setup: $(STAMP)
+
+# The stamp depends on the files that define the environment: editing them re-runs setup.
+$(STAMP): pyproject.toml scripts/setup_env.sh
+	bash scripts/setup_env.sh $(PY) $(VENV)
+	touch $(STAMP)
+
+expand: setup
+	$(BIN)/expander expand "a red fox in snow"
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+bench: setup
+	$(BIN)/python benchmarks/engine_throughput.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The embedded Krea 2 runtime (load, presets, batched render, tiny builder)."""

@@ -1,0 +1,1 @@
+"""Subcommands of the `expander` CLI: each module defines `register(subparsers)`."""

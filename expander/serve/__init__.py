@@ -1,0 +1,1 @@
+"""expander.serve"""
