@@ -1,0 +1,172 @@
+"""Eval recipe: one flat YAML per experiment (`configs/eval/*.yaml`), keys matching `EvalConfig`'s fields.
+
+    cfg = load_eval_config("configs/eval/tiny_cpu.yaml", ["--num_prompts", "8"])
+
+Arms are a YAML list of mappings (see `ArmConfig`); on the command line a list is given as YAML,
+e.g. `--arms '[{name: raw}, {name: smol, model: smollm2-135m, creativity: low}]'`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from expander.config import ConfigError, load_config
+from expander.prompts import CREATIVITY_LEVELS
+
+__all__ = ["ArmConfig", "EvalConfig", "load_eval_config"]
+
+
+@dataclass
+class ArmConfig:
+    """One arm of the comparison: the raw prompt, or an expander (model ref + adapter + creativity).
+
+    Attributes:
+        name: column name in tables and the report (unique; letters, digits, `-`, `_`, `.`).
+        creativity: `raw` (the short prompt is rendered as typed) or `low`/`medium`/`high`.
+        model: expander model ref (built-in name, local HF dir or hub id); required unless `raw`.
+        adapter: LoRA adapter directory (PEFT format), or None for the bare model.
+        backend: generation backend, `transformers` or `vllm`.
+        max_words: word budget of each expansion (None: the creativity level's).
+        batch_size: prompts per transformers `generate` call.
+    """
+
+    name: str
+    creativity: str = "raw"
+    model: str | None = None
+    adapter: str | None = None
+    backend: str = "transformers"
+    max_words: int | None = None
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
+            raise ValueError(f"arm name {self.name!r} must be non-empty and use only letters, digits, '-', '_', '.'")
+        if self.creativity not in CREATIVITY_LEVELS:
+            raise ValueError(f"arm {self.name!r}: unknown creativity {self.creativity!r}; choose one of {', '.join(CREATIVITY_LEVELS)}")
+        if self.creativity != "raw" and not self.model:
+            raise ValueError(f"arm {self.name!r}: creativity {self.creativity!r} needs a `model`")
+        if self.backend not in ("transformers", "vllm"):
+            raise ValueError(f"arm {self.name!r}: backend must be 'transformers' or 'vllm', got {self.backend!r}")
+        if self.max_words is not None and self.max_words < 1:
+            raise ValueError(f"arm {self.name!r}: max_words must be >= 1, got {self.max_words}")
+        if self.adapter is not None and not (Path(self.adapter) / "adapter_config.json").is_file():
+            raise ValueError(f"arm {self.name!r}: adapter {self.adapter!r} is not a PEFT adapter directory (no adapter_config.json)")
+
+    @property
+    def is_raw(self) -> bool:
+        return self.creativity == "raw"
+
+
+def _default_arms() -> list[ArmConfig]:
+    return [ArmConfig(name="raw"), ArmConfig(name="smollm2", creativity="medium", model="smollm2-135m")]
+
+
+@dataclass
+class EvalConfig:
+    """An evaluation: prompts x arms x seeds -> renders -> scores -> statistics -> report.
+
+    Prompt set:
+        prompt_file: `.tsv` (PartiPrompts), `.csv` or `.jsonl` with a `prompt` column (and optional
+            `category`, `challenge`); relative paths resolve from the cwd, then the repository root.
+        num_prompts: sample size (None: all); stratify_by: `category`, `challenge` or `none`.
+        categories, challenges: keep only these labels (None: all); sample_seed: the sampling seed.
+    Arms and seeds:
+        arms: the arms (the first is the baseline every other arm is compared with; usually `raw`).
+        seeds_per_prompt: k images per (prompt, arm), the same k seeds for every arm.
+        seed: base of every derived seed (expansion seed i = seed + i; render seeds hash (seed, prompt, i)).
+    Renderer (`diffusion.Krea2Renderer`):
+        renderer: Krea 2 diffusers directory, hub id, or `tiny:krea2`; preset: `turbo` or `raw`;
+        height, width (pixels, multiples of 16); num_inference_steps, guidance_scale (None: preset's);
+        render_batch_size; dtype, device (None: the renderer's defaults); offload: CPU offload.
+    Scorers (refs as in `expander.rewards.config`; `tiny:*` refs build tiny random models offline):
+        clip_model, clip_pretrained: open_clip model for CLIP similarity to the short prompt and for
+            the aesthetic head's embeddings; aesthetic_head: LAION-format head; dino_model: DINOv3 for
+            diversity and distance to the baseline; image_safety_model: image safety classifier ref
+            (None: no image classifier; text flags from `expander.safety` still apply).
+    Statistics and outputs:
+        win_metrics: higher-is-better columns compared pairwise; bootstrap_samples, ci_level, stats_seed.
+        output_dir: the run directory; cache_dir: expansion/render cache (None: `<output_dir>/cache`).
+        report_max_prompts: prompts shown in the report's image grid; report_thumb_px: longest side of
+            grid images (JPEG, inlined), so reports of 1024x1024 runs stay small.
+    """
+
+    prompt_file: str = "data/prompts/PartiPrompts.tsv"
+    num_prompts: int | None = 20
+    stratify_by: str = "category"
+    categories: list[str] | None = None
+    challenges: list[str] | None = None
+    sample_seed: int = 0
+
+    arms: list[ArmConfig] = field(default_factory=_default_arms)
+    seeds_per_prompt: int = 2
+    seed: int = 0
+
+    renderer: str = "tiny:krea2"
+    preset: str = "turbo"
+    height: int = 64
+    width: int = 64
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+    render_batch_size: int = 8
+    dtype: str | None = None
+    device: str | None = None
+    offload: bool = False
+
+    clip_model: str = "tiny:clip"
+    clip_pretrained: str | None = None
+    aesthetic_head: str = "tiny:aesthetic-head"
+    dino_model: str = "tiny:dinov3"
+    image_safety_model: str | None = None
+
+    win_metrics: list[str] = field(default_factory=lambda: ["aesthetic", "clip_score", "constraint_score"])
+    bootstrap_samples: int = 1000
+    ci_level: float = 0.95
+    stats_seed: int = 0
+
+    output_dir: str = "runs/eval/tiny_cpu"
+    cache_dir: str | None = None
+    report_max_prompts: int = 24
+    report_thumb_px: int = 256
+
+    def __post_init__(self) -> None:
+        if not self.arms:
+            raise ValueError("arms must list at least one arm")
+        names = [a.name for a in self.arms]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"arm names must be unique; repeated: {', '.join(dupes)}")
+        if self.seeds_per_prompt < 1:
+            raise ValueError(f"seeds_per_prompt must be >= 1, got {self.seeds_per_prompt}")
+        if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
+            raise ValueError(f"height and width must be positive multiples of 16, got {self.height}x{self.width}")
+        if self.render_batch_size < 1:
+            raise ValueError(f"render_batch_size must be >= 1, got {self.render_batch_size}")
+        if not 0 < self.ci_level < 1:
+            raise ValueError(f"ci_level must be in (0, 1), got {self.ci_level}")
+        if self.bootstrap_samples < 100:
+            raise ValueError(f"bootstrap_samples must be >= 100 for a usable interval, got {self.bootstrap_samples}")
+        if self.report_max_prompts < 1 or self.report_thumb_px < 16:
+            raise ValueError("report_max_prompts must be >= 1 and report_thumb_px >= 16")
+        unknown = sorted(set(self.win_metrics) - set(WIN_METRICS))
+        if unknown:
+            raise ValueError(f"unknown win_metrics {unknown}; choose from {', '.join(WIN_METRICS)}")
+
+    @property
+    def baseline(self) -> str:
+        return self.arms[0].name
+
+    def resolved_cache_dir(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else Path(self.output_dir) / "cache"
+
+
+# Higher-is-better per-image scores that can be compared pairwise between arms.
+WIN_METRICS = ("aesthetic", "clip_score", "constraint_score", "dino_seed_diversity")
+
+
+def load_eval_config(path: str | Path | None = None, overrides: list[str] | None = None) -> EvalConfig:
+    """Load an `EvalConfig` from YAML plus `--key value` overrides; `ConfigError` names a bad key or value."""
+    return load_config(EvalConfig, path, overrides)
+
+
+__all__ += ["ConfigError", "WIN_METRICS"]
