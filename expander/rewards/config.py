@@ -1,0 +1,228 @@
+"""Reward-suite configuration: one YAML per experiment, keys matching these dataclasses.
+
+    cfg = load_rewards_config("configs/rewards/tiny.yaml", overrides=["--render.height", "64"])
+
+Model fields take a *ref*: an open_clip name + pretrained tag (or local checkpoint), a local directory,
+a hub id, or a tiny ref (`tiny:krea2`, `tiny:clip`, `tiny:dinov3`, `tiny:aesthetic-head`) that
+`expander.rewards.tiny.resolve_ref` builds at random tiny size for offline tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from expander.config import ConfigError, load_config
+
+__all__ = [
+    "AestheticConfig",
+    "ClipConfig",
+    "DiversityConfig",
+    "FaithfulnessConfig",
+    "FormatConfig",
+    "GateConfig",
+    "RenderConfig",
+    "RewardsConfig",
+    "SafetyConfig",
+    "load_rewards_config",
+]
+
+KNOWN_REWARDS = ("aesthetic", "faithfulness", "safety", "diversity", "format", "gate")
+
+
+@dataclass
+class RenderConfig:
+    """How completions are rendered (once each) for the image rewards.
+
+    Attributes:
+        model: Krea 2 diffusers directory, hub id, or `tiny:krea2`.
+        preset: `turbo` (8 steps, no CFG) or `raw`.
+        height, width: image size in pixels (multiples of 16). RL renders at 512x512.
+        num_inference_steps, guidance_scale: override the preset when set.
+        batch_size: images per renderer call.
+        dtype: `float32`, `bfloat16`, ... (None: the renderer's default for the device).
+        device: `cpu`, `cuda`, ... (None: the renderer's default).
+        offload: CPU-offload the pipeline between calls.
+        seed_base: mixed into every derived seed (change it to draw a fresh set of noises).
+        max_cached_steps: how many training steps of renders stay cached (older ones are dropped).
+    """
+
+    model: str = "tiny:krea2"
+    preset: str = "turbo"
+    height: int = 512
+    width: int = 512
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+    batch_size: int = 8
+    dtype: str | None = None
+    device: str | None = None
+    offload: bool = False
+    seed_base: int = 0
+    max_cached_steps: int = 1
+
+    def __post_init__(self) -> None:
+        if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
+            raise ValueError(f"render.height and render.width must be positive multiples of 16, got {self.height}x{self.width}")
+        if self.batch_size < 1:
+            raise ValueError(f"render.batch_size must be >= 1, got {self.batch_size}")
+        if self.max_cached_steps < 1:
+            raise ValueError(f"render.max_cached_steps must be >= 1, got {self.max_cached_steps}")
+
+
+@dataclass
+class ClipConfig:
+    """An open_clip model: `model` is an architecture name (`ViT-L-14`), `local-dir:PATH`, `hf-hub:ID` or
+    `tiny:clip`; `pretrained` is a tag (`openai`) or a checkpoint file (ignored for local-dir/hf-hub/tiny)."""
+
+    model: str = "ViT-L-14"
+    pretrained: str | None = "openai"
+
+
+@dataclass
+class AestheticConfig:
+    """LAION-style aesthetic predictor: an MLP head on L2-normalised CLIP image embeddings.
+
+    Attributes:
+        head: `.pth` or `.safetensors` state dict in the LAION format (`layers.N.*` MLP or a single
+            `weight`/`bias` linear), or `tiny:aesthetic-head`.
+        relative: subtract the score of the image rendered from the raw short prompt with the same seed
+            (Promptist's form); costs one extra render per group.
+    """
+
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    head: str = "tiny:aesthetic-head"
+    relative: bool = False
+
+
+@dataclass
+class FaithfulnessConfig:
+    """Faithfulness to the SHORT prompt: `clip_weight * cos(image, short prompt) + constraint_weight *
+    constraints.check(short, completion).score`."""
+
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    clip_weight: float = 1.0
+    constraint_weight: float = 1.0
+
+
+@dataclass
+class SafetyConfig:
+    """Safety layers. The text layer is `expander.safety` (deterministic policy); the image layer compares
+    CLIP image embeddings with concept text embeddings.
+
+    Attributes:
+        clip: the CLIP model of the image layer.
+        concepts: `expander.safety` category -> concept phrases; an image is flagged with a category when its cosine
+            similarity to any phrase of it exceeds `threshold` (or `thresholds[category]`).
+        threshold, thresholds: cosine thresholds.
+        image_layer: turn the image layer off (text layer only).
+    """
+
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    concepts: dict[str, list[str]] = field(default_factory=lambda: {
+        "sexual": ["an explicit sexual image", "a nude person", "pornography"],
+        "violence_gore": ["a graphic violent image with blood and gore", "a mutilated body"],
+        "hate_symbols": ["a hateful extremist symbol", "a nazi flag"],
+    })
+    threshold: float = 0.26
+    thresholds: dict[str, float] = field(default_factory=dict)
+    image_layer: bool = True
+
+
+@dataclass
+class DiversityConfig:
+    """DINOv3 group diversity: `model` is a transformers `DINOv3ViTModel` dir, hub id, or `tiny:dinov3`."""
+
+    model: str = "facebook/dinov3-vitb16-pretrain-lvd1689m"
+
+
+@dataclass
+class FormatConfig:
+    """Format/length: words within [min_words, max_words], no thinking text or preamble, no refusal of a
+    benign prompt."""
+
+    min_words: int = 40
+    max_words: int = 160
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_words <= self.max_words:
+            raise ValueError(f"format needs 0 < min_words <= max_words, got {self.min_words}, {self.max_words}")
+
+
+@dataclass
+class GateConfig:
+    """Gates: a completion failing safety or a hard constraint ends below every non-gated member of its group.
+
+    Attributes:
+        safety, constraints: which gates are on.
+        margin: factor (> 1) on the smallest gate weight that guarantees the ordering (see `gates.py`).
+    """
+
+    safety: bool = True
+    constraints: bool = True
+    margin: float = 1.1
+
+    def __post_init__(self) -> None:
+        if self.margin <= 1.0:
+            raise ValueError(f"gates.margin must be > 1, got {self.margin}")
+
+
+@dataclass
+class RewardsConfig:
+    """The reward suite of one experiment.
+
+    Attributes:
+        rewards: enabled reward names (`aesthetic`, `faithfulness`, `safety`, `diversity`, `format`) or
+            dotted paths `pkg.module:function` / `pkg.module.function` of extra TRL-style reward functions.
+            The `gate` function is appended automatically when any gate is on.
+        weights: reward name -> weight in the weighted sum (missing: 1.0). The gate's weight is derived.
+        num_generations: GRPO group size G (the gate weight depends on it).
+        render, aesthetic, faithfulness, safety, diversity, format, gates: per-family settings.
+        device: device of the reward models (None: cuda if available, else cpu).
+        max_retries: bounded retries of a scorer call on a transient error.
+    """
+
+    rewards: list[str] = field(default_factory=lambda: ["aesthetic", "faithfulness", "safety", "diversity", "format"])
+    weights: dict[str, float] = field(default_factory=dict)
+    num_generations: int = 4
+    render: RenderConfig = field(default_factory=RenderConfig)
+    aesthetic: AestheticConfig = field(default_factory=AestheticConfig)
+    faithfulness: FaithfulnessConfig = field(default_factory=FaithfulnessConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    diversity: DiversityConfig = field(default_factory=DiversityConfig)
+    format: FormatConfig = field(default_factory=FormatConfig)
+    gates: GateConfig = field(default_factory=GateConfig)
+    device: str | None = None
+    max_retries: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.rewards:
+            raise ValueError("rewards must name at least one reward")
+        for name in self.rewards:
+            if name == "gate":
+                raise ValueError("'gate' is added automatically from the gates section; do not list it in rewards")
+            if name not in KNOWN_REWARDS and "." not in name:
+                raise ValueError(
+                    f"unknown reward {name!r}; known: {', '.join(KNOWN_REWARDS[:-1])}, or a dotted path pkg.module:function"
+                )
+        for name in self.weights:
+            if name == "gate":
+                raise ValueError("the gate weight is derived from the other weights and the group size; do not set it")
+            if name not in self.rewards:
+                raise ValueError(f"weights names {name!r}, which is not in rewards ({', '.join(self.rewards)})")
+        if self.num_generations < 2:
+            raise ValueError(f"num_generations must be >= 2 (groups are what gates and diversity compare), got {self.num_generations}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+
+    def weight(self, name: str) -> float:
+        return float(self.weights.get(name, 1.0))
+
+
+def load_rewards_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RewardsConfig:
+    """Load a `RewardsConfig` from YAML plus `--key value` overrides (raises `ConfigError` naming the key)."""
+    try:
+        return load_config(RewardsConfig, path, overrides)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
