@@ -34,6 +34,7 @@ from expander.constraints.text import (
     PhraseIndex,
     can_be_noun,
     forms,
+    noun_forms,
     is_plural,
     is_verb_form,
     normalise_phrase,
@@ -156,7 +157,7 @@ def _tables():
     concept_of: dict[str, set[str]] = {}
     for name, words in lx.CONCEPTS.items():
         for w in words.split():
-            for f in forms(w):
+            for f in noun_forms(w):
                 concept_of.setdefault(f, set()).add(name)
     counts = {str(v): [k] for k, v in number_words().items()}
     for phrase, v in lx.COUNT_PHRASES.items():
@@ -359,6 +360,10 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
             continue  # "one of the cats" is not a count
         counts.append((i, j, int(value)))
         mark(i, j)
+    for i, w in enumerate(words):
+        if not used[i] and w.isdigit() and 0 < int(w) <= 1000:
+            counts.append((i, i + 1, int(w)))
+            mark(i, i + 1)
 
     chunks = _chunks(words, used, toks)
     head_at: dict[int, int] = {}  # token index -> chunk head index
@@ -394,11 +399,30 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
         if a is None:
             continue
         b = next_head(j)
+        target = words[b] if b is not None else None
+        if b is None and rel not in ("left of", "right of"):
+            # The object may sit inside another constraint's phrase ("under a full moon"): its last word.
+            k = j
+            while k < n and words[k] in lx.DETERMINERS:
+                k += 1
+            while k < n and not toks[k].is_punct and words[k] not in _BOUNDARY:
+                k += 1
+            if k == j or words[k - 1] in lx.DETERMINERS:
+                continue
+            target = words[k - 1]
         if rel in ("left of", "right of") and b is not None and words[j - 1] in ("left", "right") and words[j - 1] != "of":
-            b = None  # "a dog on the left, a cat ..." names a side of the frame, not a second object
-        text, span = span_text(a, (b + 1) if b is not None else j)
-        out.append(Constraint("spatial", text, binds_to=words[a], value=rel,
-                              target=words[b] if b is not None else None, span=span))
+            b, target = None, None  # "a dog on the left, a cat ...": a side of the frame, not an object
+        end = (b + 1) if b is not None else (k if target is not None else j)
+        text, span = span_text(a, end)
+        out.append(Constraint("spatial", text, binds_to=words[a], value=rel, target=target, span=span))
+
+    # A state after its noun ("a kitten sleeping in a box") is an attribute of that noun.
+    for i, w in enumerate(words):
+        if not used[i] and is_verb_form(w) and _attr_group(w, t):
+            a = prev_head(i)
+            out.append(Constraint("attribute", prompt[toks[i].start:toks[i].end],
+                                  binds_to=words[a] if a is not None else None, value=_attr_group(w, t),
+                                  span=(toks[i].start, toks[i].end)))
 
     color_of = t["color_of"]
     for chunk in chunks:
@@ -408,7 +432,8 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
             if k == head:
                 continue
             if w in color_of and (w not in lx.AMBIGUOUS_COLOR_WORDS or w in _PROMPT_AMBIGUOUS_COLORS
-                                  or (k + 1 < n and words[k + 1] in color_of)):
+                                  or (k + 1 < n and words[k + 1] in color_of
+                                      and words[k + 1] not in lx.AMBIGUOUS_COLOR_WORDS)):
                 bind = head if head is not None else prev_head(chunk["tokens"][0])
                 if bind is None or bind == k:
                     continue
@@ -504,12 +529,21 @@ def _chunks(words: list[str], used: list[bool], toks) -> list[dict]:
         boundary = used[i] or w in _BOUNDARY or toks[i].is_punct
         if w == "and" and run and words[run[-1]] in color_of and i + 1 < len(words) and words[i + 1] in color_of:
             continue  # "red and white umbrella" is one phrase
-        if boundary or is_verb_form(w):
+        if boundary:
             close()
             continue
+        if is_verb_form(w):
+            # "an empty swimming pool" keeps its -ing modifier; "a girl holding flowers" does not.
+            nxt = i + 1
+            keep = (w.endswith("ing") and nxt < len(words) and not toks[nxt].is_punct
+                    and words[nxt] not in _BOUNDARY and can_be_noun(words[nxt])
+                    and (not run or "NOUN" not in pos_tags(words[run[-1]]) or words[run[-1]] in color_of))
+            if not keep:
+                close()
+                continue
         # "a man reads a book": a 3rd-person verb after a singular noun ends the phrase.
-        if run and w.endswith("s") and "VERB" in pos_tags(w) and not is_plural(words[run[-1]]) \
-                and can_be_noun(words[run[-1]]) and (i + 1 >= len(words) or words[i + 1] in _BOUNDARY
+        elif run and w.endswith("s") and "VERB" in pos_tags(w) and not is_plural(words[run[-1]]) \
+                and "NOUN" in pos_tags(words[run[-1]]) and "ADJ" not in pos_tags(words[run[-1]]) and (i + 1 >= len(words) or words[i + 1] in _BOUNDARY
                                                      or toks[i + 1].is_punct):
             close()
             continue
@@ -562,9 +596,10 @@ class _Doc:
             return self._finds[key]
         accepted, stem, concepts = _targets(word)
         hits = [i for i, f in enumerate(self.forms) if f & accepted]
-        if not hits and len(stem) >= 4:
-            hits = [i for i, w in enumerate(self.words)
-                    if w.startswith(stem) and not w.endswith("less") and len(w) > len(stem)]
+        if not hits and len(stem) >= 3:
+            # Compounds and derivations: snow -> snowy / snowfall, bee -> honeybee.
+            hits = [i for i, w in enumerate(self.words) if len(w) > len(stem) and not w.endswith("less") and (
+                (len(stem) >= 4 and w.startswith(stem)) or (w.endswith(stem) and len(w) - len(stem) >= 3))]
         if not hits and fuzzy:
             hits = self._similar(word, concepts)
         self._finds[key] = hits
@@ -604,16 +639,21 @@ class _Doc:
 def _targets(word: str) -> tuple[frozenset[str], str, frozenset[str]]:
     """(forms that count as the word, stem for prefix matches, concepts) for a prompt noun.
 
-    A word that names a concept accepts that concept only ("man" accepts "gentleman", not "woman");
-    any other word accepts every concept it belongs to ("puppy" accepts "dog")."""
+    A word that names a concept accepts its members ("man" accepts "gentleman", not "woman"; "dog"
+    accepts "puppy"); any other word accepts the names of its concepts ("puppy" accepts "dog")."""
     concept_of = _tables()["concept_of"]
-    own = forms(word)
+    own = noun_forms(word)
     named = [f for f in own if f in lx.CONCEPTS]
-    concepts = frozenset(named) if named else frozenset().union(*(concept_of.get(f, set()) for f in own))
-    accepted = set(own)
-    for c in concepts:
-        for w in lx.CONCEPTS[c].split():
-            accepted |= forms(w)
+    accepted = set(forms(word))
+    if named:
+        concepts = frozenset(named)
+        for c in concepts:
+            for w in lx.CONCEPTS[c].split():
+                accepted |= noun_forms(w)
+    else:  # a specific word accepts its general name (puppy -> dog), not its siblings (poodle)
+        concepts = frozenset().union(*(concept_of.get(f, set()) for f in own))
+        for c in concepts:
+            accepted |= noun_forms(c)
     return frozenset(accepted), _lemma(word), concepts
 
 
@@ -621,15 +661,15 @@ def _targets(word: str) -> tuple[frozenset[str], str, frozenset[str]]:
 def _negation_targets(word: str) -> frozenset[str]:
     """Every form that reintroduces a negated thing: its own forms and all concepts it belongs to."""
     concept_of = _tables()["concept_of"]
-    own = forms(word)
+    own = noun_forms(word)
     out = set(own)
     for f in own:
         for c in concept_of.get(f, ()):
             for w in lx.CONCEPTS[c].split():
-                out |= forms(w)
+                out |= noun_forms(w)
         if f in lx.CONCEPTS:
             for w in lx.CONCEPTS[f].split():
-                out |= forms(w)
+                out |= noun_forms(w)
     return frozenset(out)
 
 
@@ -815,6 +855,21 @@ def _check_attribute(c: Constraint, doc: _Doc) -> str | None:
     t = _tables()
     if c.value in t["attr"]:
         members, opposites = t["attr"][c.value]
+        if c.binds_to:
+            # Around the object first: "a glass and steel cabin in a pine forest" is not wooden.
+            near = set()
+            for p in doc.find(c.binds_to):
+                ks = _window_back(doc, p, 5)
+                for k in range(p + 1, min(len(doc.words), p + 7)):
+                    if doc.words[k] in lx.DETERMINERS or doc.words[k] in CLAUSE_END:
+                        break
+                    ks.append(k)
+                near |= {doc.words[k] for k in ks}
+            near_grams = {(w,) for w in near}
+            if not (near_grams & members):
+                hit = near_grams & opposites
+                if hit:
+                    return f"attribute '{c.text}' of '{c.binds_to}' became '{sorted(hit)[0][0]}'"
         if doc.has_any(members) or doc.find(c.text.lower(), fuzzy=False):
             return None
         hit = doc.has_any(opposites)
@@ -856,17 +911,29 @@ def _check_spatial(c: Constraint, doc: _Doc) -> str | None:
                     return None
                 return f"spatial '{c.text}' became '{' '.join(doc.words[s:e])}'"
         return f"spatial '{c.text}' not stated"
+    # Between two mentions, the relation nearest the second one governs it: in "a bowl on the floor
+    # below a windowsill" the bowl is below the windowsill, not on it.
     clash = None
-    for s, e, label in rels:
-        if label == want and between(a_pos, b_pos, s, e):
-            return None
-        if label in inverse and between(b_pos, a_pos, s, e):
-            return None
-        if clash is None and ((label in opposite and between(a_pos, b_pos, s, e))
-                              or (label in opposite_inverse and between(b_pos, a_pos, s, e))):
-            clash = " ".join(doc.words[s:e])
+    for first, second, ok_labels, bad_labels in ((a_pos, b_pos, {want}, opposite),
+                                                 (b_pos, a_pos, inverse, opposite_inverse)):
+        for a in first:
+            for b in second:
+                if not (a < b and b - a <= 16 and doc.clause[a] == doc.clause[b]):
+                    continue
+                inside = [(s, e, label) for s, e, label in rels
+                          if a < s and e <= b and (label in ok_labels or label in bad_labels)]
+                if not inside:
+                    continue
+                last = max(s for s, _, _ in inside)
+                labels = {label for s, _, label in inside if s == last}
+                if labels & ok_labels:
+                    return None
+                if clash is None:
+                    clash = next(" ".join(doc.words[s:e]) for s, e, label in inside if s == last)
     if clash:
         return f"spatial '{c.text}' became '{clash}'"
+    if c.value == "on":  # plain "on" is everywhere and often paraphrased away: only a clash fails it
+        return None
     if not b_pos:  # the second object is paraphrased beyond our lists: the relation after the first will do
         for s, e, label in rels:
             if label == want and any(0 < s - a <= 6 and doc.clause[s] == doc.clause[a] for a in a_pos):

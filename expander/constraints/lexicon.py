@@ -206,8 +206,9 @@ VIEWPOINT_PROMPT_EXCLUDE = frozenset({"wide", "medium", "profile", "portrait", "
 
 # --- spatial relations: family -> phrases; inverse: A r B == B inverse(r) A -------------------------
 SPATIAL_FAMILIES = {
+    "on": "on|upon|atop|on top of|onto|across|over|draped over|perched on|resting on|sitting on|lying on",
     "on top of": "on top of|atop|on|upon|perched on|resting on|sitting on|standing on|balanced on|on the top of",
-    "under": "under|beneath|underneath|below|under the",
+    "under": "under|beneath|underneath|below",
     "above": "above|over|hovering over|hanging over|high above|overhead",
     "behind": "behind|in back of|at the back of|in the background behind",
     "in front of": "in front of|before|ahead of|in the foreground of",
@@ -220,6 +221,7 @@ SPATIAL_FAMILIES = {
     "between": "between|in between|flanked by",
 }
 SPATIAL_PROMPT_PHRASES = {
+    "on": "on|sitting on|standing on|lying on|resting on|placed on",
     "on top of": "on top of|atop|perched on top of|on the top of",
     "under": "under|beneath|underneath|below",
     "above": "above|hovering above|hovering over|floating above",
@@ -232,10 +234,10 @@ SPATIAL_PROMPT_PHRASES = {
     "right of": "right of|to the right of|on the right of|on the right|on the right side of|right side of",
     "between": "between",
 }
-SPATIAL_INVERSE = {"on top of": "under", "under": "on top of|above", "above": "under", "behind": "in front of",
+SPATIAL_INVERSE = {"on": "under", "on top of": "under", "under": "on|on top of|above", "above": "under", "behind": "in front of",
                    "in front of": "behind", "left of": "right of", "right of": "left of",
                    "next to": "next to", "inside": "", "outside": "", "between": ""}
-SPATIAL_OPPOSITES = {"on top of": "under", "under": "on top of|above", "above": "under",
+SPATIAL_OPPOSITES = {"on": "under|next to", "on top of": "under", "under": "on top of|above", "above": "under",
                      "behind": "in front of", "in front of": "behind", "inside": "outside",
                      "outside": "inside", "left of": "right of", "right of": "left of",
                      "next to": "", "between": ""}
@@ -383,4 +385,8 @@ CONCEPTS = {
     "rabbit": "rabbit rabbits bunny bunnies hare",
     "photo": "photo photograph",
     "kid": "kid kids child children",
+    "flower": "flower flowers wildflower wildflowers blossom blossoms bloom blooms daisy daisies poppy "
+              "poppies rose roses tulip tulips lily lilies sunflower sunflowers orchid orchids peony "
+              "peonies dahlia dahlias marigold marigolds",
+    "fish": "fish goldfish koi carp trout salmon",
 }

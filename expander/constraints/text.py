@@ -74,6 +74,19 @@ def forms(word: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=200_000)
+def noun_forms(word: str) -> frozenset[str]:
+    """The word and its singular noun forms only ("elder" does not reach "old" this way)."""
+    from lemminflect import getAllLemmas
+
+    out = {word, *getAllLemmas(word).get("NOUN", ())}
+    if not getAllLemmas(word) and word.endswith("s") and len(word) > 3:
+        singular = _inflect().singular_noun(word)
+        if singular:
+            out.add(singular)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=200_000)
 def pos_tags(word: str) -> frozenset[str]:
     """Parts of speech the word can have (lemminflect's lookup; empty for unknown words)."""
     from lemminflect import getAllLemmas
