@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 setup: $(STAMP)
 
 # The stamp depends on the files that define the environment: editing them re-runs setup.
-$(STAMP): pyproject.toml scripts/setup_env.sh
+$(STAMP): pyproject.toml scripts/setup_env.sh scripts/patch_cpu_compat.py scripts/install_browser.sh
 	bash scripts/setup_env.sh $(PY) $(VENV)
 	touch $(STAMP)
 

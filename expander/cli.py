@@ -16,14 +16,9 @@ import sys
 
 import expander.commands as commands_pkg
 from expander import __version__
+from expander.errors import CommandError
 
-
-class CommandError(Exception):
-    """A user-facing failure: printed as `error: ...` without a stack trace. `code` is the exit status."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
+__all__ = ["CommandError", "main", "make_parser"]
 
 
 def make_parser() -> argparse.ArgumentParser:

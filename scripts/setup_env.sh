@@ -33,3 +33,6 @@ import vllm, torchvision, open_clip, diffusers, trl  # noqa: F401
 from transformers import LlamaConfig  # noqa: F401
 print("[setup] smoke import ok: vllm", vllm.__version__, "diffusers", diffusers.__version__, "trl", trl.__version__)
 PY
+
+# Debian's Chromium for the eval report's browser test (headless screenshot + DOM check).
+bash scripts/install_browser.sh || echo "[setup] warning: chromium not installed; the eval browser test will be skipped"

@@ -1,0 +1,7 @@
+"""`python -m expander ...` is the `expander` command."""
+
+import sys
+
+from expander.cli import main
+
+sys.exit(main())

@@ -1,0 +1,64 @@
+"""Model references: built-in conversion (cached), local dirs, clear errors for unknown refs."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from expander.models import ModelNotFoundError, cache_dir, resolve_model
+
+
+def test_builtin_is_a_loadable_hf_dir(builtin_model_dir):
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        assert (builtin_model_dir / name).is_file(), name
+    config = json.loads((builtin_model_dir / "config.json").read_text())
+    assert config["model_type"] == "llama" and "quantization_config" not in config
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(builtin_model_dir)
+    text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    assert "<|im_start|>user" in text and text.rstrip().endswith("<|im_start|>assistant")
+
+
+def test_builtin_is_converted_once(builtin_model_dir):
+    before = (builtin_model_dir / "model.safetensors").stat().st_mtime_ns
+    start = time.perf_counter()
+    assert resolve_model("smollm2-135m") == builtin_model_dir
+    assert time.perf_counter() - start < 1.0  # cached: no second dequantisation
+    assert (builtin_model_dir / "model.safetensors").stat().st_mtime_ns == before
+    assert builtin_model_dir.parent.parent == cache_dir()
+
+
+def test_local_directory_ref(builtin_model_dir):
+    assert resolve_model(str(builtin_model_dir)) == builtin_model_dir
+
+
+def test_unknown_ref_names_what_was_tried(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError) as info:
+        resolve_model("nobody/does-not-exist")
+    message = str(info.value)
+    assert "'nobody/does-not-exist'" in message
+    assert "built-in names" in message and "local directory" in message and "hub id" in message
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelNotFoundError, match="no config.json"):
+        resolve_model(str(empty))
+    with pytest.raises(ModelNotFoundError, match="not a hub id"):
+        resolve_model("not-a-model")
+
+
+def test_expander_cache_moves_the_conversion(tmp_path):
+    """A fresh cache dir converts again (in a subprocess, so this session's cache is untouched)."""
+    code = "from expander.models import resolve_model; print(resolve_model('smollm2-135m'))"
+    env = {"EXPANDER_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    # Two processes at once: the file lock makes one convert and the other wait for it.
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    paths = {o[0].strip().splitlines()[-1] for o in outs}
+    assert paths == {str(tmp_path / "cache" / "models" / "smollm2-135m")}
+    assert not list((tmp_path / "cache" / "models").glob("*.tmp-*"))  # no half-written leftovers
