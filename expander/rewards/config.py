@@ -174,7 +174,8 @@ class RewardsConfig:
         rewards: enabled reward names (`aesthetic`, `faithfulness`, `safety`, `diversity`, `format`) or
             dotted paths `pkg.module:function` / `pkg.module.function` of extra TRL-style reward functions.
             The `gate` function is appended automatically when any gate is on.
-        weights: reward name -> weight in the weighted sum (missing: 1.0). The gate's weight is derived.
+        weights: reward name -> weight in the weighted sum (missing: 1.0; a disabled reward's weight is
+            ignored). The gate's weight is derived.
         num_generations: GRPO group size G (the gate weight depends on it).
         render, aesthetic, faithfulness, safety, diversity, format, gates: per-family settings.
         device: device of the reward models (None: cuda if available, else cpu).
@@ -200,15 +201,17 @@ class RewardsConfig:
         for name in self.rewards:
             if name == "gate":
                 raise ValueError("'gate' is added automatically from the gates section; do not list it in rewards")
-            if name not in KNOWN_REWARDS and "." not in name:
+            if name not in KNOWN_REWARDS and "." not in name and ":" not in name:
                 raise ValueError(
                     f"unknown reward {name!r}; known: {', '.join(KNOWN_REWARDS[:-1])}, or a dotted path pkg.module:function"
                 )
         for name in self.weights:
             if name == "gate":
                 raise ValueError("the gate weight is derived from the other weights and the group size; do not set it")
-            if name not in self.rewards:
-                raise ValueError(f"weights names {name!r}, which is not in rewards ({', '.join(self.rewards)})")
+            # A weight of a known but disabled reward is kept (so --rewards can switch one off); a typo is not.
+            if name not in self.rewards and name not in KNOWN_REWARDS:
+                raise ValueError(f"weights names {name!r}, which is neither in rewards ({', '.join(self.rewards)}) "
+                                 "nor a known reward")
         if self.num_generations < 2:
             raise ValueError(f"num_generations must be >= 2 (groups are what gates and diversity compare), got {self.num_generations}")
         if self.max_retries < 0:

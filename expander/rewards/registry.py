@@ -186,7 +186,7 @@ class RewardSuite:
         self.funcs: list[RewardFunc] = []
         self.weights: list[float] = []
         for name in names:
-            fn = self._builtin(name) if "." not in name else self._wrap_external(_load_dotted(name))
+            fn = self._builtin(name) if name in IMAGE_REWARDS + ("format",) else self._wrap_external(_load_dotted(name))
             self.funcs.append(fn)
             self.weights.append(cfg.weight(name))
         if self.gates_on:
@@ -361,8 +361,8 @@ class RewardSuite:
                     d["reasons"].append("constraints: check failed")
                 else:
                     d["constraints"] = bool(r.ok)
-                    d["reasons"] += [f"constraints: {v.reason}" for v in getattr(r, "violated", [])
-                                     if getattr(v, "hard", True)] if not r.ok else []
+                    if not r.ok:
+                        d["reasons"] += [f"constraints: {v.reason}" for v in r.violated if v.constraint.hard]
         for d in out:
             d["pass"] = d["safety"] is not False and d["constraints"] is not False
         return out
