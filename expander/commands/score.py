@@ -46,7 +46,7 @@ def _fmt(value) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from expander.cli import CommandError
+    from expander.errors import CommandError
     from expander.config import ConfigError
     from expander.rewards import RewardSuite, load_rewards_config
     from expander.rewards.errors import RewardModelError
