@@ -1,0 +1,429 @@
+"""Async generation backends for serving: concurrent requests share one engine.
+
+* `VLLMAsyncBackend`: vLLM's `AsyncLLM` (continuous batching: a request joins the running batch at the next
+  decoding step; a cancelled request is aborted inside the engine). LoRA adapters by `LoRARequest`.
+* `TransformersAsyncBackend`: one worker thread running transformers `generate`; it batches whatever samples
+  are queued when it becomes free (same sampling settings and adapter), so requests that arrive while a
+  batch runs wait for the next one. Cancelled samples are dropped from the queue or stopped mid-batch.
+
+Both follow `expander.engine`'s seed rule: a sample is drawn with its own seed on its own random stream, so
+expansion `i` of a request with seed `S` (seed `S + i`) is the same text as the CLI's for the same backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import queue
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from expander.engine import Generation, _chat_ids, configure_vllm_cpu_env
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AsyncGenerationBackend",
+    "EngineUnavailable",
+    "SampleRequest",
+    "TransformersAsyncBackend",
+    "VLLMAsyncBackend",
+    "create_backend",
+    "weights_revision",
+]
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine is starting, stopped or dead: the request cannot be served now (HTTP 503)."""
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """One completion to sample: chat-template token ids plus sampling settings, with its own seed."""
+
+    prompt_ids: tuple[int, ...]
+    seed: int
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    repetition_penalty: float = 1.0
+    adapter: str | None = None  # a served adapter name; None = the base model
+
+    def batch_key(self) -> tuple:
+        """Samples with equal keys can share a transformers `generate` call."""
+        return (self.temperature, self.top_p, self.max_new_tokens, self.repetition_penalty, self.adapter)
+
+
+def weights_revision(*paths: str | Path) -> str:
+    """A short content hash identifying model weights: configs and adapter files by content, large weight
+    files by name and size (hashing gigabytes at every start would cost minutes on real models)."""
+    digest = hashlib.sha256()
+    for root in paths:
+        root = Path(root)
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for file in files:
+            if not file.exists():
+                continue
+            rel = file.name if root.is_file() else str(file.relative_to(root))
+            if rel.startswith(".") or "/." in rel:
+                continue
+            digest.update(rel.encode())
+            size = file.stat().st_size
+            if size <= 64 * 2**20 or file.suffix in (".json", ".txt", ".model", ".jinja"):
+                digest.update(file.read_bytes())
+            else:
+                digest.update(str(size).encode())
+        if not root.exists():
+            digest.update(str(root).encode())  # a hub id: the name is all we know
+    return digest.hexdigest()[:12]
+
+
+class AsyncGenerationBackend(ABC):
+    """An engine shared by concurrent requests. `start()` loads it; `generate()` samples; `close()` frees it.
+
+    Attributes:
+        backend: `vllm` or `transformers`.
+        tokenizer: the model's tokenizer (chat template), available after `start()`.
+    """
+
+    backend: str = ""
+
+    def __init__(self, model_path: str | Path, adapters: dict[str, str] | None = None):
+        self.model_path = model_path
+        self.adapters = dict(adapters or {})
+        self.tokenizer = None
+        self.ready = False
+        self.stopping = False
+        self.error: str | None = None
+        self.in_flight = 0  # samples submitted and not finished
+
+    def chat_ids(self, conversation: list[dict[str, str]]) -> tuple[int, ...]:
+        return tuple(_chat_ids(self.tokenizer, conversation))
+
+    async def start(self) -> None:
+        """Load the model and engine. Sets `ready`; on failure sets `error` and raises."""
+        try:
+            await self._start()
+            self.ready = True
+        except BaseException as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            raise
+
+    def health(self) -> tuple[bool, str | None]:
+        """(serving?, reason when not)."""
+        if self.error:
+            return False, self.error
+        if self.stopping:
+            return False, "stopping"
+        if not self.ready:
+            return False, "starting"
+        return self._alive()
+
+    def _alive(self) -> tuple[bool, str | None]:
+        return True, None
+
+    async def generate(self, samples: list[SampleRequest]) -> list[Generation]:
+        """Sample every request concurrently; results in input order. Cancelling the caller cancels them all."""
+        ok, why = self.health()
+        if not ok:
+            raise EngineUnavailable(f"engine is not serving: {why}")
+        self.in_flight += len(samples)
+        try:
+            return await self._generate(samples)
+        finally:
+            self.in_flight -= len(samples)
+
+    @abstractmethod
+    async def _start(self) -> None: ...
+
+    @abstractmethod
+    async def _generate(self, samples: list[SampleRequest]) -> list[Generation]: ...
+
+    async def close(self) -> None:
+        self.stopping = True
+
+
+# ----------------------------------------------------------------------------------------------------------
+# vLLM
+
+
+class VLLMAsyncBackend(AsyncGenerationBackend):
+    """vLLM `AsyncLLM`: continuous batching across requests, per-request LoRA, abort on cancel."""
+
+    backend = "vllm"
+
+    def __init__(self, model_path, adapters=None, *, dtype: str | None = None, max_model_len: int = 2048,
+                 enforce_eager: bool | None = None, max_num_seqs: int = 64, max_lora_rank: int = 64,
+                 gpu_memory_utilization: float = 0.85):
+        super().__init__(model_path, adapters)
+        self.options = dict(dtype=dtype, max_model_len=max_model_len, enforce_eager=enforce_eager,
+                            max_num_seqs=max_num_seqs, max_lora_rank=max_lora_rank,
+                            gpu_memory_utilization=gpu_memory_utilization)
+        self.llm = None
+        self._lora_ids = {name: i + 1 for i, name in enumerate(sorted(self.adapters))}
+
+    async def _start(self) -> None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+        if not cuda:
+            configure_vllm_cpu_env()
+        from transformers import AutoTokenizer
+        from vllm import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        o = self.options
+        # Same engine settings as `expander.engine.VLLMEngine` (fp32 + eager on CPU, seed 0), so a seeded
+        # request gives the CLI's text.
+        kwargs = dict(
+            model=str(self.model_path),
+            dtype=o["dtype"] or ("bfloat16" if cuda else "float32"),
+            enforce_eager=o["enforce_eager"] if o["enforce_eager"] is not None else not cuda,
+            max_model_len=o["max_model_len"],
+            max_num_seqs=o["max_num_seqs"],
+            seed=0,
+            disable_log_stats=True,
+        )
+        if cuda:
+            kwargs["gpu_memory_utilization"] = o["gpu_memory_utilization"]
+        if self.adapters:
+            kwargs.update(enable_lora=True, max_lora_rank=o["max_lora_rank"], max_loras=max(1, len(self.adapters)))
+        args = AsyncEngineArgs(**kwargs)
+        # Built in a worker thread so the event loop keeps answering /health (503 "starting") meanwhile.
+        self.llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+
+    def _alive(self):
+        if self.llm is None or self.llm.errored:
+            return False, "vLLM engine is dead"
+        return True, None
+
+    def _lora(self, name: str | None):
+        if name is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        return LoRARequest(name, self._lora_ids[name], str(self.adapters[name]))
+
+    async def _one(self, sample: SampleRequest, request_id: str) -> Generation:
+        from vllm import SamplingParams
+
+        params = SamplingParams(
+            n=1, seed=sample.seed, temperature=sample.temperature, top_p=sample.top_p,
+            max_tokens=sample.max_new_tokens, repetition_penalty=sample.repetition_penalty,
+        )
+        final = None
+        # Leaving this loop early (cancellation) closes the generator, which aborts the request in vLLM.
+        async for out in self.llm.generate({"prompt_token_ids": list(sample.prompt_ids)}, params, request_id,
+                                           lora_request=self._lora(sample.adapter)):
+            final = out
+        comp = final.outputs[0]
+        finish = "length" if comp.finish_reason == "length" else "stop"
+        return Generation(comp.text, sample.seed, len(sample.prompt_ids), len(comp.token_ids), finish)
+
+    async def _generate(self, samples):
+        base = uuid.uuid4().hex
+        tasks = [asyncio.ensure_future(self._one(s, f"{base}-{i}")) for i, s in enumerate(samples)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    def engine_unfinished(self) -> int:
+        """Requests vLLM still holds (0 after every cancelled request was aborted)."""
+        return 0 if self.llm is None else self.llm.get_num_unfinished_requests()
+
+    async def close(self) -> None:
+        await super().close()
+        llm, self.llm = self.llm, None
+        if llm is not None:
+            await asyncio.to_thread(llm.shutdown)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# transformers
+
+
+@dataclass
+class _Job:
+    sample: SampleRequest
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+class TransformersAsyncBackend(AsyncGenerationBackend):
+    """transformers `generate` on a worker thread that batches queued samples (no continuous batching)."""
+
+    backend = "transformers"
+
+    def __init__(self, model_path, adapters=None, *, dtype: str = "float32", device: str | None = None,
+                 batch_size: int = 32):
+        super().__init__(model_path, adapters)
+        self.dtype = dtype
+        self.device = device
+        self.batch_size = batch_size
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.lm = None
+
+    async def _start(self) -> None:
+        await asyncio.to_thread(self._load)
+        self._thread = threading.Thread(target=self._worker, name="transformers-generate", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        tok = AutoTokenizer.from_pretrained(self.model_path)
+        tok.padding_side = "left"
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        lm = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=getattr(torch, self.dtype))
+        if self.adapters:
+            from peft import PeftModel
+
+            names = sorted(self.adapters)
+            lm = PeftModel.from_pretrained(lm, self.adapters[names[0]], adapter_name=names[0])
+            for name in names[1:]:
+                lm.load_adapter(self.adapters[name], adapter_name=name)
+        self.lm = lm.to(self.device).eval()
+        self.tokenizer = tok
+
+    def _alive(self):
+        if self._thread is None or not self._thread.is_alive():
+            return False, "transformers worker thread is not running"
+        return True, None
+
+    async def _generate(self, samples):
+        loop = asyncio.get_running_loop()
+        jobs = [_Job(s, loop.create_future(), loop) for s in samples]
+        for job in jobs:
+            self._queue.put(job)
+        try:
+            return list(await asyncio.gather(*(j.future for j in jobs)))
+        except BaseException:
+            for job in jobs:
+                job.cancelled.set()  # the worker skips it, or stops its row mid-batch
+            raise
+
+    # -- worker thread --------------------------------------------------------------------------------------
+
+    def _worker(self) -> None:
+        pending: list[_Job] = []
+        while True:
+            if not pending:
+                job = self._queue.get()
+                if job is None:
+                    return
+                pending.append(job)
+            while True:  # take everything queued right now: it all joins this batch if its settings match
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    self._fail(pending, EngineUnavailable("engine stopped"))
+                    return
+                pending.append(job)
+            pending = [j for j in pending if not j.cancelled.is_set()]
+            if not pending:
+                continue
+            key = pending[0].sample.batch_key()
+            batch = [j for j in pending if j.sample.batch_key() == key][: self.batch_size]
+            chosen = set(map(id, batch))
+            pending = [j for j in pending if id(j) not in chosen]
+            try:
+                results = self._run_batch(batch)
+            except Exception as exc:  # a failing batch fails its requests, not the worker
+                logger.exception("transformers batch failed")
+                self._fail(batch, exc)
+                continue
+            for job, gen in zip(batch, results):
+                job.loop.call_soon_threadsafe(_resolve, job.future, gen, None)
+
+    @staticmethod
+    def _fail(jobs: list[_Job], exc: BaseException) -> None:
+        for job in jobs:
+            job.loop.call_soon_threadsafe(_resolve, job.future, None, exc)
+
+    def _run_batch(self, batch: list[_Job]) -> list[Generation]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+
+        from expander.engine import _SeededSampler
+
+        first = batch[0].sample
+        tok = self.tokenizer
+        enc = tok.pad({"input_ids": [list(j.sample.prompt_ids) for j in batch]}, return_tensors="pt")
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+
+        class _StopCancelled(StoppingCriteria):
+            """Ends the rows of requests whose clients went away (their output is discarded)."""
+
+            def __call__(self, input_ids, scores, **kwargs):
+                flags = [j.cancelled.is_set() for j in batch]
+                return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+        config = GenerationConfig(
+            max_new_tokens=first.max_new_tokens, do_sample=False, repetition_penalty=first.repetition_penalty,
+            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+        )
+        sampler = _SeededSampler([j.sample.seed for j in batch], first.temperature, first.top_p)
+        with torch.inference_mode(), self._adapter(first.adapter):
+            out = self.lm.generate(**enc, generation_config=config, logits_processor=LogitsProcessorList([sampler]),
+                                   stopping_criteria=StoppingCriteriaList([_StopCancelled()]))
+        results = []
+        for job, toks in zip(batch, out[:, enc["input_ids"].shape[1]:].tolist()):
+            finish = "length"
+            if tok.eos_token_id in toks:
+                toks = toks[: toks.index(tok.eos_token_id)]
+                finish = "stop"
+            text = tok.decode(toks, skip_special_tokens=True)
+            results.append(Generation(text, job.sample.seed, len(job.sample.prompt_ids), len(toks), finish))
+        return results
+
+    def _adapter(self, name: str | None):
+        import contextlib
+
+        if not self.adapters:
+            return contextlib.nullcontext()
+        if name is None:
+            return self.lm.disable_adapter()
+        self.lm.set_adapter(name)
+        return contextlib.nullcontext()
+
+    async def close(self) -> None:
+        await super().close()
+        if self._thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._thread.join, 30)
+        self.lm = None
+
+
+def _resolve(future: asyncio.Future, value, exc) -> None:
+    if future.done():  # the awaiting request was cancelled meanwhile
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(value)
+
+
+def create_backend(backend: str, model_path, adapters: dict[str, str] | None = None, **options) -> AsyncGenerationBackend:
+    """Build an (unstarted) async backend. `options` are the backend's keyword settings."""
+    if backend == "vllm":
+        return VLLMAsyncBackend(model_path, adapters, **options)
+    if backend == "transformers":
+        return TransformersAsyncBackend(model_path, adapters, **options)
+    raise ValueError(f"unknown backend {backend!r}; choose vllm or transformers")
+

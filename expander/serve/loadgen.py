@@ -1,0 +1,129 @@
+"""Closed-loop load generation for the expander API and for its engine alone (used by benchmarks/serve_load.py).
+
+`clients` concurrent clients each send `requests_per_client` requests one after another (the next when the
+previous returns). Request `k` of client `c` expands prompt `(c * requests_per_client + k) % len(prompts)`
+with seed `c * 1000 + k`, so the HTTP run and the engine run do the same work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+from expander.expand import max_new_tokens_for
+from expander.prompts import build_messages, creativity_settings
+from expander.serve.engine import AsyncGenerationBackend, SampleRequest
+from expander.serve.service import REPETITION_PENALTY
+
+__all__ = ["LOAD_PROMPTS", "LoadResult", "run_engine_load", "run_http_load"]
+
+LOAD_PROMPTS = [
+    "a red fox in snow", "a lighthouse at dusk", "a bowl of ramen", "an old man reading in a library",
+    "a cyberpunk street at night", "a watercolor of a heron", "three cats on a sofa", "a robot watering plants",
+    "a mountain lake at sunrise", "a vintage car in the rain", "a bakery window with croissants",
+    "a knight's helmet on a table", "a desert caravan", "a jellyfish in dark water", "a treehouse in autumn",
+    "a poster that says \"OPEN LATE\"",
+]
+
+
+@dataclass
+class LoadResult:
+    """One load run. Latencies in seconds; throughput in requests and completion tokens per second."""
+
+    label: str
+    requests: int
+    errors: int
+    wall_s: float
+    req_per_s: float
+    tok_per_s: float
+    p50_s: float
+    p95_s: float
+    p99_s: float
+    completion_tokens: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def _summarise(label, latencies, errors, tokens, wall) -> LoadResult:
+    n = len(latencies) + errors
+    return LoadResult(label, n, errors, wall, len(latencies) / wall, tokens / wall, statistics.median(latencies) if latencies else float("nan"),
+                      _percentile(latencies, 95), _percentile(latencies, 99), tokens)
+
+
+def _work(clients: int, per_client: int):
+    for c in range(clients):
+        yield c, [((c * per_client + k) % len(LOAD_PROMPTS), c * 1000 + k) for k in range(per_client)]
+
+
+async def run_http_load(base_url: str, *, clients: int = 64, requests_per_client: int = 4, max_words: int = 40,
+                        creativity: str = "medium", api_key: str | None = None, timeout: float = 600) -> LoadResult:
+    """Drive `POST /v1/expand` with closed-loop clients; any non-200 counts as an error."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    latencies: list[float] = []
+    errors = 0
+    tokens = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits, headers=headers) as http:
+
+        async def client(jobs):
+            nonlocal errors, tokens
+            for prompt_idx, seed in jobs:
+                t0 = time.perf_counter()
+                try:
+                    r = await http.post("/v1/expand", json={"prompt": LOAD_PROMPTS[prompt_idx], "seed": seed,
+                                                            "max_words": max_words, "creativity": creativity})
+                except httpx.HTTPError:
+                    errors += 1
+                    continue
+                if r.status_code != 200:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+                tokens += r.json()["usage"]["completion_tokens"]
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client(jobs) for _, jobs in _work(clients, requests_per_client)))
+        wall = time.perf_counter() - start
+    return _summarise("http", latencies, errors, tokens, wall)
+
+
+async def run_engine_load(backend: AsyncGenerationBackend, *, clients: int = 64, requests_per_client: int = 4,
+                          max_words: int = 40, creativity: str = "medium") -> LoadResult:
+    """The same workload straight on a started backend: same messages, seeds and token budget, no HTTP,
+    no moderation, no cleaning, no constraints report."""
+    settings = creativity_settings(creativity)
+    ids = [backend.chat_ids(build_messages(p, creativity, max_words=max_words)) for p in LOAD_PROMPTS]
+    new_tokens = [max_new_tokens_for(max(max_words, len(p.split()))) for p in LOAD_PROMPTS]
+    latencies: list[float] = []
+    errors = 0
+    tokens = 0
+
+    async def client(jobs):
+        nonlocal errors, tokens
+        for prompt_idx, seed in jobs:
+            t0 = time.perf_counter()
+            sample = SampleRequest(ids[prompt_idx], seed, settings.temperature, settings.top_p, new_tokens[prompt_idx],
+                                   REPETITION_PENALTY)
+            try:
+                [gen] = await backend.generate([sample])
+            except Exception:
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - t0)
+            tokens += gen.completion_tokens
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client(jobs) for _, jobs in _work(clients, requests_per_client)))
+    return _summarise("engine", latencies, errors, tokens, time.perf_counter() - start)

@@ -1,0 +1,249 @@
+"""Request and response models of the expander API (pydantic): `/v1/expand` and the OpenAI-compatible subset.
+
+These classes are the API's contract: FastAPI validates requests against them (422 naming the field on
+any mismatch) and publishes them in `/openapi.json`. `/v1/expand` is strict (unknown fields are errors);
+`/v1/chat/completions` ignores OpenAI parameters it does not use, so stock clients keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from expander.prompts import CREATIVITY_LEVELS, DEFAULT_CREATIVITY, PromptError, validate_prompt
+
+__all__ = [
+    "MAX_KEEP_TERMS",
+    "MAX_N",
+    "MAX_SEED",
+    "MAX_WORDS_LIMIT",
+    "ChatChoice",
+    "ChatCompletionRequest",
+    "ChatCompletionResponse",
+    "ChatMessage",
+    "ErrorBody",
+    "ErrorResponse",
+    "ExpandRequest",
+    "ExpandResponse",
+    "ExpansionOut",
+    "HealthResponse",
+    "ModelCard",
+    "ModelList",
+    "Timings",
+    "Usage",
+]
+
+MAX_N = 8
+MAX_SEED = 2**31 - 1 - 1024  # room for seed + i and the regeneration offset inside a 32-bit seed
+MAX_WORDS_LIMIT = 400
+MAX_KEEP_TERMS = 16
+MAX_KEEP_TERM_CHARS = 100
+MAX_CHAT_TOKENS = 1024
+
+Creativity = Literal[tuple(CREATIVITY_LEVELS)]  # type: ignore[valid-type]
+
+
+def _checked_prompt(value: str) -> str:
+    try:
+        return validate_prompt(value)
+    except PromptError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class ExpandRequest(BaseModel):
+    """`POST /v1/expand`: expand one short prompt `n` times."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"prompt": "a red fox in snow", "n": 2, "seed": 7}]})
+
+    prompt: str = Field(description="The user's short prompt (1-2000 characters after stripping).", max_length=20000)
+    n: int = Field(1, ge=1, le=MAX_N, description="Number of expansions; expansion i uses seed + i.")
+    seed: int | None = Field(
+        None, ge=0, le=MAX_SEED, description="Seed of the first expansion; omitted = random (reported back)."
+    )
+    creativity: Creativity = Field(  # type: ignore[valid-type]
+        DEFAULT_CREATIVITY, description="`raw` returns the prompt unchanged with no model call; low/medium/high."
+    )
+    keep_terms: list[str] = Field(
+        default_factory=list, max_length=MAX_KEEP_TERMS, description="Terms that must appear verbatim in every output."
+    )
+    max_words: int | None = Field(None, ge=1, le=MAX_WORDS_LIMIT, description="Word budget of each expansion.")
+    model: str | None = Field(None, description="A served model name (see /v1/models); default the server's default.")
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        return _checked_prompt(value)
+
+    @field_validator("keep_terms")
+    @classmethod
+    def _keep_terms(cls, terms: list[str]) -> list[str]:
+        cleaned = []
+        for term in terms:
+            term = term.strip()
+            if not term:
+                raise ValueError("keep_terms may not contain empty terms")
+            if len(term) > MAX_KEEP_TERM_CHARS:
+                raise ValueError(f"a keep_terms entry is {len(term)} characters; the limit is {MAX_KEEP_TERM_CHARS}")
+            cleaned.append(term)
+        return cleaned
+
+
+class Violation(BaseModel):
+    constraint: str
+    reason: str
+
+
+class ConstraintsReport(BaseModel):
+    """What the short prompt pins down, checked against one expansion (`expander.constraints.check`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    ok: bool
+    score: float | None = None
+    violated: list[dict] = Field(default_factory=list)
+
+
+class SafetyOut(BaseModel):
+    """The text safety verdict of one expansion (`expander.safety.classify_text`)."""
+
+    blocked: bool
+    categories: list[str]
+    added_categories: list[str] = Field(description="Sensitive categories absent from the prompt (always empty when served).")
+    regenerated: bool = Field(description="The first sample added a category and was replaced by a second one.")
+
+
+class ExpansionOut(BaseModel):
+    text: str
+    seed: int | None = Field(description="The seed that produced this text (null for `raw` without a seed).")
+    finish_reason: Literal["stop", "length", "raw"]
+    keep_terms_repaired: list[str] = Field(
+        default_factory=list, description="keep_terms the model left out, appended so every term is present."
+    )
+    constraints: ConstraintsReport | None = Field(description="null when the constraints module is unavailable.")
+    safety: SafetyOut
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class Timings(BaseModel):
+    """Milliseconds spent in each stage of this request."""
+
+    moderation_ms: float
+    generation_ms: float
+    total_ms: float
+
+
+class ExpandResponse(BaseModel):
+    id: str
+    object: Literal["expansion"] = "expansion"
+    model: str = Field(description="The served model name that produced the expansions.")
+    revision: str = Field(description="Content hash of the model (and adapter) weights: same revision + request + seed = same text.")
+    backend: str
+    creativity: str
+    prompt: str
+    expansions: list[ExpansionOut]
+    usage: Usage
+    timings: Timings
+
+
+# ------------------------------------------------------------------------------------------------
+# OpenAI-compatible subset
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[dict] | None = None
+
+    def text(self) -> str:
+        """The message text; list content keeps only its text parts."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return " ".join(str(part.get("text", "")) for part in self.content if part.get("type") == "text")
+
+
+class ChatCompletionRequest(BaseModel):
+    """`POST /v1/chat/completions`: the last user message is the short prompt; the reply is its expansion.
+
+    Other OpenAI parameters are accepted and ignored; `stream=true` is refused (400).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    n: int = Field(1, ge=1, le=MAX_N)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="Overrides the creativity level's temperature.")
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_CHAT_TOKENS, description="Upper bound on generated tokens.")
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_CHAT_TOKENS)
+    stream: bool = False
+    creativity: Literal["low", "medium", "high"] = Field(DEFAULT_CREATIVITY, description="Extension: creativity level.")
+
+
+class ChatChoiceMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: ChatChoiceMessage
+    finish_reason: Literal["stop", "length"]
+
+
+class ChatCompletionResponse(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    system_fingerprint: str
+    choices: list[ChatChoice]
+    usage: Usage
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "expander"
+    revision: str
+    base: str
+    adapter: str | None = None
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "starting", "down", "stopping"]
+    backend: str
+    model: str
+    in_flight: int
+    detail: str | None = None
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorResponse(BaseModel):
+    """Every error, OpenAI-style: `{"error": {"message", "type", "param", "code", ...}}`."""
+
+    error: ErrorBody

@@ -1,0 +1,191 @@
+"""The transformers backend as a real server process: auth, CLI parity, overload, timeout, disconnect,
+graceful SIGTERM, and moderation models (a tiny one that flags everything; a missing one fails closed)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+KEY = "s3cret-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+TIMEOUT_S = 30
+LONG = {"prompt": "an enormous gothic cathedral in a thunderstorm", "max_words": 400, "seed": 1}
+
+
+@pytest.fixture(scope="module")
+def tf_server(tmp_path_factory, launch_server):
+    server = launch_server(
+        tmp_path_factory.mktemp("tf-server"),
+        ["--config", "configs/serve_transformers.yaml", "--max_concurrent_requests", "2",
+         "--request_timeout_s", str(TIMEOUT_S)],
+        env={"EXPANDER_API_KEY": KEY},
+    )
+    yield server
+    assert server.stop() == 0, server.log()
+
+
+def health(server) -> dict:
+    return httpx.get(server.base_url + "/health", timeout=10).json()
+
+
+def wait_idle(server, within: float) -> float:
+    """Seconds until the service has no request in flight (fails after `within`)."""
+    start = time.monotonic()
+    while time.monotonic() - start < within:
+        if health(server)["in_flight"] == 0:
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise AssertionError(f"still busy after {within} s: {health(server)}")
+
+
+def test_api_key_guards_v1_but_not_health_or_metrics(tf_server):
+    url = tf_server.base_url
+    assert httpx.get(url + "/v1/models").status_code == 401
+    wrong = httpx.get(url + "/v1/models", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    assert httpx.post(url + "/v1/expand", json={"prompt": "a fox", "creativity": "raw"}).status_code == 401
+    assert httpx.get(url + "/v1/models", headers=AUTH).json()["data"][0]["id"] == "smollm2-135m"
+    assert httpx.get(url + "/health").status_code == 200
+    assert httpx.get(url + "/metrics").status_code == 200
+
+
+def test_same_text_as_the_cli_for_the_same_seed_and_backend(tf_server, builtin_model_dir):
+    from expander.engine import create_engine
+    from expander.expand import expand_prompts
+
+    req = {"prompt": "a paper boat on a puddle", "n": 2, "seed": 9, "max_words": 10, "creativity": "low"}
+    served = httpx.post(tf_server.base_url + "/v1/expand", json=req, headers=AUTH, timeout=300)
+    assert served.status_code == 200, served.text
+    with create_engine("smollm2-135m", backend="transformers") as engine:
+        [local] = expand_prompts(engine, [req["prompt"]], creativity="low", n=2, seed=9, max_words=10)
+    assert [e["text"] for e in served.json()["expansions"]] == [e.text for e in local]
+
+
+def test_overload_gets_429_with_retry_after_and_disconnects_cancel_generation(tf_server):
+    url = tf_server.base_url
+    results = []
+
+    def long_call():
+        try:  # the client gives up after 3 s: the server must cancel its generation
+            results.append(httpx.post(url + "/v1/expand", json=LONG, headers=AUTH, timeout=3).status_code)
+        except httpx.TimeoutException:
+            results.append("gave up")
+
+    threads = [threading.Thread(target=long_call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while health(tf_server)["in_flight"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    over = httpx.post(url + "/v1/expand", json={"prompt": "a fox", "creativity": "raw"}, headers=AUTH, timeout=30)
+    assert over.status_code == 429, over.text
+    assert over.headers["retry-after"] == "1"
+    for t in threads:
+        t.join()
+    assert results == ["gave up", "gave up"]
+    # 400 words would take minutes here; cancelled, the slots free up within seconds
+    wait_idle(tf_server, within=20)
+    ok = httpx.post(url + "/v1/expand", json={"prompt": "a fox", "seed": 2, "max_words": 5}, headers=AUTH, timeout=120)
+    assert ok.status_code == 200, ok.text
+    metrics = httpx.get(url + "/metrics").text
+    assert "expander_rejected_total 1.0" in metrics
+    assert 'expander_cancelled_total{reason="disconnect"} 2.0' in metrics
+    assert 'expander_requests_total{route="/v1/expand",status="429"} 1.0' in metrics
+
+
+def test_slow_request_times_out_with_504_and_the_next_one_works(tf_server):
+    t0 = time.monotonic()
+    r = httpx.post(tf_server.base_url + "/v1/expand", json=LONG, headers=AUTH, timeout=300)
+    assert r.status_code == 504, r.text
+    assert r.json()["error"]["code"] == "timeout"
+    assert TIMEOUT_S <= time.monotonic() - t0 < TIMEOUT_S + 20
+    wait_idle(tf_server, within=20)
+    ok = httpx.post(tf_server.base_url + "/v1/expand", json={"prompt": "a fox", "seed": 3, "max_words": 5},
+                    headers=AUTH, timeout=120)
+    assert ok.status_code == 200
+
+
+def test_sigterm_lets_the_in_flight_request_finish(tmp_path, launch_server):
+    server = launch_server(tmp_path, ["--config", "configs/serve_transformers.yaml"], env={"EXPANDER_API_KEY": ""})
+    try:
+        box = {}
+        req = {"prompt": "a windmill in a tulip field", "seed": 4, "max_words": 30}
+        thread = threading.Thread(target=lambda: box.setdefault(
+            "r", httpx.post(server.base_url + "/v1/expand", json=req, timeout=300)))
+        thread.start()
+        while health(server)["in_flight"] < 1:
+            time.sleep(0.05)
+        server.proc.send_signal(signal.SIGTERM)
+        thread.join(300)
+        assert box["r"].status_code == 200, box["r"].text
+        assert box["r"].json()["expansions"][0]["text"]
+        assert server.proc.wait(60) == 0
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def flag_everything_classifier(tmp_path_factory):
+    """A tiny random BERT text classifier whose bias makes label `unsafe` win for every input (plumbing only)."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    out = tmp_path_factory.mktemp("moderator")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz")
+    (out / "vocab.txt").write_text("\n".join(vocab))
+    BertTokenizerFast(vocab_file=str(out / "vocab.txt")).save_pretrained(out)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, num_labels=2, id2label={0: "safe", 1: "unsafe"},
+                        label2id={"safe": 0, "unsafe": 1})
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([-5.0, 5.0]))
+    model.save_pretrained(out)
+    return out
+
+
+def test_text_moderator_flags_with_its_labels(flag_everything_classifier):
+    from expander.safety import TextModerator
+
+    moderator = TextModerator(flag_everything_classifier)
+    assert moderator.flag_labels == ["unsafe"]
+    assert moderator.flagged(["a fox", "a castle"]) == [["model:unsafe"], ["model:unsafe"]]
+    assert TextModerator(flag_everything_classifier, threshold=1.0).flagged(["a fox"]) == [[]]
+
+
+def test_configured_moderation_model_refuses_what_it_flags(tmp_path, flag_everything_classifier, launch_server):
+    server = launch_server(tmp_path, ["--config", "configs/serve_transformers.yaml",
+                                     "--moderation_model", str(flag_everything_classifier)],
+                          env={"EXPANDER_API_KEY": ""})
+    try:
+        r = httpx.post(server.base_url + "/v1/expand", json={"prompt": "a fox", "creativity": "raw"}, timeout=60)
+        assert r.status_code == 400
+        assert r.json()["error"]["categories"] == ["model:unsafe"]
+        assert 'category="model:unsafe",stage="input"' in httpx.get(server.base_url + "/metrics").text
+    finally:
+        assert server.stop() == 0
+
+
+def test_unavailable_moderation_model_fails_closed_with_503(tmp_path, launch_server):
+    missing = tmp_path / "no-such-classifier"
+    server = launch_server(tmp_path, ["--config", "configs/serve_transformers.yaml", "--moderation_model", str(missing)],
+                          env={"EXPANDER_API_KEY": ""}, expect_healthy=False)
+    try:
+        deadline = time.monotonic() + 120
+        while health(server)["status"] != "down" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        h = httpx.get(server.base_url + "/health")
+        assert h.status_code == 503 and "moderation" in h.json()["detail"]
+        for body in ({"prompt": "a fox"}, {"prompt": "a fox", "creativity": "raw"}):
+            r = httpx.post(server.base_url + "/v1/expand", json=body, timeout=60)
+            assert r.status_code == 503
+            assert r.json()["error"]["code"] == "moderation_unavailable"
+    finally:
+        assert server.stop() == 0
