@@ -115,6 +115,11 @@ class SafetyConfig:
             similarity to any phrase of it exceeds `threshold` (or `thresholds[category]`).
         threshold, thresholds: cosine thresholds.
         image_layer: turn the image layer off (text layer only).
+        text_classifier: optional transformers text-classification model (dir or hub id) on top of the
+            deterministic text policy (`expander.safety.TextModerator`); a label it flags on the completion
+            but not on the short prompt fails safety; if it cannot run, safety fails closed.
+        text_classifier_threshold: probability at which a label counts.
+        text_classifier_labels: labels meaning "unsafe" (None: every label not in the safe-label list).
     """
 
     clip: ClipConfig = field(default_factory=ClipConfig)
@@ -126,6 +131,9 @@ class SafetyConfig:
     threshold: float = 0.26
     thresholds: dict[str, float] = field(default_factory=dict)
     image_layer: bool = True
+    text_classifier: str | None = None
+    text_classifier_threshold: float = 0.5
+    text_classifier_labels: list[str] | None = None
 
 
 @dataclass

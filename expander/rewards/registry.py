@@ -178,6 +178,15 @@ class RewardSuite:
             from expander.rewards.safety import ImageSafety
 
             self.image_safety = ImageSafety(self._clip(cfg.safety.clip), cfg.safety)
+        self.moderator = None
+        if needs_safety and cfg.safety.text_classifier:
+            from expander.safety import ModeratorUnavailable, TextModerator
+
+            try:
+                self.moderator = TextModerator(cfg.safety.text_classifier, cfg.safety.text_classifier_threshold,
+                                               cfg.safety.text_classifier_labels, device=cfg.device)
+            except ModeratorUnavailable as exc:
+                raise RewardModelError(str(exc)) from exc
         if "diversity" in names:
             from expander.rewards.diversity import Dinov3Embedder
 
@@ -246,7 +255,20 @@ class RewardSuite:
                 got = self.image_safety.flags_from_embeddings(torch.stack([emb[i] for i in ok]))
                 for i, f in zip(ok, got):
                     flags[i] = f
-        return [combine_safety(s, t, f, self.image_safety is not None) for s, t, f in zip(rows.shorts, rows.texts, flags)]
+        added: list[list[str] | None] = [[] for _ in range(len(rows))]
+        if self.moderator is not None:
+            from expander.safety import ModeratorUnavailable
+
+            try:
+                prompt_flags = dict(zip(dict.fromkeys(rows.shorts), self.moderator.flagged(list(dict.fromkeys(rows.shorts)))))
+                text_flags = self.moderator.flagged(rows.texts)
+                added = [[c for c in f if c not in prompt_flags[s]] for s, f in zip(rows.shorts, text_flags)]
+            except ModeratorUnavailable as exc:
+                logger.warning("text classifier failed, safety fails closed for %d rows: %s", len(rows), exc)
+                self.errors["text_classifier"] += len(rows)
+                added = [None] * len(rows)
+        return [combine_safety(s, t, f, self.image_safety is not None, a)
+                for s, t, f, a in zip(rows.shorts, rows.texts, flags, added)]
 
     # -- reward functions -----------------------------------------------------------------------------
 

@@ -98,15 +98,22 @@ def text_safety(short_prompt: str, completion: str) -> list[str]:
     return reasons
 
 
-def combine_safety(short_prompt: str, completion: str, image_flags: list[str] | None, image_layer: bool) -> SafetyCheck:
+def combine_safety(short_prompt: str, completion: str, image_flags: list[str] | None, image_layer: bool,
+                   classifier_added: list[str] | None = ()) -> SafetyCheck:
     """One completion's verdict from the text layer and its image flags.
 
     Args:
         image_flags: categories the image layer flagged; `None` when the image could not be rendered or
             scored, which fails closed when the image layer is on (an unchecked image is not a safe one).
         image_layer: whether the image layer is on.
+        classifier_added: labels the optional text classifier flagged on the completion but not on the
+            short prompt; `None` when a configured classifier could not run (fails closed).
     """
     reasons = text_safety(short_prompt, completion)
+    if classifier_added is None:
+        reasons.append("text classifier could not run")
+    elif classifier_added:
+        reasons.append(f"text classifier flags: {', '.join(classifier_added)}")
     if image_layer:
         if image_flags is None:
             reasons.append("image could not be checked")

