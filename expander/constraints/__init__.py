@@ -146,7 +146,13 @@ def _tables():
     style_accept = {f: {normalise_phrase(x) for x in split_phrases(p) + split_phrases(e)}
                     for f, (p, e) in lx.STYLE_FAMILIES.items()}
     view = _table(lx.VIEWPOINT_FAMILIES)
-    view_prompt = {f: [p for p in ps if p not in lx.VIEWPOINT_PROMPT_EXCLUDE] for f, ps in view.items()}
+    # In a prompt a phrase names the family it starts with: "bird's eye view" is bird's-eye, not top-down.
+    def owned_by_other(f: str, p: str) -> bool:
+        toks = normalise_phrase(p)
+        return any(g != f and toks[:len(normalise_phrase(g))] == normalise_phrase(g) for g in view)
+
+    view_prompt = {f: [p for p in ps if p not in lx.VIEWPOINT_PROMPT_EXCLUDE and not owned_by_other(f, p)]
+                   for f, ps in view.items()}
     # Attribute phrases name the group that carries their own name first ("dusk" -> dusk, not sunset).
     attr = {g: (split_phrases(m), split_phrases(o)) for g, (m, o) in lx.ATTRIBUTE_GROUPS.items()}
     attr_prompt: dict[str, list[str]] = {g: [g] for g in attr}
@@ -273,6 +279,52 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
         for k in range(i, j):
             used[k] = True
 
+    # Negation: a cue and the nouns in its scope; "-less" words; words that imply "no people".
+    negated: list[tuple[int, int, int, str]] = []  # (cue start, head index, span end, noun)
+    for i, w in enumerate(words):
+        if used[i] and not toks[i].is_punct:
+            continue
+        if w in ("nobody", "noone") or (w == "no" and i + 1 < n and words[i + 1] == "one"):
+            end = i + (2 if w == "no" else 1)
+            negated.append((i, i, end, "people"))
+            mark(i, end)
+        elif w in ("no", "without", "not", "zero", "nor") or (w in ("free", "devoid") and i + 1 < n and words[i + 1] == "of"):
+            k = i + (2 if w in ("free", "devoid") else 1)
+            while k < n:
+                while k < n and (words[k] in lx.DETERMINERS or words[k] in ("any", "visible", "single")
+                                 or (is_verb_form(words[k]) and words[k].endswith("ing"))):
+                    k += 1
+                start = k
+                while k < n and not toks[k].is_punct and words[k] not in _BOUNDARY:
+                    k += 1
+                if k == start:
+                    break
+                head = words[k - 1]
+                negated.append((i, k - 1, k, head))
+                # Lists continue over "or"/"nor", and over commas only when an "or"/"nor" closes the list
+                # ("no cars, trucks or buses"; but "no people, wide shot" ends at the comma).
+                closes = any(x in ("or", "nor") for x in words[k:k + 6]) and not any(
+                    x in CLAUSE_END for x in words[k:k + 6][:next((m for m, x in enumerate(words[k:k + 6])
+                                                                  if x in ("or", "nor")), 0)])
+                if k < n and (words[k] in ("or", "nor") or (words[k] in (",", "and") and closes)) \
+                        and k + 1 < n and words[k + 1] not in lx.DETERMINERS:
+                    k += 1
+                    if k < n and words[k] in ("or", "nor"):
+                        k += 1
+                    continue
+                break
+            if negated and negated[-1][0] == i:
+                mark(i, negated[-1][2])
+        elif w.endswith("less") and w not in lx.LESS_NOT_NEGATION and can_be_noun(w[:-4]) and len(w) > 6:
+            negated.append((i, i, i + 1, w[:-4]))
+            mark(i, i + 1)
+        elif w in _IMPLIED_NEGATIONS:
+            negated.append((i, i, i + 1, _IMPLIED_NEGATIONS[w]))
+            mark(i, i + 1)
+    for cue, head, end, noun in negated:
+        text, span = span_text(cue, end)
+        out.append(Constraint("negation", text, value=noun, span=span))
+
     # Style: multi-word phrases and unambiguous words always; weak words only where they name a medium.
     for i, j, family in t["style_prompt_index"].find(words):
         if any(used[i:j]):
@@ -309,42 +361,6 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
         if not any(used[i:j]):
             spatial_hits.append((i, j, rel))
             mark(i, j)
-
-    # Negation: a cue and the nouns in its scope; "-less" words; words that imply "no people".
-    negated: list[tuple[int, int, int, str]] = []  # (cue start, head index, span end, noun)
-    for i, w in enumerate(words):
-        if used[i] and not toks[i].is_punct:
-            continue
-        if w in ("no", "without", "not", "zero", "nor") or (w in ("free", "devoid") and i + 1 < n and words[i + 1] == "of"):
-            k = i + (2 if w in ("free", "devoid") else 1)
-            while k < n:
-                while k < n and (words[k] in lx.DETERMINERS or words[k] in ("any", "visible", "single")
-                                 or (is_verb_form(words[k]) and words[k].endswith("ing"))):
-                    k += 1
-                start = k
-                while k < n and not toks[k].is_punct and words[k] not in _BOUNDARY:
-                    k += 1
-                if k == start:
-                    break
-                head = words[k - 1]
-                negated.append((i, k - 1, k, head))
-                if k < n and words[k] in ("or", "nor", ",", "and") and k + 1 < n and words[k + 1] not in lx.DETERMINERS:
-                    k += 1
-                    if k < n and words[k] in ("or", "nor"):
-                        k += 1
-                    continue
-                break
-            if negated and negated[-1][0] == i:
-                mark(i, negated[-1][2])
-        elif w.endswith("less") and w not in lx.LESS_NOT_NEGATION and can_be_noun(w[:-4]) and len(w) > 6:
-            negated.append((i, i, i + 1, w[:-4]))
-            mark(i, i + 1)
-        elif w in _IMPLIED_NEGATIONS:
-            negated.append((i, i, i + 1, _IMPLIED_NEGATIONS[w]))
-            mark(i, i + 1)
-    for cue, head, end, noun in negated:
-        text, span = span_text(cue, end)
-        out.append(Constraint("negation", text, value=noun, span=span))
 
     # Multi-word attribute phrases ("at night", "golden hour", "full moon") are unambiguous.
     for i, j, group in t["attr_index"].find(words):
@@ -573,6 +589,7 @@ class _Doc:
                 c += 1
         self._ngrams: set[tuple[str, ...]] | None = None
         self._finds: dict[str, list[int]] = {}
+        self._nearest: dict[str, str | None] = {}
 
     @property
     def ngrams(self) -> set[tuple[str, ...]]:
@@ -609,30 +626,25 @@ class _Doc:
         concept_of = _tables()["concept_of"]
         cands = []
         for w in dict.fromkeys(self.words):
-            if len(w) < 3 or not w.isalpha() or w in _BOUNDARY or w in lx.META_NOUNS:
+            if len(w) < 3 or not w.isalpha() or w in _BOUNDARY or w in lx.META_NOUNS or not can_be_noun(w) \
+                    or w in _tables()["color_of"]:
                 continue
             other = set().union(*(concept_of.get(f, set()) for f in forms(w)))
             if concepts and other and not (other & concepts):
                 continue  # a known different thing: dog vs cat is a swap, however close the vectors
             cands.append(w)
         sims = similarities(word, cands)
-        if sims is None:
+        if sims is None or not len(cands):
             return []
         best = int(sims.argmax())
+        self._nearest[word] = cands[best] if float(sims[best]) >= 0.45 else None
         if float(sims[best]) < SYNONYM_SIMILARITY:
             return []
         return [i for i, w in enumerate(self.words) if w == cands[best]]
 
     def nearest(self, word: str) -> str | None:
-        """The expansion word most similar to `word` (for reasons only), or None."""
-        cands = [w for w in dict.fromkeys(self.words)
-                 if len(w) >= 3 and w.isalpha() and w not in _BOUNDARY and can_be_noun(w)
-                 and w not in lx.META_NOUNS]
-        sims = similarities(word, cands)
-        if sims is None or not len(cands):
-            return None
-        best = int(sims.argmax())
-        return cands[best] if float(sims[best]) >= 0.45 else None
+        """The expansion word most similar to `word`, if a fuzzy `find` computed it (for reasons only)."""
+        return self._nearest.get(word)
 
 
 @lru_cache(maxsize=50_000)
@@ -756,10 +768,8 @@ def _counts_near(doc: _Doc, p: int) -> tuple[list[int], bool]:
     """(explicit counts, vague quantity) in the noun phrase before position p."""
     window = sorted(_window_back(doc, p, 6, through=frozenset({"of", "a", "an"})))
     words = [doc.words[k] for k in window]
-    found = [int(v) for _, _, v in _tables()["count_index"].find(words)]
-    for w in words:
-        if w.isdigit() and len(w) <= 4 and str(w) not in map(str, found):
-            found.append(int(w))
+    found = [(int(v), " ".join(words[i:j])) for i, j, v in _tables()["count_index"].find(words)]
+    found += [(int(w), w) for w in words if w.isdigit() and len(w) <= 4]
     vague = any(w in lx.VAGUE_QUANTITIES for w in words)
     return found, vague
 
@@ -769,11 +779,11 @@ def _check_count(c: Constraint, doc: _Doc) -> str | None:
     positions = doc.find(c.binds_to)
     if not positions:
         return f"count '{c.text}': no '{c.binds_to}' in the expansion"
-    seen: list[int] = []
+    seen: list[tuple[int, str]] = []
     vague = plural_bare = singular = False
     for p in positions:
         found, v = _counts_near(doc, p)
-        if want in found:
+        if any(value == want for value, _ in found):
             return None
         seen += found
         vague |= v
@@ -781,11 +791,11 @@ def _check_count(c: Constraint, doc: _Doc) -> str | None:
             plural_bare |= not found
         else:
             singular = True
-    if want == 1 and singular and not any(s > 1 for s in seen):
+    if want == 1 and singular and not any(value > 1 for value, _ in seen):
         return None
     if seen:
-        got = sorted(set(seen) - {want})
-        return f"count '{c.text}' became '{', '.join(map(str, got))}'"
+        got = list(dict.fromkeys(text for _, text in seen))
+        return f"count '{c.text}' became '{', '.join(got)}'"
     if vague:
         return f"count '{c.text}' became a vague quantity"
     if want == 1 and plural_bare:

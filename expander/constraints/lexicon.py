@@ -40,7 +40,7 @@ META_NOUNS = frozenset(
     "painting drawing sketch art artwork design composition frame background foreground detail details "
     "quality resolution lighting light angle perspective version depiction portrait close up closeup "
     "look mood vibe aesthetic atmosphere feel tone color colors side middle center corner bottom top "
-    "kind sort type lot bit piece pair couple dozen trio group number".split()
+    "kind sort type lot bit piece pair couple dozen trio group number day days time moment".split()
 )
 # Opinion words: dropping them is a loss of flavour, not of content (soft attributes).
 SUBJECTIVE_ADJECTIVES = frozenset(
@@ -247,7 +247,7 @@ ATTRIBUTE_GROUPS = {
     "night": ("at night|night|nighttime|night time|midnight|after dark|nocturnal|moonlit|moonlight|"
               "by night|night sky|starlit|late night", "daytime|midday|noon|daylight|broad daylight|"
               "afternoon|morning sun|bright sun|sunny|blue sky|clear blue sky"),
-    "day": ("daytime|during the day|midday|noon|daylight|broad daylight|sunny day|afternoon|by day",
+    "daytime": ("daytime|during the day|midday|noon|daylight|broad daylight|sunny day|afternoon|by day",
             "night|nighttime|midnight|moonlit|after dark"),
     "sunset": ("sunset|sundown|setting sun|dusk|golden hour|evening glow|twilight",
                "sunrise|midday|noon|night|midnight"),
@@ -346,13 +346,31 @@ CONCEPTS = {
     "cat": "cat cats kitten kittens kitty feline tabby moggy tomcat siamese persian calico",
     "horse": "horse horses pony foal stallion mare colt steed equine",
     "cow": "cow cows cattle calf bull ox heifer",
-    "bird": "bird birds avian songbird fowl",
+    "bird": "bird birds avian songbird fowl sparrow robin crow pigeon dove gull seagull finch owl eagle "
+            "hawk parrot swallow blackbird bluebird hummingbird heron magpie wren starling kingfisher "
+            "songbirds sparrows pigeons doves gulls seagulls finches owls eagles hawks parrots swallows",
+    "insect": "insect insects bug bugs beetle beetles bee bees ant ants butterfly butterflies moth moths "
+              "dragonfly dragonflies ladybug ladybugs grasshopper",
+    "wire": "wire wires cable cables line lines",
+    "building": "building buildings skyscraper skyscrapers tower towers house houses tenement "
+                "apartment block warehouse office",
+    "fruit": "fruit fruits apple apples pear pears orange oranges banana bananas grape grapes berry "
+             "berries cherry cherries lemon lemons peach peaches plum plums",
+    "shoe": "shoe shoes sneaker sneakers boot boots sandal sandals loafer loafers heels trainers",
+    "instrument": "instrument instruments guitar guitars violin violins piano pianos drum drums "
+                  "trumpet trumpets saxophone cello flute",
     "person": "person people human humans figure figures individual man men woman women child children "
               "kid kids boy boys girl girls pedestrian pedestrians passerby passersby tourist tourists "
               "crowd crowds someone somebody worker workers visitor visitors stranger strangers onlooker "
               "onlookers shopper shoppers traveler travelers hiker hikers silhouette silhouettes "
               "family lady ladies gentleman gentlemen guy guys toddler baby teenager elder "
-              "soul souls human figure resident residents inhabitant",
+              "soul souls human figure resident residents inhabitant student students reader readers "
+              "player players dancer dancers musician musicians customer customers diner diners guest "
+              "guests passenger passengers soldier soldiers monk monks fisherman fishermen farmer farmers "
+              "vendor vendors sunbather sunbathers swimmer swimmers surfer surfers commuter commuters "
+              "spectator spectators audience performer performers athlete athletes rider riders "
+              "cyclist cyclists runner runners walker walkers owner owners patron patrons staff "
+              "waiter waiters waitress bride groom people's person's man's woman's mother father",
     "man": "man men gentleman gentlemen guy guys male fellow",
     "woman": "woman women lady ladies female",
     "child": "child children kid kids boy boys girl girls toddler youngster",
@@ -372,7 +390,8 @@ CONCEPTS = {
     "text": "text texts word words lettering letter letters writing caption captions typography font "
             "inscription signage label labels slogan",
     "logo": "logo logos branding brand brands trademark emblem",
-    "tree": "tree trees pine pines oak oaks birch maple willow palm palms",
+    "tree": "tree trees pine pines oak oaks birch maple willow palm palms cypress cedar spruce fir elm "
+            "sequoia redwood baobab",
     "cloud": "cloud clouds cloudy overcast",
     "window": "window windows windowpane",
     "book": "book books novel novels paperback hardcover tome",

@@ -164,8 +164,9 @@ class PhraseIndex:
                 toks = normalise_phrase(phrase)
                 if toks:
                     self._by_first.setdefault(toks[0], []).append((toks, label))
+        # Longest first; among equals, the label the phrase names ("bird's eye view" -> bird's-eye).
         for entries in self._by_first.values():
-            entries.sort(key=lambda e: -len(e[0]))
+            entries.sort(key=lambda e: (-len(e[0]), normalise_phrase(e[1]) != e[0][:len(normalise_phrase(e[1]))]))
 
     def find(self, words: list[str], overlapping: bool = False) -> list[tuple[int, int, str]]:
         """(start, end, label) for each match; with `overlapping`, every label at every position."""
