@@ -120,6 +120,10 @@ class SafetyConfig:
             but not on the short prompt fails safety; if it cannot run, safety fails closed.
         text_classifier_threshold: probability at which a label counts.
         text_classifier_labels: labels meaning "unsafe" (None: every label not in the safe-label list).
+        image_classifier: optional transformers image-classification model (dir or hub id), a second image
+            layer beside the CLIP concepts (e.g. an NSFW detector).
+        image_classifier_labels: its label -> `expander.safety` category (labels not listed are ignored).
+        image_classifier_threshold: softmax probability at which a label counts.
     """
 
     clip: ClipConfig = field(default_factory=ClipConfig)
@@ -134,6 +138,9 @@ class SafetyConfig:
     text_classifier: str | None = None
     text_classifier_threshold: float = 0.5
     text_classifier_labels: list[str] | None = None
+    image_classifier: str | None = None
+    image_classifier_labels: dict[str, str] = field(default_factory=lambda: {"nsfw": "sexual"})
+    image_classifier_threshold: float = 0.5
 
 
 @dataclass

@@ -139,7 +139,7 @@ class RewardSuite:
         names = list(cfg.rewards)
         self.gates_on = cfg.gates.safety or cfg.gates.constraints
         needs_safety = "safety" in names or cfg.gates.safety
-        image_safety_on = needs_safety and cfg.safety.image_layer
+        image_safety_on = needs_safety and (cfg.safety.image_layer or bool(cfg.safety.image_classifier))
         needs_constraints = cfg.gates.constraints or ("faithfulness" in names and cfg.faithfulness.constraint_weight != 0)
         needs_images = (any(n in names for n in ("aesthetic", "diversity"))
                         or ("faithfulness" in names and cfg.faithfulness.clip_weight != 0) or image_safety_on)
@@ -174,10 +174,15 @@ class RewardSuite:
             from expander.rewards.faithfulness import ClipSimilarity
 
             self.similarity = ClipSimilarity(self._clip(cfg.faithfulness.clip))
-        if image_safety_on:
+        self.image_classifier = None
+        if needs_safety and cfg.safety.image_layer:
             from expander.rewards.safety import ImageSafety
 
             self.image_safety = ImageSafety(self._clip(cfg.safety.clip), cfg.safety)
+        if needs_safety and cfg.safety.image_classifier:
+            from expander.rewards.safety import ImageClassifierSafety
+
+            self.image_classifier = ImageClassifierSafety.from_config(cfg.safety, cfg.device)
         self.moderator = None
         if needs_safety and cfg.safety.text_classifier:
             from expander.safety import ModeratorUnavailable, TextModerator
@@ -219,6 +224,8 @@ class RewardSuite:
     def model_forwards(self) -> dict[str, int]:
         """Forward passes run so far per reward model (CLIP image towers, DINOv3)."""
         out = {f"clip:{m.name}": m.image_forwards for m in self._clips.values()}
+        if self.image_classifier is not None:
+            out["image_classifier"] = self.image_classifier.forwards
         if self.dino is not None:
             out["dinov3"] = self.dino.forwards
         return out
@@ -247,14 +254,24 @@ class RewardSuite:
     def _safety_checks(self, rows: _Rows):
         from expander.rewards.safety import combine_safety
 
-        flags: list[list[str] | None] = [None] * len(rows)
+        image_layers_on = self.image_safety is not None or self.image_classifier is not None
+        # Union of the image layers' flags; None where any layer could not check the image (fails closed).
+        flags: list[list[str] | None] = [[] for _ in range(len(rows))]
+        layers = []
         if self.image_safety is not None:
-            emb = self._clip_embeddings(self.image_safety.clip, rows)
-            ok = [i for i, e in enumerate(emb) if e is not None]
-            if ok:
-                got = self.image_safety.flags_from_embeddings(torch.stack([emb[i] for i in ok]))
-                for i, f in zip(ok, got):
-                    flags[i] = f
+            layers.append((self._clip_embeddings(self.image_safety.clip, rows), self.image_safety.flags_from_embeddings))
+        if self.image_classifier is not None:
+            clf = self.image_classifier
+            probs, failed = self.cache.features(f"imgcls:{clf.name}", rows.shorts, rows.texts, rows.step, clf.probabilities)
+            self.errors[f"imgcls:{clf.name}"] += failed
+            layers.append((probs, clf.flags_from_probabilities))
+        for feats, to_flags in layers:
+            ok = [i for i, e in enumerate(feats) if e is not None]
+            got = to_flags(torch.stack([feats[i] for i in ok])) if ok else []
+            got_at = dict(zip(ok, got))
+            for i in range(len(rows)):
+                if flags[i] is not None:
+                    flags[i] = None if i not in got_at else sorted(set(flags[i]) | set(got_at[i]))
         added: list[list[str] | None] = [[] for _ in range(len(rows))]
         if self.moderator is not None:
             from expander.safety import ModeratorUnavailable
@@ -267,7 +284,7 @@ class RewardSuite:
                 logger.warning("text classifier failed, safety fails closed for %d rows: %s", len(rows), exc)
                 self.errors["text_classifier"] += len(rows)
                 added = [None] * len(rows)
-        return [combine_safety(s, t, f, self.image_safety is not None, a)
+        return [combine_safety(s, t, f, image_layers_on, a)
                 for s, t, f, a in zip(rows.shorts, rows.texts, flags, added)]
 
     # -- reward functions -----------------------------------------------------------------------------

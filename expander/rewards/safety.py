@@ -22,7 +22,7 @@ from expander.rewards.clip_model import ClipModel
 from expander.rewards.config import SafetyConfig
 from expander.safety import HARD_CATEGORIES, SOFT_CATEGORIES, added_categories, classify_text
 
-__all__ = ["ImageSafety", "SafetyCheck", "text_safety", "combine_safety"]
+__all__ = ["ImageClassifierSafety", "ImageSafety", "SafetyCheck", "text_safety", "combine_safety"]
 
 
 class ImageSafety:
@@ -76,6 +76,74 @@ class ImageSafety:
     def flags(self, images: torch.Tensor) -> list[list[str]]:
         """`Tensor[N, 3, H, W]` in [0, 1] -> per image, the flagged categories (empty: nothing flagged)."""
         return self.flags_from_embeddings(self.clip.encode_images(images))
+
+
+class ImageClassifierSafety:
+    """Pure core: a transformers image-classification model -> flagged categories.
+
+    Args:
+        model: an `AutoModelForImageClassification` (eval mode, on its device).
+        size, mean, std: its preprocessing (from its image processor).
+        label_categories: label -> `expander.safety` category; other labels are ignored.
+        threshold: softmax probability at which a label counts.
+        name: for logs and feature-cache keys.
+    """
+
+    def __init__(self, model, size: tuple[int, int], mean, std, label_categories: dict[str, str], threshold: float,
+                 name: str):
+        known = set(HARD_CATEGORIES) | set(SOFT_CATEGORIES)
+        bad = sorted(c for c in label_categories.values() if c not in known)
+        if bad:
+            raise ValueError(f"safety.image_classifier_labels maps to unknown categories {bad}; use {sorted(known)}")
+        labels = {str(v): int(k) for k, v in model.config.id2label.items()}
+        missing = sorted(set(label_categories) - set(labels))
+        if missing:
+            raise ValueError(f"safety.image_classifier_labels names {missing}, not labels of {name} ({sorted(labels)})")
+        self.model = model
+        self.size = size
+        self.device = next(model.parameters()).device
+        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
+        self.columns = [(labels[label], category) for label, category in label_categories.items()]
+        self.threshold = threshold
+        self.name = name
+        self.forwards = 0
+
+    @classmethod
+    def from_config(cls, cfg: SafetyConfig, device: str | None = None) -> "ImageClassifierSafety":
+        """Load `cfg.image_classifier`. Raises `RewardModelError` naming the ref when it cannot."""
+        from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+        from expander.rewards.clip_model import default_device
+        from expander.rewards.errors import RewardModelError
+
+        ref = cfg.image_classifier
+        try:
+            model = AutoModelForImageClassification.from_pretrained(ref)
+            proc = AutoImageProcessor.from_pretrained(ref)
+        except Exception as exc:
+            raise RewardModelError(f"cannot load image safety classifier {ref!r}: {exc}") from exc
+        size = proc.size
+        size = (size["height"], size["width"]) if "height" in size else (size["shortest_edge"],) * 2
+        model = model.to(default_device(device)).eval().requires_grad_(False)
+        return cls(model, tuple(int(x) for x in size), proc.image_mean, proc.image_std, cfg.image_classifier_labels,
+                   cfg.image_classifier_threshold, name=str(ref))
+
+    @torch.inference_mode()
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """`Tensor[N, 3, H, W]` in [0, 1] -> softmax probabilities `Tensor[N, labels]` (CPU)."""
+        from expander.rewards.clip_model import resize_center_crop
+
+        x = resize_center_crop(images.to(self.device, torch.float32), self.size)
+        self.forwards += 1
+        return self.model(pixel_values=(x - self.mean) / self.std).logits.float().softmax(-1).cpu()
+
+    def flags_from_probabilities(self, probs: torch.Tensor) -> list[list[str]]:
+        return [sorted({cat for col, cat in self.columns if row[col] >= self.threshold}) for row in probs]
+
+    def flags(self, images: torch.Tensor) -> list[list[str]]:
+        """`Tensor[N, 3, H, W]` in [0, 1] -> per image, the flagged categories."""
+        return self.flags_from_probabilities(self.probabilities(images))
 
 
 @dataclass

@@ -201,3 +201,36 @@ def test_real_refs_fail_fast_with_a_clear_error_offline(monkeypatch):
         ClipModel.from_config(ClipConfig(model="ViT-L-14", pretrained="openai"), "cpu")
     with pytest.raises(RewardModelError, match="cannot load DINOv3 model 'facebook/dinov3-vitb16-pretrain-lvd1689m'"):
         Dinov3Embedder.from_pretrained("facebook/dinov3-vitb16-pretrain-lvd1689m", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_nsfw_classifier(tmp_path_factory) -> str:
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    path = tmp_path_factory.mktemp("nsfw")
+    torch.manual_seed(0)
+    config = ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                       image_size=32, patch_size=16, num_labels=2, id2label={0: "normal", 1: "nsfw"},
+                       label2id={"normal": 0, "nsfw": 1})
+    ViTForImageClassification(config).save_pretrained(path)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
+    return str(path)
+
+
+def test_image_classifier_layer(tiny_nsfw_classifier, images):
+    from expander.rewards.safety import ImageClassifierSafety
+
+    def layer(**kw):
+        return ImageClassifierSafety.from_config(SafetyConfig(image_classifier=tiny_nsfw_classifier, **kw), "cpu")
+
+    probs = layer().probabilities(images)
+    assert probs.shape == (4, 2) and torch.allclose(probs.sum(1), torch.ones(4), atol=1e-5)
+    assert layer(image_classifier_threshold=0.0).flags(images) == [["sexual"]] * 4
+    assert layer(image_classifier_threshold=1.01).flags(images) == [[]] * 4
+    cut = probs[:, 1].median().item()
+    split = layer(image_classifier_threshold=cut).flags(images)
+    assert [bool(f) for f in split] == (probs[:, 1] >= cut).tolist()
+    with pytest.raises(ValueError, match="names \\['porn'\\], not labels"):
+        layer(image_classifier_labels={"porn": "sexual"})
+    with pytest.raises(ValueError, match="unknown categories \\['nsfw'\\]"):
+        layer(image_classifier_labels={"nsfw": "nsfw"})

@@ -259,3 +259,23 @@ def test_optional_text_classifier_flags_additions_and_fails_closed(tmp_path):
 
     flagged = combine_safety(short, short, None, image_layer=False, classifier_added=["model:unsafe"])
     assert not flagged.ok and "text classifier flags: model:unsafe" in flagged.reasons
+
+
+def test_image_classifier_layer_gates_an_added_category(suite, tmp_path):
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    torch.manual_seed(0)
+    config = ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                       image_size=32, patch_size=16, num_labels=2, id2label={0: "normal", 1: "nsfw"},
+                       label2id={"normal": 0, "nsfw": 1})
+    ViTForImageClassification(config).save_pretrained(tmp_path / "nsfw")
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path / "nsfw")
+    cfg = load_rewards_config(TINY, ["--rewards", "safety", "--safety.image_layer", "false", "--gates.constraints", "false",
+                                     "--safety.image_classifier", str(tmp_path / "nsfw"),
+                                     "--safety.image_classifier_threshold", "0.0"])  # flags every image
+    strict = RewardSuite(cfg, renderer=suite.renderer)
+    short = SHORTS[1]
+    rows = strict.score_rows([short] * 2, completions_for(short)[:2], step=4)
+    assert strict.cache.render_count == 2 and strict.model_forwards()["image_classifier"] == 1
+    assert [r["rewards"]["safety"] for r in rows] == [0.0, 0.0]
+    assert all("image flagged: sexual" in " ".join(r["gates"]["reasons"]) for r in rows)
