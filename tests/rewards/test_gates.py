@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from expander.rewards.gates import gate_weight, group_advantages
-from trl_aggregation import TRL_SOURCE, trl_advantages
+from tests.rewards.trl_aggregation import TRL_SOURCE, trl_advantages
 
 
 def test_extracted_trl_block_is_the_aggregation():

@@ -16,7 +16,7 @@ from expander.prompts import build_messages
 from expander.rewards import RewardSuite, get_reward_funcs, load_rewards_config
 from expander.rewards.errors import RewardLengthError, RewardModelError
 from expander.rewards.render_cache import RenderCache
-from trl_aggregation import trl_advantages
+from tests.rewards.trl_aggregation import trl_advantages
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "rewards" / "tiny.yaml"
