@@ -33,6 +33,7 @@ import logging
 import math
 import os
 import textwrap
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,8 @@ class GRPOScriptArguments:
         rewards_config: the reward registry config (`expander.rewards.load_rewards_config`).
         reward_weight_overrides: reward name -> weight, replacing the rewards config's weights (the gate's
             weight is re-derived from them). TRL's `reward_weights` is refused: it would bypass that.
+        rewards_overrides: `KEY=VALUE` overrides of any rewards config key (dotted for sections:
+            `format.max_words=30`, `render.height=512`), applied as `--KEY VALUE` by its loader.
         image_grid_steps: save an image grid every this many steps (0 = never).
         image_grid_prompts: rows of the grid (groups shown); columns are the group members.
         save_images: write each step's images to `images/step_XXXXXX/` so the completions table holds
@@ -105,6 +108,8 @@ class GRPOScriptArguments:
     rewards_config: str | None = field(default=None, metadata={"help": "reward registry YAML"})
     reward_weight_overrides: dict | str | None = field(
         default=None, metadata={"help": 'JSON object, e.g. \'{"format": 2.0}\''})
+    rewards_overrides: list[str] | None = field(
+        default=None, metadata={"help": "KEY=VALUE overrides of the rewards config, e.g. format.max_words=30"})
     image_grid_steps: int = field(default=10, metadata={"help": "image grid every N steps (0: off)"})
     image_grid_prompts: int = field(default=4, metadata={"help": "grid rows (prompts)"})
     drop_zero_std_epochs: int = field(default=0, metadata={"help": "drop prompts with k zero-std epochs"})
@@ -287,7 +292,16 @@ def build_rewards(script_args: GRPOScriptArguments, training_args: GRPOConfig):
             "set weights by name with reward_weight_overrides (e.g. '{\"format\": 2.0}'), not reward_weights: "
             "the gate's weight is derived from the others"
         )
-    cfg = load_rewards_config(script_args.rewards_config)
+    overrides_argv: list[str] = []
+    for item in script_args.rewards_overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GRPOSetupError(f"rewards_overrides: expected KEY=VALUE, got {item!r}")
+        overrides_argv.append(f"--{key.strip().removeprefix('--')}={value}")
+    try:
+        cfg = load_rewards_config(script_args.rewards_config, overrides_argv)
+    except ValueError as exc:  # ConfigError names the key and the file
+        raise GRPOSetupError(str(exc)) from None
     overrides = script_args.reward_weight_overrides or {}
     if isinstance(overrides, str):
         try:
@@ -373,17 +387,61 @@ class _DroppingRepeatSampler(RepeatSampler):
 
 
 class ExpanderGRPOTrainer(GRPOTrainer):
-    """`GRPOTrainer` plus per-group variance stats, a completions table per step and image grids.
+    """`GRPOTrainer` plus per-group variance stats, a completions table per step, image grids and a
+    per-step time split.
 
-    Everything is added around TRL's `_calculate_rewards` (after the rewards ran, before their extra columns
-    are flushed), so TRL's own generation, aggregation, loss and logging are untouched.
+    Everything is added around TRL's methods (`_generate`, `_calculate_rewards` after the rewards ran and
+    before their extra columns are flushed, `training_step`), so TRL's own generation, aggregation, loss and
+    logging are untouched.
+
+    Logged per step, beside TRL's metrics: `frac_group_zero_std`, `prompts_dropped`, and `timing/*_s`
+    (wall seconds): `generation`, `rendering` (the render cache's renderer calls), `scoring` (reward
+    functions minus rendering), `backward` (loss forward + backward), `other` (the rest of the step:
+    log-probs, tokenisation, optimizer, our table and grid) and `step`.
     """
 
     def __init__(self, *args, script_args: GRPOScriptArguments, render_cache=None, **kwargs):
         self.script_args = script_args
         self.render_cache = render_cache
         self.zero_std_tracker = ZeroVarianceTracker(script_args.drop_zero_std_epochs)
+        self._phase: dict[str, float] = defaultdict(float)
+        self._step_started: float | None = None
         super().__init__(*args, **kwargs)
+        self.add_callback(_StepTimer(self))
+
+    def _generate(self, prompts):
+        start = time.perf_counter()
+        try:
+            return super()._generate(prompts)
+        finally:
+            self._phase["generation"] += time.perf_counter() - start
+
+    def _prepare_inputs(self, generation_batch):
+        start = time.perf_counter()
+        try:
+            return super()._prepare_inputs(generation_batch)
+        finally:
+            self._phase["prepare"] += time.perf_counter() - start
+
+    def training_step(self, model, inputs, num_items_in_batch):
+        start = time.perf_counter()
+        prepare_before = self._phase["prepare"]
+        try:
+            return super().training_step(model, inputs, num_items_in_batch)
+        finally:
+            self._phase["backward"] += time.perf_counter() - start - (self._phase["prepare"] - prepare_before)
+
+    def _finish_step_timing(self) -> None:
+        if self._step_started is None:
+            return
+        step = time.perf_counter() - self._step_started
+        parts = {k: self._phase[k] for k in ("generation", "rendering", "scoring", "backward")}
+        for name, value in parts.items():
+            self._metrics["train"][f"timing/{name}_s"].append(value)
+        self._metrics["train"]["timing/other_s"].append(step - sum(parts.values()))
+        self._metrics["train"]["timing/step_s"].append(step)
+        self._phase.clear()
+        self._step_started = None
 
     def _get_train_sampler(self, dataset=None):
         if self.script_args.drop_zero_std_epochs <= 0:
@@ -398,7 +456,12 @@ class ExpanderGRPOTrainer(GRPOTrainer):
         )
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        start = time.perf_counter()
+        rendered_before = self.render_cache.render_seconds if self.render_cache is not None else 0.0
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        rendering = (self.render_cache.render_seconds if self.render_cache is not None else 0.0) - rendered_before
+        self._phase["rendering"] += rendering
+        self._phase["scoring"] += time.perf_counter() - start - rendering
         mode = "train" if self.model.training else "eval"
         if mode != "train":
             return rewards_per_func
@@ -576,6 +639,20 @@ def save_image_grid(path: Path, shorts: list[str], expansions: list[str], images
 
 
 # ---------------------------------------------------------------------------------------------- logging and resume
+
+
+class _StepTimer(TrainerCallback):
+    """Starts the step clock at the first micro-step and closes it before the step's metrics are logged."""
+
+    def __init__(self, trainer: ExpanderGRPOTrainer):
+        self.trainer = trainer
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if self.trainer._step_started is None:
+            self.trainer._step_started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.trainer._finish_step_timing()
 
 
 class _RunStateCallback(TrainerCallback):

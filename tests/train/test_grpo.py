@@ -220,3 +220,15 @@ def test_rerun_resumes_from_the_last_checkpoint_without_repeating_steps(tiny_run
     assert _steps_logged(metrics) == [1, 2, 3]
     assert (out / "completions" / "step_000003.jsonl").is_file()
     assert (out / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("recipe", sorted((REPO / "configs" / "grpo").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_grpo_recipe_parses_into_the_three_dataclasses(recipe, tmp_path):
+    from expander.train.grpo import make_parser
+
+    # bf16 is refused by transformers on a CPU-only machine; everything else must be a known key.
+    script, training, model = make_parser().parse_args_and_config(
+        ["--config", str(recipe), "--output_dir", str(tmp_path), "--bf16", "false"])
+    assert (REPO / script.rewards_config).is_file()
+    assert model.model_name_or_path and training.num_generations >= 2
+    assert training.multi_objective_aggregation == "normalize_then_sum"
