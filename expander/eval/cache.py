@@ -45,12 +45,17 @@ def directory_fingerprint(path: str | Path | None) -> str | None:
     return stable_key(entries)
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary sibling and `os.replace` (never a half-written file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs should be as readable as open() makes them
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -82,8 +82,10 @@ class EvalConfig:
     Scorers (refs as in `expander.rewards.config`; `tiny:*` refs build tiny random models offline):
         clip_model, clip_pretrained: open_clip model for CLIP similarity to the short prompt and for
             the aesthetic head's embeddings; aesthetic_head: LAION-format head; dino_model: DINOv3 for
-            diversity and distance to the baseline; image_safety_model: image safety classifier ref
-            (None: no image classifier; text flags from `expander.safety` still apply).
+            diversity and distance to the baseline; image_safety: run the CLIP concept image-safety layer
+            (`expander.rewards.safety`; text flags from `expander.safety` always apply);
+            image_safety_threshold: its cosine threshold (None: the reward suite's default);
+            score_batch_size: images per scorer call.
     Statistics and outputs:
         win_metrics: higher-is-better columns compared pairwise; bootstrap_samples, ci_level, stats_seed.
         output_dir: the run directory; cache_dir: expansion/render cache (None: `<output_dir>/cache`).
@@ -117,7 +119,9 @@ class EvalConfig:
     clip_pretrained: str | None = None
     aesthetic_head: str = "tiny:aesthetic-head"
     dino_model: str = "tiny:dinov3"
-    image_safety_model: str | None = None
+    image_safety: bool = True
+    image_safety_threshold: float | None = None
+    score_batch_size: int = 16
 
     win_metrics: list[str] = field(default_factory=lambda: ["aesthetic", "clip_score", "constraint_score"])
     bootstrap_samples: int = 1000
@@ -140,6 +144,8 @@ class EvalConfig:
             raise ValueError(f"seeds_per_prompt must be >= 1, got {self.seeds_per_prompt}")
         if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
             raise ValueError(f"height and width must be positive multiples of 16, got {self.height}x{self.width}")
+        if self.score_batch_size < 1:
+            raise ValueError(f"score_batch_size must be >= 1, got {self.score_batch_size}")
         if self.render_batch_size < 1:
             raise ValueError(f"render_batch_size must be >= 1, got {self.render_batch_size}")
         if not 0 < self.ci_level < 1:

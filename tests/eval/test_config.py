@@ -1,0 +1,53 @@
+"""Eval configs: every YAML under configs/eval parses; bad values are named errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from expander.config import ConfigError
+from expander.eval.config import load_eval_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "eval").rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_eval_config_parses(path):
+    text = path.read_text()
+    assert text.startswith("#") and "expander eval --config" in text.splitlines()[1] + text.splitlines()[0]
+    cfg = load_eval_config(path)
+    assert cfg.arms[0].creativity == "raw" and len(cfg.arms) >= 2
+    assert (REPO / cfg.prompt_file).is_file()
+
+
+def test_tiny_config_is_the_ci_size():
+    cfg = load_eval_config(REPO / "configs/eval/tiny_cpu.yaml")
+    assert (cfg.num_prompts, len(cfg.arms), cfg.seeds_per_prompt) == (20, 2, 2)
+    assert cfg.renderer == "tiny:krea2"
+
+
+def test_real_config_is_krea2_turbo_at_1024():
+    cfg = load_eval_config(REPO / "configs/eval/krea2_turbo_parti.yaml")
+    assert (cfg.height, cfg.width, cfg.preset) == (1024, 1024, "turbo")
+    assert cfg.prompt_file.endswith("PartiPrompts.tsv")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["--arms", "[{name: raw}, {name: raw}]"], "unique; repeated: raw"),
+        (["--arms", "[{name: raw}, {name: x, creativity: low}]"], "needs a `model`"),
+        (["--arms", "[{name: raw}, {name: x, model: smollm2-135m, creativity: wild}]"], "unknown creativity 'wild'"),
+        (["--arms", "[{name: 'a b'}]"], "only letters"),
+        (["--arms", "[{name: x, model: m, creativity: low, adapter: /nonexistent}]"], "not a PEFT adapter"),
+        (["--height", "100"], "multiples of 16"),
+        (["--seeds_per_prompt", "0"], "seeds_per_prompt must be >= 1"),
+        (["--win_metrics", "aesthetic,beauty"], "unknown win_metrics"),
+        (["--ci_level", "95"], "ci_level must be in"),
+        (["--num_prompt", "3"], "unknown key"),
+    ],
+)
+def test_bad_values_are_named(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_eval_config(REPO / "configs/eval/tiny_cpu.yaml", overrides)
