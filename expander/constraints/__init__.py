@@ -201,7 +201,9 @@ _NEGATION_CUES = frozenset("no without not nor never free devoid absent absence 
 _IMPLIED_NEGATIONS = {"deserted": "people", "uninhabited": "people", "unpopulated": "people",
                       "unoccupied": "people", "peopleless": "people", "cloudless": "cloud"}
 # Colour names that are also nouns but read as colours before a noun in prompts ("a gold ring").
-_PROMPT_AMBIGUOUS_COLORS = frozenset("gold silver orange ivory cream amber bronze copper turquoise".split())
+_PROMPT_AMBIGUOUS_COLORS = frozenset(
+    "gold silver orange ivory cream amber bronze copper turquoise fuchsia lavender violet lilac magenta indigo".split()
+)
 _WEAK_STYLE_WORDS = frozenset(
     "painting drawing sketch illustration render pencil ink charcoal chalk crayon clay film comic graffiti "
     "mosaic sculpture statue pixel sprite oils 3d analog pastels pastel painted drawn illustrated rendered "
@@ -469,7 +471,7 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
             continue
         group = _attr_group(hw, t)
         tags = pos_tags(hw)
-        if group is not None and (group in _SCENE_GROUPS or "NOUN" not in tags):
+        if group is not None and (group in _SCENE_GROUPS or "NOUN" not in tags or "ADJ" in tags):
             out.append(Constraint("attribute", toks[head].text and prompt[toks[head].start:toks[head].end],
                                   value=group, span=(toks[head].start, toks[head].end)))
             continue
@@ -483,7 +485,10 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
                                 or "ADJ" in pos_tags(words[first]) and "NOUN" not in pos_tags(words[first])):
             first += 1
         text, span = span_text(first, head + 1)
-        out.append(Constraint("subject", text, value=hw, span=span))
+        # A noun right before the head makes a compound ("fence post", "clock tower"): both words count.
+        compound = words[head - 1] if head - 1 >= first and not _adjective_like(words[head - 1]) \
+            and can_be_noun(words[head - 1]) and _attr_group(words[head - 1], t) is None else None
+        out.append(Constraint("subject", text, value=hw, target=compound, span=span))
 
     # One constraint per (kind, value, binding): "a dog ... the dog" pins one dog.
     seen, unique = set(), []
@@ -526,6 +531,10 @@ def _attribute_of(word: str, head: str | None, tok, t, prompt: str) -> list[Cons
     return []
 
 
+def _adjective_like(word: str) -> bool:
+    return "ADJ" in pos_tags(word) or word in _tables()["color_of"] or word in lx.SUBJECTIVE_ADJECTIVES
+
+
 def _chunks(words: list[str], used: list[bool], toks) -> list[dict]:
     """Runs of content words between function words; each run's head is its last noun-like word."""
     chunks, run = [], []
@@ -553,7 +562,7 @@ def _chunks(words: list[str], used: list[bool], toks) -> list[dict]:
             nxt = i + 1
             keep = (w.endswith("ing") and nxt < len(words) and not toks[nxt].is_punct
                     and words[nxt] not in _BOUNDARY and can_be_noun(words[nxt])
-                    and (not run or "NOUN" not in pos_tags(words[run[-1]]) or words[run[-1]] in color_of))
+                    and (not run or _adjective_like(words[run[-1]])))
             if not keep:
                 close()
                 continue
@@ -726,8 +735,12 @@ _FORWARD_COLOR_LINK = frozenset("painted glazed colored dyed tinted in of is are
 def _colors_near(doc: _Doc, p: int) -> set[str]:
     color_of = _tables()["color_of"]
     fams: set[str] = set()
-    for k in _window_back(doc, p, 5):
-        fams |= color_of.get(doc.words[k], set())
+    back = _window_back(doc, p, 5)
+    colored = [k for k in back if doc.words[k] in color_of]
+    if len(colored) > 1 and colored[0] == p - 1 and doc.words[p - 1] in lx.AMBIGUOUS_COLOR_WORDS:
+        colored = colored[1:]  # "a white fuchsia blossom": fuchsia names the plant, white its colour
+    for k in colored:
+        fams |= color_of[doc.words[k]]
     for k in range(p + 1, min(len(doc.words), p + 6)):
         w = doc.words[k]
         if w in color_of:
@@ -805,6 +818,8 @@ def _check_count(c: Constraint, doc: _Doc) -> str | None:
 
 def _check_subject(c: Constraint, doc: _Doc) -> str | None:
     if doc.find(c.value):
+        if c.target and not doc.find(c.target):
+            return f"subject '{c.text}' lost '{c.target}'"
         return None
     near = doc.nearest(c.value)
     return f"subject '{c.text}' missing" + (f" (closest: '{near}')" if near else "")
@@ -825,10 +840,24 @@ def _negated_at(doc: _Doc, k: int) -> bool:
     return False
 
 
+_AFTER_NEGATION = frozenset("missing absent gone removed blank bare empty".split())
+
+
+def _negated_after(doc: _Doc, k: int) -> bool:
+    """"the clock face is missing", "its face left blank": a negation after the mention."""
+    for j in range(k + 1, min(len(doc.words), k + 7)):
+        w = doc.words[j]
+        if w in CLAUSE_END or w == ",":
+            return False
+        if w in _AFTER_NEGATION:
+            return True
+    return False
+
+
 def _check_negation(c: Constraint, doc: _Doc) -> str | None:
     targets = _negation_targets(c.value)
     for k, f in enumerate(doc.forms):
-        if f & targets and not _negated_at(doc, k):
+        if f & targets and not _negated_at(doc, k) and not _negated_after(doc, k):
             return f"negation '{c.text}' broken: '{doc.words[k]}' appears"
     return None
 

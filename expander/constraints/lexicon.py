@@ -101,7 +101,8 @@ AMBIGUOUS_COLOR_WORDS = frozenset(
     "orange rose cherry wine lemon honey chocolate coffee coal bone ash olive lime mint sage peach "
     "coral salmon plum sky forest steel copper bronze rust amber cream pearl snow snowy ivory tan jet "
     "raven pitch burnt royal butter blood brick moss bottle denim pumpkin sunflower orchid eggplant "
-    "aubergine cardinal smoky graphite sable cinnamon walnut gold silver".split()
+    "aubergine cardinal smoky graphite sable cinnamon walnut gold silver fuchsia lavender violet lilac "
+    "magenta indigo".split()
 )
 COLOR_QUALIFIERS = frozenset("light dark pale deep bright pastel vivid dusty muted rich soft neon hot "
                              "baby powder electric".split())
@@ -408,4 +409,5 @@ CONCEPTS = {
               "poppies rose roses tulip tulips lily lilies sunflower sunflowers orchid orchids peony "
               "peonies dahlia dahlias marigold marigolds",
     "fish": "fish goldfish koi carp trout salmon",
+    "bridge": "bridge bridges viaduct viaducts footbridge overpass aqueduct",
 }
