@@ -152,3 +152,36 @@ def test_cli_reports_bad_config(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert cli_main(["synth", "--stepz", "3"]) == 2
     assert "unknown key(s) stepz" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------- quality measures
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("A red fox stands in deep snow at dawn, soft pink light on its frosted coat.", True),
+        ("Sure! Here is a description of a fox in the snow.", False),
+        ("What kind of fox would you like?", False),
+        ("I can't create images, but a fox in snow could look like this.", False),
+        ("A fox in snow. Let me know if you want changes.", False),
+        ("", False),
+    ],
+)
+def test_description_or_chat_reply(text, expected):
+    from expander.train.quality import is_description
+
+    assert is_description(text) is expected
+
+
+def test_distinct_n_and_summary():
+    from expander.train.quality import distinct_n, summarize
+
+    assert distinct_n(["a b c", "a b c"], 1) == 0.5
+    assert distinct_n(["a b", "c d"], 2) == 1.0
+    summary = summarize(
+        ["a red fox in snow", 'a sign that says "OPEN"'],
+        ["A red fox sits in deep snow under a pale sky.", "Sure! What should the sign say?"],
+    )
+    assert summary.description_share == 0.5 and summary.constraint_pass_rate == 0.5
+    assert summary.mean_words == (11 + 6) / 2

@@ -1,0 +1,83 @@
+"""Text-only quality measures of expansions (no rendering): what SFT must move, measured base vs tuned.
+
+* constraint pass rate: `expander.constraints.check(short, expansion).ok` (nothing the user asked for is lost);
+* description share: the output is an image description, not a chat reply (no "Sure", no question back,
+  no "I can't", no "let me know");
+* mean words; distinct-n (unique n-grams / all n-grams over the whole set: low = repetitive, templated).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["QualitySummary", "distinct_n", "is_description", "summarize"]
+
+_CHAT_OPENERS = re.compile(
+    r"^\s*(?:sure|certainly|of course|absolutely|okay|ok|great|hello|hi|hey|thanks|thank you|yes|no problem|"
+    r"here(?:'s| is| are)|i(?:'m|'d| am| would| will| can| have|'ll)?\b|as an ai|let me|what|how|could you|"
+    r"would you|do you|can you)\b",
+    re.IGNORECASE,
+)
+_CHAT_PHRASES = re.compile(
+    r"\b(?:let me know|i hope|feel free|i can(?:'t|not)|i'm sorry|i am sorry|as an ai|language model|"
+    r"happy to help|would you like|do you want|you can use|this prompt|the prompt)\b",
+    re.IGNORECASE,
+)
+
+
+def is_description(text: str) -> bool:
+    """Whether an expansion reads as an image description rather than a chat reply.
+
+    False for: empty text, a question mark anywhere, a chat opener ("Sure", "Here is", "I ..."), or chat
+    phrases ("let me know", "I can't", "this prompt", "would you like").
+    """
+    text = text.strip()
+    if not text or "?" in text:
+        return False
+    return not (_CHAT_OPENERS.match(text) or _CHAT_PHRASES.search(text))
+
+
+def distinct_n(texts: list[str], n: int) -> float:
+    """Unique word n-grams / all word n-grams over `texts` (lowercased); 0.0 when there are none."""
+    grams = []
+    for text in texts:
+        words = re.findall(r"[a-z0-9']+", text.lower())
+        grams.extend(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+@dataclass
+class QualitySummary:
+    """Measures of one arm over the same prompts (rates in [0, 1])."""
+
+    n: int
+    constraint_pass_rate: float
+    constraint_score: float
+    description_share: float
+    mean_words: float
+    distinct_1: float
+    distinct_2: float
+
+
+def summarize(prompts: list[str], expansions: list[str], check=None) -> QualitySummary:
+    """Quality of `expansions[i]` as an expansion of `prompts[i]`.
+
+    Args:
+        check: `fn(short, expansion) -> report with .ok and .score`; default `expander.constraints.check`.
+    """
+    if len(prompts) != len(expansions) or not prompts:
+        raise ValueError("need one expansion per prompt, and at least one prompt")
+    if check is None:
+        from expander.constraints import check
+    reports = [check(p, e) for p, e in zip(prompts, expansions)]
+    n = len(prompts)
+    return QualitySummary(
+        n=n,
+        constraint_pass_rate=sum(r.ok for r in reports) / n,
+        constraint_score=sum(r.score for r in reports) / n,
+        description_share=sum(is_description(e) for e in expansions) / n,
+        mean_words=sum(len(e.split()) for e in expansions) / n,
+        distinct_1=distinct_n(expansions, 1),
+        distinct_2=distinct_n(expansions, 2),
+    )
