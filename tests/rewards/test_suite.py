@@ -91,7 +91,8 @@ def test_group_shares_one_seed_and_images_match_a_direct_render(suite):
     seeds = {seed for _, seed in cache.keys_for([short] * 4, texts, step=7)}
     assert len(seeds) == 1
     images = cache.images_for([short] * 4, texts, step=7)
-    direct = suite.renderer.render([texts[2]], list(seeds), height=64, width=64, num_inference_steps=2, output_type="pt")
+    direct = suite.renderer.render([texts[2]], list(seeds), height=cache.height, width=cache.width,
+                                   num_inference_steps=cache.num_inference_steps, output_type="pt")
     assert torch.allclose(images[2], direct[0], atol=1e-5)
     other = cache.images_for([SHORTS[0]], [texts[2]], step=7)[0]  # same text, another group: another seed
     assert not torch.allclose(other, images[2])
@@ -162,10 +163,11 @@ def test_a_failing_sample_gives_none_and_fails_its_gate_closed(suite):
 
 def test_transient_errors_are_retried_within_bound(suite):
     flaky = FlakyRenderer(suite.renderer, transient_failures=2)
-    cache = RenderCache(flaky, 64, 64, num_inference_steps=2, max_retries=2)
+    cache = RenderCache(flaky, 32, 32, num_inference_steps=2, max_retries=2)
     images = cache.images_for([SHORTS[0]] * 2, completions_for(SHORTS[0])[:2], step=0)
     assert all(img is not None for img in images) and cache.failures == 0 and flaky.calls == 3
-    hopeless = RenderCache(FlakyRenderer(suite.renderer, transient_failures=10), 64, 64, num_inference_steps=2, max_retries=1)
+    hopeless = RenderCache(FlakyRenderer(suite.renderer, transient_failures=10), 32, 32, num_inference_steps=2,
+                           max_retries=1)
     assert hopeless.images_for([SHORTS[0]], ["x"], step=0) == [None] and hopeless.failures == 1
 
 
