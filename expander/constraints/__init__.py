@@ -435,8 +435,9 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
         out.append(Constraint("spatial", text, binds_to=words[a], value=rel, target=target, span=span))
 
     # A state after its noun ("a kitten sleeping in a box") is an attribute of that noun.
+    modifiers = {k for chunk in chunks for k in chunk["tokens"]}
     for i, w in enumerate(words):
-        if not used[i] and is_verb_form(w) and _attr_group(w, t):
+        if not used[i] and i not in modifiers and is_verb_form(w) and _attr_group(w, t):
             a = prev_head(i)
             out.append(Constraint("attribute", prompt[toks[i].start:toks[i].end],
                                   binds_to=words[a] if a is not None else None, value=_attr_group(w, t),
@@ -493,7 +494,12 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
     # One constraint per (kind, value, binding): "a dog ... the dog" pins one dog.
     seen, unique = set(), []
     for c in sorted(out, key=lambda c: c.span):
-        key = (c.kind, c.value, c.binds_to, c.target) if c.kind != "subject" else (c.kind, _lemma(c.value))
+        if c.kind == "subject":
+            key = (c.kind, _lemma(c.value))
+        elif c.kind == "attribute":
+            key = (c.kind, c.value, c.span)
+        else:
+            key = (c.kind, c.value, c.binds_to, c.target)
         if key not in seen:
             seen.add(key)
             unique.append(c)
@@ -608,9 +614,10 @@ class _Doc:
         return self._ngrams
 
     def has_any(self, phrases) -> tuple[str, ...] | None:
-        grams = self.ngrams
+        """The first phrase present; one-word phrases also match inflections ("grins" for "grin")."""
+        grams, all_forms = self.ngrams, self.all_forms
         for p in phrases:
-            if p in grams:
+            if p in grams or (len(p) == 1 and p[0] in all_forms):
                 return p
         return None
 

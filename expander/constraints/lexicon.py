@@ -78,19 +78,19 @@ VAGUE_QUANTITIES = frozenset(
 
 # --- colors: family -> members. Unambiguous names may bind in a prompt; all members count in an expansion.
 COLOR_FAMILIES = {
-    "red": "red crimson scarlet ruby vermilion vermillion cherry burgundy maroon wine cardinal blood "
+    "red": "red ginger auburn crimson scarlet ruby vermilion vermillion cherry burgundy maroon wine cardinal blood "
            "carmine reddish oxblood cerise",
     "blue": "blue navy cobalt azure sapphire cerulean indigo ultramarine sky teal turquoise cyan aqua "
             "bluish cornflower denim periwinkle royal",
     "green": "green emerald jade olive lime sage mint chartreuse teal turquoise greenish viridian "
              "moss forest bottle",
-    "yellow": "yellow golden gold lemon mustard canary amber saffron honey butter yellowish ochre "
+    "yellow": "yellow blond blonde golden gold lemon mustard canary amber saffron honey butter yellowish ochre "
               "sunflower",
-    "orange": "orange tangerine amber rust copper apricot peach coral burnt orangey pumpkin terracotta",
+    "orange": "orange ginger tangerine amber rust copper apricot peach coral burnt orangey pumpkin terracotta",
     "purple": "purple violet lavender lilac plum mauve magenta amethyst indigo purplish aubergine "
               "eggplant orchid",
     "pink": "pink rose blush salmon fuchsia magenta coral rosy pinkish bubblegum cerise",
-    "brown": "brown chocolate tan chestnut bronze beige caramel coffee mahogany sepia walnut umber "
+    "brown": "brown brunette chocolate tan chestnut bronze beige caramel coffee mahogany sepia walnut umber "
              "khaki taupe brownish cinnamon russet sienna copper tawny",
     "black": "black jet ebony onyx inky pitch raven coal charcoal sable blackened",
     "white": "white ivory cream pearl snowy alabaster milky eggshell bone whitish snow pearly",
@@ -286,15 +286,17 @@ ATTRIBUTE_GROUPS = {
     "ceramic": ("ceramic|porcelain|earthenware|stoneware|terracotta|glazed|clay", "plastic|metal"),
     "leather": ("leather", ""),
     "knitted": ("knitted|knit|wool|woolen|woollen|crocheted", ""),
-    "old": ("old|aged|ancient|antique|vintage|weathered|worn|elderly|timeworn|decrepit|old fashioned|"
+    "old": ("old|aged|ancient|antique|vintage|classic|retro|bygone|historic|weathered|worn|elderly|timeworn|decrepit|old fashioned|"
             "age|centuries old|decades old|rustic|crumbling", "new|brand new|modern|pristine|young"),
+    "vintage": ("vintage|retro|classic|antique|old|old fashioned|bygone|period|1950s|1960s|1970s|1940s|"
+                "1930s|1920s|1980s", "modern|brand new|futuristic|contemporary"),
     "new": ("new|brand new|pristine|shiny new|fresh|mint", "old|worn|ancient|weathered|rusty"),
     "ancient": ("ancient|old|centuries old|ancestral|antique|timeworn|prehistoric", "modern|new|futuristic"),
     "modern": ("modern|contemporary|sleek|minimalist|new", "ancient|old|medieval|victorian|antique"),
     "futuristic": ("futuristic|sci fi|science fiction|high tech|cyberpunk|space age", "medieval|ancient|victorian"),
     "medieval": ("medieval|middle ages|gothic", "modern|futuristic"),
     "victorian": ("victorian|19th century", "modern|futuristic"),
-    "abandoned": ("abandoned|derelict|deserted|disused|forsaken|neglected|ruined|empty", "busy|bustling|crowded"),
+    "abandoned": ("abandoned|derelict|dilapidated|deserted|disused|forsaken|neglected|ruined|empty", "busy|bustling|crowded"),
     "empty": ("empty|deserted|vacant|bare|desolate|abandoned|unoccupied|void|nobody|no one|lonely",
               "crowded|busy|packed|bustling|full"),
     "deserted": ("deserted|empty|abandoned|desolate|no people|nobody|no one|vacant|unpopulated",
@@ -409,5 +411,7 @@ CONCEPTS = {
               "poppies rose roses tulip tulips lily lilies sunflower sunflowers orchid orchids peony "
               "peonies dahlia dahlias marigold marigolds",
     "fish": "fish goldfish koi carp trout salmon",
+    "city": "city cities metropolis cityscape megacity downtown skyline",
+    "market": "market markets marketplace bazaar souk bazar",
     "bridge": "bridge bridges viaduct viaducts footbridge overpass aqueduct",
 }
