@@ -8,6 +8,7 @@ import torch
 from diffusion import Krea2Renderer
 
 SIZE = 64
+STEPS = 2  # the preset's 8 steps add time, not coverage (the pipeline comparison uses 4)
 PIXEL = 1 / 255
 PROMPTS = [
     "a red fox in snow",
@@ -24,6 +25,11 @@ PROMPTS = [
 @pytest.fixture()
 def renderer(tiny_krea2_dir):
     return Krea2Renderer.from_pretrained(tiny_krea2_dir, preset="turbo", batch_size=8)
+
+
+def _render(renderer, prompts, seeds, **kwargs):
+    kwargs = {"height": SIZE, "width": SIZE, "num_inference_steps": STEPS, **kwargs}
+    return renderer.render(prompts, seeds, **kwargs)
 
 
 def _pipeline(path):
@@ -70,19 +76,18 @@ def test_matches_diffusers_pipeline_with_guidance(tiny_krea2_dir):
 
 def test_batched_equals_single(renderer):
     seeds = list(range(100, 108))
-    batched = renderer.render(PROMPTS, seeds, height=SIZE, width=SIZE, output_type="pt")
+    batched = _render(renderer, PROMPTS, seeds, output_type="pt")
     fresh = Krea2Renderer.from_pretrained(renderer.ref, batch_size=1)
-    single = torch.cat([fresh.render([p], [s], height=SIZE, width=SIZE, output_type="pt")
-                        for p, s in zip(PROMPTS, seeds)])
+    single = torch.cat([_render(fresh, [p], [s], output_type="pt") for p, s in zip(PROMPTS, seeds)])
     assert (batched - single).abs().mean().item() < PIXEL
     assert renderer.render_count == 8 and fresh.render_count == 8
 
 
 def test_same_seed_reproduces_and_seeds_matter(renderer):
-    a = renderer.render(PROMPTS[:2], [7, 8], height=SIZE, width=SIZE, output_type="pt")
-    b = renderer.render(PROMPTS[:2], [7, 8], height=SIZE, width=SIZE, output_type="pt")
+    a = _render(renderer, PROMPTS[:2], [7, 8], output_type="pt")
+    b = _render(renderer, PROMPTS[:2], [7, 8], output_type="pt")
     assert torch.equal(a, b)
-    other = renderer.render(PROMPTS[:2], [9, 8], height=SIZE, width=SIZE, output_type="pt")
+    other = _render(renderer, PROMPTS[:2], [9, 8], output_type="pt")
     assert (a[0] - other[0]).abs().mean().item() > 10 * PIXEL
     assert torch.equal(a[1], other[1])  # an image does not depend on its batch neighbours' seeds
 
@@ -90,51 +95,51 @@ def test_same_seed_reproduces_and_seeds_matter(renderer):
 def test_repeat_prompt_hits_the_text_cache(renderer):
     forward_calls = []
     renderer.pipe.text_encoder.register_forward_hook(lambda *_: forward_calls.append(1))
-    renderer.render(PROMPTS[:3], [1, 2, 3], height=SIZE, width=SIZE)
+    _render(renderer, PROMPTS[:3], [1, 2, 3])
     assert len(forward_calls) == renderer.text_encoder_calls == 1
-    renderer.render(PROMPTS[:3], [4, 5, 6], height=SIZE, width=SIZE)  # same prompts, new seeds
-    renderer.render([PROMPTS[0]] * 4, [7, 8, 9, 10], height=SIZE, width=SIZE)
+    _render(renderer, PROMPTS[:3], [4, 5, 6])  # same prompts, new seeds
+    _render(renderer, [PROMPTS[0]] * 4, [7, 8, 9, 10])
     assert len(forward_calls) == renderer.text_encoder_calls == 1
     assert renderer.text_cache.hits == 3 + 1  # one lookup per distinct prompt per call
-    renderer.render([PROMPTS[3]], [1], height=SIZE, width=SIZE)  # a new prompt runs the encoder again
+    _render(renderer, [PROMPTS[3]], [1])  # a new prompt runs the encoder again
     assert len(forward_calls) == renderer.text_encoder_calls == 2
     assert renderer.render_count == 3 + 3 + 4 + 1
 
 
 def test_cache_disabled_encodes_every_call(tiny_krea2_dir):
     renderer = Krea2Renderer.from_pretrained(tiny_krea2_dir, text_cache_size=0)
-    renderer.render([PROMPTS[0]], [1], height=SIZE, width=SIZE)
-    renderer.render([PROMPTS[0]], [2], height=SIZE, width=SIZE)
+    _render(renderer, [PROMPTS[0]], [1])
+    _render(renderer, [PROMPTS[0]], [2])
     assert renderer.text_encoder_calls == 2 and len(renderer.text_cache) == 0
 
 
 def test_pil_output_is_the_tensor_output_in_8_bits(renderer):
     import numpy as np
 
-    tensor = renderer.render(PROMPTS[:2], [3, 4], height=SIZE, width=80, output_type="pt")
-    images = renderer.render(PROMPTS[:2], [3, 4], height=SIZE, width=80)
+    tensor = _render(renderer, PROMPTS[:2], [3, 4], width=80, output_type="pt")
+    images = _render(renderer, PROMPTS[:2], [3, 4], width=80)
     assert tensor.device.type == "cpu" and tensor.dtype == torch.float32
     assert 0.0 <= tensor.min().item() and tensor.max().item() <= 1.0
     assert [im.size for im in images] == [(80, SIZE)] * 2
-    assert np.array_equal(np.asarray(images[0]), (tensor[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8"))
+    eight_bit = (tensor[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+    assert np.array_equal(np.asarray(images[0]), eight_bit)
     assert renderer.render_count == 4  # no image cache here: a repeat call renders again
 
 
 def test_duplicate_pairs_in_one_call_render_once(renderer):
-    out = renderer.render([PROMPTS[0], PROMPTS[0], PROMPTS[2]], [5, 5, 5], height=SIZE, width=SIZE,
-                          output_type="pt")
+    out = _render(renderer, [PROMPTS[0], PROMPTS[0], PROMPTS[2]], [5, 5, 5], output_type="pt")
     assert renderer.render_count == 2
     assert torch.equal(out[0], out[1]) and not torch.equal(out[0], out[2])
 
 
 def test_sizes_are_rounded_up_with_a_warning(renderer, caplog):
     with caplog.at_level("WARNING", logger="diffusion.renderer"):
-        [image] = renderer.render([PROMPTS[0]], [0], height=50, width=65)
+        [image] = renderer.render([PROMPTS[0]], [0], height=50, width=65, num_inference_steps=1)
     assert image.size == (80, 64)
     assert "multiples of 16" in caplog.text and "64x80" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="diffusion.renderer"):
-        renderer.render([PROMPTS[0]], [0], height=SIZE, width=SIZE)
+        _render(renderer, [PROMPTS[0]], [0])
     assert "multiples of 16" not in caplog.text
 
 
@@ -145,10 +150,10 @@ def test_out_of_memory_halves_the_micro_batch(renderer):
             raise torch.OutOfMemoryError("simulated CUDA out of memory")
 
     seeds = list(range(20, 28))
-    expected = renderer.render(PROMPTS, seeds, height=SIZE, width=SIZE, output_type="pt")
+    expected = _render(renderer, PROMPTS, seeds, output_type="pt")
     handle = renderer.pipe.transformer.register_forward_pre_hook(fail_when_large, with_kwargs=True)
     try:
-        got = renderer.render(PROMPTS, seeds, height=SIZE, width=SIZE, output_type="pt")
+        got = _render(renderer, PROMPTS, seeds, output_type="pt")
     finally:
         handle.remove()
     assert renderer.batch_size == 2
