@@ -78,12 +78,8 @@ TEACHER_SYSTEM_PROMPT = (
 )
 
 _EXAMPLE_CAPTION = (
-    "A golden retriever puppy sits in a field of tall yellow wildflowers at sunset, backlit fur glowing, "
-    "shallow depth of field, warm orange and pink sky, shot with an 85mm lens."
-)
-_EXAMPLE_QUOTED_CAPTION = (
-    'A hand-painted wooden sign reading "FRESH EGGS" leans against a farm fence, white letters on weathered '
-    "green boards, morning mist over the field behind it, soft diffuse light."
+    "A golden retriever puppy sits in a field of tall yellow wildflowers at sunset beside a small wooden sign "
+    'reading "FRESH EGGS", backlit fur glowing, warm orange and pink sky, shallow depth of field.'
 )
 
 
@@ -128,7 +124,7 @@ STYLES: dict[str, UserStyle] = {
         UserStyle(
             "quoted_text",
             "Write a short prompt that names the main subject and keeps the quoted text {quote} exactly.",
-            'a wooden sign that says "FRESH EGGS" by a farm fence',
+            'a puppy in wildflowers by a sign that says "FRESH EGGS"',
             needs_quote=True,
         ),
     )
@@ -151,18 +147,27 @@ def quoted_texts(text: str) -> list[str]:
     return [a or b for a, b in _QUOTE_RE.findall(text)]
 
 
-def teacher_messages(caption: str, style: UserStyle) -> list[dict[str, str]]:
-    """Few-shot chat for the teacher: system rules, one worked example in the style, then the caption."""
+def teacher_messages(caption: str, style: UserStyle, max_caption_words: int | None = None) -> list[dict[str, str]]:
+    """Few-shot chat for the teacher: system rules, one worked answer per style, then the caption and style.
+
+    The few-shot turns are the same for every request (every style is shown, in a fixed order), so vLLM's
+    prefix cache computes them once; only the caption and the instruction differ.
+
+    Args:
+        max_caption_words: show the teacher only the caption's first words (its main subject); the filters
+            still check the short against the whole caption. `None`: the whole caption.
+    """
+    messages = [{"role": "system", "content": TEACHER_SYSTEM_PROMPT}]
+    for i, example in enumerate(STYLES.values()):
+        instruction = example.instruction.format(quote='"FRESH EGGS"')
+        head = f"Caption: {_EXAMPLE_CAPTION}\n" if i == 0 else ""
+        messages += [{"role": "user", "content": head + instruction}, {"role": "assistant", "content": example.example}]
     quotes = quoted_texts(caption)
+    words = caption.split()
+    shown = caption if max_caption_words is None or len(words) <= max_caption_words else " ".join(words[:max_caption_words]) + " ..."
     instruction = style.instruction.format(quote=f'"{quotes[0]}"' if quotes else "")
-    example_caption = _EXAMPLE_QUOTED_CAPTION if style.needs_quote else _EXAMPLE_CAPTION
-    example_instruction = style.instruction.format(quote='"FRESH EGGS"')
-    return [
-        {"role": "system", "content": TEACHER_SYSTEM_PROMPT},
-        {"role": "user", "content": f"Caption: {example_caption}\n{example_instruction}"},
-        {"role": "assistant", "content": style.example},
-        {"role": "user", "content": f"Caption: {caption}\n{instruction}"},
-    ]
+    messages.append({"role": "user", "content": f"Caption: {shown}\n{instruction}"})
+    return messages
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -185,7 +190,10 @@ class SynthConfig:
         engine_kwargs: extra options for `create_engine` (e.g. `max_model_len`, `batch_size`).
         style_shares: style name -> share; each caption gets `styles_per_caption` distinct styles drawn
             by these weights (`quoted_text` only for captions that contain quoted text).
-        candidates_per_style: teacher samples per (caption, style); the first that passes is kept.
+        candidates_per_style: teacher attempts per (caption, style), each with the next seed; attempt k+1
+            asks again only for the pairs attempt k could not accept.
+        teacher_caption_words: the teacher sees the caption's first N words (its main subject; keeps the
+            prompt short); filters check the short against the whole caption. `None`: all of it.
         temperature, top_p, max_new_tokens: teacher sampling.
         seed: base seed (teacher sampling, style draws, typos): same config + corpus -> same pairs.
         min_short_words, max_short_words: word bounds of an accepted short prompt.
@@ -215,6 +223,7 @@ class SynthConfig:
     style_shares: dict = field(default_factory=lambda: dict(DEFAULT_STYLE_SHARES))
     styles_per_caption: int = 4
     candidates_per_style: int = 2
+    teacher_caption_words: int | None = 60
     temperature: float = 0.7
     top_p: float = 0.9
     max_new_tokens: int = 40
@@ -615,42 +624,47 @@ class _LazyTeacher:
 
 
 def _synth_chunk(chunk, cfg, teacher, teacher_name, constraint_check, dedup):
+    """Pairs and per-caption counts for one chunk of captions.
+
+    Attempt `k` asks the teacher once (seed `cfg.seed + k`) for every (caption, style) not yet accepted, so a
+    retry costs only the rejected ones; `candidates_per_style` bounds the attempts.
+    """
     jobs = [(cap, style) for cap in chunk for style in pick_styles(cap, cfg)]
-    candidates: list[list[tuple[str, int | None, bool]]]  # per job: (raw text, seed, truncated)
-    if cfg.method == "rule":
-        candidates = [
-            [(rule_short(cap.caption, style, random.Random(_stable_int(cfg.seed, cap.id, style.name))), None, False)]
-            for cap, style in jobs
+    per_caption = {cap.id: {"generated": Counter(), "accepted": Counter(), "rejected": Counter()} for cap in chunk}
+    accepted = [False] * len(jobs)
+    new_pairs = []
+    attempts = 1 if cfg.method == "rule" else cfg.candidates_per_style
+    for attempt in range(attempts):
+        open_jobs = [i for i, done in enumerate(accepted) if not done]
+        if not open_jobs:
+            break
+        if cfg.method == "rule":
+            candidates = [
+                (rule_short(jobs[i][0].caption, jobs[i][1], random.Random(_stable_int(cfg.seed, jobs[i][0].id, jobs[i][1].name))), None, False)
+                for i in open_jobs
+            ]
+        else:
+            from expander.engine import SamplingParams
+
+            params = SamplingParams(
+                n=1, seed=cfg.seed + attempt, temperature=cfg.temperature, top_p=cfg.top_p,
+                max_new_tokens=cfg.max_new_tokens,
+            )
+            candidates = [c[0] for c in _teacher_candidates([jobs[i] for i in open_jobs], cfg, teacher, params)]
+        # Filters first, then one batched embedding call for every survivor (one call per candidate is slow).
+        cleaned = [clean_short(raw, jobs[i][1], truncated) for i, (raw, _, truncated) in zip(open_jobs, candidates)]
+        reasons = [
+            filter_short(short, jobs[i][0].caption, jobs[i][1], cfg, constraint_check)
+            for i, short in zip(open_jobs, cleaned)
         ]
-    else:
-        from expander.engine import SamplingParams
-
-        params = SamplingParams(
-            n=cfg.candidates_per_style,
-            seed=cfg.seed,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            max_new_tokens=cfg.max_new_tokens,
-        )
-        candidates = _teacher_candidates(jobs, cfg, teacher, params)
-
-    # Filters first, then one batched embedding call for every survivor (one call per candidate is slow).
-    cleaned = [[(clean_short(raw, style, truncated), raw, seed) for raw, seed, truncated in cands]
-               for (cap, style), cands in zip(jobs, candidates)]
-    reasons = [[filter_short(short, cap.caption, style, cfg, constraint_check) for short, _, _ in cands]
-               for (cap, style), cands in zip(jobs, cleaned)]
-    survivors = [short for cands, rs in zip(cleaned, reasons) for (short, _, _), r in zip(cands, rs) if r is None]
-    embeddings = iter(dedup.embed(survivors) if survivors and dedup.model is not None else [None] * len(survivors))
-
-    new_pairs, per_caption = [], {}
-    for (cap, style), cands, rs in zip(jobs, cleaned, reasons):
-        stats = per_caption.setdefault(cap.id, {"generated": Counter(), "accepted": Counter(), "rejected": Counter()})
-        stats["generated"][style.name] += len(cands)
-        accepted = False
-        for (short, raw, seed), reason in zip(cands, rs):
+        survivors = [short for short, r in zip(cleaned, reasons) if r is None]
+        embedded = dedup.embed(survivors) if survivors and dedup.model is not None else [None] * len(survivors)
+        embeddings = iter(embedded)
+        for i, short, reason, (raw, seed, _) in zip(open_jobs, cleaned, reasons, candidates):
+            cap, style = jobs[i]
+            stats = per_caption[cap.id]
+            stats["generated"][style.name] += 1
             emb = next(embeddings) if reason is None else None
-            if accepted:  # a later candidate of an accepted (caption, style): not used, not a rejection
-                continue
             if reason is None and dedup.is_duplicate(short, emb):
                 reason = "near_duplicate"
             if reason is not None:
@@ -660,7 +674,7 @@ def _synth_chunk(chunk, cfg, teacher, teacher_name, constraint_check, dedup):
             if style.typos:
                 short = _with_typo(short, cap, style, cfg, constraint_check)
             stats["accepted"][style.name] += 1
-            accepted = True
+            accepted[i] = True
             new_pairs.append({
                 "pair_id": f"{cap.id}:{style.name}",
                 "caption_id": cap.id,
@@ -679,9 +693,9 @@ def _synth_chunk(chunk, cfg, teacher, teacher_name, constraint_check, dedup):
     progress = [
         {
             "caption_id": cap.id,
-            "generated": dict(per_caption.get(cap.id, {}).get("generated", {})),
-            "accepted": dict(per_caption.get(cap.id, {}).get("accepted", {})),
-            "rejected": dict(per_caption.get(cap.id, {}).get("rejected", {})),
+            "generated": dict(per_caption[cap.id]["generated"]),
+            "accepted": dict(per_caption[cap.id]["accepted"]),
+            "rejected": dict(per_caption[cap.id]["rejected"]),
         }
         for cap in chunk
     ]
@@ -702,7 +716,7 @@ def _teacher_candidates(jobs, cfg: SynthConfig, teacher: _LazyTeacher, params) -
 
     The cache is keyed by teacher, messages and sampling, so changing only the filters re-runs in seconds.
     """
-    conversations = [teacher_messages(cap.caption, style) for cap, style in jobs]
+    conversations = [teacher_messages(cap.caption, style, cfg.teacher_caption_words) for cap, style in jobs]
     keys = [_teacher_key(conv, cfg, params) for conv in conversations]
     cache_path = Path(cfg.teacher_cache) if cfg.teacher_cache else None
     cached = {}

@@ -151,10 +151,13 @@ def test_style_draws_follow_shares_and_quotes():
     assert [s.name for s in pick_styles(Caption("p", FOX), only)] == ["keywords"]
 
 
-def test_teacher_prompt_is_few_shot_and_names_the_quote():
-    msgs = teacher_messages(SIGN, STYLES["quoted_text"])
-    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
-    assert '"OPEN LATE"' in msgs[-1]["content"] and SIGN in msgs[-1]["content"]
+def test_teacher_prompt_shares_its_few_shot_prefix_and_names_the_quote():
+    quoted = teacher_messages(SIGN, STYLES["quoted_text"])
+    plain = teacher_messages(FOX, STYLES["keywords"], max_caption_words=10)
+    assert [m["role"] for m in quoted] == ["system"] + ["user", "assistant"] * len(STYLES) + ["user"]
+    assert quoted[:-1] == plain[:-1]  # one prefix for every request: vLLM's prefix cache computes it once
+    assert '"OPEN LATE"' in quoted[-1]["content"] and SIGN in quoted[-1]["content"]
+    assert plain[-1]["content"].startswith("Caption: " + " ".join(FOX.split()[:10]) + " ...")
 
 
 def test_bad_synth_config_values_are_named():
