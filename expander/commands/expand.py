@@ -12,7 +12,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("expand", help="expand a short prompt into a dense image description")
     p.add_argument("prompt", help="the short prompt, e.g. 'a red fox in snow'")
     p.add_argument("--model", default="smollm2-135m", help="built-in name, local HF dir or hub id")
-    p.add_argument("--adapter", default=None, help="LoRA adapter directory ('none' for the bare model)")
+    p.add_argument(
+        "--adapter", default="default",
+        help="LoRA adapter directory; 'default' (the model's shipped adapter, if any) or 'none' (the bare model)",
+    )
     p.add_argument("--n", type=int, default=1, help="number of expansions (default 1)")
     p.add_argument("--seed", type=int, default=None, help="seed of the first expansion (i-th uses seed+i)")
     p.add_argument("--creativity", default=DEFAULT_CREATIVITY, help=f"one of {', '.join(CREATIVITY_LEVELS)}")
@@ -38,8 +41,10 @@ def run(args: argparse.Namespace) -> int:
     except PromptError as exc:
         raise CommandError(str(exc), code=2) from None
 
+    from expander.models import resolve_adapter
+
     engine = None
-    adapter = None if args.adapter in (None, "none") else args.adapter
+    adapter = resolve_adapter(args.model, args.adapter)
     if args.creativity != "raw":
         from expander.engine import create_engine
         from expander.models import ModelNotFoundError
