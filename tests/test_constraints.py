@@ -196,7 +196,7 @@ def test_labelled_set_is_large_and_covers_every_kind():
     assert {u["kind"] for r in rows for u in r["unfaithful"]} == set(KINDS)
     for r in rows:
         for text in r["faithful"] + [u["text"] for u in r["unfaithful"]]:
-            assert 25 <= len(text.split()) <= 120, text
+            assert 30 <= len(text.split()) <= 120, text
 
 
 def test_accuracy_on_labelled_set():
