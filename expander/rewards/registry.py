@@ -106,8 +106,8 @@ class _Rows:
         else:
             self.shorts = [short_prompt_text(p).strip() for p in prompts]
         self.raw = [completion_text(c) for c in completions]
-        # An empty cleaned text falls back to the short prompt for rendering; format scores it 0 anyway.
-        self.texts = [clean_output(c) or s for c, s in zip(self.raw, self.shorts)]
+        # An empty cleaned text has no image (image rewards None, the image safety gate fails closed).
+        self.texts = [clean_output(c) for c in self.raw]
         self.step = _step_of(kwargs)
         self.log_metric = kwargs.get("log_metric")
         self.log_extra = kwargs.get("log_extra")

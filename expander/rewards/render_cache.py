@@ -101,12 +101,16 @@ class RenderCache:
             step: training step (decides the seed).
 
         Returns:
-            One `(3, H, W)` float tensor in [0, 1] per row, or `None` where rendering failed.
+            One `(3, H, W)` float tensor in [0, 1] per row, or `None` where rendering failed or the text is
+            empty.
         """
         keys = self.keys_for(short_prompts, completions, step)
         self._evict(step)
         missing = list(dict.fromkeys(k for k in keys if k not in self._entries))
         self.hits += len(keys) - len(missing)
+        for key in [k for k in missing if not k[0].strip()]:  # nothing to render: no image, not a failure
+            self._entries[key] = _Entry(step=step, image=None)
+            missing.remove(key)
         for start in range(0, len(missing), self.batch_size):
             chunk = missing[start:start + self.batch_size]
             images, failed = map_isolated(self._render, chunk, self.max_retries, "render")

@@ -281,3 +281,14 @@ def test_image_classifier_layer_gates_an_added_category(suite, tmp_path):
     assert strict.cache.render_count == 2 and strict.model_forwards()["image_classifier"] == 1
     assert [r["rewards"]["safety"] for r in rows] == [0.0, 0.0]
     assert all("image flagged: sexual" in " ".join(r["gates"]["reasons"]) for r in rows)
+
+
+def test_empty_completion_is_not_rendered_and_is_gated(suite):
+    short = SHORTS[0]
+    texts = completions_for(short)[:3] + ["<think>hmm</think>"]
+    before = suite.cache.render_count
+    rows = suite.score_rows([short] * 4, texts, step=55)
+    assert suite.cache.render_count - before == 3
+    assert rows[3]["rewards"]["aesthetic"] is None and rows[3]["rewards"]["format"] == 0.0
+    assert rows[3]["gates"]["pass"] is False
+    assert rows[3]["total"] < min(r["total"] for r in rows[:3])
