@@ -8,3 +8,8 @@ Modules: `prompt_sets` (PartiPrompts / JSONL / CSV, stratified sampling), `confi
 scorers, constraints, safety), `stats` (paired win rates, bootstrap CIs), `report` (self-contained HTML),
 `browser` (headless Chromium screenshots for checking the report).
 """
+
+from expander.eval.config import ArmConfig, EvalConfig, load_eval_config
+from expander.eval.run import EvalResult, run_eval
+
+__all__ = ["ArmConfig", "EvalConfig", "EvalResult", "load_eval_config", "run_eval"]

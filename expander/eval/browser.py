@@ -75,3 +75,21 @@ def dump_dom(html_path: str | Path, timeout_s: float = 120) -> str:
     if not proc.stdout.strip():
         raise BrowserError(f"chromium dumped an empty DOM for {url}: {proc.stderr.strip()[-2000:]}")
     return proc.stdout
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m expander.eval.browser REPORT.html OUT.png [--width W] [--height H]`: screenshot a report."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m expander.eval.browser", description=main.__doc__)
+    parser.add_argument("html")
+    parser.add_argument("png")
+    parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument("--height", type=int, default=1800)
+    args = parser.parse_args(argv)
+    print(screenshot(args.html, args.png, args.width, args.height))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

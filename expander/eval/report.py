@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 __all__ = ["build_report", "figure_to_data_uri", "image_to_data_uri"]
 
 GRID_IMAGE_CLASS = "grid-img"
+MIN_COLOURED_PROMPTS = 5  # breakdown cells from fewer prompts are shown but not coloured as better/worse
 WITHHELD_CLASS = "withheld"
 
 _CSS = """
@@ -157,7 +158,10 @@ def _breakdown_table(results, summary: dict, key: str, by: str, table_id: str) -
             if w is None or w["win_rate"] is None or math.isnan(w["win_rate"]):
                 cells.append("<td class='num'>–</td>")
                 continue
-            css = "better" if w["ci_low"] > 0.5 else "worse" if w["ci_high"] < 0.5 else ""
+            # An interval from a handful of prompts is too coarse to call: colour only groups of MIN_COLOURED+.
+            css = ""
+            if w["n_clusters"] >= MIN_COLOURED_PROMPTS:
+                css = "better" if w["ci_low"] > 0.5 else "worse" if w["ci_high"] < 0.5 else ""
             cells.append(f"<td class='num {css}'>{_fmt(w['win_rate'], 2)} <span class='meta'>[{_fmt(w['ci_low'], 2)}, {_fmt(w['ci_high'], 2)}]</span></td>")
         body.append(f"<tr><th>{_e(group)}</th><td class='num'>{counts[group]}</td>{''.join(cells)}</tr>")
     return f"<table id='{table_id}'><tr><th>{_e(by)}</th><th>prompts</th>{head}</tr>{''.join(body)}</table>"
@@ -250,8 +254,7 @@ def build_report(results, summary: dict, cfg) -> str:
         f"<table id='arms'><tr><th>arm</th><th>creativity</th><th>model</th><th>adapter</th><th>backend</th></tr>{arm_rows}</table>",
         "<h3>Renderer</h3>", _kv_list(renderer_view, "renderer-settings"),
         "<h3>Scorers</h3>", _kv_list(summary.get("scorers", {}), "scorer-settings"),
-        "<h2>Mean scores (95% bootstrap CI over prompts)</h2>" if abs(cfg.ci_level - 0.95) < 1e-9
-        else f"<h2>Mean scores ({cfg.ci_level:.0%} bootstrap CI over prompts)</h2>",
+        f"<h2>Mean scores ({cfg.ci_level:.0%} bootstrap CI over prompts)</h2>",
         _means_table(summary, arms),
         "<h2>Win rates</h2>",
         "<p class='meta'>For each (prompt, seed) the later arm's image is compared with the earlier arm's image "
@@ -260,6 +263,8 @@ def build_report(results, summary: dict, cfg) -> str:
         "<h2>Score distributions</h2>",
         f"<img class='chart' id='dist-chart' alt='score distributions' src='{dist_uri}'>" if dist_uri else "<p>No scores.</p>",
         "<h2>By category</h2>",
+        f"<p class='meta'>Win rate of each arm over the other per group, [{cfg.ci_level:.0%} CI]; green/red: the interval excludes "
+        f"0.5 (only for groups of {MIN_COLOURED_PROMPTS}+ prompts).</p>",
         _breakdown_table(results, summary, "win_rates_by_category", "category", "by-category"),
         "<h2>By challenge</h2>",
         _breakdown_table(results, summary, "win_rates_by_challenge", "challenge", "by-challenge"),

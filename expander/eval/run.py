@@ -175,8 +175,19 @@ def render_settings(cfg: EvalConfig) -> dict:
         "width": cfg.width,
         "num_inference_steps": cfg.num_inference_steps,
         "guidance_scale": cfg.guidance_scale,
-        "dtype": cfg.dtype,
+        "dtype": effective_dtype(cfg),
     }
+
+
+def effective_dtype(cfg: EvalConfig) -> str:
+    """The dtype the renderer will use: the config's, else bf16 on CUDA and fp32 on CPU (the renderer's
+    default), so CPU and GPU renders never share cache entries."""
+    if cfg.dtype:
+        return cfg.dtype
+    import torch
+
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return "bfloat16" if device.startswith("cuda") else "float32"
 
 
 def load_renderer(cfg: EvalConfig):
@@ -270,14 +281,13 @@ def run_eval(
     from expander.eval.stats import arm_means, win_rate_table
 
     started = time.time()
-    out_dir = Path(cfg.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cache = EvalCache(cfg.resolved_cache_dir())
-
     prompts = sample_prompts(
         load_prompt_file(cfg.prompt_file), cfg.num_prompts, stratify_by=cfg.stratify_by,
         categories=cfg.categories, challenges=cfg.challenges, seed=cfg.sample_seed,
     )
+    out_dir = Path(cfg.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = EvalCache(cfg.resolved_cache_dir())
     # Scorers first: a missing scorer fails the run before minutes of expanding and rendering.
     if scorers is None:
         scorers = build_scorers(cfg)
