@@ -18,7 +18,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RewardLengthError", "RewardModelError", "call_with_retry", "is_transient", "map_isolated"]
+__all__ = ["RewardLengthError", "RewardModelError", "call_with_retry", "check_length", "is_transient", "map_isolated"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -55,6 +55,7 @@ def call_with_retry(fn: Callable[[], R], max_retries: int, what: str, backoff_s:
 
 
 def check_length(results: Sequence, expected: int, what: str) -> None:
+    """Raise `RewardLengthError` unless `results` has `expected` items."""
     if len(results) != expected:
         raise RewardLengthError(f"{what} returned {len(results)} results for {expected} inputs")
 

@@ -33,7 +33,7 @@ import torch
 
 from expander.prompts import clean_output
 from expander.rewards.config import RewardsConfig
-from expander.rewards.errors import RewardLengthError, RewardModelError, check_length, map_isolated
+from expander.rewards.errors import RewardModelError, check_length, map_isolated
 from expander.rewards.gates import gate_weight, group_advantages
 from expander.rewards.render_cache import RenderCache
 
