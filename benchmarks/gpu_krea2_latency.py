@@ -139,7 +139,7 @@ def main(argv=None) -> dict | None:
                "attention_backend": args.attention_backend or "sdpa", "steps": args.steps, "batch": args.batch,
                "params": params, "build_seconds": round(build_s, 1), "sizes": {}}
     print(f"{card}: built random-weight Krea 2 in {build_s:.1f} s; parameters "
-          + ", ".join(f"{k} {v / 1e9:.2f}B" for k, v in params.items()))
+          + ", ".join(f"{k} {v / 1e6:,.1f}M" for k, v in params.items()))
 
     seed = 0
     for size in args.sizes:

@@ -274,12 +274,28 @@ class Krea2Renderer:
                 todo.append(p)
             else:
                 found[p] = hit
-        for i in range(0, len(todo), self.batch_size):
+        i = 0
+        while i < len(todo):
             chunk = todo[i:i + self.batch_size]
-            for p, emb in zip(chunk, self._encode_uncached(chunk)):
+            try:
+                encoded = self._encode_uncached(chunk)
+            except torch.OutOfMemoryError as exc:
+                self._shrink_batch(exc, len(chunk))
+                continue
+            for p, emb in zip(chunk, encoded):
                 self.text_cache.put(self._cache_key(p), emb)
                 found[p] = emb
+            i += len(chunk)
         return [found[p] for p in prompts]
+
+    def _shrink_batch(self, exc: torch.OutOfMemoryError, failed: int) -> None:
+        """Halve the micro-batch after a CUDA out-of-memory error (re-raised when it is already 1)."""
+        if self.batch_size == 1:
+            raise exc
+        self.batch_size //= 2
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        logger.warning("CUDA out of memory with %d items per call; retrying with %d", failed, self.batch_size)
 
     def _encode_uncached(self, prompts: list[str]) -> list[torch.Tensor]:
         pipe = self.pipe
@@ -360,14 +376,8 @@ class Krea2Renderer:
             chunk = pairs[i:i + self.batch_size]
             try:
                 out = self._render_batch(chunk, embeddings, negative, height, width, steps, guidance)
-            except torch.OutOfMemoryError:
-                if self.batch_size == 1:
-                    raise
-                self.batch_size //= 2
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                logger.warning("CUDA out of memory with %d images per call; retrying with %d",
-                               len(chunk), self.batch_size)
+            except torch.OutOfMemoryError as exc:
+                self._shrink_batch(exc, len(chunk))
                 continue
             images.update(zip(chunk, out))
             self.render_count += len(chunk)

@@ -169,3 +169,14 @@ def test_settings_report_the_preset_and_template(renderer, tiny_krea2_dir):
         renderer.pipe.prompt_template_encode_start_idx, renderer.pipe.prompt_template_encode_num_suffix_tokens)
     raw = Krea2Renderer.from_pretrained(tiny_krea2_dir, preset="raw").settings()
     assert (raw["preset"], raw["num_inference_steps"], raw["guidance_scale"]) == ("raw", 28, 4.5)
+
+
+def test_out_of_memory_in_the_text_encoder_halves_the_micro_batch(renderer):
+    def fail_when_large(module, args, kwargs):
+        if kwargs["input_ids"].shape[0] > 2:
+            raise torch.OutOfMemoryError("simulated CUDA out of memory")
+
+    renderer.pipe.text_encoder.register_forward_pre_hook(fail_when_large, with_kwargs=True)
+    out = _render(renderer, PROMPTS[:4], [1, 2, 3, 4], num_inference_steps=1, output_type="pt")
+    assert out.shape[0] == 4 and renderer.batch_size == 2
+    assert renderer.text_encoder_calls == 2  # two successful encoder batches of 2 prompts
