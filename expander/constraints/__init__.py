@@ -633,7 +633,9 @@ class _Doc:
             # Compounds and derivations: snow -> snowy / snowfall, bee -> honeybee.
             hits = [i for i, w in enumerate(self.words) if len(w) > len(stem) and not w.endswith("less") and (
                 (len(stem) >= 4 and w.startswith(stem)) or (w.endswith(stem) and len(w) - len(stem) >= 3))]
-        if not hits and fuzzy:
+        if not hits and fuzzy and not concepts:
+            # Only words our lists do not know: for a listed word the lists are authoritative, and
+            # every MiniLM encode of new words costs milliseconds on the RL hot path.
             hits = self._similar(word, concepts)
         self._finds[key] = hits
         return hits
@@ -645,9 +647,10 @@ class _Doc:
             if len(w) < 3 or not w.isalpha() or w in _BOUNDARY or w in lx.META_NOUNS or not can_be_noun(w) \
                     or w in _tables()["color_of"]:
                 continue
-            other = set().union(*(concept_of.get(f, set()) for f in forms(w)))
-            if concepts and other and not (other & concepts):
-                continue  # a known different thing: dog vs cat is a swap, however close the vectors
+            tags = pos_tags(w)
+            if any(f in concept_of for f in noun_forms(w)) or ("ADJ" in tags and "NOUN" not in tags) \
+                    or is_verb_form(w):
+                continue  # a listed thing is not a synonym of an unlisted one; adjectives and verbs never are
             cands.append(w)
         sims = similarities(word, cands)
         if sims is None or not len(cands):
