@@ -32,13 +32,13 @@ from expander.constraints import lexicon as lx
 from expander.constraints.text import (
     CLAUSE_END,
     PhraseIndex,
+    Token,
     can_be_noun,
     forms,
     noun_forms,
     is_plural,
     is_verb_form,
     normalise_phrase,
-    number_value,
     number_words,
     pos_tags,
     similarities,
@@ -267,8 +267,7 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
     # A quoted span leaves a boundary behind so that words around it do not fuse into one phrase.
     for a, b in quoted:
         idx = next((i for i, tok in enumerate(toks) if tok.start >= b), len(toks))
-        toks.insert(idx, type(toks[0])(",", a, b) if toks else None)
-    toks = [tok for tok in toks if tok is not None]
+        toks.insert(idx, Token(",", a, b))
     words = [tok.text for tok in toks]
     n = len(words)
     used = [w in (",",) or toks[i].is_punct for i, w in enumerate(words)]
@@ -290,7 +289,8 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
             end = i + (2 if w == "no" else 1)
             negated.append((i, i, end, "people"))
             mark(i, end)
-        elif w in ("no", "without", "not", "zero", "nor") or (w in ("free", "devoid") and i + 1 < n and words[i + 1] == "of"):
+        elif w in ("no", "without", "not", "zero", "nor") or (
+                w in ("free", "devoid") and i + 1 < n and words[i + 1] == "of"):
             k = i + (2 if w in ("free", "devoid") else 1)
             while k < n:
                 while k < n and (words[k] in lx.DETERMINERS or words[k] in ("any", "visible", "single")
@@ -428,7 +428,7 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
             if k == j or words[k - 1] in lx.DETERMINERS:
                 continue
             target = words[k - 1]
-        if rel in ("left of", "right of") and b is not None and words[j - 1] in ("left", "right") and words[j - 1] != "of":
+        if rel in ("left of", "right of") and b is not None and words[j - 1] in ("left", "right"):
             b, target = None, None  # "a dog on the left, a cat ...": a side of the frame, not an object
         end = (b + 1) if b is not None else (k if target is not None else j)
         text, span = span_text(a, end)
@@ -473,7 +473,7 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
         group = _attr_group(hw, t)
         tags = pos_tags(hw)
         if group is not None and (group in _SCENE_GROUPS or "NOUN" not in tags or "ADJ" in tags):
-            out.append(Constraint("attribute", toks[head].text and prompt[toks[head].start:toks[head].end],
+            out.append(Constraint("attribute", prompt[toks[head].start:toks[head].end],
                                   value=group, span=(toks[head].start, toks[head].end)))
             continue
         if not can_be_noun(hw) or hw in lx.META_NOUNS or hw in lx.SUBJECTIVE_ADJECTIVES:
@@ -574,8 +574,8 @@ def _chunks(words: list[str], used: list[bool], toks) -> list[dict]:
                 continue
         # "a man reads a book": a 3rd-person verb after a singular noun ends the phrase.
         elif run and w.endswith("s") and "VERB" in pos_tags(w) and not is_plural(words[run[-1]]) \
-                and "NOUN" in pos_tags(words[run[-1]]) and "ADJ" not in pos_tags(words[run[-1]]) and (i + 1 >= len(words) or words[i + 1] in _BOUNDARY
-                                                     or toks[i + 1].is_punct):
+                and "NOUN" in pos_tags(words[run[-1]]) and "ADJ" not in pos_tags(words[run[-1]]) \
+                and (i + 1 >= len(words) or words[i + 1] in _BOUNDARY or toks[i + 1].is_punct):
             close()
             continue
         run.append(i)

@@ -235,7 +235,8 @@ SPATIAL_PROMPT_PHRASES = {
     "right of": "right of|to the right of|on the right of|on the right|on the right side of|right side of",
     "between": "between",
 }
-SPATIAL_INVERSE = {"on": "under", "on top of": "under", "under": "on|on top of|above", "above": "under", "behind": "in front of",
+SPATIAL_INVERSE = {"on": "under", "on top of": "under", "under": "on|on top of|above", "above": "under",
+                   "behind": "in front of",
                    "in front of": "behind", "left of": "right of", "right of": "left of",
                    "next to": "next to", "inside": "", "outside": "", "between": ""}
 SPATIAL_OPPOSITES = {"on": "under|next to", "on top of": "under", "under": "on top of|above", "above": "under",
@@ -286,7 +287,8 @@ ATTRIBUTE_GROUPS = {
     "ceramic": ("ceramic|porcelain|earthenware|stoneware|terracotta|glazed|clay", "plastic|metal"),
     "leather": ("leather", ""),
     "knitted": ("knitted|knit|wool|woolen|woollen|crocheted", ""),
-    "old": ("old|aged|ancient|antique|vintage|classic|retro|bygone|historic|weathered|worn|elderly|timeworn|decrepit|old fashioned|"
+    "old": ("old|aged|ancient|antique|vintage|classic|retro|bygone|historic|weathered|worn|elderly|timeworn|"
+            "decrepit|old fashioned|"
             "age|centuries old|decades old|rustic|crumbling", "new|brand new|modern|pristine|young"),
     "vintage": ("vintage|retro|classic|antique|old|old fashioned|bygone|period|1950s|1960s|1970s|1940s|"
                 "1930s|1920s|1980s", "modern|brand new|futuristic|contemporary"),
@@ -296,7 +298,8 @@ ATTRIBUTE_GROUPS = {
     "futuristic": ("futuristic|sci fi|science fiction|high tech|cyberpunk|space age", "medieval|ancient|victorian"),
     "medieval": ("medieval|middle ages|gothic", "modern|futuristic"),
     "victorian": ("victorian|19th century", "modern|futuristic"),
-    "abandoned": ("abandoned|derelict|dilapidated|deserted|disused|forsaken|neglected|ruined|empty", "busy|bustling|crowded"),
+    "abandoned": ("abandoned|derelict|dilapidated|deserted|disused|forsaken|neglected|ruined|empty",
+                  "busy|bustling|crowded"),
     "empty": ("empty|deserted|vacant|bare|desolate|abandoned|unoccupied|void|nobody|no one|lonely",
               "crowded|busy|packed|bustling|full"),
     "deserted": ("deserted|empty|abandoned|desolate|no people|nobody|no one|vacant|unpopulated",
