@@ -37,6 +37,10 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def stopped_gracefully(self) -> bool:
+        """Exited after the app's shutdown ran (uvicorn re-raises SIGTERM once done, so the code is -15)."""
+        return self.proc.returncode in (0, -15) and "expander stopped: in-flight requests finished" in self.log()
+
     def stop(self, timeout: float = 60) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -90,7 +94,7 @@ def tiny_lora_dir(tmp_path_factory, builtin_model_dir) -> Path:
     with torch.no_grad():
         for name, param in peft_model.named_parameters():
             if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.05)
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.5)
     peft_model.save_pretrained(out)
     return out
 
@@ -101,13 +105,14 @@ def vllm_server(tmp_path_factory, builtin_model_dir, tiny_lora_dir):
     logs = tmp_path_factory.mktemp("vllm-server")
     server = start_server(
         logs,
-        ["--config", "configs/serve.yaml", "--adapters", f"{{tuned: {tiny_lora_dir}}}", "--max_lora_rank", "8"],
+        ["--config", "configs/serve.yaml", "--adapters", f"{{tuned: {tiny_lora_dir}}}", "--max_lora_rank", "8",
+         "--request_timeout_s", "600"],  # the shared 2-core machine can be very slow; timeouts are tested elsewhere
         env={"EXPANDER_API_KEY": ""},
         timeout=VLLM_START_TIMEOUT_S,
     )
     yield server
     code = server.stop(timeout=180)
-    assert code == 0, f"vLLM server exited {code} on SIGTERM:\n{server.log()}"
+    assert server.stopped_gracefully(), f"vLLM server exited {code} on SIGTERM:\n{server.log()}"
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 
 KEY = "s3cret-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-TIMEOUT_S = 30
+# Generous: the machine is shared and slow. The timeout itself is tested on a server of its own.
+SERVER_TIMEOUT_S = 600
 LONG = {"prompt": "an enormous gothic cathedral in a thunderstorm", "max_words": 400, "seed": 1}
 
 
@@ -23,11 +24,12 @@ def tf_server(tmp_path_factory, launch_server):
     server = launch_server(
         tmp_path_factory.mktemp("tf-server"),
         ["--config", "configs/serve_transformers.yaml", "--max_concurrent_requests", "2",
-         "--request_timeout_s", str(TIMEOUT_S)],
+         "--request_timeout_s", str(SERVER_TIMEOUT_S)],
         env={"EXPANDER_API_KEY": KEY},
     )
     yield server
-    assert server.stop() == 0, server.log()
+    server.stop()
+    assert server.stopped_gracefully(), server.log()
 
 
 def health(server) -> dict:
@@ -60,7 +62,7 @@ def test_same_text_as_the_cli_for_the_same_seed_and_backend(tf_server, builtin_m
     from expander.expand import expand_prompts
 
     req = {"prompt": "a paper boat on a puddle", "n": 2, "seed": 9, "max_words": 10, "creativity": "low"}
-    served = httpx.post(tf_server.base_url + "/v1/expand", json=req, headers=AUTH, timeout=300)
+    served = httpx.post(tf_server.base_url + "/v1/expand", json=req, headers=AUTH, timeout=600)
     assert served.status_code == 200, served.text
     with create_engine("smollm2-135m", backend="transformers") as engine:
         [local] = expand_prompts(engine, [req["prompt"]], creativity="low", n=2, seed=9, max_words=10)
@@ -90,8 +92,8 @@ def test_overload_gets_429_with_retry_after_and_disconnects_cancel_generation(tf
         t.join()
     assert results == ["gave up", "gave up"]
     # 400 words would take minutes here; cancelled, the slots free up within seconds
-    wait_idle(tf_server, within=20)
-    ok = httpx.post(url + "/v1/expand", json={"prompt": "a fox", "seed": 2, "max_words": 5}, headers=AUTH, timeout=120)
+    wait_idle(tf_server, within=60)
+    ok = httpx.post(url + "/v1/expand", json={"prompt": "a fox", "seed": 2, "max_words": 5}, headers=AUTH, timeout=600)
     assert ok.status_code == 200, ok.text
     metrics = httpx.get(url + "/metrics").text
     assert "expander_rejected_total 1.0" in metrics
@@ -99,33 +101,41 @@ def test_overload_gets_429_with_retry_after_and_disconnects_cancel_generation(tf
     assert 'expander_requests_total{route="/v1/expand",status="429"} 1.0' in metrics
 
 
-def test_slow_request_times_out_with_504_and_the_next_one_works(tf_server):
-    t0 = time.monotonic()
-    r = httpx.post(tf_server.base_url + "/v1/expand", json=LONG, headers=AUTH, timeout=300)
-    assert r.status_code == 504, r.text
-    assert r.json()["error"]["code"] == "timeout"
-    assert TIMEOUT_S <= time.monotonic() - t0 < TIMEOUT_S + 20
-    wait_idle(tf_server, within=20)
-    ok = httpx.post(tf_server.base_url + "/v1/expand", json={"prompt": "a fox", "seed": 3, "max_words": 5},
-                    headers=AUTH, timeout=120)
-    assert ok.status_code == 200
+def test_slow_request_times_out_with_504_and_the_next_one_works(tmp_path, launch_server):
+    server = launch_server(tmp_path, ["--config", "configs/serve_transformers.yaml", "--request_timeout_s", "3"],
+                           env={"EXPANDER_API_KEY": ""})
+    try:
+        t0 = time.monotonic()
+        r = httpx.post(server.base_url + "/v1/expand", json=LONG, timeout=300)  # 650 tokens: minutes here
+        assert r.status_code == 504, r.text
+        assert r.json()["error"]["code"] == "timeout"
+        assert time.monotonic() - t0 < 60
+        wait_idle(server, within=60)  # the generation was cancelled, not left running
+        ok = httpx.post(server.base_url + "/v1/expand", json={"prompt": "a fox", "creativity": "raw"}, timeout=60)
+        assert ok.status_code == 200
+        assert 'expander_cancelled_total{reason="timeout"} 1.0' in httpx.get(server.base_url + "/metrics").text
+    finally:
+        server.stop()
+        assert server.stopped_gracefully(), server.log()
 
 
 def test_sigterm_lets_the_in_flight_request_finish(tmp_path, launch_server):
-    server = launch_server(tmp_path, ["--config", "configs/serve_transformers.yaml"], env={"EXPANDER_API_KEY": ""})
+    server = launch_server(tmp_path, ["--config", "configs/serve_transformers.yaml", "--shutdown_grace_s", "600",
+                                      "--request_timeout_s", "600"], env={"EXPANDER_API_KEY": ""})
     try:
         box = {}
-        req = {"prompt": "a windmill in a tulip field", "seed": 4, "max_words": 30}
+        req = {"prompt": "a windmill in a tulip field", "seed": 4, "max_words": 8}
         thread = threading.Thread(target=lambda: box.setdefault(
-            "r", httpx.post(server.base_url + "/v1/expand", json=req, timeout=300)))
+            "r", httpx.post(server.base_url + "/v1/expand", json=req, timeout=600)))
         thread.start()
         while health(server)["in_flight"] < 1:
             time.sleep(0.05)
         server.proc.send_signal(signal.SIGTERM)
-        thread.join(300)
+        thread.join(600)
         assert box["r"].status_code == 200, box["r"].text
         assert box["r"].json()["expansions"][0]["text"]
-        assert server.proc.wait(60) == 0
+        server.proc.wait(60)
+        assert server.stopped_gracefully(), server.log()
     finally:
         server.stop()
 
@@ -170,7 +180,8 @@ def test_configured_moderation_model_refuses_what_it_flags(tmp_path, flag_everyt
         assert r.json()["error"]["categories"] == ["model:unsafe"]
         assert 'category="model:unsafe",stage="input"' in httpx.get(server.base_url + "/metrics").text
     finally:
-        assert server.stop() == 0
+        server.stop()
+        assert server.stopped_gracefully(), server.log()
 
 
 def test_unavailable_moderation_model_fails_closed_with_503(tmp_path, launch_server):
@@ -188,4 +199,5 @@ def test_unavailable_moderation_model_fails_closed_with_503(tmp_path, launch_ser
             assert r.status_code == 503
             assert r.json()["error"]["code"] == "moderation_unavailable"
     finally:
-        assert server.stop() == 0
+        server.stop()
+        assert server.stopped_gracefully(), server.log()

@@ -17,7 +17,7 @@ SMALL = {"max_words": 12}  # keep every generation short: the machine has two sh
 
 
 def post(server, path, json=None, **kw):
-    return httpx.post(server.base_url + path, json=json, timeout=300, **kw)
+    return httpx.post(server.base_url + path, json=json, timeout=600, **kw)
 
 
 def test_health_was_503_while_the_engine_started(vllm_server):
@@ -125,7 +125,7 @@ def test_injection_prompt_yields_a_description_without_the_system_prompt(vllm_se
 def test_openai_client_round_trip(vllm_server):
     from openai import OpenAI
 
-    client = OpenAI(base_url=vllm_server.base_url + "/v1", api_key="unused", max_retries=0, timeout=300)
+    client = OpenAI(base_url=vllm_server.base_url + "/v1", api_key="unused", max_retries=0, timeout=600)
     models = [m.id for m in client.models.list().data]
     assert models == ["smollm2-135m", "tuned"]
     kwargs = dict(model="smollm2-135m", messages=[{"role": "system", "content": "be brief"},
@@ -166,7 +166,7 @@ def test_adapter_is_served_beside_the_base_model(vllm_server):
 
 def test_concurrent_requests_are_all_served(vllm_server):
     async def go():
-        async with httpx.AsyncClient(base_url=vllm_server.base_url, timeout=300) as client:
+        async with httpx.AsyncClient(base_url=vllm_server.base_url, timeout=600) as client:
             reqs = [client.post("/v1/expand", json={"prompt": f"a bowl of {fruit}", "seed": i, "max_words": 8})
                     for i, fruit in enumerate(["apples", "pears", "plums", "figs", "limes", "dates", "kiwis", "cherries"])]
             return await asyncio.gather(*reqs)
@@ -207,7 +207,7 @@ def test_schemathesis_finds_no_server_errors(vllm_server):
                     for key in ("max_words", "max_tokens", "max_completion_tokens"):
                         if isinstance(case.body.get(key), int) and case.body[key] > 8:
                             case.body[key] = 8
-                response = case.call(base_url=vllm_server.base_url, session=session, timeout=300)
+                response = case.call(base_url=vllm_server.base_url, session=session, timeout=600)
                 if response.status_code >= 500:
                     failures.append((op.path, case.body, response.status_code, response.text[:300]))
 

@@ -1,0 +1,95 @@
+"""Serve config, CLI errors, request models and the system-prompt leak check: fast, no engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from expander.cli import main
+from expander.config import ConfigError, load_config
+from expander.prompts import SYSTEM_PROMPT
+from expander.serve.protocol import ChatCompletionRequest, ExpandRequest
+from expander.serve.service import ExpanderService, ServeConfig, leaks_system_prompt
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("name", ["serve.yaml", "serve_transformers.yaml"])
+def test_serve_configs_load(name):
+    cfg = load_config(ServeConfig, CONFIGS / name)
+    assert cfg.host == "127.0.0.1"  # loopback unless the operator says otherwise
+    assert cfg.backend == ("vllm" if name == "serve.yaml" else "transformers")
+
+
+def test_overrides_and_named_errors(tmp_path):
+    cfg = load_config(ServeConfig, CONFIGS / "serve.yaml", ["--port", "9001", "--backend", "transformers"])
+    assert (cfg.port, cfg.backend) == (9001, "transformers")
+    with pytest.raises(ConfigError, match="backend must be one of"):
+        load_config(ServeConfig, None, ["--backend", "tgi"])
+    with pytest.raises(ConfigError, match="port must be in 1..65535"):
+        load_config(ServeConfig, None, ["--port", "0"])
+    with pytest.raises(ConfigError, match=r"adapters.sft: .* is not a PEFT adapter directory"):
+        load_config(ServeConfig, None, ["--adapters", f"{{sft: {tmp_path}}}"])
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(ServeConfig, None, ["--max_concurrency", "3"])
+
+
+def test_default_model_must_be_served(tmp_path):
+    (tmp_path / "adapter_config.json").write_text("{}")
+    svc = ExpanderService(ServeConfig(adapters={"sft": str(tmp_path)}, default_model="sft"))
+    assert svc.known_models() == ["smollm2-135m", "sft"] and svc.default_model == "sft"
+    with pytest.raises(ValueError, match="default_model 'grpo' is not served"):
+        ExpanderService(ServeConfig(default_model="grpo"))
+    with pytest.raises(ValueError, match="clashes"):
+        ExpanderService(ServeConfig(adapters={"smollm2-135m": str(tmp_path)}))
+
+
+def test_cli_reports_bad_settings_with_exit_code_2(capsys):
+    assert main(["serve", "--port", "abc"]) == 2
+    assert "port must be an integer" in capsys.readouterr().err
+    assert main(["serve", "--model", "/no/such/model"]) == 2
+    assert "cannot load model" in capsys.readouterr().err
+    assert main(["serve", "--config", "/no/such.yaml"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"prompt": " "}, "prompt"),
+        ({"prompt": "x" * 2001}, "prompt"),
+        ({"prompt": "a fox", "n": 9}, "n"),
+        ({"prompt": "a fox", "n": "2"}, "n"),  # strict: no string-to-int coercion
+        ({"prompt": "a fox", "keep_terms": [" "]}, "keep_terms"),
+        ({"prompt": "a fox", "seed": -1}, "seed"),
+        ({"prompt": "a fox", "extra": 1}, "extra"),
+    ],
+)
+def test_expand_request_rejects(body, field):
+    with pytest.raises(ValidationError) as info:
+        ExpandRequest.model_validate(body)
+    assert field in {str(e["loc"][0]) for e in info.value.errors()}
+
+
+def test_expand_request_normalises():
+    req = ExpandRequest.model_validate({"prompt": "  a fox  ", "keep_terms": [" Fox "]})
+    assert (req.prompt, req.keep_terms, req.n, req.creativity) == ("a fox", ["Fox"], 1, "medium")
+
+
+def test_chat_request_takes_text_parts_and_ignores_unknown_openai_fields():
+    req = ChatCompletionRequest.model_validate({
+        "model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "a fox"}]}],
+        "frequency_penalty": 0.5, "user": "abc",
+    })
+    assert req.messages[-1].text() == "a fox"
+
+
+def test_leak_check_spots_system_prompt_quotes_but_not_descriptions():
+    assert leaks_system_prompt("Sure. " + SYSTEM_PROMPT.splitlines()[0])
+    assert leaks_system_prompt("Rules: Keep everything the user asked for: every subject, count, colour")
+    assert not leaks_system_prompt("A red fox stands in deep snow under a pale winter sky, its breath misting.")
+    # the user's own words do not count as a leak
+    prompt = "a poster that says keep everything the user asked for"
+    assert not leaks_system_prompt("A poster that says keep everything the user asked for, in bold type.", prompt)
