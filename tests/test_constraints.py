@@ -83,6 +83,19 @@ def test_count_words_do_not_count_partitives():
     assert "count" not in _kinds("one of the cats is asleep")
 
 
+@pytest.mark.parametrize("prompt", ["a dog, shot at f/1.8", "a cat in 2020", "a cat, 16:9"])
+def test_camera_settings_and_years_are_not_counts_or_subjects(prompt):
+    kinds = _kinds(prompt)
+    assert "count" not in kinds
+    assert all(c.value.isalpha() for c in kinds["subject"])
+
+
+def test_compound_subject_needs_both_words():
+    report = check("a wooden fence post", "A weathered wooden post stands in a field of tall grass at dusk.")
+    assert "subject" in _violated_kinds(report)
+    assert check("a wooden fence post", "A weathered wooden fence post in tall grass at dusk.").ok
+
+
 # --- paraphrases pass ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("prompt,expansion", [

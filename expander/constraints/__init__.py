@@ -72,7 +72,8 @@ class Constraint:
         hard: whether a violation fails the report (`ok`); soft ones only lower `score`.
         value: the normalised content: colour family, count, style/viewpoint family, relation,
             attribute group, the negated or subject noun, or the quoted text.
-        target: the second object of a spatial relation (None otherwise).
+        target: the second object of a spatial relation, or the first noun of a compound subject
+            ("fence" in "fence post"); None otherwise.
         span: (start, end) character offsets of `text` in the prompt.
     """
 
@@ -379,7 +380,9 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
         counts.append((i, j, int(value)))
         mark(i, j)
     for i, w in enumerate(words):
-        if not used[i] and w.isdigit() and 0 < int(w) <= 1000:
+        # A bare number counts; "f/1.8", "4:3" and "2020" do not.
+        near = prompt[max(0, toks[i].start - 1):toks[i].end + 1]
+        if not used[i] and w.isdigit() and 0 < int(w) <= 1000 and not any(ch in near for ch in "./:"):
             counts.append((i, i + 1, int(w)))
             mark(i, i + 1)
 
@@ -391,7 +394,7 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
 
     def next_head(j: int) -> int | None:
         for k in range(j, min(n, j + 8)):
-            if words[k] in CLAUSE_END:
+            if words[k] in CLAUSE_END or words[k] == ",":
                 return None
             if k in head_at and head_at[k] is not None:
                 return head_at[k]
@@ -476,7 +479,8 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
             out.append(Constraint("attribute", prompt[toks[head].start:toks[head].end],
                                   value=group, span=(toks[head].start, toks[head].end)))
             continue
-        if not can_be_noun(hw) or hw in lx.META_NOUNS or hw in lx.SUBJECTIVE_ADJECTIVES:
+        if not can_be_noun(hw) or hw in lx.META_NOUNS or hw in lx.SUBJECTIVE_ADJECTIVES or len(hw) < 2 \
+                or hw[0].isdigit():
             if "ADJ" in tags and hw not in lx.META_NOUNS:
                 bind = prev_head(chunk["tokens"][0])
                 out.extend(_attribute_of(hw, words[bind] if bind is not None else None, toks[head], t, prompt))

@@ -148,12 +148,6 @@ def number_words() -> dict[str, int]:
     return table
 
 
-def number_value(word: str) -> int | None:
-    if word.isdigit() and len(word) <= 4:
-        return int(word)
-    return number_words().get(word)
-
-
 class PhraseIndex:
     """Finds the longest phrases of a {label: phrases} table in a token list, left to right."""
 
