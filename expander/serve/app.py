@@ -239,6 +239,7 @@ def create_app(config: ServeConfig | None = None, service: ExpanderService | Non
                 app.state.start_task.cancel()
                 await asyncio.gather(app.state.start_task, return_exceptions=True)
             await service.close()
+            logger.warning("expander stopped: in-flight requests finished, engine closed")
 
     app = FastAPI(
         title="expander",
