@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from PIL import Image
 from expander.eval.config import load_eval_config
 from expander.eval.run import render_seed, run_eval
 
-from .conftest import TINY_CONFIG
+from .conftest import REPO, TINY_CONFIG
 
 
 def test_tiny_eval_writes_one_row_per_prompt_arm_seed(tiny_run, eval_renderer):
@@ -35,7 +36,10 @@ def test_tiny_eval_writes_one_row_per_prompt_arm_seed(tiny_run, eval_renderer):
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["rows"] == 80 and summary["counts"]["rendered_this_run"] == result.rendered
-    assert len(summary["git"]["commit"]) == 40
+    if (REPO / ".git").exists():  # a source tarball has no commit to report
+        sha = summary["git"]["commit"]
+        assert len(sha) == 40
+        assert subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=REPO).returncode == 0
     assert {w["arm"] for w in summary["win_rates"]} == {"smollm2-low"}
     assert {w["metric"] for w in summary["win_rates"]} == set(cfg.win_metrics)
     assert {w["group"] for w in summary["win_rates_by_category"]} == set(df["category"])
