@@ -2,6 +2,7 @@
 
     python benchmarks/render_throughput.py                 # tiny Krea 2, 16 prompts x 2 seeds, 64x64, 8 steps
     python benchmarks/render_throughput.py --breakdown     # also: where the win comes from
+    python benchmarks/render_throughput.py --threads 1     # steadiest figures on a shared machine
     python benchmarks/render_throughput.py --model DIR --size 512 --threads 2 --json out.json
 
 Both sides load the same weights, render the same (prompt, seed) pairs with the same settings, and are
@@ -100,8 +101,9 @@ def main(argv=None) -> dict:
     pipe.set_progress_bar_config(disable=True)
 
     def clock():
-        # Wall time, and this process's CPU time: on a shared machine the wall clock also counts other
-        # people's work; CPU time is the steadier figure for comparing the two sides.
+        # Wall time, and this process's CPU time. On a shared machine the wall clock also counts time spent
+        # waiting for other processes; CPU time does not, but with several threads it includes OpenMP
+        # threads spinning at barriers. With --threads 1 CPU time is the plain compute time.
         return time.perf_counter(), time.process_time()
 
     def elapsed(start):

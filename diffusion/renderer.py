@@ -223,8 +223,8 @@ class Krea2Renderer:
         return {
             "ref": self.ref,
             "preset": self._preset.name,
-            "num_inference_steps": self._preset.num_inference_steps,
-            "guidance_scale": self._preset.guidance_scale,
+            "steps": self._preset.num_inference_steps,
+            "guidance": self._preset.guidance_scale,
             "is_distilled": bool(self.pipe.config.is_distilled),
             "dtype": str(self.dtype).replace("torch.", ""),
             "device": str(self.device),

@@ -77,9 +77,9 @@ def run(args: argparse.Namespace) -> int:
     settings = renderer.settings()
     settings.update(height=images[0].height, width=images[0].width)
     if args.steps is not None:
-        settings["num_inference_steps"] = args.steps
+        settings["steps"] = args.steps
     if args.guidance is not None:
-        settings["guidance_scale"] = args.guidance
+        settings["guidance"] = args.guidance
     (out / "manifest.json").write_text(json.dumps(
         {"images": files, "settings": settings, "seconds": round(seconds, 3),
          "images_per_second": round(len(images) / seconds, 4)}, indent=2) + "\n")

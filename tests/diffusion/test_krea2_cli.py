@@ -21,7 +21,7 @@ def test_make_tiny_krea2_then_render_a_grid(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert [(e["prompt"], e["seed"]) for e in manifest["images"]] == [
         ("a red fox", 1), ("a red fox", 2), ("a blue door", 1), ("a blue door", 2)]
-    assert manifest["settings"]["num_inference_steps"] == 2 and manifest["settings"]["preset"] == "turbo"
+    assert manifest["settings"]["steps"] == 2 and manifest["settings"]["preset"] == "turbo"
     pixels = [Image.open(out / e["file"]) for e in manifest["images"]]
     assert all(im.size == (64, 48) for im in pixels)
     assert pixels[0].tobytes() != pixels[1].tobytes()  # seeds differ -> images differ

@@ -163,12 +163,12 @@ def test_out_of_memory_halves_the_micro_batch(renderer):
 
 def test_settings_report_the_preset_and_template(renderer, tiny_krea2_dir):
     s = renderer.settings()
-    assert (s["preset"], s["num_inference_steps"], s["guidance_scale"]) == ("turbo", 8, 0.0)
+    assert (s["preset"], s["steps"], s["guidance"]) == ("turbo", 8, 0.0)
     assert s["dtype"] == "float32" and s["size_multiple"] == 16
     assert (s["template_prefix_tokens"], s["template_suffix_tokens"]) == (
         renderer.pipe.prompt_template_encode_start_idx, renderer.pipe.prompt_template_encode_num_suffix_tokens)
     raw = Krea2Renderer.from_pretrained(tiny_krea2_dir, preset="raw").settings()
-    assert (raw["preset"], raw["num_inference_steps"], raw["guidance_scale"]) == ("raw", 28, 4.5)
+    assert (raw["preset"], raw["steps"], raw["guidance"]) == ("raw", 28, 4.5)
 
 
 def test_out_of_memory_in_the_text_encoder_halves_the_micro_batch(renderer):
