@@ -166,10 +166,15 @@ def resolve_renderer_ref(ref: str) -> str:
 def render_settings(cfg: EvalConfig) -> dict:
     """Everything that decides a render besides its text and seed (the render cache key's settings)."""
     resolved = resolve_renderer_ref(cfg.renderer)
-    local = Path(resolved)
+    try:
+        from diffusion.renderer import resolve_krea2
+    except ImportError as exc:
+        raise RuntimeError(f"eval needs the Krea 2 runtime (diffusion.renderer), which cannot be imported: {exc}") from exc
+    # Resolve now, before minutes of expanding: a missing or incomplete model is a named error at once.
+    local = resolve_krea2(resolved)
     return {
         "renderer": cfg.renderer,
-        "fingerprint": directory_fingerprint(local) if local.exists() else None,
+        "fingerprint": directory_fingerprint(local),
         "preset": cfg.preset,
         "height": cfg.height,
         "width": cfg.width,
@@ -288,7 +293,8 @@ def run_eval(
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = EvalCache(cfg.resolved_cache_dir())
-    # Scorers first: a missing scorer fails the run before minutes of expanding and rendering.
+    # Renderer ref and scorers first: a missing model fails the run before minutes of expanding and rendering.
+    settings = render_settings(cfg)
     if scorers is None:
         scorers = build_scorers(cfg)
 
@@ -298,7 +304,6 @@ def run_eval(
         expansions[arm.name], n = expand_arm(arm, prompts, cfg, cache, progress=progress)
         expanded += n
 
-    settings = render_settings(cfg)
     rows = []
     jobs: dict[str, tuple[str, int]] = {}
     for p in prompts:

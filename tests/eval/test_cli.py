@@ -34,6 +34,8 @@ def test_eval_command_with_output_dir_override_reuses_the_cache(tiny_run, tmp_pa
         (["eval", "--config", str(TINY_CONFIG), "--prompt_file", "nowhere.tsv", "--output-dir", "{tmp}"],
          "prompt file nowhere.tsv does not exist"),
         (["eval", "--config", str(TINY_CONFIG), "--categories", "Dragons", "--output-dir", "{tmp}"], "unknown category"),
+        (["eval", "--config", str(TINY_CONFIG), "--renderer", "{tmp}/no-krea2", "--output-dir", "{tmp}"],
+         "no-krea2 does not exist"),
     ],
 )
 def test_bad_input_exits_2_naming_the_problem(argv, message, capsys, tmp_path):
