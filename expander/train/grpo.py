@@ -487,6 +487,8 @@ class ExpanderGRPOTrainer(GRPOTrainer):
             images = self._rendered_images(inputs, completions)
             if images is not None and self.script_args.save_images:
                 extras["image"] = self._save_images(step, images)
+                # TRL's own completions table (log_completions: console, wandb, trackio) gets the paths too.
+                self._log_completion_extra("image", extras["image"])
             self._write_completions_table(step, shorts, completions, rewards_per_func, extras)
             every = self.script_args.image_grid_steps
             if every > 0 and (step == 1 or step % every == 0):
