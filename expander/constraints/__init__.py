@@ -609,6 +609,7 @@ class _Doc:
         self._ngrams: set[tuple[str, ...]] | None = None
         self._finds: dict[str, list[int]] = {}
         self._nearest: dict[str, str | None] = {}
+        self._pos: dict[str, list[int]] | None = None
 
     @property
     def ngrams(self) -> set[tuple[str, ...]]:
@@ -664,6 +665,14 @@ class _Doc:
         if float(sims[best]) < SYNONYM_SIMILARITY:
             return []
         return [i for i, w in enumerate(self.words) if w == cands[best]]
+
+    def positions(self, word: str) -> list[int]:
+        """Token positions of the exact normal-form word."""
+        if self._pos is None:
+            self._pos = {}
+            for i, w in enumerate(self.words):
+                self._pos.setdefault(w, []).append(i)
+        return self._pos.get(word, [])
 
     def nearest(self, word: str) -> str | None:
         """The expansion word most similar to `word`, if a fuzzy `find` computed it (for reasons only)."""
@@ -994,6 +1003,25 @@ def _check_spatial(c: Constraint, doc: _Doc) -> str | None:
     return f"spatial '{c.text}' not stated"
 
 
+_RESTATABLE = frozenset({"color", "count", "spatial"})
+
+
+def _restated(c: Constraint, doc: _Doc) -> bool:
+    """Whether the expansion restates the constraint's own span word for word ("two red apples on a
+    crate"): the same words in the same order carry the same binding, whatever the rules make of the
+    text around them. (Negations are not restated this way: "no people ... a crowd" breaks one.)"""
+    want = _span_words(c.text)
+    if not want:
+        return False
+    w, k = doc.words, len(want)
+    return any(w[i:i + k] == want for i in doc.positions(want[0]))
+
+
+@lru_cache(maxsize=50_000)
+def _span_words(text: str) -> list[str]:
+    return [t.text for t in tokenize(text)]
+
+
 _CHECKS = {
     "quoted_text": _check_quoted, "count": _check_count, "color": _check_color, "subject": _check_subject,
     "negation": _check_negation, "style": _check_style, "viewpoint": _check_viewpoint,
@@ -1018,7 +1046,7 @@ def check(prompt: str, expansion: str) -> ConstraintReport:
     doc = _Doc(_require_str("expansion", expansion))
     satisfied, violated = [], []
     for c in constraints:
-        reason = _CHECKS[c.kind](c, doc)
+        reason = None if c.kind in _RESTATABLE and _restated(c, doc) else _CHECKS[c.kind](c, doc)
         if reason is None:
             satisfied.append(c)
         else:
