@@ -217,6 +217,11 @@ _DECADE_RE = re.compile(r"^(?:1[89]|20)?([0-9])0s$")
 _DECADE_WORDS = {"twenties": "2", "thirties": "3", "forties": "4", "fifties": "5", "sixties": "6",
                  "seventies": "7", "eighties": "8", "nineties": "9"}
 _BOUNDARY = lx.DETERMINERS | lx.PREPOSITIONS | lx.CONJUNCTIONS | lx.AUXILIARIES
+# Words between a count and its noun that end the count's phrase; "front", "top", "left" and "right" are
+# also nouns and adjectives ("two front teeth").
+_COUNT_NOUNISH = frozenset({"front", "top", "left", "right", "of"})
+_COUNT_STOP = (lx.PREPOSITIONS - _COUNT_NOUNISH) | lx.CONJUNCTIONS | lx.AUXILIARIES
+_COUNT_THROUGH = _COUNT_NOUNISH | {"a", "an", "both"}
 
 
 def _decade(word: str) -> str | None:
@@ -303,6 +308,8 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
                 if k == start:
                     break
                 head = words[k - 1]
+                if negated and negated[-1][0] == i and not _noun_like(head):
+                    break  # the scope ends with the noun phrase: "no harsh shadows, tactile and playful"
                 negated.append((i, k - 1, k, head))
                 # Lists continue over "or"/"nor", and over commas only when an "or"/"nor" closes the list
                 # ("no cars, trucks or buses"; but "no people, wide shot" ends at the comma).
@@ -318,7 +325,7 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
                 break
             if negated and negated[-1][0] == i:
                 mark(i, negated[-1][2])
-        elif w.endswith("less") and w not in lx.LESS_NOT_NEGATION and can_be_noun(w[:-4]) and len(w) > 6:
+        elif w in lx.NEGATING_LESS:
             negated.append((i, i, i + 1, w[:-4]))
             mark(i, i + 1)
         elif w in _IMPLIED_NEGATIONS:
@@ -408,8 +415,22 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
                 return head_at[k]
         return None
 
+    def count_head(j: int) -> int | None:
+        # A count binds to the noun phrase right after it; a verb or a preposition first means the count
+        # names something said before ("Both have shaggy hair", "one with hands", "four in outfits").
+        for k in range(j, min(n, j + 8)):
+            if words[k] in CLAUSE_END or words[k] == ",":
+                return None
+            if k in head_at and head_at[k] is not None:
+                return head_at[k]
+            if k + 1 < n and prompt[toks[k].end:toks[k + 1].start] == "-":
+                continue  # a hyphenated modifier ("a pair of over-ear headphones")
+            if words[k] in _COUNT_STOP or (k not in head_at and is_verb_form(words[k])):
+                return None
+        return None
+
     for i, j, value in counts:
-        h = next_head(j)
+        h = count_head(j)
         if h is None:
             continue
         text, span = span_text(i, h + 1)
@@ -447,16 +468,38 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
                                   span=(toks[i].start, toks[i].end)))
 
     color_of = t["color_of"]
+
+    def joined(k: int) -> bool:
+        """Token k is fused with the next into one colour ("blue-grey", "reddish orange")."""
+        return words[k].endswith("ish") or prompt[toks[k].end:toks[k + 1].start] == "-"
+
+    def color_bind(i: int) -> int | None:
+        """The noun a colour phrase starting at i describes: the previous head, passing over the other
+        colours of a list ("a rug in cream, charcoal, and mustard" -> rug)."""
+        for k in range(i - 1, max(-1, i - 16), -1):
+            if words[k] in CLAUSE_END:
+                return None
+            h = head_at.get(k)
+            if h is not None and h < i and words[h] not in color_of:
+                return h
+        return None
+
     for chunk in chunks:
         head = chunk["head"]
+        # A phrase headed by a colour is one compound colour ("mint green", "butter yellow", "blue-grey"):
+        # its words describe the noun before it, not each other.
+        compound = head is not None and words[head] in color_of and words[head] not in lx.AMBIGUOUS_COLOR_WORDS
         for k in chunk["tokens"]:
             w = words[k]
-            if k == head:
+            if k == head or (compound and w in color_of):
                 continue
+            if w in lx.AMBIGUOUS_COLOR_WORDS and k + 1 == head and any(
+                    words[m] in color_of and not joined(m) for m in chunk["tokens"] if m < k):
+                continue  # "a white fuchsia blossom": fuchsia names the plant, white its colour
             if w in color_of and (w not in lx.AMBIGUOUS_COLOR_WORDS or w in _PROMPT_AMBIGUOUS_COLORS
                                   or (k + 1 < n and words[k + 1] in color_of
                                       and words[k + 1] not in lx.AMBIGUOUS_COLOR_WORDS)):
-                bind = head if head is not None else prev_head(chunk["tokens"][0])
+                bind = head if head is not None else color_bind(chunk["tokens"][0])
                 if bind is None or bind == k:
                     continue
                 first = k - 1 if k > 0 and words[k - 1] in lx.COLOR_QUALIFIERS else k
@@ -468,7 +511,7 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
             continue
         hw = words[head]
         if hw in color_of and hw not in lx.AMBIGUOUS_COLOR_WORDS:
-            bind = prev_head(chunk["tokens"][0])  # "a woman in red", "the door is blue"
+            bind = color_bind(chunk["tokens"][0])  # "a woman in red", "the door is blue"
             if bind is not None:
                 text, span = span_text(bind, head + 1)
                 out.append(Constraint("color", text, binds_to=words[bind], value=_color_family(hw), span=span))
@@ -508,6 +551,12 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
             seen.add(key)
             unique.append(c)
     return tuple(unique)
+
+
+def _noun_like(word: str) -> bool:
+    """A word that can head a noun phrase: not an adjective-only word, not an inflected verb."""
+    tags = pos_tags(word)
+    return can_be_noun(word) and not ("ADJ" in tags and "NOUN" not in tags) and not is_verb_form(word)
 
 
 def _lemma(word: str) -> str:
@@ -736,8 +785,9 @@ def _window_back(doc: _Doc, p: int, size: int, through: frozenset[str] = frozens
     out = []
     for k in range(p - 1, max(-1, p - 1 - size), -1):
         w = doc.words[k]
-        if w in through:
-            out.append(k)
+        if w in through or (k + 1 < len(doc.tokens) and not doc.tokens[k].is_punct
+                            and doc.text[doc.tokens[k].end:doc.tokens[k + 1].start] == "-"):
+            out.append(k)  # through listed words and hyphenated compounds ("a pair of over-ear headphones")
             continue
         if doc.tokens[k].is_punct and w != ",":
             break
@@ -755,22 +805,54 @@ _FORWARD_COLOR_LINK = frozenset("painted glazed colored dyed tinted in of is are
                                 "rendered finished lacquered stained washed shaded hued toned".split())
 
 
+def _joined(doc: _Doc, k: int) -> bool:
+    """Token k is fused with the next into one colour ("blue-grey", "reddish orange")."""
+    return k + 1 < len(doc.tokens) and (
+        doc.words[k].endswith("ish") or doc.text[doc.tokens[k].end:doc.tokens[k + 1].start] == "-")
+
+
+def _list_goes_on(doc: _Doc, k: int) -> bool:
+    """A colour list continues over the comma or conjunction at k: a colour follows, and after a bare
+    comma that colour is itself followed by more of the list ("cream, charcoal, and mustard"; not
+    "purple, mint leaves")."""
+    color_of = _tables()["color_of"]
+    words = doc.words
+    j = k
+    conj = False
+    while j < len(words) and words[j] in (",", "and", "or"):
+        conj |= words[j] != ","
+        j += 1
+    while j < len(words) and words[j] in lx.COLOR_QUALIFIERS:
+        j += 1
+    if j >= len(words) or words[j] not in color_of:
+        return False
+    if conj:
+        return True
+    after = words[j + 1] if j + 1 < len(words) else "."
+    return after in (",", "and", "or") or after in color_of or after in CLAUSE_END
+
+
 def _colors_near(doc: _Doc, p: int) -> set[str]:
     color_of = _tables()["color_of"]
     fams: set[str] = set()
     back = _window_back(doc, p, 5)
     colored = [k for k in back if doc.words[k] in color_of]
-    if len(colored) > 1 and colored[0] == p - 1 and doc.words[p - 1] in lx.AMBIGUOUS_COLOR_WORDS:
+    if len(colored) > 1 and colored[0] == p - 1 and doc.words[p - 1] in lx.AMBIGUOUS_COLOR_WORDS \
+            and not any(_joined(doc, k) for k in colored[1:]):
         colored = colored[1:]  # "a white fuchsia blossom": fuchsia names the plant, white its colour
     for k in colored:
         fams |= color_of[doc.words[k]]
-    for k in range(p + 1, min(len(doc.words), p + 6)):
+    for k in range(p + 1, min(len(doc.words), p + 12)):
         w = doc.words[k]
         if w in color_of:
             fams |= color_of[w]
-            if not (k + 1 < len(doc.words) and doc.words[k + 1] == "and"):
-                break
-            continue
+            # A compound ("mint green") or a list ("in cream, charcoal, and mustard") goes on.
+            nxt = doc.words[k + 1:k + 4]
+            if nxt and (nxt[0] in color_of or nxt[0] in lx.COLOR_QUALIFIERS):
+                continue
+            if nxt and nxt[0] in (",", "and", "or") and _list_goes_on(doc, k + 1):
+                continue
+            break
         if w == "," or w in _FORWARD_COLOR_LINK or w in lx.COLOR_QUALIFIERS or w.endswith("ly") or w == "and":
             if w == "and" and not (k > p + 1 and doc.words[k - 1] in color_of):
                 break
@@ -802,7 +884,7 @@ def _check_color(c: Constraint, doc: _Doc) -> str | None:
 
 def _counts_near(doc: _Doc, p: int) -> tuple[list[int], bool]:
     """(explicit counts, vague quantity) in the noun phrase before position p."""
-    window = sorted(_window_back(doc, p, 6, through=frozenset({"of", "a", "an"})))
+    window = sorted(_window_back(doc, p, 6, through=_COUNT_THROUGH))
     words = [doc.words[k] for k in window]
     found = [(int(v), " ".join(words[i:j])) for i, j, v in _tables()["count_index"].find(words)]
     found += [(int(w), w) for w in words if w.isdigit() and len(w) <= 4]
@@ -965,13 +1047,23 @@ def _check_spatial(c: Constraint, doc: _Doc) -> str | None:
                    for a in first for b in second)
 
     if c.target is None:  # a side of the frame: the side word near the object
-        for s, e, label in rels:
-            if label in (want, *opposite) and doc.words[s:e][-1] in ("left", "right") and any(
-                abs(s - a) <= 10 and doc.clause[s] == doc.clause[a] for a in a_pos
-            ):
-                if label == want:
-                    return None
-                return f"spatial '{c.text}' became '{' '.join(doc.words[s:e])}'"
+        # Any mention of the object on the wanted side keeps it ("a bowl on the left, the scoop on the
+        # right"); the other side only counts when no mention is on the wanted one.
+        # Each mention takes the side phrase nearest to it.
+        sides = [(s, e, label) for s, e, label in rels
+                 if label in (want, *opposite) and doc.words[s:e][-1] in ("left", "right")]
+        clash_side = None
+        for a in a_pos:
+            near = [(abs(s - a) - (0.5 if s > a else 0), s, e, label) for s, e, label in sides
+                    if abs(s - a) <= 10 and doc.clause[s] == doc.clause[a]]
+            if not near:
+                continue
+            _, s, e, label = min(near)
+            if label == want:
+                return None
+            clash_side = clash_side or " ".join(doc.words[s:e])
+        if clash_side:
+            return f"spatial '{c.text}' became '{clash_side}'"
         return f"spatial '{c.text}' not stated"
     # Between two mentions, the relation nearest the second one governs it: in "a bowl on the floor
     # below a windowsill" the bowl is below the windowsill, not on it.

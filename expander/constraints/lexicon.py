@@ -56,12 +56,15 @@ ING_NOUNS = frozenset(
     "sapling ring king wing string swing spring thing sling offering crossing landing ceiling housing "
     "clearing opening dwelling stuffing topping filling sculpting bunting herring whiting lettering".split()
 )
-LESS_NOT_NEGATION = frozenset(
-    "homeless endless timeless careless helpless countless harmless useless restless fearless "
-    "breathless priceless relentless ageless effortless seamless wireless regardless nevertheless unless "
-    "bless less boundless limitless flawless motionless lifeless weightless colorless sleepless tireless "
-    "spotless pointless needless reckless ruthless shameless thoughtless tasteless aimless "
-    "nameless numberless matchless peerless".split()
+# "-less" words that negate a concrete thing ("a windowless room" has no windows). An explicit list: most
+# "-less" words are not negations of their stem ("stainless", "seamless", "endless", "spotless").
+NEGATING_LESS = frozenset(
+    "windowless cloudless treeless leafless faceless headless sleeveless strapless backless shoeless "
+    "shirtless hairless roofless doorless wingless peopleless signless handless legless armless eyeless "
+    "toothless beardless moonless starless sunless snowless grassless branchless petalless tailless "
+    "mouthless earless noseless furless featherless shadowless labelless logoless textless wordless "
+    "furnitureless carless boatless birdless flowerless plantless brimless collarless buttonless "
+    "frameless handleless lidless keyless wheelless".split()
 )
 
 # --- numbers -------------------------------------------------------------------------------------
