@@ -250,3 +250,91 @@ def test_cli_check_empty_prompt_is_usage_error(capsys):
 
     assert main(["check", "  ", "something"]) == 2
     assert "PROMPT" in capsys.readouterr().err
+
+
+# --- identity: a text keeps every constraint of its own ------------------------------------------
+
+CAPTIONS = Path(__file__).resolve().parents[1] / "data" / "captions"
+
+
+def test_identity_over_caption_corpus_and_labelled_texts():
+    import time
+
+    texts = [json.loads(line)["caption"] for f in sorted(CAPTIONS.glob("*.jsonl"))
+             for line in f.read_text().splitlines() if line.strip()]
+    assert len(texts) >= 300
+    texts += [t for r in _rows() for t in r["faithful"] + [u["text"] for u in r["unfaithful"]]]
+    start = time.process_time()
+    failures = [(t[:80], [v.reason for v in check(t, t).violated]) for t in texts if not check(t, t).ok]
+    assert not failures, failures
+    assert time.process_time() - start < 30
+
+
+# --- regressions: one group per root cause of the identity failures ------------------------------
+
+@pytest.mark.parametrize("prompt,expansion", [
+    # colour lists bind to the noun before them, not to the first colour of the list
+    ("a rug in cream, charcoal, and mustard", "A wool rug in cream, charcoal, and mustard stripes lies on oak."),
+    ("a rug in blue and pale pink", "A flat-woven rug in blue, white and pale pink on a tiled floor."),
+    # compound colours are one colour
+    ("walls painted mint green", "Kitchen walls painted mint green catch the morning light."),
+    ("a butter yellow vase", "A vase glazed butter yellow stands on the sill."),
+    ("a blue-grey coat", "He wears a long blue-grey wool coat."),
+    ("a dog with reddish-orange hair", "A dog with shaggy reddish-orange hair naps in the sun."),
+    ("a white fuchsia blossom", "A close-up of a white fuchsia blossom after rain."),
+    # several colour + noun pairs in one sentence
+    ("orange hair and a green scarf", "A girl with orange hair wears a green scarf and a red coat."),
+    # counts restated with "both" / "a pair of"
+    ("both hands on the wheel", "She grips the wheel with both hands, knuckles white."),
+    ("a pair of over-ear headphones", "A pair of matte over-ear headphones rests on the desk."),
+    ("two front teeth", "A grinning child missing two front teeth."),
+    # side of the frame: the mention nearest its side phrase
+    ("a scoop on the right", "A bowl of berries sits on the left, and a silver scoop rests on the right."),
+    # "-less" words that are not negations
+    ("a stainless steel sink", "A stainless steel sink with a few water stains near the drain."),
+    ("a seamless white backdrop", "Studio shot against a seamless white backdrop, no seams or stains."),
+    # negation scope ends with its noun phrase
+    ("no harsh shadows, tactile and luxurious texture, playful and feminine mood",
+     "Soft diffused light with no harsh shadows, a tactile and luxurious texture, playful and feminine mood."),
+    # absence stated after the mention; a verb that can also name the thing
+    ("an empty dinner table, no people",
+     "An empty dinner table, no people are present, as if the guests have not yet arrived."),
+    ("a desert highway, no people", "A desert highway at dusk where low mesas silhouette the distance."),
+])
+def test_restated_or_equivalent_constraints_are_kept(prompt, expansion):
+    report = check(prompt, expansion)
+    assert report.ok, [v.reason for v in report.violated]
+
+
+@pytest.mark.parametrize("prompt,expansion,kind", [
+    ("a rug in cream, charcoal, and mustard", "A wool rug in cream and charcoal, a mustard cushion.", "color"),
+    ("walls painted purple", "The walls are painted white, purple flowers in a vase.", "color"),
+    ("a blue-grey coat", "He wears a long red coat.", "color"),
+    ("a scoop on the right", "A bowl sits on the right, and a silver scoop rests on the left.", "spatial"),
+    ("a pair of boots by the door", "Three leather boots by the door.", "count"),
+    ("a windowless room", "A small room with one window.", "negation"),
+    ("no cars, trucks, or buses", "An empty road, a truck parked on the shoulder.", "negation"),
+    ("no people", "A lone hiker on the ridge.", "negation"),
+])
+def test_regression_changes_are_still_caught(prompt, expansion, kind):
+    assert kind in _violated_kinds(check(prompt, expansion)), check(prompt, expansion).violated
+
+
+@pytest.mark.parametrize("prompt,absent", [
+    ("a stainless steel sink", "stain"), ("a seamless endless floor", "seam"), ("countless stars", "count"),
+    ("a timeless spotless room", "spot"),
+    ("no harsh shadows, tactile and playful or bright", "playful"),
+])
+def test_not_negations(prompt, absent):
+    assert absent not in {c.value for c in _kinds(prompt).get("negation", [])}, extract(prompt)
+
+
+def test_counts_do_not_bind_across_a_verb_or_preposition():
+    assert "count" not in _kinds("Both have shaggy hair")
+    assert "count" not in _kinds("one with hands raised")
+    assert _kinds("a pair of over-ear headphones")["count"][0].binds_to == "headphones"
+
+
+def test_compound_colour_binds_to_the_noun():
+    colors = {(c.binds_to, c.value) for c in _kinds("walls painted mint green").get("color", [])}
+    assert colors == {("walls", "green")}
