@@ -824,6 +824,9 @@ def _list_goes_on(doc: _Doc, k: int) -> bool:
         j += 1
     while j < len(words) and words[j] in lx.COLOR_QUALIFIERS:
         j += 1
+    if j + 1 < len(words) and words[j] not in color_of and words[j].isalpha() and words[j] not in _BOUNDARY \
+            and words[j + 1] in color_of:
+        j += 1  # a compound with a modifier no list knows: "sea green", "brick red"
     if j >= len(words) or words[j] not in color_of:
         return False
     if conj:
@@ -842,7 +845,8 @@ def _colors_near(doc: _Doc, p: int) -> set[str]:
         colored = colored[1:]  # "a white fuchsia blossom": fuchsia names the plant, white its colour
     for k in colored:
         fams |= color_of[doc.words[k]]
-    for k in range(p + 1, min(len(doc.words), p + 12)):
+    in_list = False
+    for k in range(p + 1, min(len(doc.words), p + 16)):
         w = doc.words[k]
         if w in color_of:
             fams |= color_of[w]
@@ -851,6 +855,12 @@ def _colors_near(doc: _Doc, p: int) -> set[str]:
             if nxt and (nxt[0] in color_of or nxt[0] in lx.COLOR_QUALIFIERS):
                 continue
             if nxt and nxt[0] in (",", "and", "or") and _list_goes_on(doc, k + 1):
+                in_list = True
+                continue
+            break
+        if in_list:  # separators, qualifiers and compound modifiers inside a list ("and sea green")
+            if w in (",", "and", "or") or w in lx.COLOR_QUALIFIERS or (
+                    k + 1 < len(doc.words) and doc.words[k + 1] in color_of):
                 continue
             break
         if w == "," or w in _FORWARD_COLOR_LINK or w in lx.COLOR_QUALIFIERS or w.endswith("ly") or w == "and":
