@@ -276,6 +276,9 @@ def test_identity_over_caption_corpus_and_labelled_texts():
     # colour lists bind to the noun before them, not to the first colour of the list
     ("a rug in cream, charcoal, and mustard", "A wool rug in cream, charcoal, and mustard stripes lies on oak."),
     ("a rug in blue and pale pink", "A flat-woven rug in blue, white and pale pink on a tiled floor."),
+    ("houses in ochre, rose, and pale blue", "The old houses, painted ochre, rose, and pale blue, line the harbor."),
+    ("a palette of navy, coral, cream, and sea green",
+     "A restrained palette of deep navy, coral, cream, and sea green throughout."),
     # compound colours are one colour
     ("walls painted mint green", "Kitchen walls painted mint green catch the morning light."),
     ("a butter yellow vase", "A vase glazed butter yellow stands on the sill."),
