@@ -1,4 +1,5 @@
-# expander: `make setup` builds .venv idempotently; `make test` runs the whole suite; `make expand` runs the main job.
+# expander: `make setup` builds .venv idempotently; `make serve` starts the API (the main job);
+# `make test` runs the whole suite; `make expand` expands one example prompt.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ export EXPANDER_CACHE ?= $(CURDIR)/.cache/expander
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test expand bench clean-venv
+.PHONY: setup test serve expand bench clean-venv
 
 setup: $(STAMP)
 
@@ -15,6 +16,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml scripts/setup_env.sh scripts/patch_cpu_compat.py scripts/install_browser.sh
 	bash scripts/setup_env.sh $(PY) $(VENV)
 	touch $(STAMP)
+
+serve: setup
+	$(BIN)/expander serve
 
 expand: setup
 	$(BIN)/expander expand "a red fox in snow"
