@@ -341,3 +341,26 @@ def test_counts_do_not_bind_across_a_verb_or_preposition():
 def test_compound_colour_binds_to_the_noun():
     colors = {(c.binds_to, c.value) for c in _kinds("walls painted mint green").get("color", [])}
     assert colors == {("walls", "green")}
+
+
+@pytest.mark.parametrize(
+    "prompt, subjects",
+    [
+        ("I want a picture of a red fox in snow", {"fox"}),
+        ("can you make a lighthouse at dusk?", {"lighthouse"}),
+        ("could you draw me a watercolor heron", {"heron"}),
+        ("make me a poster that says \"SALE\"", {"poster"}),
+        ("show me an old wooden boat", {"boat"}),
+        ("hey, please generate an image of three cats", {"cats"}),
+    ],
+)
+def test_request_framing_is_not_content(prompt, subjects):
+    """The request around the content ("can you make", "I want a picture of") pins nothing down."""
+    found = {c.text for c in extract(prompt) if c.kind == "subject"}
+    assert found == subjects
+    long = "A dense description: " + prompt.split(" ", 3)[-1] + ", soft light, detailed textures."
+    assert not any(v.constraint.text in ("want", "make", "draw me", "make me", "show me") for v in check(prompt, long).violated)
+
+
+def test_a_drawing_keeps_its_medium():
+    assert any(c.text == "drawing" or "drawing" in c.text for c in extract("a drawing of a cat"))

@@ -212,6 +212,17 @@ _WEAK_STYLE_WORDS = frozenset(
 )
 _MEDIUM_NOUNS = frozenset("of style drawing sketch painting illustration art artwork render print photo "
                           "photograph portrait image picture rendering aesthetic".split())
+# The request around the content ("can you make ...", "I want a picture of ...") is not part of the image.
+_REQUEST_RE = re.compile(
+    r"(?:^|(?<=[.!?;]))\s*(?:(?:hey|hi|hello|ok|okay|so)\b[,!]?\s*)?(?:please\s+)?"
+    r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?|i\s*(?:'d|would)\s+like(?:\s+to\s+(?:see|have|get))?\s+"
+    r"|i\s+(?:want|need)(?:\s+to\s+(?:see|have|get))?\s+|(?:let\s+me\s+see|give\s+me|show\s+me)\s+)?"
+    r"(?:(?:make|draw|create|generate|render|paint|design|produce|imagine|show|give)\s+(?:me\s+|us\s+)?)?"
+    r"(?:(?:(?:an?|the|some)\s+)?(?:picture|image|pic)s?\s+(?:of|showing|with)\s+)?"
+    r"(?:please\s+)?",
+    re.IGNORECASE,
+)
+
 _QUOTE_RE = re.compile(r"\"([^\"]+)\"|\u201c([^\u201d]+)\u201d|(?<![\w'])'([^']+)'(?![\w])")
 _DECADE_RE = re.compile(r"^(?:1[89]|20)?([0-9])0s$")
 _DECADE_WORDS = {"twenties": "2", "thirties": "3", "forties": "4", "fifties": "5", "sixties": "6",
@@ -277,6 +288,11 @@ def _extract(prompt: str) -> tuple[Constraint, ...]:
     words = [tok.text for tok in toks]
     n = len(words)
     used = [w in (",",) or toks[i].is_punct for i, w in enumerate(words)]
+    for m in _REQUEST_RE.finditer(prompt):
+        if m.end() > m.start():
+            for i, tok in enumerate(toks):
+                if m.start() <= tok.start < m.end():
+                    used[i] = True
 
     def span_text(i: int, j: int) -> tuple[str, tuple[int, int]]:
         s, e = toks[i].start, toks[j - 1].end
