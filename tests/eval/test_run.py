@@ -126,7 +126,8 @@ def test_an_extra_arm_renders_only_its_own_images(tiny_run, eval_renderer, eval_
     old = first.results.set_index(["prompt", "arm", "seed_index"])
     for r in df[df["arm"] != "smollm2-terse"].itertuples():  # old arms: the very same texts and scores
         assert old.loc[(r.prompt, r.arm, r.seed_index), "expansion"] == r.expansion
-        assert old.loc[(r.prompt, r.arm, r.seed_index), "aesthetic"] == pytest.approx(r.aesthetic)
+        # same cached image, scored in a batch of another size: only float rounding of the CPU matmuls differs
+        assert old.loc[(r.prompt, r.arm, r.seed_index), "aesthetic"] == pytest.approx(r.aesthetic, abs=1e-5)
     pairs = {(w["arm"], w["other"]) for w in result.summary["win_rates"]}
     assert pairs == {("smollm2-low", "raw"), ("smollm2-terse", "raw"), ("smollm2-terse", "smollm2-low")}
     assert df.loc[df["arm"] == "smollm2-terse", "expansion_words"].max() <= 12
