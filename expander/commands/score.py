@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 
+from expander.jsonl import iter_jsonl
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="score (short prompt, completion) rows with the reward suite")
     p.add_argument("--config", required=True, help="rewards config YAML, e.g. configs/rewards/tiny.yaml")
@@ -22,15 +24,7 @@ def read_rows(path: Path) -> tuple[list[str], list[str]]:
     if not path.is_file():
         raise ValueError(f"input file {path} does not exist")
     prompts, completions = [], []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}:{lineno}: each line must be a JSON object with 'prompt' and 'completion'")
+    for lineno, row in iter_jsonl(path):
         for key in ("prompt", "completion"):
             if not isinstance(row.get(key), str) or not row[key].strip():
                 raise ValueError(f"{path}:{lineno}: '{key}' must be a non-empty string")

@@ -7,12 +7,12 @@ so the statistics can break results down by either axis.
 from __future__ import annotations
 
 import csv
-import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from expander.jsonl import iter_jsonl
 from expander.prompts import PromptError, validate_prompt
 
 __all__ = [
@@ -136,15 +136,7 @@ def _read_table(p: Path, delimiter: str) -> list[tuple[int, dict]]:
 
 def _read_jsonl(p: Path) -> list[tuple[int, dict]]:
     out = []
-    for line_no, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PromptSetError(f"{p}, line {line_no}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise PromptSetError(f"{p}, line {line_no}: expected a JSON object, got {type(obj).__name__}")
+    for line_no, obj in iter_jsonl(p, PromptSetError):
         rec = {
             "prompt": _pick(obj, _PROMPT_COLUMNS),
             "category": _pick(obj, _CATEGORY_COLUMNS),

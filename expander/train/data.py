@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from expander.jsonl import iter_jsonl
+
 __all__ = ["Caption", "CorpusError", "SHIPPED_CORPUS_DIR", "load_captions"]
 
 SHIPPED_CORPUS_DIR = Path(__file__).resolve().parents[2] / "data" / "captions"
@@ -155,17 +157,8 @@ def _read_file(path: Path, caption_column: str, id_column: str, category_column:
                 for i, r in enumerate(data)]
     if path.suffix != ".jsonl":
         raise CorpusError(f"{path}: unsupported file type {path.suffix!r}; use .jsonl, .json or .parquet")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorpusError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            rows.append(_make(_as_row(obj, path, lineno), caption_column, id_column, category_column, f"{path}:{lineno}"))
-    return rows
+    return [_make(obj, caption_column, id_column, category_column, f"{path}:{lineno}")
+            for lineno, obj in iter_jsonl(path, CorpusError)]
 
 
 def _as_row(obj: object, path: Path, where: int) -> dict:

@@ -44,6 +44,7 @@ from trl import GRPOConfig, GRPOTrainer, ModelConfig, TrlParser, get_peft_config
 from trl.trainer.utils import RepeatSampler, nanstd
 from transformers import TrainerCallback
 
+from expander.jsonl import iter_jsonl
 from expander.prompts import CREATIVITY_LEVELS, DEFAULT_CREATIVITY, PromptError, build_messages, validate_prompt
 
 logger = logging.getLogger(__name__)
@@ -148,14 +149,8 @@ def _read_prompt_file(path: Path, column: str) -> list[str]:
         raise GRPOSetupError(f"prompt file {path} does not exist")
     prompts: list[str] = []
     if path.suffix == ".jsonl":
-        for n, line in enumerate(path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise GRPOSetupError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get(column), str):
+        for n, row in iter_jsonl(path, GRPOSetupError):
+            if not isinstance(row.get(column), str):
                 raise GRPOSetupError(f"{path}:{n}: expected an object with a string {column!r} field")
             prompts.append(row[column])
     elif path.suffix in (".txt", ""):

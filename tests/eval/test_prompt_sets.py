@@ -69,8 +69,8 @@ def test_own_csv_and_jsonl(tmp_path):
         ("bad.txt", "a fox\n", "unknown format"),
         ("nocol.csv", "caption_id,label\n1,x\n", "no prompt column"),
         ("empty_line.csv", "prompt\na fox\n   \n", r"line 3: prompt is empty"),
-        ("bad.jsonl", '{"prompt": "a fox"}\n{oops\n', "line 2: not valid JSON"),
-        ("list.jsonl", '["a fox"]\n', "line 1: expected a JSON object"),
+        ("bad.jsonl", '{"prompt": "a fox"}\n{oops\n', "bad.jsonl:2: not valid JSON"),
+        ("list.jsonl", '["a fox"]\n', "list.jsonl:1: expected a JSON object"),
         ("header_only.csv", "prompt\n", "holds no prompts"),
     ],
 )
