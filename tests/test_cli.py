@@ -65,3 +65,12 @@ def test_no_stack_trace_for_unknown_model_in_a_real_process():
     proc = run_cli("expand", "a fox", "--model", "./missing-model-dir")
     assert proc.returncode == 2
     assert "cannot load model './missing-model-dir'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_expand_json_on_vllm_keeps_stdout_clean(builtin_model_dir):
+    """vLLM logs to stdout (also from its engine process): --json output must still parse."""
+    proc = run_cli("expand", "a red fox in snow", "--json", "--seed", "0", "--backend", "vllm", "--max-words", "40")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["backend"] == "vllm" and out["expansions"][0]["seed"] == 0
+    assert len(out["expansions"][0]["text"].split()) > 3 * len("a red fox in snow".split())

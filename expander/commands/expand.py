@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import sys
 
 from expander.prompts import CREATIVITY_LEVELS, DEFAULT_CREATIVITY
 
@@ -27,6 +30,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Send file descriptor 1 to stderr: vLLM (and its engine processes, which inherit the descriptor) log to
+    stdout, and stdout must hold only the result (`--json` is parsed by scripts)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def run(args: argparse.Namespace) -> int:
     from expander.cli import CommandError
     from expander.prompts import PromptError, creativity_settings, validate_prompt
@@ -43,26 +61,27 @@ def run(args: argparse.Namespace) -> int:
 
     from expander.models import resolve_adapter
 
-    engine = None
-    adapter = resolve_adapter(args.model, args.adapter)
-    if args.creativity != "raw":
-        from expander.engine import create_engine
-        from expander.models import ModelNotFoundError
+    with _stdout_to_stderr():
+        engine = None
+        adapter = resolve_adapter(args.model, args.adapter)
+        if args.creativity != "raw":
+            from expander.engine import create_engine
+            from expander.models import ModelNotFoundError
+
+            try:
+                engine = create_engine(args.model, backend=args.backend, adapter=adapter)
+            except (ModelNotFoundError, FileNotFoundError) as exc:
+                raise CommandError(str(exc), code=2) from None
+        from expander.expand import expand_prompts
 
         try:
-            engine = create_engine(args.model, backend=args.backend, adapter=adapter)
-        except (ModelNotFoundError, FileNotFoundError) as exc:
-            raise CommandError(str(exc), code=2) from None
-    from expander.expand import expand_prompts
-
-    try:
-        [expansions] = expand_prompts(
-            engine, [prompt], creativity=args.creativity, n=args.n, seed=args.seed,
-            max_words=args.max_words, keep_terms=args.keep,
-        )
-    finally:
-        if engine is not None:
-            engine.close()
+            [expansions] = expand_prompts(
+                engine, [prompt], creativity=args.creativity, n=args.n, seed=args.seed,
+                max_words=args.max_words, keep_terms=args.keep,
+            )
+        finally:
+            if engine is not None:
+                engine.close()
     if args.json:
         print(json.dumps({
             "model": args.model,
