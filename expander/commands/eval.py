@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import argparse
 
+from expander.commands._passthrough import add_passthrough_parser
+
 USAGE = "usage: expander eval --config YAML [--output-dir DIR] [--no-progress] [--key value ...]"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    # prefix_chars="+" hands every `--key value` through to the config loader untouched.
-    p = sub.add_parser(
-        "eval", help="compare arms (raw prompt, expanders) on the same prompts and seeds: render, score, report",
-        prefix_chars="+", add_help=False,
+    add_passthrough_parser(
+        sub, "eval", "compare arms (raw prompt, expanders) on the same prompts and seeds: render, score, report",
+        run, arg_help="--config YAML, --output-dir DIR and --key value overrides",
     )
-    p.add_argument("argv", nargs="*", help="--config YAML, --output-dir DIR and --key value overrides")
-    p.set_defaults(func=run)
 
 
 def parse_eval_argv(argv: list[str]) -> tuple[str, list[str], bool]:

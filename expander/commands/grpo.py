@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-from expander.commands._trl import add_trl_parser, parse_and_run
+from expander.commands._passthrough import add_passthrough_parser, parse_and_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_trl_parser(sub, "grpo", "train the expander with GRPO on rendered images (--config YAML, TRL-style overrides)", run)
+    add_passthrough_parser(sub, "grpo", "train the expander with GRPO on rendered images (--config YAML, TRL-style overrides)", run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from expander.train.grpo import GRPOSetupError, main, make_parser
 
     trainer, (_, training_args, _) = parse_and_run(
-        "grpo", list(args.trl_args), make_parser, main, (GRPOSetupError, ModelNotFoundError)
+        "grpo", list(args.argv), make_parser, main, (GRPOSetupError, ModelNotFoundError)
     )
     print(f"trained to step {trainer.state.global_step}; outputs in {training_args.output_dir}")
     return 0

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import argparse
 
-from expander.commands._trl import add_trl_parser, parse_and_run
+from expander.commands._passthrough import add_passthrough_parser, parse_and_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_trl_parser(sub, "sft", "fine-tune the expander on synthetic (short -> long) pairs (--config YAML, TRL-style overrides)", run)
+    add_passthrough_parser(sub, "sft", "fine-tune the expander on synthetic (short -> long) pairs (--config YAML, TRL-style overrides)", run)
 
 
 def run(args: argparse.Namespace) -> int:
     from expander.train.sft import SFTSetupError, main, make_parser
 
-    trainer, (_, training_args, _) = parse_and_run("sft", list(args.trl_args), make_parser, main, (SFTSetupError,))
+    trainer, (_, training_args, _) = parse_and_run("sft", list(args.argv), make_parser, main, (SFTSetupError,))
     print(f"trained to step {trainer.state.global_step}; adapter/model and card in {training_args.output_dir}/final")
     return 0

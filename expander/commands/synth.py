@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import argparse
 
+from expander.commands._passthrough import add_passthrough_parser
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    # prefix_chars="+" hands every `--key value` through to the config loader untouched.
-    p = sub.add_parser(
-        "synth", help="synthesise (short -> long) training pairs from dense captions with a teacher LLM",
-        prefix_chars="+", add_help=False,
+    add_passthrough_parser(
+        sub, "synth", "synthesise (short -> long) training pairs from dense captions with a teacher LLM", run,
+        arg_help="--config YAML and --key value overrides",
     )
-    p.add_argument("argv", nargs="*", help="--config YAML and --key value overrides")
-    p.set_defaults(func=run)
 
 
 def split_config_arg(argv: list[str]) -> tuple[str | None, list[str]]:

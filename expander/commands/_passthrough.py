@@ -1,4 +1,4 @@
-"""Shared plumbing of the TRL-backed subcommands (`sft`, `grpo`): TRL's parser owns every flag."""
+"""Shared plumbing of the subcommands whose flags belong to a config parser (`sft`, `grpo`, `synth`, `eval`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def add_trl_parser(sub: argparse._SubParsersAction, name: str, help: str, run: Callable) -> None:
-    # TRL's parser owns every flag (hundreds of config keys); it is imported only when the command runs, so
-    # `expander --help` stays fast. prefix_chars="+" makes argparse hand all `--key value` pairs through.
+def add_passthrough_parser(
+    sub: argparse._SubParsersAction, name: str, help: str, run: Callable,
+    arg_help: str = "--config YAML and --key value overrides (see --help)",
+) -> None:
+    """A subcommand whose flags all belong to its own config parser (TRL's, or `expander.config`): they
+    arrive untouched in `args.argv`. The heavy parser is imported only when the command runs, so
+    `expander --help` stays fast; prefix_chars="+" makes argparse hand every `--key value` pair through."""
     p = sub.add_parser(name, help=help, prefix_chars="+", add_help=False)
-    p.add_argument("trl_args", nargs="*", help="--config YAML and --key value overrides (see --help)")
+    p.add_argument("argv", nargs="*", help=arg_help)
     p.set_defaults(func=run)
 
 
