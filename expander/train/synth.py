@@ -77,54 +77,73 @@ TEACHER_SYSTEM_PROMPT = (
     "Never add anything that is not in the caption. Reply with the short prompt only."
 )
 
-_EXAMPLE_CAPTION = (
-    "A golden retriever puppy sits in a field of tall yellow wildflowers at sunset beside a small wooden sign "
-    'reading "FRESH EGGS", backlit fur glowing, warm orange and pink sky, shallow depth of field.'
-)
-
 
 @dataclass(frozen=True)
 class UserStyle:
-    """How one kind of user writes. `example` is the teacher's few-shot answer for the example caption."""
+    """How one kind of user writes, with its own worked example (`example_caption` -> `example`).
+
+    Every style has a different example subject: with one shared example caption the 135M teacher copied
+    that caption's subject (a puppy) into shorts for unrelated captions.
+    """
 
     name: str
     instruction: str
+    example_caption: str
     example: str
     needs_quote: bool = False  # only for captions with quoted text; the short must keep it verbatim
     lowercase: bool = False  # lowercased after generation (quoted text kept as is)
     typos: bool = False  # one seeded typo added after the filters (kept only if the constraints still hold)
+    opener: str | None = None  # request styles: prepended when the teacher's short is not phrased as a request
 
 
 STYLES: dict[str, UserStyle] = {
     s.name: s
     for s in (
-        UserStyle("keywords", "Write 3 to 6 comma-separated keywords.", "golden retriever puppy, wildflowers, sunset"),
+        UserStyle(
+            "keywords",
+            "Write 3 to 6 comma-separated keywords.",
+            "A ceramic teapot glazed in deep cobalt blue sits on a weathered oak table beside two small cups, "
+            "soft morning light from a window on the left, steam curling from the spout.",
+            "cobalt blue teapot, oak table, morning light",
+        ),
         UserStyle(
             "sentence",
             "Write one short sentence of 5 to 12 words.",
-            "A golden retriever puppy in a field of wildflowers at sunset.",
+            "An elderly fisherman with a grey beard mends a green net on a wooden pier at dawn, wearing a yellow "
+            "raincoat, gulls circling over calm harbor water.",
+            "An elderly fisherman mending a net on a pier at dawn.",
         ),
         UserStyle(
             "conversational",
             "Write it as a casual request, like 'I want a picture of ...'.",
-            "I want a picture of a puppy sitting in wildflowers",
+            "A cozy reading nook in a loft apartment, a mustard velvet armchair under a tall arched window, "
+            "stacks of books on the floor, a trailing plant on a shelf, rain on the glass.",
+            "I want a picture of a velvet armchair by a window with books",
+            opener="I want a picture of",
         ),
         UserStyle(
             "can_you_make",
             "Write it as a casual request starting with 'can you make'.",
-            "can you make a golden retriever puppy in wildflowers at sunset",
+            "A red vintage sports car speeds along a coastal highway beside turquoise sea cliffs, motion blur on "
+            "the wheels, late afternoon sun, cinematic wide shot.",
+            "can you make a red vintage sports car on a coastal highway",
+            opener="can you make",
         ),
         UserStyle(
             "lowercase_typos",
             "Write it in lowercase with no punctuation, quickly typed, under 10 words.",
-            "golden retriever puppy in wildflowers sunset",
+            "A bowl of ramen with a soft boiled egg, sliced pork and scallions in golden broth, chopsticks "
+            "resting on the rim, steam rising, dark wooden counter, overhead view.",
+            "bowl of ramen with egg and pork overhead view",
             lowercase=True,
             typos=True,
         ),
         UserStyle(
             "quoted_text",
             "Write a short prompt that names the main subject and keeps the quoted text {quote} exactly.",
-            'a puppy in wildflowers by a sign that says "FRESH EGGS"',
+            'A vintage neon sign reading "OPEN ALL NIGHT" glows pink above the door of a small diner on a wet '
+            "city street at night, reflections on the pavement.",
+            'a diner at night with a neon sign that says "OPEN ALL NIGHT"',
             needs_quote=True,
         ),
     )
@@ -150,7 +169,8 @@ def quoted_texts(text: str) -> list[str]:
 def teacher_messages(caption: str, style: UserStyle, max_caption_words: int | None = None) -> list[dict[str, str]]:
     """Few-shot chat for the teacher: system rules, one worked answer per style, then the caption and style.
 
-    The few-shot turns are the same for every request (every style is shown, in a fixed order), so vLLM's
+    The few-shot turns are the same for every request (every style is shown with its own example caption, in a
+    fixed order), so vLLM's
     prefix cache computes them once; only the caption and the instruction differ.
 
     Args:
@@ -158,10 +178,13 @@ def teacher_messages(caption: str, style: UserStyle, max_caption_words: int | No
             still check the short against the whole caption. `None`: the whole caption.
     """
     messages = [{"role": "system", "content": TEACHER_SYSTEM_PROMPT}]
-    for i, example in enumerate(STYLES.values()):
-        instruction = example.instruction.format(quote='"FRESH EGGS"')
-        head = f"Caption: {_EXAMPLE_CAPTION}\n" if i == 0 else ""
-        messages += [{"role": "user", "content": head + instruction}, {"role": "assistant", "content": example.example}]
+    for example in STYLES.values():
+        example_quotes = quoted_texts(example.example_caption)
+        instruction = example.instruction.format(quote=f'"{example_quotes[0]}"' if example_quotes else "")
+        messages += [
+            {"role": "user", "content": f"Caption: {example.example_caption}\n{instruction}"},
+            {"role": "assistant", "content": example.example},
+        ]
     quotes = quoted_texts(caption)
     words = caption.split()
     shown = caption if max_caption_words is None or len(words) <= max_caption_words else " ".join(words[:max_caption_words]) + " ..."
@@ -279,6 +302,9 @@ _REFUSAL_RE = re.compile(
     re.I,
 )
 _META_RE = re.compile(r"\b(?:caption|short prompt|keywords?|the prompt|this image|instruction)\b", re.I)
+_REQUEST_RE = re.compile(
+    r"^(?:(?:can|could|would|will)\s+you|i|i'd|i'm|please|show|make|give|draw|create|generate|paint)\b", re.I
+)
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z'-]*")
 _STOPWORDS = frozenset(
     "a an the and or of in on at to with for from by into onto over under near its it is are was were be "
@@ -292,7 +318,8 @@ def clean_short(text: str, style: UserStyle, truncated: bool) -> str:
 
     Args:
         text: raw completion.
-        style: the style it was asked for (lowercase styles are lowercased, quoted text kept).
+        style: the style it was asked for (lowercase styles are lowercased, quoted text kept; request styles
+            get their opener when the completion is not phrased as a request).
         truncated: the completion hit `max_new_tokens`: cut back to the last comma or sentence end.
     """
     out = text.strip().split("\n", 1)[0].strip()
@@ -303,6 +330,11 @@ def clean_short(text: str, style: UserStyle, truncated: bool) -> str:
         cut = max(out.rfind(","), out.rfind("."), out.rfind(";"))
         out = out[:cut] if cut > 0 else out
     out = out.strip().rstrip(",;:-").strip()
+    if style.opener and out and not _REQUEST_RE.match(out):
+        # The 135M teacher often picks the content well but drops the framing; the style is the framing.
+        first, _, rest = out.partition(" ")
+        first = first.lower() if first in ("A", "An", "The") else first
+        out = f"{style.opener} {first} {rest}".strip()
     if style.lowercase:
         quotes = quoted_texts(out)
         out = out.lower().rstrip(".")
@@ -805,10 +837,13 @@ _RECIPE_KEYS = ("method", "teacher", "teacher_adapter", "seed", "style_shares", 
 def _check_same_recipe(out: Path, cfg: SynthConfig) -> None:
     # Appending pairs of another recipe to an existing dataset would mix provenance silently.
     recipe = {k: getattr(cfg, k) for k in _RECIPE_KEYS}
+    if cfg.method == "teacher":  # a changed few-shot prompt is another recipe too
+        prefix = teacher_messages("", STYLES["keywords"])[:-1]
+        recipe["teacher_prompt"] = hashlib.sha1(json.dumps(prefix).encode()).hexdigest()[:12]
     path = out / "recipe.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        diff = [k for k in _RECIPE_KEYS if old.get(k) != recipe[k]]
+        diff = [k for k in recipe if old.get(k) != recipe[k]]
         if diff:
             raise SynthError(
                 f"{out} holds pairs of another recipe (differs in {', '.join(diff)}); use a new output_dir"

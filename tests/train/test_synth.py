@@ -160,6 +160,28 @@ def test_teacher_prompt_shares_its_few_shot_prefix_and_names_the_quote():
     assert plain[-1]["content"].startswith("Caption: " + " ".join(FOX.split()[:10]) + " ...")
 
 
+def test_every_few_shot_example_passes_its_own_filters():
+    # The teacher imitates its examples: an example short that the filters would reject teaches rejects.
+    from expander.constraints import check
+
+    cfg = SynthConfig()
+    captions = {s.example_caption for s in STYLES.values()}
+    assert len(captions) == len(STYLES)  # one subject per style: the teacher has no single subject to copy
+    for style in STYLES.values():
+        short = clean_short(style.example, style, truncated=False)
+        assert short == style.example, style.name
+        assert filter_short(short, style.example_caption, style, cfg, check) is None, style.name
+
+
+def test_request_styles_get_their_opener_only_when_missing():
+    can, chat = STYLES["can_you_make"], STYLES["conversational"]
+    assert clean_short("The heron on one leg at sunrise", can, False) == "can you make the heron on one leg at sunrise"
+    assert clean_short("A heron at sunrise", chat, False) == "I want a picture of a heron at sunrise"
+    assert clean_short("could you draw a heron", can, False) == "could you draw a heron"
+    assert clean_short("Nordic church in snow", chat, False) == "I want a picture of Nordic church in snow"
+    assert clean_short("heron at sunrise", STYLES["sentence"], False) == "heron at sunrise"
+
+
 def test_bad_synth_config_values_are_named():
     with pytest.raises(ValueError, match="unknown style"):
         SynthConfig(style_shares={"shouting": 1.0})
