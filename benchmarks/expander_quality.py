@@ -8,7 +8,8 @@ Prompts: a text file with one prompt a line (`#` comments skipped; default: 32 h
 prompts in benchmarks/data/short_prompts.txt), or with `--pairs DIR` the shorts of the `test` split of a
 synthesised pairs directory (captions never trained on). Both arms expand the same prompts with the same per-prompt seeds
 through `expander.expand.expand_prompts`; the only difference is the adapter. Prints a table (constraint
-pass rate, mean constraint score, description share, mean words, distinct-1/2) and the tuned - base deltas;
+pass rate, mean constraint score, description share of the raw completions and of the cleaned texts, mean
+words, distinct-1/2) and the tuned - base deltas;
 `--json PATH` also writes the numbers and every expansion.
 """
 
@@ -36,7 +37,7 @@ def load_prompts(args) -> list[str]:
     return prompts[: args.num_prompts]
 
 
-def run_arm(model: str, adapter: str | None, prompts: list[str], args) -> tuple[list[str], float]:
+def run_arm(model: str, adapter: str | None, prompts: list[str], args) -> tuple[list[str], list[str], float]:
     """Expansions of one arm; read from `--cache` when this exact arm (weights included) already ran."""
     import hashlib
 
@@ -46,24 +47,24 @@ def run_arm(model: str, adapter: str | None, prompts: list[str], args) -> tuple[
     weights = Path(adapter) / "adapter_model.safetensors" if adapter else None
     key = hashlib.sha1(json.dumps([
         model, adapter, weights.stat().st_mtime_ns if weights and weights.exists() else None, prompts,
-        args.creativity, args.seed, args.backend,
+        args.creativity, args.seed, args.backend, "raw",
     ]).encode()).hexdigest()[:16]
     cached = Path(args.cache) / f"{key}.json" if args.cache else None
     if cached is not None and cached.is_file():
         data = json.loads(cached.read_text())
-        return data["texts"], data["seconds"]
+        return data["texts"], data["raw"], data["seconds"]
 
     engine = create_engine(model, backend=args.backend, adapter=adapter, **({"batch_size": args.batch_size} if args.backend == "transformers" else {}))
     try:
         start = time.time()
         out = expand_prompts(engine, prompts, creativity=args.creativity, n=1, seed=args.seed)
-        texts, seconds = [e[0].text for e in out], time.time() - start
+        texts, raw, seconds = [e[0].text for e in out], [e[0].raw_text for e in out], time.time() - start
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"texts": texts, "seconds": seconds}))
+            tmp.write_text(json.dumps({"texts": texts, "raw": raw, "seconds": seconds}))
             os.replace(tmp, cached)
-        return texts, seconds
+        return texts, raw, seconds
     finally:
         engine.close()
 
@@ -93,12 +94,13 @@ def main(argv: list[str] | None = None) -> int:
 
     prompts = load_prompts(args)
     arms = {"base": None} if args.only_base else {"base": None, "tuned": args.adapter}
-    results, texts = {}, {}
+    results, texts, raws = {}, {}, {}
     for name, adapter in arms.items():
-        texts[name], seconds = run_arm(args.model, adapter, prompts, args)
-        results[name] = asdict(summarize(prompts, texts[name])) | {"seconds": round(seconds, 1)}
+        texts[name], raws[name], seconds = run_arm(args.model, adapter, prompts, args)
+        results[name] = asdict(summarize(prompts, texts[name], raw=raws[name])) | {"seconds": round(seconds, 1)}
 
-    keys = ["constraint_pass_rate", "constraint_score", "description_share", "mean_words", "distinct_1", "distinct_2"]
+    keys = ["constraint_pass_rate", "constraint_score", "raw_description_share", "description_share", "mean_words",
+            "distinct_1", "distinct_2"]
     print(f"{len(prompts)} held-out prompts, creativity {args.creativity}, seed {args.seed}, backend {args.backend}")
     print(f"| arm | {' | '.join(keys)} |")
     print("|---|" + "---:|" * len(keys))
@@ -110,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({
             "args": vars(args), "results": results,
-            "expansions": [{"prompt": p, **{n: texts[n][i] for n in arms}} for i, p in enumerate(prompts)],
+            "expansions": [{"prompt": p, **{n: texts[n][i] for n in arms}, **{f"{n}_raw": raws[n][i] for n in arms}}
+                           for i, p in enumerate(prompts)],
         }, indent=2))
     return 0
 

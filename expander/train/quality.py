@@ -2,7 +2,8 @@
 
 * constraint pass rate: `expander.constraints.check(short, expansion).ok` (nothing the user asked for is lost);
 * description share: the output is an image description, not a chat reply (no "Sure", no question back,
-  no "I can't", no "let me know");
+  no "I can't", no "let me know"); measured on the cleaned text and, more tellingly, on the raw completion
+  (`clean_output` strips chat preambles, so the cleaned share flatters an untuned model);
 * mean words; distinct-n (unique n-grams / all n-grams over the whole set: low = repetitive, templated).
 """
 
@@ -55,19 +56,23 @@ class QualitySummary:
     constraint_pass_rate: float
     constraint_score: float
     description_share: float
+    raw_description_share: float | None
     mean_words: float
     distinct_1: float
     distinct_2: float
 
 
-def summarize(prompts: list[str], expansions: list[str], check=None) -> QualitySummary:
+def summarize(prompts: list[str], expansions: list[str], check=None, raw: list[str] | None = None) -> QualitySummary:
     """Quality of `expansions[i]` as an expansion of `prompts[i]`.
 
     Args:
+        raw: the completions before `clean_output` (same order); gives `raw_description_share`.
         check: `fn(short, expansion) -> report with .ok and .score`; default `expander.constraints.check`.
     """
     if len(prompts) != len(expansions) or not prompts:
         raise ValueError("need one expansion per prompt, and at least one prompt")
+    if raw is not None and len(raw) != len(expansions):
+        raise ValueError("need one raw completion per expansion")
     if check is None:
         from expander.constraints import check
     reports = [check(p, e) for p, e in zip(prompts, expansions)]
@@ -77,6 +82,7 @@ def summarize(prompts: list[str], expansions: list[str], check=None) -> QualityS
         constraint_pass_rate=sum(r.ok for r in reports) / n,
         constraint_score=sum(r.score for r in reports) / n,
         description_share=sum(is_description(e) for e in expansions) / n,
+        raw_description_share=None if raw is None else sum(is_description(r) for r in raw) / n,
         mean_words=sum(len(e.split()) for e in expansions) / n,
         distinct_1=distinct_n(expansions, 1),
         distinct_2=distinct_n(expansions, 2),

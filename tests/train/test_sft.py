@@ -185,3 +185,6 @@ def test_distinct_n_and_summary():
     )
     assert summary.description_share == 0.5 and summary.constraint_pass_rate == 0.5
     assert summary.mean_words == (11 + 6) / 2
+    assert summary.raw_description_share is None
+    raw = summarize(["a red fox in snow"], ["A red fox sits in deep snow."], raw=["Sure! A red fox sits in deep snow."])
+    assert raw.description_share == 1.0 and raw.raw_description_share == 0.0  # the cleaner hid the chat opener
