@@ -14,8 +14,9 @@ from expander.prompts import (
     validate_prompt,
 )
 
-__all__ = ["Expansion", "expand_prompts", "max_new_tokens_for"]
+__all__ = ["REPETITION_PENALTY", "Expansion", "ExpansionPlan", "expand_prompts", "max_new_tokens_for", "plan_expansion"]
 
+REPETITION_PENALTY = 1.05  # mild: a 135M model loops without it; stronger starts to avoid the user's own words
 TOKENS_PER_WORD = 1.6  # English prose with a BPE tokenizer; headroom so the word budget, not tokens, binds
 
 
@@ -35,6 +36,52 @@ def max_new_tokens_for(max_words: int) -> int:
     return int(max_words * TOKENS_PER_WORD) + 16
 
 
+@dataclass(frozen=True)
+class ExpansionPlan:
+    """How one prompt is expanded under the contract: the messages, the sampling settings, the token budget
+    and the word cap its completions are cleaned to. The one place those are derived (CLI, serving, eval)."""
+
+    prompt: str
+    conversation: list[dict[str, str]]
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    max_words: int  # cleaning cap: the word budget, or the prompt's own length if that is longer
+
+    def finish(self, completion: str) -> str:
+        """The expansion a raw completion becomes (`expander.prompts.clean_output` under this plan's cap)."""
+        return clean_output(completion, max_words=self.max_words)
+
+
+def plan_expansion(
+    prompt: str,
+    creativity: str = DEFAULT_CREATIVITY,
+    *,
+    max_words: int | None = None,
+    keep_terms: list[str] | None = None,
+) -> ExpansionPlan | None:
+    """The plan for expanding a validated `prompt`; `None` for `raw` creativity (no model call).
+
+    Raises:
+        PromptError: an unknown creativity, `max_words < 1`, or keep_terms the contract refuses.
+    """
+    if max_words is not None and max_words < 1:
+        raise PromptError(f"max_words must be >= 1, got {max_words}")
+    settings = creativity_settings(creativity)
+    if settings is None:
+        return None
+    budget = max_words or settings.max_words
+    cap = max(budget, len(prompt.split()))
+    return ExpansionPlan(
+        prompt=prompt,
+        conversation=build_messages(prompt, creativity, max_words=budget, keep_terms=keep_terms),
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        max_new_tokens=max_new_tokens_for(cap),
+        max_words=cap,
+    )
+
+
 def expand_prompts(
     engine: GenerationEngine | None,
     prompts: list[str],
@@ -44,7 +91,7 @@ def expand_prompts(
     seed: int | None = None,
     max_words: int | None = None,
     keep_terms: list[str] | None = None,
-    repetition_penalty: float = 1.05,
+    repetition_penalty: float = REPETITION_PENALTY,
 ) -> list[list[Expansion]]:
     """Expand each prompt `n` times. `creativity="raw"` returns the prompts unchanged without a model call.
 
@@ -59,23 +106,22 @@ def expand_prompts(
     settings = creativity_settings(creativity)
     if settings is None:
         return [[Expansion(text=t, seed=None if seed is None else seed + i, raw_text=t) for i in range(n)] for t in texts]
+    plans = [plan_expansion(t, creativity, max_words=max_words, keep_terms=keep_terms) for t in texts]
     if engine is None:
         raise ValueError(f"creativity {creativity!r} needs an engine")
-    budget = max_words or settings.max_words
-    conversations = [build_messages(t, creativity, max_words=budget, keep_terms=keep_terms) for t in texts]
     params = SamplingParams(
         n=n,
         seed=seed,
         temperature=settings.temperature,
         top_p=settings.top_p,
-        max_new_tokens=max_new_tokens_for(max([budget] + [len(t.split()) for t in texts])),
+        max_new_tokens=max((p.max_new_tokens for p in plans), default=1),  # one budget for the batch
         repetition_penalty=repetition_penalty,
     )
-    outputs = engine.generate_full(conversations, params)
+    outputs = engine.generate_full([p.conversation for p in plans], params)
     return [
         [
             Expansion(
-                text=clean_output(g.text, max_words=max(budget, len(t.split()))),
+                text=plan.finish(g.text),
                 seed=g.seed,
                 raw_text=g.text,
                 prompt_tokens=g.prompt_tokens,
@@ -84,5 +130,5 @@ def expand_prompts(
             )
             for g in gens
         ]
-        for t, gens in zip(texts, outputs)
+        for plan, gens in zip(plans, outputs)
     ]

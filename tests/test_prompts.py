@@ -89,3 +89,23 @@ def test_clean_output_truncates_at_a_sentence_end():
     text = "One two three. Four five six seven. Eight nine ten eleven twelve."
     assert clean_output(text, max_words=8) == "One two three. Four five six seven."
     assert len(clean_output("word " * 50, max_words=10).split()) == 10
+
+
+def test_expansion_plan_is_the_one_place_budgets_and_cleaning_come_from():
+    from expander.expand import max_new_tokens_for, plan_expansion
+    from expander.prompts import build_messages, clean_output, creativity_settings
+
+    assert plan_expansion("a red fox in snow", "raw") is None
+    plan = plan_expansion("a red fox in snow", "low", max_words=30, keep_terms=["fox"])
+    low = creativity_settings("low")
+    assert plan.conversation == build_messages("a red fox in snow", "low", max_words=30, keep_terms=["fox"])
+    assert (plan.temperature, plan.top_p, plan.max_words) == (low.temperature, low.top_p, 30)
+    assert plan.max_new_tokens == max_new_tokens_for(30)
+    long_prompt = " ".join(["word"] * 50)
+    assert plan_expansion(long_prompt, "low", max_words=30).max_words == 50  # never cut below the prompt itself
+    raw = "Sure! Here is the prompt: A red fox in deep snow."
+    assert plan.finish(raw) == clean_output(raw, max_words=30)
+    with pytest.raises(PromptError, match="max_words"):
+        plan_expansion("a fox", "low", max_words=0)
+    with pytest.raises(PromptError, match="unknown creativity"):
+        plan_expansion("a fox", "wild")

@@ -12,10 +12,8 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-from expander.expand import max_new_tokens_for
-from expander.prompts import build_messages, creativity_settings
+from expander.expand import REPETITION_PENALTY, plan_expansion
 from expander.serve.engine import AsyncGenerationBackend, SampleRequest
-from expander.serve.service import REPETITION_PENALTY
 
 __all__ = ["LOAD_PROMPTS", "LoadResult", "run_engine_load", "run_http_load"]
 
@@ -103,9 +101,8 @@ async def run_engine_load(backend: AsyncGenerationBackend, *, clients: int = 64,
                           max_words: int = 40, creativity: str = "medium") -> LoadResult:
     """The same workload straight on a started backend: same messages, seeds and token budget, no HTTP,
     no moderation, no cleaning, no constraints report."""
-    settings = creativity_settings(creativity)
-    ids = [backend.chat_ids(build_messages(p, creativity, max_words=max_words)) for p in LOAD_PROMPTS]
-    new_tokens = [max_new_tokens_for(max(max_words, len(p.split()))) for p in LOAD_PROMPTS]
+    plans = [plan_expansion(p, creativity, max_words=max_words) for p in LOAD_PROMPTS]
+    ids = [backend.chat_ids(plan.conversation) for plan in plans]
     latencies: list[float] = []
     errors = 0
     tokens = 0
@@ -114,7 +111,8 @@ async def run_engine_load(backend: AsyncGenerationBackend, *, clients: int = 64,
         nonlocal errors, tokens
         for prompt_idx, seed in jobs:
             t0 = time.perf_counter()
-            sample = SampleRequest(ids[prompt_idx], seed, settings.temperature, settings.top_p, new_tokens[prompt_idx],
+            plan = plans[prompt_idx]
+            sample = SampleRequest(ids[prompt_idx], seed, plan.temperature, plan.top_p, plan.max_new_tokens,
                                    REPETITION_PENALTY)
             try:
                 [gen] = await backend.generate([sample])

@@ -7,8 +7,9 @@ Per request (`expand`):
 2. input moderation: the lexicon policy (`expander.safety`) on the prompt and keep_terms, plus the optional
    moderation model; a hard category -> 400 naming it, never generated;
 3. `raw` creativity returns the prompt unchanged, with no model call;
-4. otherwise build the contract's messages (`expander.prompts.build_messages`), sample expansion `i` with
-   seed `seed + i` and clean it (`clean_output`), exactly as `expander.expand.expand_prompts` does;
+4. otherwise plan the expansion (`expander.expand.plan_expansion`: the contract's messages, sampling settings,
+   token budget, cleaning), sample expansion `i` with seed `seed + i` and finish it, exactly as
+   `expander.expand.expand_prompts` does (same text as `expander expand`);
 5. output check: an expansion that adds a sensitive category absent from the prompt (or that leaks the
    system prompt) is resampled once with seed `seed + i + REGEN_SEED_OFFSET`; if the second sample also
    fails, the request is refused (400 `output_refused`), never served;
@@ -29,17 +30,9 @@ from pathlib import Path
 from typing import Literal
 
 from expander.engine import Generation
-from expander.expand import max_new_tokens_for
+from expander.expand import REPETITION_PENALTY, plan_expansion
 from expander.models import DEFAULT_MODEL, resolve_model
-from expander.prompts import (
-    POLISH_SYSTEM_PROMPT,
-    SYSTEM_PROMPT,
-    PromptError,
-    build_messages,
-    clean_output,
-    creativity_settings,
-    validate_prompt,
-)
+from expander.prompts import POLISH_SYSTEM_PROMPT, SYSTEM_PROMPT, PromptError, validate_prompt
 from expander.safety import ModeratorUnavailable, TextModerator, added_categories, classify_text
 from expander.serve.engine import AsyncGenerationBackend, EngineUnavailable, SampleRequest, create_backend, weights_revision
 from expander.serve.metrics import ServeMetrics
@@ -59,9 +52,6 @@ __all__ = ["REGEN_SEED_OFFSET", "ExpanderService", "ServeConfig", "ServiceError"
 REGEN_SEED_OFFSET = 1000
 """Seed shift of the one resample after an unsafe expansion (`seed + i + offset`; reported in the response)."""
 
-REPETITION_PENALTY = 1.05  # expander.expand.expand_prompts' default: same text as `expander expand`
-
-
 @dataclass
 class ServeConfig:
     """`expander serve` settings (configs/serve.yaml; `--key value` overrides).
@@ -71,7 +61,11 @@ class ServeConfig:
         served_model_name: the name clients use for the base model; default the model reference's last part.
         backend: `vllm` (continuous batching; the default) or `transformers` (a batching worker thread).
         adapters: served LoRA adapters, name -> PEFT adapter directory. Each is selected by `model: <name>`.
-        default_model: the name used when a request gives no `model`; default the base model's name.
+        default_adapter: `default`: a built-in model's shipped adapter (the tuned built-in expander) is served
+            too, under its directory name, and is the default model; the bare base stays selectable by its
+            own name. `none`: no such adapter. A directory: that adapter, the same way.
+        default_model: the name used when a request gives no `model`; default the default adapter's name if
+            one is served, else the base model's name.
         host, port: where to listen. The default host is loopback: exposing the API is a deliberate choice.
         max_concurrent_requests: requests inside the service at once; the next one gets 429 (no queue).
         retry_after_s: the `Retry-After` header of a 429, in seconds.
@@ -91,6 +85,7 @@ class ServeConfig:
     served_model_name: str | None = None
     backend: Literal["vllm", "transformers"] = "vllm"
     adapters: dict[str, str] = field(default_factory=dict)
+    default_adapter: str = "default"
     default_model: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -120,6 +115,14 @@ class ServeConfig:
             raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.default_adapter != "none":
+            from expander.models import resolve_adapter
+
+            path = resolve_adapter(str(self.model), self.default_adapter)
+            if path is not None and path not in self.adapters.values():
+                name = Path(path).name
+                self.adapters = {name: str(path), **self.adapters}
+                self.default_model = self.default_model or name
         for name, path in self.adapters.items():
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", str(name)):
                 raise ValueError(f"adapter name {name!r} must be 1-64 letters, digits or . _ : -")
@@ -341,14 +344,11 @@ class ExpanderService:
                       keep_terms: list[str], adapter: str | None, temperature: float | None = None,
                       top_p: float | None = None, max_new_tokens: int | None = None):
         """Sample, clean, check and (once) resample `n` expansions. Returns (texts, gens, regenerated flags)."""
-        settings = creativity_settings(creativity)
-        budget = max_words or settings.max_words
-        words_cap = max(budget, len(prompt.split()))
         try:
-            conversation = build_messages(prompt, creativity, max_words=budget, keep_terms=keep_terms or None)
+            plan = plan_expansion(prompt, creativity, max_words=max_words, keep_terms=keep_terms or None)
         except PromptError as exc:
             raise ServiceError(422, str(exc), "invalid_request_error", param="prompt") from None
-        ids = self.backend.chat_ids(conversation)
+        ids = self.backend.chat_ids(plan.conversation)
         if len(ids) >= self.config.max_model_len - 8:
             raise ServiceError(422, f"the prompt is {len(ids)} tokens with the instructions; the model takes "
                                f"{self.config.max_model_len}", "invalid_request_error", param="prompt")
@@ -356,22 +356,21 @@ class ExpanderService:
             import secrets
 
             seed = secrets.randbelow(2**31 - 2**20)
-        new_tokens = max_new_tokens or max_new_tokens_for(words_cap)
-        new_tokens = min(new_tokens, self.config.max_model_len - len(ids))
+        new_tokens = min(max_new_tokens or plan.max_new_tokens, self.config.max_model_len - len(ids))
 
         def sample(s: int) -> SampleRequest:
-            return SampleRequest(ids, s, settings.temperature if temperature is None else temperature,
-                                 settings.top_p if top_p is None else top_p, new_tokens, REPETITION_PENALTY, adapter)
+            return SampleRequest(ids, s, plan.temperature if temperature is None else temperature,
+                                 plan.top_p if top_p is None else top_p, new_tokens, REPETITION_PENALTY, adapter)
 
         gens = await self._sample([sample(seed + i) for i in range(n)])
-        texts = [clean_output(g.text, max_words=words_cap) for g in gens]
+        texts = [plan.finish(g.text) for g in gens]
         problems = await self._output_problems(prompt, texts)
         regenerated = [False] * n
         redo = [i for i, p in enumerate(problems) if p]
         if redo:
             self.metrics.regenerations.inc(len(redo))
             again = await self._sample([sample(seed + i + REGEN_SEED_OFFSET) for i in redo])
-            again_texts = [clean_output(g.text, max_words=words_cap) for g in again]
+            again_texts = [plan.finish(g.text) for g in again]
             again_problems = await self._output_problems(prompt, again_texts)
             for i, g, t, p in zip(redo, again, again_texts, again_problems):
                 if p:
