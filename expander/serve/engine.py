@@ -196,6 +196,11 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
         args = AsyncEngineArgs(**kwargs)
         # Built in a worker thread so the event loop keeps answering /health (503 "starting") meanwhile.
         self.llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+        if not cuda:
+            # The engine core computes in its own process on every core. This process's own torch work (the
+            # constraints embedder, a moderation model) gets one thread, so its OpenMP pool does not spin on
+            # the engine's cores: two 2-thread pools on 2 cores cost the engine far more than the CPU time.
+            torch.set_num_threads(1)
 
     def _alive(self):
         if self.llm is None or self.llm.errored:
@@ -211,10 +216,12 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
 
     async def _one(self, sample: SampleRequest, request_id: str) -> Generation:
         from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
         params = SamplingParams(
             n=1, seed=sample.seed, temperature=sample.temperature, top_p=sample.top_p,
             max_tokens=sample.max_new_tokens, repetition_penalty=sample.repetition_penalty,
+            output_kind=RequestOutputKind.FINAL_ONLY,  # nothing streams: no per-token output objects to build
         )
         final = None
         # Leaving this loop early (cancellation) closes the generator, which aborts the request in vLLM.
@@ -244,6 +251,12 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
         await super().close()
         llm, self.llm = self.llm, None
         if llm is not None:
+            # Stop the output handler before the engine core goes, or it sees the core die and logs an
+            # EngineDeadError traceback on every clean shutdown.
+            handler = getattr(llm, "output_handler", None)
+            if handler is not None and not handler.done():
+                handler.cancel()
+                await asyncio.gather(handler, return_exceptions=True)
             await asyncio.to_thread(llm.shutdown)
 
 
