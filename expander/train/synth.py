@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from tqdm.auto import tqdm
+
 from expander.prompts import CREATIVITY_LEVELS
 from expander.train.data import Caption, load_captions
 
@@ -590,6 +592,7 @@ def run_synth(cfg: SynthConfig, engine=None) -> SynthResult:
     dedup.add([p["short"] for p in pairs])
     teacher_name = "rule-based" if cfg.method == "rule" else cfg.teacher
     teacher = _LazyTeacher(cfg, engine)
+    bar = tqdm(total=len(todo), unit="caption", desc="synth", disable=not todo)
     try:
         for start in range(0, len(todo), cfg.chunk_size):
             chunk = todo[start : start + cfg.chunk_size]
@@ -604,7 +607,10 @@ def run_synth(cfg: SynthConfig, engine=None) -> SynthResult:
                 "synth: chunk of %d captions -> %d pairs in %.0f s (%d/%d captions)",
                 len(chunk), len(new_pairs), time.time() - t0, len(progress), len(captions),
             )
+            bar.update(len(chunk))
+            bar.set_postfix(pairs=len(pairs))
     finally:
+        bar.close()
         teacher.close()
     if not (out / "data" / "train.parquet").is_file() or not todo:
         _write_dataset(out, pairs, progress, cfg)
