@@ -38,12 +38,23 @@ def test_overrides_and_named_errors(tmp_path):
 
 def test_default_model_must_be_served(tmp_path):
     (tmp_path / "adapter_config.json").write_text("{}")
-    svc = ExpanderService(ServeConfig(adapters={"sft": str(tmp_path)}, default_model="sft"))
+    svc = ExpanderService(ServeConfig(adapters={"sft": str(tmp_path)}, default_model="sft", default_adapter="none"))
     assert svc.known_models() == ["smollm2-135m", "sft"] and svc.default_model == "sft"
     with pytest.raises(ValueError, match="default_model 'grpo' is not served"):
         ExpanderService(ServeConfig(default_model="grpo"))
     with pytest.raises(ValueError, match="clashes"):
-        ExpanderService(ServeConfig(adapters={"smollm2-135m": str(tmp_path)}))
+        ExpanderService(ServeConfig(adapters={"smollm2-135m": str(tmp_path)}, default_adapter="none"))
+
+
+def test_default_adapter_is_served_by_name_and_is_the_default(tmp_path):
+    tuned = tmp_path / "my-expander"
+    tuned.mkdir()
+    (tuned / "adapter_config.json").write_text("{}")
+    svc = ExpanderService(ServeConfig(default_adapter=str(tuned)))
+    assert svc.known_models() == ["smollm2-135m", "my-expander"] and svc.default_model == "my-expander"
+    assert svc.resolve_name(None) == "my-expander" and svc.resolve_name("smollm2-135m") is None  # base by name
+    bare = ExpanderService(ServeConfig(default_adapter="none"))
+    assert bare.known_models() == ["smollm2-135m"] and bare.resolve_name(None) is None
 
 
 def test_cli_reports_bad_settings_with_exit_code_2(capsys):
