@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -29,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--output-dir", default=str(REPO / "runs" / "bench" / "grpo_learning"))
     parser.add_argument("--keep", action="store_true", help="resume an existing output dir instead of starting over")
+    parser.add_argument("--sft-adapter", default="default",
+                        help="policy start: 'default' (the built-in expander's shipped SFT adapter), 'none' (bare "
+                             "base) or an adapter dir")
+    parser.add_argument("--torch-threads", type=int, default=os.cpu_count() or 1,
+                        help="torch threads (default: every core; run it on a quiet machine)")
     args = parser.parse_args(argv)
 
     from expander.train.grpo import main as grpo_main, make_parser
@@ -40,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         "--config", str(REPO / "configs" / "grpo" / "tiny_cpu.yaml"),
         "--output_dir", str(out), "--max_steps", str(args.steps), "--save_steps", str(args.steps),
         "--max_completion_length", "32", "--temperature", "1.0", "--learning_rate", "5e-4",
-        "--image_grid_steps", "10",
+        "--image_grid_steps", "10", "--sft_adapter", args.sft_adapter, "--torch_threads", str(args.torch_threads),
         "--rewards_overrides", "format.min_words=8", "format.max_words=20", "faithfulness.clip_weight=0",
         "--reward_weight_overrides", json.dumps({"format": 2.0, "faithfulness": 1.0, "aesthetic": 0.1,
                                                  "diversity": 0.1, "safety": 0.1}),

@@ -127,13 +127,14 @@ class GRPOModelConfig(ModelConfig):
 
     Attributes:
         model_name_or_path: a model ref: built-in name (`smollm2-135m`), local HF dir or hub id.
-        sft_adapter: a PEFT adapter directory (from `expander sft`) to keep training; LoRA settings then come
-            from the adapter, not from `lora_*`.
+        sft_adapter: a PEFT adapter directory (from `expander sft`) to keep training, or `default` for the
+            model's shipped default adapter (the built-in expander's SFT adapter; the bare model if none is
+            shipped). LoRA settings then come from the adapter, not from `lora_*`.
     """
 
     model_name_or_path: str | None = field(default="smollm2-135m", metadata={"help": "model ref"})
     use_peft: bool = field(default=True, metadata={"help": "train a LoRA adapter (default) or all weights"})
-    sft_adapter: str | None = field(default=None, metadata={"help": "SFT adapter dir to continue"})
+    sft_adapter: str | None = field(default=None, metadata={"help": "SFT adapter dir to continue, or 'default'"})
 
 
 def make_parser() -> TrlParser:
@@ -246,7 +247,7 @@ def build_policy(model_args: GRPOModelConfig, training_args: GRPOConfig):
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from expander.models import resolve_model
+    from expander.models import resolve_adapter, resolve_model
 
     path = str(resolve_model(model_args.model_name_or_path))
     dtype = model_args.dtype if model_args.dtype not in (None, "auto") else "float32"
@@ -259,10 +260,14 @@ def build_policy(model_args: GRPOModelConfig, training_args: GRPOConfig):
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    if model_args.sft_adapter:
+    sft_adapter = model_args.sft_adapter
+    if sft_adapter in ("default", "none"):
+        sft_adapter = resolve_adapter(model_args.model_name_or_path, sft_adapter)
+        logger.info("sft_adapter %s: %s", model_args.sft_adapter, sft_adapter or "none (bare model)")
+    if sft_adapter:
         from peft import PeftModel
 
-        adapter = Path(model_args.sft_adapter).expanduser()
+        adapter = Path(sft_adapter).expanduser()
         if not (adapter / "adapter_config.json").is_file():
             raise GRPOSetupError(f"sft_adapter {adapter} is not a PEFT adapter directory (no adapter_config.json)")
         model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
