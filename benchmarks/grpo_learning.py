@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sft-adapter", default="default",
                         help="policy start: 'default' (the built-in expander's shipped SFT adapter), 'none' (bare "
                              "base) or an adapter dir")
+    parser.add_argument("--max-prompts", type=int, default=4,
+                        help="first N prompts of configs/grpo/tiny_prompts.txt (default 4: with 2 prompts a step every "
+                             "5-step window sees each prompt about as often, so the curve shows learning, not which "
+                             "prompts a step drew)")
     parser.add_argument("--torch-threads", type=int, default=os.cpu_count() or 1,
                         help="torch threads (default: every core; run it on a quiet machine)")
     args = parser.parse_args(argv)
@@ -47,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         "--output_dir", str(out), "--max_steps", str(args.steps), "--save_steps", str(args.steps),
         "--max_completion_length", "32", "--temperature", "1.0", "--learning_rate", "5e-4",
         "--image_grid_steps", "10", "--sft_adapter", args.sft_adapter, "--torch_threads", str(args.torch_threads),
+        "--max_prompts", str(args.max_prompts),
         "--rewards_overrides", "format.min_words=8", "format.max_words=20", "faithfulness.clip_weight=0",
         "--reward_weight_overrides", json.dumps({"format": 2.0, "faithfulness": 1.0, "aesthetic": 0.1,
                                                  "diversity": 0.1, "safety": 0.1}),

@@ -73,11 +73,13 @@ async def engine_run(backend: str, args) -> dict:
     from expander.serve.service import ServeConfig
 
     cfg = ServeConfig(backend=backend)
-    engine = create_backend(backend, resolve_model(cfg.model), **cfg.backend_options())
+    # The API's default model (the shipped adapter of the built-in expander, if any), so both runs do the same work.
+    adapter = cfg.default_model if cfg.default_model in cfg.adapters else None
+    engine = create_backend(backend, resolve_model(cfg.model), cfg.adapters, **cfg.backend_options())
     await engine.start()
     try:
         result = await run_engine_load(engine, clients=args.clients, requests_per_client=args.requests_per_client,
-                                       max_words=args.max_words)
+                                       max_words=args.max_words, adapter=adapter)
     finally:
         await engine.close()
     return result.to_dict()

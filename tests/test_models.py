@@ -68,9 +68,26 @@ def test_adapter_resolution(tmp_path):
     from expander.models import ADAPTERS_DIR, resolve_adapter
 
     shipped = ADAPTERS_DIR / "smollm2-135m-expander"
-    expected = str(shipped) if (shipped / "adapter_config.json").is_file() else None
+    expected = str(shipped)
     assert resolve_adapter("smollm2-135m") == expected
     assert resolve_adapter("smollm2-135m", "default") == expected
     assert resolve_adapter("smollm2-135m", "none") is None
     assert resolve_adapter("smollm2-135m", str(tmp_path)) == str(tmp_path)
     assert resolve_adapter("org/other-model") is None  # no shipped adapter for other models
+
+
+def test_the_shipped_default_adapter_is_small_bf16_with_its_card():
+    from safetensors import safe_open
+
+    from expander.models import ADAPTERS_DIR
+
+    shipped = ADAPTERS_DIR / "smollm2-135m-expander"
+    weights = shipped / "adapter_model.safetensors"
+    assert weights.stat().st_size <= 20 * 2**20
+    with safe_open(str(weights), "pt") as f:
+        keys = list(f.keys())
+        assert keys and all(str(f.get_slice(k).get_dtype()) == "BF16" for k in keys)
+    config = json.loads((shipped / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == "smollm2-135m"
+    card = (shipped / "README.md").read_text()
+    assert "Base vs this adapter" in card and "constraint pass rate" in card

@@ -98,9 +98,9 @@ async def run_http_load(base_url: str, *, clients: int = 64, requests_per_client
 
 
 async def run_engine_load(backend: AsyncGenerationBackend, *, clients: int = 64, requests_per_client: int = 4,
-                          max_words: int = 40, creativity: str = "medium") -> LoadResult:
+                          max_words: int = 40, creativity: str = "medium", adapter: str | None = None) -> LoadResult:
     """The same workload straight on a started backend: same messages, seeds and token budget, no HTTP,
-    no moderation, no cleaning, no constraints report."""
+    no moderation, no cleaning, no constraints report. `adapter`: the LoRA the API's default model uses."""
     plans = [plan_expansion(p, creativity, max_words=max_words) for p in LOAD_PROMPTS]
     ids = [backend.chat_ids(plan.conversation) for plan in plans]
     latencies: list[float] = []
@@ -113,7 +113,7 @@ async def run_engine_load(backend: AsyncGenerationBackend, *, clients: int = 64,
             t0 = time.perf_counter()
             plan = plans[prompt_idx]
             sample = SampleRequest(ids[prompt_idx], seed, plan.temperature, plan.top_p, plan.max_new_tokens,
-                                   REPETITION_PENALTY)
+                                   REPETITION_PENALTY, adapter)
             try:
                 [gen] = await backend.generate([sample])
             except Exception:

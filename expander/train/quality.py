@@ -2,7 +2,7 @@
 
 * constraint pass rate: `expander.constraints.check(short, expansion).ok` (nothing the user asked for is lost);
 * description share: the output is an image description, not a chat reply (no "Sure", no question back,
-  no "I can't", no "let me know"); measured on the cleaned text and, more tellingly, on the raw completion
+  no "I can't", no "let me know") and not a story (no first-person or past-tense narration); measured on the cleaned text and, more tellingly, on the raw completion
   (`clean_output` strips chat preambles, so the cleaned share flatters an untuned model);
 * mean words; distinct-n (unique n-grams / all n-grams over the whole set: low = repetitive, templated).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["QualitySummary", "distinct_n", "is_description", "summarize"]
+__all__ = ["QualitySummary", "distinct_n", "is_description", "is_story", "summarize"]
 
 _CHAT_OPENERS = re.compile(
     r"^\s*(?:sure|certainly|of course|absolutely|okay|ok|great|hello|hi|hey|thanks|thank you|yes|no problem|"
@@ -27,16 +27,34 @@ _CHAT_PHRASES = re.compile(
 )
 
 
-def is_description(text: str) -> bool:
-    """Whether an expansion reads as an image description rather than a chat reply.
+_QUOTED = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i'd|i've|i'll|me|my|mine|we|our|us)\b", re.IGNORECASE)
+_PAST = re.compile(r"\b(?:was|were|had)\b", re.IGNORECASE)
+_PRESENT = re.compile(r"\b(?:is|are|has|have)\b", re.IGNORECASE)
 
-    False for: empty text, a question mark anywhere, a chat opener ("Sure", "Here is", "I ..."), or chat
-    phrases ("let me know", "I can't", "this prompt", "would you like").
+
+def is_story(text: str) -> bool:
+    """Whether text narrates rather than describes: first person outside quotes ("As I stepped inside"), or
+    past-tense narration (at least two of was/were/had, more than is/are/has/have). Image descriptions, like the
+    captions the expander trains on, are written in the present tense and the third person."""
+    plain = _QUOTED.sub(" ", text)
+    if _FIRST_PERSON.search(plain):
+        return True
+    past = len(_PAST.findall(plain))
+    return past >= 2 and past > len(_PRESENT.findall(plain))
+
+
+def is_description(text: str) -> bool:
+    """Whether an expansion reads as an image description rather than a chat reply or a story.
+
+    False for: empty text, a question mark anywhere, a chat opener ("Sure", "Here is", "I ..."), chat
+    phrases ("let me know", "I can't", "this prompt", "would you like"), or a story (`is_story`: first-person
+    or past-tense narration, the untuned 135M base's usual failure under the contract).
     """
     text = text.strip()
     if not text or "?" in text:
         return False
-    return not (_CHAT_OPENERS.match(text) or _CHAT_PHRASES.search(text))
+    return not (_CHAT_OPENERS.match(text) or _CHAT_PHRASES.search(text) or is_story(text))
 
 
 def distinct_n(texts: list[str], n: int) -> float:

@@ -323,12 +323,15 @@ def model_card(script_args, training_args, model_args, info: dict) -> str:
     ])
 
 
-def export_adapter(adapter_dir: str | Path, target_dir: str | Path, dtype: str = "bfloat16") -> Path:
+def export_adapter(adapter_dir: str | Path, target_dir: str | Path, dtype: str = "bfloat16",
+                   base_model: str | None = None) -> Path:
     """Copy a PEFT adapter with its weights cast to `dtype` (e.g. to ship a small bf16 adapter).
 
     Args:
         adapter_dir: a PEFT adapter directory (`adapter_config.json` + `adapter_model.safetensors`).
         target_dir: where to write it (replaced atomically).
+        base_model: written as `base_model_name_or_path` (e.g. the built-in name instead of the local
+            directory the adapter was trained from); `None` keeps the adapter's own.
 
     Returns:
         `target_dir`.
@@ -350,6 +353,10 @@ def export_adapter(adapter_dir: str | Path, target_dir: str | Path, dtype: str =
     for name in ("adapter_config.json", "README.md"):
         if (src / name).is_file():
             shutil.copy2(src / name, tmp / name)
+    if base_model is not None:
+        config = json.loads((tmp / "adapter_config.json").read_text())
+        config["base_model_name_or_path"] = base_model
+        (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
     if dst.exists():
         shutil.rmtree(dst)
     os.replace(tmp, dst)

@@ -101,11 +101,12 @@ def tiny_lora_dir(tmp_path_factory, builtin_model_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def vllm_server(tmp_path_factory, builtin_model_dir, tiny_lora_dir):
-    """The default server (configs/serve.yaml: vLLM) with one adapter `tuned`, no API key. One per session."""
+    """The default server (configs/serve.yaml: vLLM; the shipped adapter is the default model) with one more
+    adapter `tuned`, no API key. One per session."""
     logs = tmp_path_factory.mktemp("vllm-server")
     server = start_server(
         logs,
-        ["--config", "configs/serve.yaml", "--adapters", f"{{tuned: {tiny_lora_dir}}}", "--max_lora_rank", "8",
+        ["--config", "configs/serve.yaml", "--adapters", f"{{tuned: {tiny_lora_dir}}}", "--max_lora_rank", "16",
          "--request_timeout_s", "600"],  # the shared 2-core machine can be very slow; timeouts are tested elsewhere
         env={"EXPANDER_API_KEY": ""},
         timeout=VLLM_START_TIMEOUT_S,

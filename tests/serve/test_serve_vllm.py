@@ -11,6 +11,8 @@ import pytest
 from expander.prompts import SYSTEM_PROMPT
 from expander.serve.service import leaks_system_prompt
 
+SHIPPED = "smollm2-135m-expander"  # the built-in expander's shipped adapter: the default served model
+
 pytestmark = pytest.mark.slow
 
 SMALL = {"max_words": 12}  # keep every generation short: the machine has two shared cores
@@ -37,7 +39,7 @@ def test_expand_n3_with_seed_is_reproducible(vllm_server):
     assert [e["text"] for e in a["expansions"]] == [e["text"] for e in b["expansions"]]
     assert [e["seed"] for e in a["expansions"]] == [1234, 1235, 1236]
     assert len({e["text"] for e in a["expansions"]}) > 1  # different seeds, different samples
-    assert a["revision"] == b["revision"] and a["model"] == "smollm2-135m" and a["backend"] == "vllm"
+    assert a["revision"] == b["revision"] and a["model"] == SHIPPED and a["backend"] == "vllm"  # the default model
     for e in a["expansions"]:
         assert e["text"].strip()
         assert e["safety"]["blocked"] is False and e["safety"]["added_categories"] == []
@@ -127,7 +129,7 @@ def test_openai_client_round_trip(vllm_server):
 
     client = OpenAI(base_url=vllm_server.base_url + "/v1", api_key="unused", max_retries=0, timeout=600)
     models = [m.id for m in client.models.list().data]
-    assert models == ["smollm2-135m", "tuned"]
+    assert models == ["smollm2-135m", SHIPPED, "tuned"]
     kwargs = dict(model="smollm2-135m", messages=[{"role": "system", "content": "be brief"},
                                                   {"role": "user", "content": "a castle on a hill"}],
                   n=2, seed=42, temperature=0.7, max_tokens=24)
@@ -144,7 +146,7 @@ def test_unknown_model_is_404_listing_the_known_ones(vllm_server):
     r = post(vllm_server, "/v1/expand", {"prompt": "a fox", "model": "no-such-adapter"})
     assert r.status_code == 404
     err = r.json()["error"]
-    assert err["known"] == ["smollm2-135m", "tuned"] and "tuned" in err["message"]
+    assert err["known"] == ["smollm2-135m", SHIPPED, "tuned"] and "tuned" in err["message"]
     from openai import NotFoundError, OpenAI
 
     client = OpenAI(base_url=vllm_server.base_url + "/v1", api_key="x", max_retries=0)
@@ -154,7 +156,10 @@ def test_unknown_model_is_404_listing_the_known_ones(vllm_server):
 
 def test_adapter_is_served_beside_the_base_model(vllm_server):
     req = {"prompt": "a quiet harbour at dawn", "seed": 77, "max_words": 20}
-    base = post(vllm_server, "/v1/expand", req).json()
+    base = post(vllm_server, "/v1/expand", {**req, "model": "smollm2-135m"}).json()
+    default = post(vllm_server, "/v1/expand", req).json()
+    assert default["model"] == SHIPPED and default["revision"].startswith(base["revision"] + "+")
+    assert default["expansions"][0]["text"] != base["expansions"][0]["text"]  # the shipped adapter is in use
     tuned = post(vllm_server, "/v1/expand", {**req, "model": "tuned"})
     assert tuned.status_code == 200, tuned.text
     tuned = tuned.json()

@@ -88,7 +88,8 @@ def test_lora_training_lowers_held_out_loss_and_masks_the_prompt(tmp_path, rule_
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
-    shipped = export_adapter(final, tmp_path / "shipped")
+    shipped = export_adapter(final, tmp_path / "shipped", base_model="tiny-chat")
+    assert json.loads((shipped / "adapter_config.json").read_text())["base_model_name_or_path"] == "tiny-chat"
     weights = load_file(str(shipped / "adapter_model.safetensors"))
     assert all(w.dtype == torch.bfloat16 for w in weights.values())
     assert any(k.endswith("lora_B.weight") and w.abs().sum() > 0 for k, w in weights.items())
@@ -165,6 +166,10 @@ def test_cli_reports_bad_config(tmp_path, capsys):
         ("What kind of fox would you like?", False),
         ("I can't create images, but a fox in snow could look like this.", False),
         ("A fox in snow. Let me know if you want changes.", False),
+        ("The sun was golden, the snow was melting, the red fox was in the snow.", False),  # past-tense story
+        ("As I stepped inside, the cabin is warm and quiet.", False),  # first-person narration
+        ('A shop sign reads "WE ARE OPEN" above a door; the street is wet.', True),  # "we" only inside quotes
+        ("A fox that was rescued sits in fresh snow; its coat is thick and the sky is pale.", True),
         ("", False),
     ],
 )
