@@ -2,6 +2,10 @@
 random image models, and the image rewards still running for plumbing.
 
     .venv/bin/python benchmarks/grpo_learning.py [--steps 30] [--output-dir runs/bench/grpo_learning]
+        [--sft-adapter default|none|DIR] [--max-prompts 4] [--torch-threads N]
+
+The policy starts as the built-in expander (SmolLM2-135M + its shipped SFT adapter; `--sft-adapter none` for the
+bare base, whose completions are mostly gated stories, so the gate term swamps everything else for 30 steps).
 
 The meaningful signal: `format` with an 8-20 word target under a 32-token limit (the untuned built-in
 model rambles to the token limit, so it must learn to stop), and `faithfulness` reduced to its text part
