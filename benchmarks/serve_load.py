@@ -67,15 +67,16 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 async def engine_run(backend: str, args) -> dict:
-    from expander.models import resolve_model
     from expander.serve.engine import create_backend
     from expander.serve.loadgen import run_engine_load
     from expander.serve.service import ServeConfig
 
     cfg = ServeConfig(backend=backend)
-    # The API's default model (the shipped adapter of the built-in expander, if any), so both runs do the same work.
-    adapter = cfg.default_model if cfg.default_model in cfg.adapters else None
-    engine = create_backend(backend, resolve_model(cfg.model), cfg.adapters, **cfg.backend_options())
+    # The weights the API serves by default (the built-in expander's shipped adapter, merged), so both runs do the
+    # same work.
+    model_path, adapters = cfg.engine_weights()
+    adapter = cfg.default_model if cfg.default_model in adapters else None
+    engine = create_backend(backend, model_path, adapters, **cfg.backend_options())
     await engine.start()
     try:
         result = await run_engine_load(engine, clients=args.clients, requests_per_client=args.requests_per_client,

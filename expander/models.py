@@ -9,6 +9,7 @@ model behind.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
@@ -27,6 +28,7 @@ __all__ = [
     "BuiltinModel",
     "ModelNotFoundError",
     "cache_dir",
+    "merged_model_dir",
     "resolve_adapter",
     "resolve_model",
 ]
@@ -190,3 +192,46 @@ def _convert_gguf(gguf: Path, target: Path, model: BuiltinModel) -> None:
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
     logger.info("converted %s in %.1f s", model.name, time.perf_counter() - start)
+
+
+_MERGED_MARKER = ".expander-merged"
+
+
+def merged_model_dir(model_path: str | Path, adapter: str | Path) -> Path:
+    """A HF model directory with a LoRA adapter merged into the base weights; made once per (base, adapter
+    content) under `cache_dir()/merged`, under a file lock, through a temporary dir and a rename.
+
+    vLLM's CPU LoRA path gathers a copy of every adapter matrix per token (torch ops, no punica kernels), which
+    costs more than the model itself; serving one adapter as merged weights costs nothing per token.
+    """
+    model_path, adapter = Path(model_path), Path(adapter)
+    if not (adapter / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"adapter {str(adapter)!r} is not a PEFT adapter directory (no adapter_config.json)")
+    digest = hashlib.sha256()
+    for root in (model_path, adapter):
+        for file in sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")):
+            digest.update(file.name.encode())
+            # Small files by content (configs, adapters); large base weights by size (hashing GBs costs minutes).
+            digest.update(file.read_bytes() if file.stat().st_size <= 64 * 2**20 else str(file.stat().st_size).encode())
+    target = cache_dir() / "merged" / f"{model_path.name}+{adapter.name}-{digest.hexdigest()[:12]}"
+    if (target / _MERGED_MARKER).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / _MERGED_MARKER).is_file():
+            return target
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        start = time.perf_counter()
+        tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        base = AutoModelForCausalLM.from_pretrained(model_path, dtype="float32")
+        merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+        merged.save_pretrained(tmp, safe_serialization=True)
+        AutoTokenizer.from_pretrained(model_path).save_pretrained(tmp)
+        (tmp / _MERGED_MARKER).write_text(f"{model_path}\n+ {adapter}\n")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+        logger.info("merged %s into %s in %.1f s (%s)", adapter.name, model_path.name, time.perf_counter() - start, target)
+    return target

@@ -91,3 +91,27 @@ def test_the_shipped_default_adapter_is_small_bf16_with_its_card():
     assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == "smollm2-135m"
     card = (shipped / "README.md").read_text()
     assert "Base vs this adapter" in card and "constraint pass rate" in card
+
+
+def test_merged_adapter_gives_the_runtime_loras_logits_and_is_made_once(tmp_path, monkeypatch, builtin_model_dir):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from expander.models import ADAPTERS_DIR, merged_model_dir
+
+    monkeypatch.setenv("EXPANDER_CACHE", str(tmp_path))
+    shipped = ADAPTERS_DIR / "smollm2-135m-expander"
+    merged = merged_model_dir(builtin_model_dir, shipped)
+    assert merged.parent == tmp_path / "merged" and (merged / "tokenizer.json").is_file()
+    ids = torch.tensor([[1, 504, 2295, 17835, 281, 6217]])
+    with torch.no_grad():
+        runtime = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(builtin_model_dir), str(shipped))(ids).logits
+        base = AutoModelForCausalLM.from_pretrained(builtin_model_dir)(ids).logits
+        folded = AutoModelForCausalLM.from_pretrained(merged)(ids).logits
+    assert torch.allclose(folded, runtime, atol=2e-3) and not torch.allclose(folded, base, atol=1e-2)
+    stamp = (merged / "model.safetensors").stat().st_mtime_ns
+    assert merged_model_dir(builtin_model_dir, shipped) == merged  # cached: not merged again
+    assert (merged / "model.safetensors").stat().st_mtime_ns == stamp
+    with pytest.raises(FileNotFoundError, match="not a PEFT adapter directory"):
+        merged_model_dir(builtin_model_dir, tmp_path)

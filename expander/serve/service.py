@@ -64,6 +64,9 @@ class ServeConfig:
         default_adapter: `default`: a built-in model's shipped adapter (the tuned built-in expander) is served
             too, under its directory name, and is the default model; the bare base stays selectable by its
             own name. `none`: no such adapter. A directory: that adapter, the same way.
+        merge_default_adapter: when the default adapter is the only adapter, serve it as merged weights
+            (made once, cached) instead of a runtime LoRA: vLLM's CPU LoRA path costs more than the model itself.
+            The bare base is then not served by this server (start one with `default_adapter: none` for it).
         default_model: the name used when a request gives no `model`; default the default adapter's name if
             one is served, else the base model's name.
         host, port: where to listen. The default host is loopback: exposing the API is a deliberate choice.
@@ -86,6 +89,7 @@ class ServeConfig:
     backend: Literal["vllm", "transformers"] = "vllm"
     adapters: dict[str, str] = field(default_factory=dict)
     default_adapter: str = "default"
+    merge_default_adapter: bool = True
     default_model: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -131,6 +135,31 @@ class ServeConfig:
 
     def base_name(self) -> str:
         return self.served_model_name or Path(str(self.model).rstrip("/")).name
+
+    def merged_adapter(self) -> tuple[str, str] | None:
+        """(name, dir) of the default adapter when it is served merged into the base weights, else None."""
+        if not self.merge_default_adapter or self.default_adapter == "none" or len(self.adapters) != 1:
+            return None
+        [(name, path)] = self.adapters.items()
+        return (name, path) if name == self.default_model else None
+
+    def served_model_names(self) -> tuple[str, list[str]]:
+        """(the name of the engine's own weights, sorted names of the runtime LoRA adapters)."""
+        merged = self.merged_adapter()
+        if merged is not None:
+            return merged[0], []
+        return self.base_name(), sorted(self.adapters)
+
+    def engine_weights(self) -> tuple[Path | str, dict[str, str]]:
+        """(model path the engine loads, runtime adapters): the merged weights when the default adapter is
+        merged (made once per base + adapter content), else the base and every adapter."""
+        path = resolve_model(self.model)
+        merged = self.merged_adapter()
+        if merged is not None:
+            from expander.models import merged_model_dir
+
+            return merged_model_dir(path, merged[1]), {}
+        return path, dict(self.adapters)
 
     def backend_options(self) -> dict:
         if self.backend == "vllm":
@@ -188,15 +217,15 @@ class ExpanderService:
                  backend: AsyncGenerationBackend | None = None):
         self.config = config
         self.metrics = metrics or ServeMetrics()
-        self.base_name = config.base_name()
-        self.adapter_names = sorted(config.adapters)
-        if self.base_name in config.adapters:
+        self.base_name, self.adapter_names = config.served_model_names()
+        if self.base_name in self.adapter_names:
             raise ValueError(f"adapter name {self.base_name!r} clashes with the base model's served name")
         self.default_model = config.default_model or self.base_name
         if self.default_model not in self.known_models():
             raise ValueError(f"default_model {self.default_model!r} is not served; known: {self.known_models()}")
         self.backend = backend
         self.model_path: Path | str | None = None
+        self.adapters: dict[str, str] = {}  # runtime LoRA adapters the engine serves
         self.revisions: dict[str, str] = {}
         self.moderator: TextModerator | None = None
         self.moderation_error: str | None = None
@@ -210,10 +239,16 @@ class ExpanderService:
     async def start(self) -> None:
         """Resolve the model, load the moderator and start the engine (minutes for vLLM on CPU)."""
         cfg = self.config
-        self.model_path = await asyncio.to_thread(resolve_model, cfg.model)
-        base_rev = await asyncio.to_thread(weights_revision, self.model_path)
-        self.revisions = {self.base_name: base_rev}
-        for name, path in cfg.adapters.items():
+        base_path = await asyncio.to_thread(resolve_model, cfg.model)
+        base_rev = await asyncio.to_thread(weights_revision, base_path)
+        merged = cfg.merged_adapter()
+        self.model_path, self.adapters = await asyncio.to_thread(cfg.engine_weights)
+        if merged is not None:
+            # Merged weights get their own revision: same text as the runtime LoRA is not promised.
+            self.revisions = {merged[0]: f"{base_rev}+{await asyncio.to_thread(weights_revision, merged[1])}.merged"}
+        else:
+            self.revisions = {self.base_name: base_rev}
+        for name, path in self.adapters.items():
             self.revisions[name] = f"{base_rev}+{await asyncio.to_thread(weights_revision, path)}"
         if cfg.moderation_model:
             try:
@@ -225,7 +260,7 @@ class ExpanderService:
                 self.moderation_error = str(exc)
                 logger.error("%s; every generation request will get 503", exc)
         if self.backend is None:
-            self.backend = create_backend(cfg.backend, self.model_path, cfg.adapters, **cfg.backend_options())
+            self.backend = create_backend(cfg.backend, self.model_path, self.adapters, **cfg.backend_options())
         await self.backend.start()
         # First use of the constraints checker loads word lists and embeddings (seconds): do it now, not in a
         # user's request.
@@ -276,14 +311,15 @@ class ExpanderService:
         name = name or self.default_model
         if name == self.base_name:
             return None
-        if name in self.config.adapters:
+        if name in self.adapter_names:
             return name
         raise ServiceError(404, f"unknown model {name!r}; known models: {', '.join(self.known_models())}",
                            "not_found_error", param=param, code="model_not_found", known=self.known_models())
 
     def models(self) -> ModelList:
+        merged = self.config.merged_adapter()
         cards = [ModelCard(id=self.base_name, created=self.created, revision=self.revisions.get(self.base_name, ""),
-                           base=str(self.config.model))]
+                           base=str(self.config.model), adapter=merged[1] if merged else None)]
         cards += [ModelCard(id=n, created=self.created, revision=self.revisions.get(n, ""), base=str(self.config.model),
                             adapter=str(self.config.adapters[n])) for n in self.adapter_names]
         return ModelList(data=cards)

@@ -50,9 +50,21 @@ def test_default_adapter_is_served_by_name_and_is_the_default(tmp_path):
     tuned = tmp_path / "my-expander"
     tuned.mkdir()
     (tuned / "adapter_config.json").write_text("{}")
-    svc = ExpanderService(ServeConfig(default_adapter=str(tuned)))
-    assert svc.known_models() == ["smollm2-135m", "my-expander"] and svc.default_model == "my-expander"
-    assert svc.resolve_name(None) == "my-expander" and svc.resolve_name("smollm2-135m") is None  # base by name
+    lora = ExpanderService(ServeConfig(default_adapter=str(tuned), merge_default_adapter=False))
+    assert lora.known_models() == ["smollm2-135m", "my-expander"] and lora.default_model == "my-expander"
+    assert lora.resolve_name(None) == "my-expander" and lora.resolve_name("smollm2-135m") is None  # base by name
+    # Alone, the default adapter is served merged: the engine's own weights carry its name, no runtime LoRA.
+    merged_cfg = ServeConfig(default_adapter=str(tuned))
+    assert merged_cfg.merged_adapter() == ("my-expander", str(tuned))
+    merged = ExpanderService(merged_cfg)
+    assert merged.known_models() == ["my-expander"] and merged.resolve_name(None) is None
+    # With other adapters beside it, every adapter is a runtime LoRA on the bare base.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "adapter_config.json").write_text("{}")
+    both = ServeConfig(default_adapter=str(tuned), adapters={"other": str(other)})
+    assert both.merged_adapter() is None and ExpanderService(both).known_models() == [
+        "smollm2-135m", "my-expander", "other"]
     bare = ExpanderService(ServeConfig(default_adapter="none"))
     assert bare.known_models() == ["smollm2-135m"] and bare.resolve_name(None) is None
 
