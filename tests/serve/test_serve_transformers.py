@@ -52,7 +52,7 @@ def test_api_key_guards_v1_but_not_health_or_metrics(tf_server):
     wrong = httpx.get(url + "/v1/models", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
     assert httpx.post(url + "/v1/expand", json={"prompt": "a fox", "creativity": "raw"}).status_code == 401
-    assert httpx.get(url + "/v1/models", headers=AUTH).json()["data"][0]["id"] == "smollm2-135m"
+    assert httpx.get(url + "/v1/models", headers=AUTH).json()["data"][0]["id"] == "smollm2-135m-expander"
     assert httpx.get(url + "/health").status_code == 200
     assert httpx.get(url + "/metrics").status_code == 200
 
@@ -60,11 +60,13 @@ def test_api_key_guards_v1_but_not_health_or_metrics(tf_server):
 def test_same_text_as_the_cli_for_the_same_seed_and_backend(tf_server, builtin_model_dir):
     from expander.engine import create_engine
     from expander.expand import expand_prompts
+    from expander.models import resolve_adapter
 
     req = {"prompt": "a paper boat on a puddle", "n": 2, "seed": 9, "max_words": 10, "creativity": "low"}
     served = httpx.post(tf_server.base_url + "/v1/expand", json=req, headers=AUTH, timeout=600)
     assert served.status_code == 200, served.text
-    with create_engine("smollm2-135m", backend="transformers") as engine:
+    # The server's default model is the shipped adapter (merged weights); `expander expand` uses it by default too.
+    with create_engine("smollm2-135m", backend="transformers", adapter=resolve_adapter("smollm2-135m")) as engine:
         [local] = expand_prompts(engine, [req["prompt"]], creativity="low", n=2, seed=9, max_words=10)
     assert [e["text"] for e in served.json()["expansions"]] == [e.text for e in local]
 
