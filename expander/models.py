@@ -31,6 +31,7 @@ __all__ = [
     "merged_model_dir",
     "resolve_adapter",
     "resolve_model",
+    "weights_revision",
 ]
 
 ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"
@@ -194,6 +195,30 @@ def _convert_gguf(gguf: Path, target: Path, model: BuiltinModel) -> None:
     logger.info("converted %s in %.1f s", model.name, time.perf_counter() - start)
 
 
+def weights_revision(*paths: str | Path) -> str:
+    """A short content hash identifying model weights: configs and adapter files by content, large weight
+    files by name and size (hashing gigabytes at every start would cost minutes on real models)."""
+    digest = hashlib.sha256()
+    for root in paths:
+        root = Path(root)
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for file in files:
+            if not file.exists():
+                continue
+            rel = file.name if root.is_file() else str(file.relative_to(root))
+            if rel.startswith(".") or "/." in rel:
+                continue
+            digest.update(rel.encode())
+            size = file.stat().st_size
+            if size <= 64 * 2**20 or file.suffix in (".json", ".txt", ".model", ".jinja"):
+                digest.update(file.read_bytes())
+            else:
+                digest.update(str(size).encode())
+        if not root.exists():
+            digest.update(str(root).encode())  # a hub id: the name is all we know
+    return digest.hexdigest()[:12]
+
+
 _MERGED_MARKER = ".expander-merged"
 
 
@@ -207,13 +232,7 @@ def merged_model_dir(model_path: str | Path, adapter: str | Path) -> Path:
     model_path, adapter = Path(model_path), Path(adapter)
     if not (adapter / "adapter_config.json").is_file():
         raise FileNotFoundError(f"adapter {str(adapter)!r} is not a PEFT adapter directory (no adapter_config.json)")
-    digest = hashlib.sha256()
-    for root in (model_path, adapter):
-        for file in sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")):
-            digest.update(file.name.encode())
-            # Small files by content (configs, adapters); large base weights by size (hashing GBs costs minutes).
-            digest.update(file.read_bytes() if file.stat().st_size <= 64 * 2**20 else str(file.stat().st_size).encode())
-    target = cache_dir() / "merged" / f"{model_path.name}+{adapter.name}-{digest.hexdigest()[:12]}"
+    target = cache_dir() / "merged" / f"{model_path.name}+{adapter.name}-{weights_revision(model_path, adapter)}"
     if (target / _MERGED_MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

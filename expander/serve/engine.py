@@ -13,7 +13,6 @@ expansion `i` of a request with seed `S` (seed `S + i`) is the same text as the 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import queue
 import threading
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from expander.engine import Generation, _chat_ids, configure_vllm_cpu_env
+from expander.models import weights_revision
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ __all__ = [
     "TransformersAsyncBackend",
     "VLLMAsyncBackend",
     "create_backend",
-    "weights_revision",
+    "weights_revision",  # re-exported from expander.models
 ]
 
 
@@ -56,30 +56,6 @@ class SampleRequest:
     def batch_key(self) -> tuple:
         """Samples with equal keys can share a transformers `generate` call."""
         return (self.temperature, self.top_p, self.max_new_tokens, self.repetition_penalty, self.adapter)
-
-
-def weights_revision(*paths: str | Path) -> str:
-    """A short content hash identifying model weights: configs and adapter files by content, large weight
-    files by name and size (hashing gigabytes at every start would cost minutes on real models)."""
-    digest = hashlib.sha256()
-    for root in paths:
-        root = Path(root)
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for file in files:
-            if not file.exists():
-                continue
-            rel = file.name if root.is_file() else str(file.relative_to(root))
-            if rel.startswith(".") or "/." in rel:
-                continue
-            digest.update(rel.encode())
-            size = file.stat().st_size
-            if size <= 64 * 2**20 or file.suffix in (".json", ".txt", ".model", ".jinja"):
-                digest.update(file.read_bytes())
-            else:
-                digest.update(str(size).encode())
-        if not root.exists():
-            digest.update(str(root).encode())  # a hub id: the name is all we know
-    return digest.hexdigest()[:12]
 
 
 class AsyncGenerationBackend(ABC):
