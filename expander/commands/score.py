@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-
 from expander.jsonl import iter_jsonl
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="score (short prompt, completion) rows with the reward suite")

@@ -150,10 +150,14 @@ class ServeConfig:
             return merged[0], []
         return self.base_name(), sorted(self.adapters)
 
-    def engine_weights(self) -> tuple[Path | str, dict[str, str]]:
+    def engine_weights(self, base_path: Path | str | None = None) -> tuple[Path | str, dict[str, str]]:
         """(model path the engine loads, runtime adapters): the merged weights when the default adapter is
-        merged (made once per base + adapter content), else the base and every adapter."""
-        path = resolve_model(self.model)
+        merged (made once per base + adapter content), else the base and every adapter.
+
+        Args:
+            base_path: the base model's resolved directory, if the caller already has it.
+        """
+        path = base_path or resolve_model(self.model)
         merged = self.merged_adapter()
         if merged is not None:
             from expander.models import merged_model_dir
@@ -242,7 +246,7 @@ class ExpanderService:
         base_path = await asyncio.to_thread(resolve_model, cfg.model)
         base_rev = await asyncio.to_thread(weights_revision, base_path)
         merged = cfg.merged_adapter()
-        self.model_path, self.adapters = await asyncio.to_thread(cfg.engine_weights)
+        self.model_path, self.adapters = await asyncio.to_thread(cfg.engine_weights, base_path)
         if merged is not None:
             # Merged weights get their own revision: same text as the runtime LoRA is not promised.
             self.revisions = {merged[0]: f"{base_rev}+{await asyncio.to_thread(weights_revision, merged[1])}.merged"}

@@ -2,8 +2,9 @@
 
 * constraint pass rate: `expander.constraints.check(short, expansion).ok` (nothing the user asked for is lost);
 * description share: the output is an image description, not a chat reply (no "Sure", no question back,
-  no "I can't", no "let me know") and not a story (no first-person or past-tense narration); measured on the cleaned text and, more tellingly, on the raw completion
-  (`clean_output` strips chat preambles, so the cleaned share flatters an untuned model);
+  no "I can't", no "let me know") and not a story (no first-person or past-tense narration); measured on the
+  cleaned text and, more tellingly, on the raw completion (`clean_output` strips chat preambles, so the
+  cleaned share flatters an untuned model);
 * mean words; distinct-n (unique n-grams / all n-grams over the whole set: low = repetitive, templated).
 """
 
