@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from expander.jsonl import iter_jsonl
+from expander.files import iter_jsonl
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EvalCache", "atomic_write_bytes", "atomic_write_text", "directory_fingerprint", "stable_key"]
+from expander.files import atomic_write_bytes, atomic_write_text
+
+__all__ = ["EvalCache", "directory_fingerprint", "stable_key"]
 
 
 def stable_key(obj: Any) -> str:
@@ -43,31 +43,6 @@ def directory_fingerprint(path: str | Path | None) -> str | None:
             st = f.stat()
             entries.append([str(f.relative_to(p)), st.st_size, st.st_mtime_ns])
     return stable_key(entries)
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary sibling and `os.replace` (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs should be as readable as open() makes them
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 class EvalCache:

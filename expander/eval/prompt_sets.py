@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from expander.jsonl import iter_jsonl
+from expander.files import iter_jsonl
 from expander.prompts import PromptError, validate_prompt
 
 __all__ = [

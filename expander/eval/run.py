@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from expander.eval.cache import EvalCache, atomic_write_bytes, atomic_write_text, directory_fingerprint, stable_key
+from expander.eval.cache import EvalCache, directory_fingerprint, stable_key
+from expander.files import atomic_write_bytes, atomic_write_text
 from expander.config import config_to_dict
 from expander.eval.config import ArmConfig, EvalConfig
 from expander.eval.prompt_sets import EvalPrompt, load_prompt_file, sample_prompts

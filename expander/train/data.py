@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from expander.jsonl import iter_jsonl
+from expander.files import iter_jsonl
 
 __all__ = ["Caption", "CorpusError", "SHIPPED_CORPUS_DIR", "load_captions"]
 

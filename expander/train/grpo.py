@@ -44,7 +44,7 @@ from trl import GRPOConfig, GRPOTrainer, ModelConfig, TrlParser, get_peft_config
 from trl.trainer.utils import RepeatSampler, nanstd
 from transformers import TrainerCallback
 
-from expander.jsonl import iter_jsonl
+from expander.files import iter_jsonl
 from expander.prompts import CREATIVITY_LEVELS, DEFAULT_CREATIVITY, PromptError, build_messages, validate_prompt
 
 logger = logging.getLogger(__name__)

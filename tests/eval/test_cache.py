@@ -7,7 +7,8 @@ import os
 import pytest
 from PIL import Image
 
-from expander.eval.cache import EvalCache, atomic_write_bytes, directory_fingerprint, stable_key
+from expander.eval.cache import EvalCache, directory_fingerprint, stable_key
+from expander.files import atomic_write_bytes
 
 
 def test_keys_follow_content_not_dict_order():
