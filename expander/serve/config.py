@@ -1,0 +1,107 @@
+"""`ServeConfig`: the settings of `expander serve` (configs/serve.yaml; `--key value` overrides).
+
+Kept light on purpose: the CLI imports this module to build `expander serve --help`, so it imports nothing
+from the serve extra (pydantic, fastapi, prometheus_client), nor vllm or torch, and reads no files. Adapter
+directories and the shipped default adapter are resolved when the service is built
+(`expander.serve.models.ServedModels.from_config`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from expander.models import DEFAULT_MODEL
+
+__all__ = ["ADAPTER_NAME_PATTERN", "ServeConfig"]
+
+ADAPTER_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"
+"""What a served adapter name may look like (it is a client-visible model name)."""
+
+
+@dataclass
+class ServeConfig:
+    """`expander serve` settings (configs/serve.yaml; `--key value` overrides).
+
+    Attributes:
+        model: base model reference (built-in name, local HF dir or hub id).
+        served_model_name: the name clients use for the base model; default the model reference's last part.
+        backend: `vllm` (continuous batching; the default) or `transformers` (a batching worker thread).
+        adapters: served LoRA adapters, name -> PEFT adapter directory. Each is selected by `model: <name>`.
+        default_adapter: `default`: a built-in model's shipped adapter (the tuned built-in expander) is served
+            too, under its directory name, and is the default model; the bare base stays selectable by its
+            own name. `none`: no such adapter. A directory: that adapter, the same way.
+        merge_default_adapter: when the default adapter is the only adapter, serve it as merged weights
+            (made once, cached) instead of a runtime LoRA: vLLM's CPU LoRA path costs more than the model itself.
+            The bare base is then not served by this server (start one with `default_adapter: none` for it).
+        default_model: the name used when a request gives no `model`; default the default adapter's name if
+            one is served, else the base model's name.
+        host, port: where to listen. The default host is loopback: exposing the API is a deliberate choice.
+        max_concurrent_requests: requests inside the service at once; the next one gets 429 (no queue).
+        retry_after_s: the `Retry-After` header of a 429, in seconds.
+        request_timeout_s: a request running longer is cancelled and answered 504.
+        api_key_env: environment variable holding the Bearer key; unset or empty = no auth.
+        moderation_model: optional text-classification model (dir or hub id) run on inputs and outputs. If
+            set and it cannot be loaded, every generation request gets 503 (fail closed).
+        moderation_threshold: a moderation label counts at this probability or above.
+        shutdown_grace_s: on SIGTERM, in-flight requests get this long to finish.
+        dtype: weights dtype of either backend; default `expander.devices.default_dtype` (bf16 on CUDA, fp32 on CPU).
+        max_model_len, enforce_eager, max_num_seqs, max_lora_rank, gpu_memory_utilization: vLLM settings.
+        batch_size: transformers backend: the most samples in one `generate` call.
+        check_constraints: attach the constraints report to every expansion.
+        log_level: uvicorn log level.
+    """
+
+    model: str = DEFAULT_MODEL
+    served_model_name: str | None = None
+    backend: Literal["vllm", "transformers"] = "vllm"
+    adapters: dict[str, str] = field(default_factory=dict)
+    default_adapter: str = "default"
+    merge_default_adapter: bool = True
+    default_model: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_concurrent_requests: int = 128
+    retry_after_s: int = 1
+    request_timeout_s: float = 120.0
+    api_key_env: str = "EXPANDER_API_KEY"
+    moderation_model: str | None = None
+    moderation_threshold: float = 0.5
+    shutdown_grace_s: float = 30.0
+    dtype: str | None = None
+    max_model_len: int = 2048
+    enforce_eager: bool | None = None
+    max_num_seqs: int = 64
+    max_lora_rank: int = 64
+    gpu_memory_utilization: float = 0.85
+    batch_size: int = 32
+    check_constraints: bool = True
+    log_level: str = "warning"
+
+    def __post_init__(self) -> None:
+        # Value checks only: no file is read here (see the module docstring).
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be in 1..65535, got {self.port}")
+        if self.max_concurrent_requests < 1:
+            raise ValueError(f"max_concurrent_requests must be >= 1, got {self.max_concurrent_requests}")
+        if self.request_timeout_s <= 0:
+            raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        for name in self.adapters:
+            if not re.fullmatch(ADAPTER_NAME_PATTERN, str(name)):
+                raise ValueError(f"adapter name {name!r} must be 1-64 letters, digits or . _ : -")
+
+    def base_name(self) -> str:
+        """The served name of the base model."""
+        return self.served_model_name or Path(str(self.model).rstrip("/")).name
+
+    def backend_options(self) -> dict:
+        """The keyword settings of the configured backend (`expander.serve.backends.create_backend`)."""
+        if self.backend == "vllm":
+            return dict(dtype=self.dtype, max_model_len=self.max_model_len, enforce_eager=self.enforce_eager,
+                        max_num_seqs=self.max_num_seqs, max_lora_rank=self.max_lora_rank,
+                        gpu_memory_utilization=self.gpu_memory_utilization)
+        return dict(dtype=self.dtype, batch_size=self.batch_size)
