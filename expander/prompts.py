@@ -15,6 +15,7 @@ The rules (from Krea's published expander prompt, rewritten in our words):
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 MAX_PROMPT_CHARS = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # C0 and C1 controls, except whitespace
 """Longest user prompt accepted (characters). Longer input is an error, not a silent truncation."""
 
 POLISH_MIN_WORDS = 45
@@ -108,9 +110,15 @@ def validate_prompt(prompt: object) -> str:
     """Return the prompt stripped of outer whitespace, or raise `PromptError` naming what is wrong."""
     if not isinstance(prompt, str):
         raise PromptError(f"prompt must be a string, got {type(prompt).__name__}")
-    text = prompt.strip()
+    # Control characters (NUL, escape, ...) carry no content and confuse tokenizers: drop them. Invisible
+    # format characters (zero-width space, bidi marks) stay in the text, where they may join emoji or words,
+    # but a prompt made only of them is empty.
+    text = _CONTROL.sub("", prompt).strip()
     if not text:
-        raise PromptError("prompt is empty")
+        had = "" if not prompt.strip() else " (it holds only control or invisible characters)"
+        raise PromptError(f"prompt is empty{had}")
+    if not any(not unicodedata.category(c).startswith(("C", "Z")) for c in text):
+        raise PromptError("prompt is empty (it holds only control or invisible characters)")
     if len(text) > MAX_PROMPT_CHARS:
         raise PromptError(f"prompt is {len(text)} characters; the limit is {MAX_PROMPT_CHARS}")
     return text
