@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from expander.errors import ExpanderError
 from expander.files import iter_jsonl
 
 __all__ = ["Caption", "CorpusError", "SHIPPED_CORPUS_DIR", "load_captions"]
@@ -29,7 +30,7 @@ SHIPPED_CORPUS_DIR = Path(__file__).resolve().parents[2] / "data" / "captions"
 _TABLE_SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
-class CorpusError(ValueError):
+class CorpusError(ExpanderError, ValueError):
     """A caption source that cannot be read: missing, empty, malformed, or without the caption column."""
 
 

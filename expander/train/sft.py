@@ -26,6 +26,8 @@ from pathlib import Path
 
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
+from expander.errors import ExpanderError
+from expander.files import atomic_write_json, atomic_write_text
 from expander.prompts import build_messages
 
 logger = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ FINAL_DIR = "final"
 RUN_INFO = "sft_metrics.json"
 
 
-class SFTSetupError(ValueError):
+class SFTSetupError(ExpanderError, ValueError):
     """An SFT run that cannot start: no pairs, a bad model ref, a missing checkpoint."""
 
 
@@ -222,9 +224,9 @@ def main(
     final = out / FINAL_DIR
     _save_atomic(trainer, tokenizer, final)
     _write_info(out, info)
-    _atomic_text(out / "README.md", model_card(script_args, training_args, model_args, info))
+    atomic_write_text(out / "README.md", model_card(script_args, training_args, model_args, info))
     if (final / "README.md").exists() or final.is_dir():
-        _atomic_text(final / "README.md", model_card(script_args, training_args, model_args, info))
+        atomic_write_text(final / "README.md", model_card(script_args, training_args, model_args, info))
     return trainer
 
 
@@ -234,13 +236,7 @@ def _read_info(out: Path) -> dict:
 
 
 def _write_info(out: Path, info: dict) -> None:
-    _atomic_text(out / RUN_INFO, json.dumps(info, indent=2))
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(out / RUN_INFO, info)
 
 
 def _save_atomic(trainer: SFTTrainer, tokenizer, final: Path) -> None:
