@@ -1,0 +1,271 @@
+"""A small typed client for the expander API (sync and async), for apps and for eval's `backend: api` arm.
+
+    from expander.client import ExpanderClient
+    with ExpanderClient("http://127.0.0.1:8000", api_key="...") as client:
+        reply = client.expand("a red fox in snow", n=2, seed=7)
+        print(reply.expansions[0].text, reply.expansions[0].constraints)
+
+Responses are the server's own pydantic models (`expander.serve.protocol`), so client and server share one
+schema. 429 and 503 are retried up to `max_retries` times, waiting what the server's `Retry-After` header
+says (else an exponential backoff); connection errors are retried the same way. Any other error response
+raises `ExpanderAPIError` with the server's status, `code`, `type`, `param` and message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+
+from expander.errors import ExpanderError
+from expander.serve.protocol import ExpandResponse, HealthResponse, ModelList
+
+__all__ = ["AsyncExpanderClient", "ExpanderAPIError", "ExpanderClient", "RETRY_STATUSES"]
+
+RETRY_STATUSES = (429, 503)
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+class ExpanderAPIError(ExpanderError):
+    """An error response of the expander API (after retries, for 429/503).
+
+    Attributes:
+        status: HTTP status code; `code`, `type`, `param`: the OpenAI-style error body's fields;
+        body: the whole decoded error body (or the raw text when it was not JSON).
+    """
+
+    def __init__(self, status: int, message: str, *, code: str | None = None, type: str | None = None,
+                 param: str | None = None, body: Any = None):
+        super().__init__(f"HTTP {status}{f' {code}' if code else ''}: {message}")
+        self.status, self.message, self.code, self.type, self.param, self.body = status, message, code, type, param, body
+
+
+def _error_from(response: httpx.Response) -> ExpanderAPIError:
+    try:
+        body = response.json()
+        err = body.get("error", {}) if isinstance(body, dict) else {}
+    except ValueError:
+        body, err = response.text, {}
+    return ExpanderAPIError(response.status_code, err.get("message") or response.reason_phrase or "error",
+                            code=err.get("code"), type=err.get("type"), param=err.get("param"), body=body)
+
+
+def retry_delay(response: httpx.Response | None, attempt: int, backoff_s: float, max_wait_s: float) -> float:
+    """Seconds to wait before retry `attempt` (0-based): the server's `Retry-After` (seconds or an HTTP date)
+    when it sent one, else `backoff_s * 2**attempt` with 10% jitter; never more than `max_wait_s`."""
+    header = response.headers.get("retry-after") if response is not None else None
+    if header:
+        try:
+            return min(max(float(header), 0.0), max_wait_s)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(header)
+            if when is not None:
+                return min(max(when.timestamp() - time.time(), 0.0), max_wait_s)
+    return min(backoff_s * (2 ** attempt) * (1 + 0.1 * random.random()), max_wait_s)
+
+
+def _expand_body(prompt: str | list[str], n: int, seed: int | None, creativity: str | None,
+                 keep_terms: list[str] | None, max_words: int | None, model: str | None, extra: dict) -> dict:
+    body: dict[str, Any] = {"prompts" if isinstance(prompt, list) else "prompt": prompt, "n": n}
+    for key, value in (("seed", seed), ("creativity", creativity), ("keep_terms", keep_terms),
+                       ("max_words", max_words), ("model", model)):
+        if value is not None:
+            body[key] = value
+    body.update(extra)
+    return body
+
+
+class _Base:
+    def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, *, timeout: float = 120.0,
+                 max_retries: int = 3, backoff_s: float = 0.5, max_wait_s: float = 30.0):
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self.timeout, self.max_retries, self.backoff_s, self.max_wait_s = timeout, max_retries, backoff_s, max_wait_s
+        self.retries = 0  # retries made over the client's life (429/503/connection errors)
+
+
+class ExpanderClient(_Base):
+    """Blocking client. Use as a context manager, or call `close()`."""
+
+    def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, **kwargs):
+        transport = kwargs.pop("transport", None)
+        super().__init__(base_url, api_key, **kwargs)
+        self._http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=self.timeout,
+                                  transport=transport)
+
+    def __enter__(self) -> ExpanderClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError:
+                if attempt == self.max_retries:
+                    raise
+                response = None
+            else:
+                if response.status_code < 400:
+                    return response
+                if response.status_code not in RETRY_STATUSES or attempt == self.max_retries:
+                    raise _error_from(response)
+            self.retries += 1
+            time.sleep(retry_delay(response, attempt, self.backoff_s, self.max_wait_s))
+        raise AssertionError("unreachable")
+
+    def expand(self, prompt: str, *, n: int = 1, seed: int | None = None, creativity: str | None = None,
+               keep_terms: list[str] | None = None, max_words: int | None = None, model: str | None = None,
+               **extra) -> ExpandResponse:
+        """`POST /v1/expand` for one prompt. `extra`: any other request field the server accepts."""
+        body = _expand_body(prompt, n, seed, creativity, keep_terms, max_words, model, extra)
+        return ExpandResponse.model_validate(self._request("POST", "/v1/expand", json=body).json())
+
+    def expand_batch(self, prompts: list[str], **kwargs) -> dict:
+        """`POST /v1/expand` with `prompts: [...]`: one result or one error per prompt, in order."""
+        body = _expand_body(list(prompts), kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
+                            kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None), kwargs)
+        return self._request("POST", "/v1/expand", json=body).json()
+
+    def stream_expand(self, prompt: str, **kwargs) -> Iterator[dict]:
+        """`POST /v1/expand` with `stream: true`: the server-sent events as dicts, until `[DONE]`."""
+        body = _expand_body(prompt, kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
+                            kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None),
+                            {**kwargs, "stream": True})
+        with self._http.stream("POST", "/v1/expand", json=body) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error_from(response)
+            yield from _sse_events(response.iter_lines())
+
+    def models(self) -> ModelList:
+        return ModelList.model_validate(self._request("GET", "/v1/models").json())
+
+    def health(self) -> HealthResponse:
+        """`GET /health` (503 while starting is an answer here, not an error)."""
+        response = self._http.get("/health")
+        return HealthResponse.model_validate(response.json())
+
+    def wait_until_ready(self, timeout_s: float = 300.0, poll_s: float = 1.0) -> HealthResponse:
+        """Poll `/health` until it says `ok`; raises `TimeoutError` after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                health = self.health()
+                if health.status == "ok":
+                    return health
+            except (httpx.TransportError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.base_url} was not ready within {timeout_s:.0f} s")
+            time.sleep(poll_s)
+
+
+class AsyncExpanderClient(_Base):
+    """Asyncio client with the same methods as `ExpanderClient` (awaitable)."""
+
+    def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, **kwargs):
+        transport = kwargs.pop("transport", None)
+        super().__init__(base_url, api_key, **kwargs)
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=self.timeout,
+                                       transport=transport)
+
+    async def __aenter__(self) -> AsyncExpanderClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.TransportError:
+                if attempt == self.max_retries:
+                    raise
+                response = None
+            else:
+                if response.status_code < 400:
+                    return response
+                if response.status_code not in RETRY_STATUSES or attempt == self.max_retries:
+                    raise _error_from(response)
+            self.retries += 1
+            await asyncio.sleep(retry_delay(response, attempt, self.backoff_s, self.max_wait_s))
+        raise AssertionError("unreachable")
+
+    async def expand(self, prompt: str, *, n: int = 1, seed: int | None = None, creativity: str | None = None,
+                     keep_terms: list[str] | None = None, max_words: int | None = None, model: str | None = None,
+                     **extra) -> ExpandResponse:
+        body = _expand_body(prompt, n, seed, creativity, keep_terms, max_words, model, extra)
+        return ExpandResponse.model_validate((await self._request("POST", "/v1/expand", json=body)).json())
+
+    async def expand_batch(self, prompts: list[str], **kwargs) -> dict:
+        body = _expand_body(list(prompts), kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
+                            kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None), kwargs)
+        return (await self._request("POST", "/v1/expand", json=body)).json()
+
+    async def stream_expand(self, prompt: str, **kwargs) -> AsyncIterator[dict]:
+        body = _expand_body(prompt, kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
+                            kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None),
+                            {**kwargs, "stream": True})
+        async with self._http.stream("POST", "/v1/expand", json=body) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _error_from(response)
+            async for line in response.aiter_lines():
+                event = _sse_event(line)
+                if event is _DONE:
+                    return
+                if event is not None:
+                    yield event
+
+    async def models(self) -> ModelList:
+        return ModelList.model_validate((await self._request("GET", "/v1/models")).json())
+
+    async def health(self) -> HealthResponse:
+        return HealthResponse.model_validate((await self._http.get("/health")).json())
+
+
+_DONE = object()
+
+
+def _sse_event(line: str):
+    """One line of a server-sent event stream: the decoded `data:` object, `_DONE` for `data: [DONE]`, or
+    None for other lines (comments, blank separators). An `error` event raises `ExpanderAPIError`."""
+    if not line.startswith("data:"):
+        return None
+    data = line[5:].strip()
+    if data == "[DONE]":
+        return _DONE
+    event = json.loads(data)
+    if isinstance(event, dict) and "error" in event:
+        err = event["error"]
+        raise ExpanderAPIError(200, err.get("message", "stream error"), code=err.get("code"),
+                               type=err.get("type"), param=err.get("param"), body=event)
+    return event
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[dict]:
+    """Decode `data: {...}` server-sent events until `data: [DONE]`."""
+    for line in lines:
+        event = _sse_event(line)
+        if event is _DONE:
+            return
+        if event is not None:
+            yield event
