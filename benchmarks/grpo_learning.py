@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "--max_completion_length", "32", "--temperature", "1.0", "--learning_rate", "5e-4",
         "--image_grid_steps", "10", "--sft_adapter", args.sft_adapter, "--torch_threads", str(args.torch_threads),
         "--max_prompts", str(args.max_prompts),
-        "--rewards_overrides", "format.min_words=8", "format.max_words=20", "faithfulness.clip_weight=0",
+        "--rewards.format.min_words", "8", "--rewards.format.max_words", "20", "--rewards.faithfulness.clip_weight", "0",
         "--reward_weight_overrides", json.dumps({"format": 2.0, "faithfulness": 1.0, "aesthetic": 0.1,
                                                  "diversity": 0.1, "safety": 0.1}),
     ]

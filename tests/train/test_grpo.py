@@ -105,7 +105,7 @@ def test_image_grid_places_each_member_in_its_row_and_column(tmp_path):
 
 
 def test_prompts_without_reward_variance_are_dropped_after_k_epochs():
-    from expander.train.grpo import ZeroVarianceTracker, _DroppingRepeatSampler
+    from expander.train.grpo.trainer import ZeroVarianceTracker, _DroppingRepeatSampler
 
     tracker = ZeroVarianceTracker(patience=2)
     tracker.update(["a", "b", "c"], [True, True, False])
@@ -233,3 +233,21 @@ def test_every_grpo_recipe_parses_into_the_three_dataclasses(recipe, tmp_path):
     assert (REPO / script.rewards_config).is_file()
     assert model.model_name_or_path and training.num_generations >= 2
     assert training.multi_objective_aggregation == "normalize_then_sum"
+
+
+def test_rewards_overrides_take_a_yaml_mapping_and_rewards_flags(tmp_path):
+    from expander.rewards import load_rewards_config
+    from expander.train.grpo import GRPOSetupError, make_parser
+    from expander.train.grpo.config import rewards_override_args
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(TINY.read_text() + "\nrewards_overrides: {render.height: 64, format.max_words: 30}\n")
+    script, _, _ = make_parser().parse_args_and_config(
+        ["--config", str(recipe), "--output_dir", str(tmp_path), "--rewards.render.height", "96",
+         "--rewards.render.width=48"])
+    # The command line wins key by key over the YAML's mapping; both go through expander.config's loader.
+    assert script.rewards_overrides == {"render.height": "96", "format.max_words": 30, "render.width": "48"}
+    cfg = load_rewards_config(REPO / script.rewards_config, rewards_override_args(script.rewards_overrides))
+    assert (cfg.render.height, cfg.render.width, cfg.format.max_words) == (96, 48, 30)
+    with pytest.raises(GRPOSetupError, match="--rewards.render.height 512"):
+        rewards_override_args(["format.max_words=30"])

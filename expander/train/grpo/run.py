@@ -1,0 +1,227 @@
+"""`main(script_args, training_args, model_args)`: GRPO on rendered images, top to bottom.
+
+Load the prompts, build the reward suite (it sets TRL's reward weights, gate included), load the policy,
+train with `ExpanderGRPOTrainer`, resume from the last checkpoint of `output_dir` when there is one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+from trl import GRPOConfig, get_peft_config
+
+from expander.files import append_jsonl, atomic_write_json, read_jsonl, write_jsonl
+from expander.train.grpo.config import (
+    METRICS_FILE,
+    TRACKER_FILE,
+    GRPOModelConfig,
+    GRPOScriptArguments,
+    GRPOSetupError,
+    rewards_override_args,
+)
+from expander.train.grpo.dataset import load_prompt_dataset
+from expander.train.grpo.trainer import ExpanderGRPOTrainer, ZeroVarianceTracker
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["build_policy", "build_rewards", "find_resume_checkpoint", "main"]
+
+
+# ---------------------------------------------------------------------------------------------- policy
+
+
+def build_policy(model_args: GRPOModelConfig, training_args: GRPOConfig):
+    """Load the policy and its tokenizer from a model ref; returns `(model, tokenizer, peft_config)`.
+
+    `peft_config` is a fresh LoRA config when `use_peft` and no SFT adapter, else None (the adapter, if
+    any, is already loaded trainable into `model`).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from expander.models import resolve_adapter, resolve_model
+
+    path = str(resolve_model(model_args.model_name_or_path))
+    dtype = model_args.dtype if model_args.dtype not in (None, "auto") else "float32"
+    if dtype == "float32" and (training_args.bf16 or training_args.fp16):
+        dtype = "bfloat16" if training_args.bf16 else "float16"
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=dtype, revision=model_args.model_revision,
+        attn_implementation=model_args.attn_implementation,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    sft_adapter = model_args.sft_adapter
+    if sft_adapter in ("default", "none"):
+        sft_adapter = resolve_adapter(model_args.model_name_or_path, sft_adapter)
+        logger.info("sft_adapter %s: %s", model_args.sft_adapter, sft_adapter or "none (bare model)")
+    if sft_adapter:
+        from peft import PeftModel
+
+        adapter = Path(sft_adapter).expanduser()
+        if not (adapter / "adapter_config.json").is_file():
+            raise GRPOSetupError(f"sft_adapter {adapter} is not a PEFT adapter directory (no adapter_config.json)")
+        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+        return model, tokenizer, None
+    return model, tokenizer, get_peft_config(model_args)
+
+
+# ---------------------------------------------------------------------------------------------- rewards
+
+
+def build_rewards(script_args: GRPOScriptArguments, training_args: GRPOConfig):
+    """The reward suite of `rewards_config` (plus `rewards_overrides`), built for this run's group size; sets
+    `training_args.reward_weights` to the suite's weights (gate included).
+
+    GRPO builds the `RewardSuite` itself rather than calling `get_reward_funcs` (the thin adapter that returns
+    only functions and weights): the trainer also reads the suite's render cache for its images.
+
+    Returns:
+        The `expander.rewards.RewardSuite` (its `funcs` go to the trainer, its `cache` holds the renders).
+    """
+    from expander.rewards import RewardSuite, load_rewards_config
+
+    if not script_args.rewards_config:
+        raise GRPOSetupError("rewards_config is required (e.g. configs/rewards/tiny.yaml)")
+    if not Path(script_args.rewards_config).is_file():
+        raise GRPOSetupError(f"rewards_config {script_args.rewards_config} does not exist")
+    if training_args.reward_weights is not None:
+        raise GRPOSetupError(
+            "set weights by name with reward_weight_overrides (e.g. '{\"format\": 2.0}'), not reward_weights: "
+            "the gate's weight is derived from the others"
+        )
+    try:
+        cfg = load_rewards_config(script_args.rewards_config, rewards_override_args(script_args.rewards_overrides))
+    except ValueError as exc:  # ConfigError names the key and the file
+        raise GRPOSetupError(str(exc)) from None
+    overrides = script_args.reward_weight_overrides or {}
+    if isinstance(overrides, str):
+        try:
+            overrides = json.loads(overrides)
+        except json.JSONDecodeError as exc:
+            raise GRPOSetupError(f"reward_weight_overrides is not a JSON object: {exc.msg}") from None
+    if not isinstance(overrides, dict):
+        raise GRPOSetupError(f"reward_weight_overrides must map reward names to weights, got {overrides!r}")
+    for name, weight in overrides.items():
+        if name not in cfg.rewards:
+            raise GRPOSetupError(
+                f"reward_weight_overrides: {name!r} is not a reward of {script_args.rewards_config} "
+                f"({', '.join(cfg.rewards)})"
+            )
+        try:
+            cfg.weights[name] = float(weight)
+        except (TypeError, ValueError):
+            raise GRPOSetupError(f"reward_weight_overrides: weight of {name!r} must be a number, got {weight!r}") from None
+    suite = RewardSuite(cfg, num_generations=training_args.num_generations)
+    training_args.reward_weights = list(suite.weights)
+    logger.info("rewards: %s", ", ".join(f"{n}={w:g}" for n, w in zip(suite.names, suite.weights)))
+    return suite
+
+
+# ---------------------------------------------------------------------------------------------- logging and resume
+
+
+class _RunStateCallback(TrainerCallback):
+    """Appends every log entry to `metrics.jsonl` and saves the zero-variance tracker with each checkpoint."""
+
+    def __init__(self, output_dir: Path, tracker: ZeroVarianceTracker):
+        self.path = output_dir / METRICS_FILE
+        self.tracker = tracker
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            append_jsonl(self.path, [{"step": state.global_step, **logs}])
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                atomic_write_json(ckpt / TRACKER_FILE, self.tracker.state_dict())
+
+
+def _truncate_metrics(path: Path, last_step: int) -> None:
+    """Drop log entries past `last_step` (logged after the checkpoint a resumed run restarts from), and a
+    line torn by a kill mid-append."""
+    if path.is_file():
+        write_jsonl(path, [row for row in read_jsonl(path) if row.get("step", 0) <= last_step])
+
+
+def find_resume_checkpoint(training_args: GRPOConfig) -> str | None:
+    """The checkpoint to resume from: `resume_from_checkpoint` if set, else the last one in `output_dir`."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if training_args.resume_from_checkpoint:
+        if not Path(training_args.resume_from_checkpoint).is_dir():
+            raise GRPOSetupError(f"resume_from_checkpoint {training_args.resume_from_checkpoint} does not exist")
+        return training_args.resume_from_checkpoint
+    out = Path(training_args.output_dir)
+    return get_last_checkpoint(str(out)) if out.is_dir() else None
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: GRPOModelConfig) -> ExpanderGRPOTrainer:
+    """Train the expander with GRPO on rendered images; returns the trainer (its `state` has the history).
+
+    Writes to `training_args.output_dir`: checkpoints, the final adapter/model, `metrics.jsonl`,
+    `completions/step_*.jsonl`, `image_grids/step_*.png` and the `report_to` logs.
+    """
+    if script_args.torch_threads is not None:
+        if script_args.torch_threads < 1:
+            raise GRPOSetupError(f"torch_threads must be >= 1, got {script_args.torch_threads}")
+        torch.set_num_threads(script_args.torch_threads)
+    out = Path(training_args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    dataset = load_prompt_dataset(script_args)
+    if len(dataset) * training_args.num_generations < training_args.generation_batch_size:
+        raise GRPOSetupError(
+            f"{len(dataset)} prompts x num_generations {training_args.num_generations} cannot fill one generation "
+            f"batch of {training_args.generation_batch_size} completions; add prompts or lower the batch size"
+        )
+    suite = build_rewards(script_args, training_args)
+    model, tokenizer, peft_config = build_policy(model_args, training_args)
+
+    trainer = ExpanderGRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        reward_funcs=list(suite.funcs),
+        args=training_args,
+        train_dataset=dataset,
+        peft_config=peft_config,
+        script_args=script_args,
+        render_cache=suite.cache,
+    )
+    trainer.reward_suite = suite
+    trainer.add_callback(_RunStateCallback(out, trainer.zero_std_tracker))
+
+    checkpoint = find_resume_checkpoint(training_args)
+    if checkpoint is not None:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+        _truncate_metrics(out / METRICS_FILE, int(state["global_step"]))
+        tracker_file = Path(checkpoint) / TRACKER_FILE
+        if tracker_file.is_file():
+            trainer.zero_std_tracker.load_state_dict(json.loads(tracker_file.read_text()))
+        logger.info("resuming from %s (global step %d)", checkpoint, state["global_step"])
+    else:
+        _truncate_metrics(out / METRICS_FILE, 0)
+    trainer.train(resume_from_checkpoint=checkpoint)
+
+    trainer.save_model(str(out))
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(str(out))
+        atomic_write_json(out / "grpo_run.json", {
+            "model": model_args.model_name_or_path,
+            "sft_adapter": model_args.sft_adapter,
+            "rewards_config": script_args.rewards_config,
+            "reward_funcs": trainer.reward_func_names,
+            "reward_weights": list(training_args.reward_weights or []),
+            "resumed_from": checkpoint,
+            "global_step": trainer.state.global_step,
+        })
+    return trainer
