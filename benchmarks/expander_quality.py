@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only-base", action="store_true", help="expand the base arm only (fills --cache)")
     args = p.parse_args(argv)
 
-    from expander.train.quality import summarize
+    from expander.eval.quality import summarize
 
     if not args.adapter and not args.only_base:
         p.error("--adapter is required (or --only-base)")

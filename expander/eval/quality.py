@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from expander.errors import MissingExtraError
+
 __all__ = ["QualitySummary", "distinct_n", "is_description", "is_story", "summarize"]
 
 _CHAT_OPENERS = re.compile(
@@ -93,7 +95,10 @@ def summarize(prompts: list[str], expansions: list[str], check=None, raw: list[s
     if raw is not None and len(raw) != len(expansions):
         raise ValueError("need one raw completion per expansion")
     if check is None:
-        from expander.constraints import check
+        try:
+            from expander.constraints import check
+        except ImportError as exc:
+            raise MissingExtraError("the constraint pass rate", "constraints", exc) from exc
     reports = [check(p, e) for p, e in zip(prompts, expansions)]
     n = len(prompts)
     return QualitySummary(
