@@ -31,6 +31,7 @@ import torch
 from diffusion.presets import get_preset
 from diffusion.prompt_template import configure_prompt_template
 from diffusion.text_cache import TextEmbeddingCache
+from expander.errors import ExpanderError
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ _DTYPES = {
 }
 
 
-class Krea2ModelError(FileNotFoundError):
+class Krea2ModelError(ExpanderError, FileNotFoundError):
     """A Krea 2 reference that does not name a complete diffusers-format directory."""
 
 
@@ -83,9 +84,10 @@ def check_krea2_dir(path: str | os.PathLike) -> Path:
 
 
 def resolve_krea2(ref: str | os.PathLike) -> Path:
-    """A local directory for `ref` (a local diffusers-format directory or a hub id `org/name`).
+    """A local directory for `ref` (a local diffusers-format directory, a hub id `org/name`, or `tiny:krea2`).
 
-    Hub ids resolve through the local HF cache (`HF_HUB_OFFLINE=1`) or a download.
+    Hub ids resolve through the local HF cache (`HF_HUB_OFFLINE=1`) or a download; `tiny:krea2` is the tiny
+    random Krea 2, built once into the cache (`diffusion.tiny.resolve_tiny_krea2`).
 
     Raises:
         Krea2ModelError: naming the reference and what was tried or is missing.
@@ -93,6 +95,10 @@ def resolve_krea2(ref: str | os.PathLike) -> Path:
     text = str(ref).strip()
     if not text:
         raise Krea2ModelError("a Krea 2 model reference must be a non-empty path or hub id")
+    if text.startswith("tiny:"):
+        from diffusion.tiny import resolve_tiny_krea2
+
+        return check_krea2_dir(resolve_tiny_krea2(text))
     path = Path(text).expanduser()
     parts = text.split("/")
     is_hub_id = len(parts) == 2 and all(parts) and not text.startswith((".", "~", "/"))
@@ -172,7 +178,7 @@ class Krea2Renderer:
         """Load a Krea 2 diffusers directory (or hub id) into a renderer.
 
         Args:
-            ref: local diffusers-format directory or hub id.
+            ref: local diffusers-format directory, hub id, or `tiny:krea2` (the tiny random Krea 2).
             preset: `turbo` (8 steps, guidance 0) or `raw` (28 steps, guidance 4.5); see `presets.py`.
             dtype: `None` = bf16 on CUDA, fp32 on CPU; or a torch dtype / `"bf16"` / `"fp16"` / `"fp32"`.
             device: `None` = CUDA when available, else CPU.

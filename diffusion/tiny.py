@@ -19,7 +19,11 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TINY_FORMAT", "TINY_SELECT_LAYERS", "build_tiny_krea2", "cached_tiny_krea2", "tiny_tokenizer_source"]
+__all__ = ["TINY_FORMAT", "TINY_KREA2_REF", "TINY_SELECT_LAYERS", "build_tiny_krea2", "cached_tiny_krea2",
+           "resolve_tiny_krea2", "tiny_tokenizer_source"]
+
+TINY_KREA2_REF = "tiny:krea2"
+"""The model ref every Krea 2 loader accepts for the tiny random Krea 2 of seed 0 (`cached_tiny_krea2()`)."""
 
 # Hidden states 1..4 of the 4-layer text encoder (0 is the embedding output); the transformer's
 # `num_text_layers` must equal the number of taps.
@@ -133,7 +137,8 @@ def build_tiny_krea2(path: str | os.PathLike, seed: int = 0, *, is_distilled: bo
 
 
 def cached_tiny_krea2(seed: int = 0) -> Path:
-    """The tiny Krea 2 of `seed` under `$EXPANDER_CACHE/tiny/krea2-seed{seed}`, built once and reused.
+    """The tiny Krea 2 of `seed` under `$EXPANDER_CACHE/tiny/krea2-seed{seed}`, built once and reused (seed 0
+    is what the ref `tiny:krea2` names).
 
     A file lock makes concurrent processes (parallel test sessions) build it once; a cached build of an
     older `TINY_FORMAT` is rebuilt.
@@ -150,6 +155,20 @@ def cached_tiny_krea2(seed: int = 0) -> Path:
         if not _is_current(target):  # another process may have built it while we waited
             build_tiny_krea2(target, seed=seed)
     return target
+
+
+def resolve_tiny_krea2(ref: str) -> Path:
+    """The directory of a `tiny:krea2` ref (built once into the cache); the one resolver of that ref, used by
+    `Krea2Renderer.from_pretrained` and so by `expander render`, the rewards' renderer and eval.
+
+    Raises:
+        Krea2ModelError: another `tiny:` name.
+    """
+    if ref.strip() != TINY_KREA2_REF:
+        from diffusion.renderer import Krea2ModelError
+
+        raise Krea2ModelError(f"unknown tiny Krea 2 ref {ref!r}; the tiny random Krea 2 is {TINY_KREA2_REF!r}")
+    return cached_tiny_krea2(seed=0)
 
 
 def _is_current(path: Path) -> bool:

@@ -12,6 +12,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from expander.errors import ExpanderError
+
 __all__ = ["BrowserError", "chromium_path", "dump_dom", "screenshot"]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -23,7 +25,7 @@ _FLAGS = [
 ]
 
 
-class BrowserError(RuntimeError):
+class BrowserError(ExpanderError, RuntimeError):
     """Chromium is missing, failed, or produced no output; the message holds its stderr tail."""
 
 

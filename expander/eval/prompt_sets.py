@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from expander.errors import ExpanderError
 from expander.files import iter_jsonl
 from expander.prompts import PromptError, validate_prompt
 
@@ -34,7 +35,7 @@ _CATEGORY_COLUMNS = ("category",)
 _CHALLENGE_COLUMNS = ("challenge",)
 
 
-class PromptSetError(ValueError):
+class PromptSetError(ExpanderError, ValueError):
     """A prompt file that cannot be read or sampled; the message names the file and the line."""
 
 

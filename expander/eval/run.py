@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from expander.eval.cache import EvalCache, directory_fingerprint, stable_key
-from expander.files import atomic_write_bytes, atomic_write_text
 from expander.config import config_to_dict
+from expander.errors import MissingExtraError
+from expander.eval.cache import EvalCache, directory_fingerprint, stable_key
 from expander.eval.config import ArmConfig, EvalConfig
+from expander.files import atomic_write_bytes, atomic_write_text
 from expander.eval.prompt_sets import EvalPrompt, load_prompt_file, sample_prompts
 
 logger = logging.getLogger(__name__)
@@ -157,22 +158,15 @@ def expand_arm(
 # renders
 
 
-def resolve_renderer_ref(ref: str) -> str:
-    """`tiny:krea2` -> the built tiny directory (via the rewards module's resolver); other refs unchanged."""
-    from expander.rewards.tiny import resolve_ref
-
-    return resolve_ref(ref)
-
-
 def render_settings(cfg: EvalConfig) -> dict:
     """Everything that decides a render besides its text and seed (the render cache key's settings)."""
-    resolved = resolve_renderer_ref(cfg.renderer)
     try:
         from diffusion.renderer import resolve_krea2
     except ImportError as exc:
-        raise RuntimeError(f"eval needs the Krea 2 runtime (diffusion.renderer), which cannot be imported: {exc}") from exc
+        raise MissingExtraError("eval's renders (the Krea 2 runtime)", "diffusion", exc) from exc
     # Resolve now, before minutes of expanding: a missing or incomplete model is a named error at once.
-    local = resolve_krea2(resolved)
+    # `tiny:krea2` is resolved (built once) by the runtime, like a directory or a hub id.
+    local = resolve_krea2(cfg.renderer)
     return {
         "renderer": cfg.renderer,
         "fingerprint": directory_fingerprint(local),
@@ -201,9 +195,9 @@ def load_renderer(cfg: EvalConfig):
     try:
         from diffusion import Krea2Renderer
     except ImportError as exc:
-        raise RuntimeError(f"eval needs diffusion.Krea2Renderer (the Krea 2 runtime), which cannot be imported: {exc}") from exc
+        raise MissingExtraError("eval's renders (the Krea 2 runtime)", "diffusion", exc) from exc
     return Krea2Renderer.from_pretrained(
-        resolve_renderer_ref(cfg.renderer), preset=cfg.preset, dtype=cfg.dtype, device=cfg.device,
+        cfg.renderer, preset=cfg.preset, dtype=cfg.dtype, device=cfg.device,
         offload=cfg.offload, batch_size=cfg.render_batch_size,
     )
 

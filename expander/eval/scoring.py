@@ -13,8 +13,9 @@ Per row (prompt x arm x seed):
 | `dino_dist_to_baseline` | cosine distance to the baseline arm's image of the same (prompt, seed)    | same                               |
 | `expansion_words`       | words in the rendered text                                                 | here                               |
 
-A scorer that could not score leaves NaN (never a silent 0). A scorer that cannot be *built* (its module
-has not landed, or its weights are missing) fails the run at once, naming the scorer.
+A scorer that could not score leaves NaN (never a silent 0). A scorer that cannot be *built* fails the run at
+once, naming the scorer: `MissingExtraError` when its optional dependencies (a pyproject extra) are not
+installed, `ScorerUnavailable` when its weights cannot be loaded.
 """
 
 from __future__ import annotations
@@ -24,26 +25,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from expander.errors import ExpanderError, MissingExtraError
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["EvalScorers", "ScorerUnavailable", "build_scorers", "pil_to_tensor", "score_rows"]
 
 
-class ScorerUnavailable(RuntimeError):
+class ScorerUnavailable(ExpanderError, RuntimeError):
     """A scorer the eval needs cannot be imported or loaded; the message names it and why."""
 
 
-def _require(what: str, module: str, names: list[str]):
-    """Import `names` from `module`, or raise `ScorerUnavailable` naming the scorer and the issue it comes from."""
+def _require(what: str, module: str, names: list[str], extra: str):
+    """Import `names` from `module`, or raise `MissingExtraError` naming the scorer and the extra to install."""
     import importlib
 
     try:
         mod = importlib.import_module(module)
         return [getattr(mod, n) for n in names]
-    except (ImportError, AttributeError) as exc:
-        raise ScorerUnavailable(
-            f"the eval's {what} scorer needs {module}.{'/'.join(names)}, which is not available: {exc}"
-        ) from exc
+    except ImportError as exc:
+        raise MissingExtraError(f"the eval's {what} scorer", extra, exc) from exc
+    except AttributeError as exc:
+        raise ScorerUnavailable(f"the eval's {what} scorer needs {module}.{'/'.join(names)}: {exc}") from exc
 
 
 def pil_to_tensor(images) -> "torch.Tensor":
@@ -121,16 +124,18 @@ def build_scorers(cfg) -> EvalScorers:
     """Load every scorer named by an `EvalConfig` (CLIP shared by aesthetics, faithfulness and image safety).
 
     Raises:
-        ScorerUnavailable: a scorer module is missing or a model cannot be loaded (named in the message).
+        MissingExtraError: a scorer's optional dependencies are not installed (the scorer and extra named).
+        ScorerUnavailable: a scorer's model cannot be loaded (named in the message).
     """
     from expander.safety import classify_text
 
-    [check] = _require("constraint", "expander.constraints", ["check"])
-    [ClipConfig, SafetyConfig] = _require("CLIP", "expander.rewards.config", ["ClipConfig", "SafetyConfig"])
-    [ClipModel] = _require("CLIP", "expander.rewards.clip_model", ["ClipModel"])
-    [AestheticScorer, load_aesthetic_head] = _require("aesthetic", "expander.rewards.aesthetics", ["AestheticScorer", "load_aesthetic_head"])
-    [ClipSimilarity] = _require("CLIP faithfulness", "expander.rewards.faithfulness", ["ClipSimilarity"])
-    [Dinov3Embedder] = _require("DINOv3 diversity", "expander.rewards.diversity", ["Dinov3Embedder"])
+    [check] = _require("constraint", "expander.constraints", ["check"], "constraints")
+    [ClipConfig, SafetyConfig] = _require("CLIP", "expander.rewards.config", ["ClipConfig", "SafetyConfig"], "rewards")
+    [ClipModel] = _require("CLIP", "expander.rewards.clip_model", ["ClipModel"], "rewards")
+    [AestheticScorer, load_aesthetic_head] = _require(
+        "aesthetic", "expander.rewards.aesthetics", ["AestheticScorer", "load_aesthetic_head"], "rewards")
+    [ClipSimilarity] = _require("CLIP faithfulness", "expander.rewards.faithfulness", ["ClipSimilarity"], "rewards")
+    [Dinov3Embedder] = _require("DINOv3 diversity", "expander.rewards.diversity", ["Dinov3Embedder"], "rewards")
     try:
         clip = ClipModel.from_config(ClipConfig(model=cfg.clip_model, pretrained=cfg.clip_pretrained), cfg.device)
         aesthetic = AestheticScorer(clip, load_aesthetic_head(cfg.aesthetic_head))
@@ -138,12 +143,12 @@ def build_scorers(cfg) -> EvalScorers:
         dino = Dinov3Embedder.from_pretrained(cfg.dino_model, device=cfg.device)
         image_safety = None
         if cfg.image_safety:
-            [ImageSafety] = _require("image safety", "expander.rewards.safety", ["ImageSafety"])
+            [ImageSafety] = _require("image safety", "expander.rewards.safety", ["ImageSafety"], "rewards")
             safety_cfg = SafetyConfig(clip=ClipConfig(model=cfg.clip_model, pretrained=cfg.clip_pretrained))
             if cfg.image_safety_threshold is not None:
                 safety_cfg.threshold = cfg.image_safety_threshold
             image_safety = ImageSafety(clip, safety_cfg)
-    except ScorerUnavailable:
+    except (ScorerUnavailable, MissingExtraError):
         raise
     except Exception as exc:  # noqa: BLE001 - any load failure is reported with the refs that caused it
         raise ScorerUnavailable(f"cannot load the eval scorers ({type(exc).__name__}: {exc})") from exc

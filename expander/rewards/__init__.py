@@ -1,12 +1,12 @@
 """The reward suite: image rewards on renders shared through one cache, text rewards, and gates.
 
-    from expander.rewards import RewardsConfig, get_reward_funcs, load_rewards_config
+    from expander.rewards import RewardSuite, load_rewards_config
     cfg = load_rewards_config("configs/rewards/tiny.yaml")
-    funcs, weights = get_reward_funcs(cfg)
+    suite = RewardSuite(cfg, num_generations=4)   # suite.funcs, suite.weights; get_reward_funcs(cfg) returns just those
 
 One reward family per module: `aesthetics`, `faithfulness`, `safety`, `diversity`, `format`, `gates`;
-`render_cache` renders each completion once; `registry` builds the TRL functions; `tiny` builds tiny
-random reward models for offline tests.
+`render_cache` renders each completion once; `registry` holds `RewardSuite`, which builds the TRL functions;
+`tiny` builds tiny random reward models for offline tests. This module only re-exports.
 """
 
 from expander.rewards.config import RewardsConfig, load_rewards_config

@@ -16,6 +16,8 @@ from typing import Callable, Sequence, TypeVar
 
 import torch
 
+from expander.errors import ExpanderError
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["RewardLengthError", "RewardModelError", "call_with_retry", "check_length", "is_transient", "map_isolated"]
@@ -24,11 +26,11 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class RewardLengthError(ValueError):
+class RewardLengthError(ExpanderError, ValueError):
     """A scorer returned a different number of results than it was given inputs."""
 
 
-class RewardModelError(RuntimeError):
+class RewardModelError(ExpanderError, RuntimeError):
     """A reward model (or the renderer) cannot be loaded; the message names the ref and what was tried."""
 
 

@@ -1,8 +1,12 @@
-"""The reward registry: `get_reward_funcs(config)` -> TRL reward functions and their weights.
+"""The reward registry: `RewardSuite(config)` builds every reward as a TRL reward function, with its weight.
 
     cfg = load_rewards_config("configs/rewards/tiny.yaml")
-    funcs, weights = get_reward_funcs(cfg)     # GRPOConfig(reward_weights=weights,
-                                               #            multi_objective_aggregation="normalize_then_sum")
+    suite = RewardSuite(cfg, num_generations=G)   # suite.funcs, suite.weights, suite.cache (the renders)
+    GRPOConfig(reward_weights=suite.weights, multi_objective_aggregation="normalize_then_sum")
+
+`RewardSuite` is the entry point: GRPO (`expander.train.grpo`), `expander score` and eval build it, and it
+also scores whole batches (`score_rows`). `get_reward_funcs(cfg)` is the thin TRL adapter over it for code
+that only wants `(funcs, weights)`.
 
 Every function has TRL's signature `fn(prompts, completions, **kwargs) -> list[float | None]`; its
 `__name__` is the logged name (`aesthetic`, `faithfulness`, `safety`, `diversity`, `format`, `gate`, or
@@ -12,8 +16,10 @@ and renders every completion once per step through the shared `RenderCache`.
 Inputs: `prompts`/`completions` are plain strings or TRL's conversational form (lists of
 `{"role", "content"}` messages): the SHORT prompt is the last user message's content (a
 `short_prompt` dataset column, when present, takes precedence), the completion is the assistant
-message's content. Completions are cleaned with `expander.prompts.clean_output` before they are
-rendered or judged, exactly as serving would hand them to the renderer; `format` judges the raw text.
+message's content. Completions are cleaned with `expander.prompts.clean_output` (the contract's cleaning,
+the one serving applies) before they are rendered or judged, but not cut to a word budget as serving's
+`ExpansionPlan.finish` cuts them: the policy is judged on everything it wrote, and `format` (which judges
+the raw text) scores its length against `format.max_words`.
 `trainer_state.global_step` (or a `step` kwarg) decides the seeds; `log_metric` and `log_extra` get
 render counts, error counts and per-component gate columns when TRL passes them.
 
@@ -31,6 +37,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from expander.errors import MissingExtraError
 from expander.prompts import clean_output
 from expander.rewards.config import RewardsConfig
 from expander.rewards.errors import RewardModelError, check_length, map_isolated
@@ -149,7 +156,9 @@ class RewardSuite:
             try:
                 from expander.constraints import check
             except ImportError as exc:
-                raise RewardModelError(f"constraint checks need expander.constraints, which cannot be imported: {exc}") from exc
+                raise MissingExtraError("the constraint gate and faithfulness's constraint score", "constraints", exc,
+                                        hint="or turn gates.constraints off and set faithfulness.constraint_weight: 0"
+                                        ) from exc
             self._check = check
 
         self.cache: RenderCache | None = None
@@ -455,15 +464,13 @@ class RewardSuite:
 
 
 def _load_renderer(cfg: RewardsConfig):
-    from expander.rewards.tiny import resolve_ref
-
     try:
         from diffusion import Krea2Renderer
     except ImportError as exc:
-        raise RewardModelError(f"image rewards need diffusion.Krea2Renderer, which cannot be imported: {exc}") from exc
+        raise MissingExtraError("image rewards (the Krea 2 renderer)", "diffusion", exc) from exc
     r = cfg.render
-    try:
-        return Krea2Renderer.from_pretrained(resolve_ref(r.model), preset=r.preset, dtype=r.dtype, device=r.device,
+    try:  # `tiny:krea2` is resolved by the runtime itself, like a directory or a hub id
+        return Krea2Renderer.from_pretrained(r.model, preset=r.preset, dtype=r.dtype, device=r.device,
                                              offload=r.offload, batch_size=r.batch_size)
     except RewardModelError:
         raise
@@ -473,7 +480,7 @@ def _load_renderer(cfg: RewardsConfig):
 
 def get_reward_funcs(cfg: RewardsConfig, *, renderer: Any = None,
                      num_generations: int | None = None) -> tuple[list[RewardFunc], list[float]]:
-    """TRL reward functions and weights for `cfg` (see the module docstring).
+    """TRL reward functions and weights for `cfg`: the thin adapter over `RewardSuite` (see the module docstring).
 
     Args:
         cfg: the reward config.

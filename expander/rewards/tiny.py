@@ -6,12 +6,14 @@ under a file lock, so concurrent processes build it once and a kill never leaves
 
 | ref                    | what it builds                                                     | resolves to             |
 |------------------------|--------------------------------------------------------------------|-------------------------|
-| `tiny:krea2`           | diffusers Krea 2 pipeline (`diffusion.tiny.build_tiny_krea2`)      | directory               |
+| `tiny:krea2`           | diffusers Krea 2 pipeline: `diffusion.tiny.cached_tiny_krea2()`, the one Krea 2 cache | directory |
 | `tiny:clip`            | open_clip ViT (embed 32, 2 layers) + its BPE tokenizer config      | `local-dir:<directory>` |
 | `tiny:dinov3`          | transformers `DINOv3ViTModel` (hidden 32, 2 layers, patch 16, 4 registers) | directory       |
 | `tiny:aesthetic-head`  | LAION-format MLP head (`layers.N.*`) on 32-d CLIP embeddings        | `.safetensors` file     |
 
-Random weights prove plumbing, shapes, determinism and speed, never quality.
+Random weights prove plumbing, shapes, determinism and speed, never quality. `tiny:krea2` is resolved by the
+Krea 2 runtime itself (`diffusion.tiny.resolve_tiny_krea2`, so every Krea 2 loader takes it); this module
+only forwards it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Callable
 import torch
 from filelock import FileLock
 
+from expander.errors import MissingExtraError
 from expander.models import cache_dir
 
 __all__ = ["TINY_CLIP_CONFIG", "TINY_PREFIX", "TINY_REFS", "is_tiny", "resolve_ref"]
@@ -84,20 +87,8 @@ def _build_aesthetic_head(path: Path) -> None:
     save_file(state, str(path / "aesthetic_head.safetensors"))
 
 
-def _build_krea2(path: Path) -> None:
-    try:
-        from diffusion.tiny import build_tiny_krea2
-    except ImportError as exc:
-        raise RuntimeError(f"tiny:krea2 needs diffusion.tiny.build_tiny_krea2, which cannot be imported: {exc}") from exc
-    built = Path(build_tiny_krea2(path, seed=0))
-    if built.resolve() != path.resolve():  # the builder chose its own layout: move it under our tmp dir
-        for item in built.iterdir():
-            shutil.move(str(item), str(path / item.name))
-
-
 # name -> (builder writing into an empty directory, function mapping the built directory to the ref)
 TINY_REFS: dict[str, tuple[Callable[[Path], None], Callable[[Path], str]]] = {
-    "krea2": (_build_krea2, lambda p: str(p)),
     "clip": (_build_clip, lambda p: f"local-dir:{p}"),
     "dinov3": (_build_dinov3, lambda p: str(p)),
     "aesthetic-head": (_build_aesthetic_head, lambda p: str(p / "aesthetic_head.safetensors")),
@@ -122,8 +113,15 @@ def resolve_ref(ref: str) -> str:
     if not is_tiny(ref):
         return ref
     name = ref[len(TINY_PREFIX):]
+    if name == "krea2":
+        try:
+            from diffusion.tiny import resolve_tiny_krea2
+        except ImportError as exc:
+            raise MissingExtraError("tiny:krea2", "diffusion", exc) from exc
+        return str(resolve_tiny_krea2(ref))
     if name not in TINY_REFS:
-        raise ValueError(f"unknown tiny model {ref!r}; known: {', '.join(TINY_PREFIX + n for n in TINY_REFS)}")
+        known = ", ".join(TINY_PREFIX + n for n in ("krea2", *TINY_REFS))
+        raise ValueError(f"unknown tiny model {ref!r}; known: {known}")
     build, to_ref = TINY_REFS[name]
     root = cache_dir() / "tiny"
     final = root / f"{name}-v{_BUILD_VERSION}"

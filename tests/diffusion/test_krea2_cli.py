@@ -38,3 +38,20 @@ def test_make_tiny_krea2_refuses_to_replace_other_data(tmp_path, capsys):
     (tmp_path / "precious.txt").write_text("keep me")
     assert main(["make-tiny-krea2", str(tmp_path)]) == 2
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_render_takes_the_tiny_krea2_ref(tmp_path, tiny_krea2_dir):
+    # `tiny:krea2` is the same cached model every loader uses (rewards, eval, this command): no second build.
+    from diffusion.renderer import resolve_krea2
+
+    assert resolve_krea2("tiny:krea2") == tiny_krea2_dir
+    out = tmp_path / "out"
+    assert main(["render", "--model", "tiny:krea2", "--prompt", "x", "--seed", "0", "--height", "32",
+                 "--width", "32", "--steps", "2", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert Image.open(out / manifest["images"][0]["file"]).size == (32, 32)
+
+
+def test_an_unknown_tiny_ref_is_a_named_error(tmp_path, capsys):
+    assert main(["render", "--model", "tiny:krea3", "--prompt", "x", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown tiny Krea 2 ref 'tiny:krea3'" in capsys.readouterr().err
