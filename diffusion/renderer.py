@@ -120,8 +120,9 @@ def resolve_krea2(ref: str | os.PathLike) -> Path:
 
 def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
     if dtype is None:
-        # bf16 halves memory and is fast on GPUs; on CPUs without AVX-512 bf16 it is much slower than fp32.
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+        from expander.devices import default_dtype  # the project's one rule: bf16 on CUDA, fp32 elsewhere
+
+        return getattr(torch, default_dtype(device))
     if isinstance(dtype, torch.dtype):
         return dtype
     try:

@@ -1,6 +1,10 @@
 """One generation engine interface, two backends: vLLM and plain transformers `generate`.
 
-Synthesis (the teacher), `expander expand`, serving and evaluation all generate through here.
+Synthesis (the teacher), `expander expand`, serving and evaluation all generate through here. The pieces
+both this offline engine and the async serve backends (`expander.serve.backends`) need are public helpers
+below: loading a causal LM and its tokenizer, the chat-template ids, the seeded sampler and one batched
+`generate` call, the vLLM engine arguments (CPU environment, default dtype, whole-prefill scheduling) and
+sampling parameters, and the mapping of finish reasons.
 
 Seeds: expansion `i` of a conversation is sampled with seed `seed + i`, on its own random stream, in both
 backends. So `n=4, seed=1000` gives the same four texts as four calls with seeds 1000..1003, whatever else
@@ -13,24 +17,50 @@ import logging
 import os
 import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from expander.devices import default_device, has_cuda, resolve_dtype
 from expander.models import DEFAULT_MODEL, resolve_model
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "BACKENDS",
+    "MAX_SEED",
+    "SEED_HEADROOM",
     "Generation",
     "GenerationEngine",
     "SamplingParams",
+    "SeededSampler",
     "TransformersEngine",
     "VLLMEngine",
+    "chat_ids",
+    "configure_vllm_cpu_env",
     "create_engine",
+    "draw_seed",
+    "finish_reason",
+    "generate_seeded",
+    "load_causal_lm",
+    "load_tokenizer",
+    "vllm_engine_args",
+    "vllm_generation",
+    "vllm_sampling_params",
 ]
 
 BACKENDS = ("vllm", "transformers")
+
+SEED_HEADROOM = 1024
+"""Room kept above a drawn seed: expansion `i` uses `seed + i`, and the server's one resample after an unsafe
+expansion uses `seed + i + expander.serve.service.REGEN_SEED_OFFSET`; all of it stays a 31-bit seed."""
+MAX_SEED = 2**31 - 1 - SEED_HEADROOM
+"""The largest first seed a caller may give (the API validates against it) or `draw_seed` returns."""
+
+
+def draw_seed() -> int:
+    """A random first seed in `[0, MAX_SEED]`, for a request that gives none (it is reported back)."""
+    return secrets.randbelow(MAX_SEED + 1)
 
 Conversation = list[dict[str, str]]
 
@@ -64,7 +94,7 @@ class SamplingParams:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
     def seeds(self) -> list[int]:
-        base = self.seed if self.seed is not None else secrets.randbelow(2**31)
+        base = self.seed if self.seed is not None else draw_seed()
         return [base + i for i in range(self.n)]
 
 
@@ -118,7 +148,8 @@ def create_engine(
         model: built-in name, local HF directory or hub id.
         backend: `vllm` or `transformers`.
         adapter: optional LoRA adapter directory (PEFT format).
-        **kwargs: backend options (`dtype`, `device`, `batch_size` for transformers; `dtype`,
+        **kwargs: backend options (`dtype` (default `expander.devices.default_dtype`), `device`, `batch_size`
+            for transformers; `dtype`,
             `max_model_len`, `enforce_eager`, `gpu_memory_utilization`, `max_lora_rank` for vLLM).
     """
     if backend not in BACKENDS:
@@ -130,17 +161,79 @@ def create_engine(
     return cls(model=model, model_path=path, adapter=adapter, **kwargs)
 
 
-def _has_cuda() -> bool:
-    import torch
+# --------------------------------------------------------------------------------------------------------
+# shared pieces: tokenizer, model, chat ids, finish reasons
 
-    return torch.cuda.is_available()
+
+def load_tokenizer(model_path: Path | str):
+    """The model's tokenizer, padding on the left (generation appends on the right); pad = EOS if unset."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_causal_lm(
+    model_path: Path | str,
+    *,
+    dtype: str | None = None,
+    device: str | None = None,
+    adapters: Mapping[str, str] | None = None,
+    merge: bool = False,
+):
+    """A causal LM on `device` in eval mode, with optional LoRA adapters (PEFT format).
+
+    Args:
+        dtype: torch dtype name; `None` = `expander.devices.default_dtype(device)`.
+        device: `None` = CUDA if visible, else CPU.
+        adapters: name -> adapter directory. Loaded as named PEFT adapters (select one with
+            `set_adapter`, none with `disable_adapter()`), or with `merge=True` (one adapter only) merged into
+            the weights.
+
+    Returns:
+        (model, device).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    device = device or default_device()
+    lm = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, resolve_dtype(dtype, device)))
+    if adapters:
+        from peft import PeftModel
+
+        names = sorted(adapters)
+        if merge:
+            if len(names) != 1:
+                raise ValueError(f"merge=True takes one adapter, got {len(names)}")
+            lm = PeftModel.from_pretrained(lm, adapters[names[0]]).merge_and_unload()
+        else:
+            lm = PeftModel.from_pretrained(lm, adapters[names[0]], adapter_name=names[0])
+            for name in names[1:]:
+                lm.load_adapter(adapters[name], adapter_name=name)
+    return lm.to(device).eval(), device
+
+
+def chat_ids(tokenizer, conversation: Conversation) -> list[int]:
+    """Token ids of `conversation` under the model's chat template, ending with the assistant's turn opener."""
+    ids = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True)
+    if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
+        ids = ids["input_ids"]
+    return list(ids)
+
+
+def finish_reason(reason: str | None) -> str:
+    """An engine's finish reason as ours: `"length"` when the token budget ran out, else `"stop"`."""
+    return "length" if reason == "length" else "stop"
 
 
 # --------------------------------------------------------------------------------------------------------
 # transformers backend
 
 
-class _SeededSampler:
+class SeededSampler:
     """Logits processor that samples each row from its own seeded generator and forces that token.
 
     `generate` then runs greedy over the forced logits. Batch rows never share a random stream, so a row's
@@ -173,76 +266,88 @@ class _SeededSampler:
         return forced
 
 
+def generate_seeded(
+    lm,
+    tokenizer,
+    prompts: list[list[int]],
+    seeds: list[int],
+    *,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    repetition_penalty: float = 1.0,
+    stopping_criteria=None,
+) -> list[Generation]:
+    """One transformers `generate` call over a batch: row `i` is prompt `i` sampled with seed `seeds[i]` on its
+    own random stream (`SeededSampler`), decoded up to its first EOS.
+
+    Args:
+        lm: a causal LM (its `device` receives the batch).
+        tokenizer: a left-padding tokenizer (`load_tokenizer`).
+        prompts: chat-template token ids per row.
+        stopping_criteria: optional extra `StoppingCriteriaList` (the server stops cancelled rows with it).
+    """
+    import torch
+    from transformers import GenerationConfig, LogitsProcessorList
+
+    batch = tokenizer.pad({"input_ids": [list(p) for p in prompts]}, return_tensors="pt")
+    batch = {k: v.to(lm.device) for k, v in batch.items()}
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        repetition_penalty=repetition_penalty,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    sampler = SeededSampler(list(seeds), temperature, top_p)
+    with torch.inference_mode():
+        out = lm.generate(**batch, generation_config=config, logits_processor=LogitsProcessorList([sampler]),
+                          stopping_criteria=stopping_criteria)
+    results = []
+    eos = tokenizer.eos_token_id
+    for ids, seed, toks in zip(prompts, seeds, out[:, batch["input_ids"].shape[1] :].tolist()):
+        finish = "length"
+        if eos in toks:
+            toks = toks[: toks.index(eos)]
+            finish = "stop"
+        results.append(Generation(tokenizer.decode(toks, skip_special_tokens=True), seed, len(ids), len(toks), finish))
+    return results
+
+
 @dataclass
 class TransformersEngine(GenerationEngine):
-    """transformers `generate`, batched with left padding."""
+    """transformers `generate`, batched with left padding. `dtype=None` = `expander.devices.default_dtype`."""
 
-    dtype: str = "float32"
+    dtype: str | None = None
     device: str | None = None
     batch_size: int = 32
 
     def __post_init__(self) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         self.backend = "transformers"
-        self.device = self.device or ("cuda" if _has_cuda() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        lm = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=getattr(torch, self.dtype))
-        if self.adapter is not None:
-            from peft import PeftModel
-
-            lm = PeftModel.from_pretrained(lm, self.adapter).merge_and_unload()
-        self.lm = lm.to(self.device).eval()
+        self.tokenizer = load_tokenizer(self.model_path)
+        adapters = {"adapter": self.adapter} if self.adapter is not None else None
+        self.lm, self.device = load_causal_lm(self.model_path, dtype=self.dtype, device=self.device,
+                                              adapters=adapters, merge=True)
 
     def generate_full(self, conversations: list[Conversation], params: SamplingParams) -> list[list[Generation]]:
-        import torch
-        from transformers import GenerationConfig, LogitsProcessorList
-
         rows: list[tuple[int, list[int], int]] = []  # (conversation index, prompt ids, seed)
         for i, conv in enumerate(conversations):
-            ids = _chat_ids(self.tokenizer, conv)
+            ids = chat_ids(self.tokenizer, conv)
             rows.extend((i, ids, seed) for seed in params.seeds())
-        config = GenerationConfig(
-            max_new_tokens=params.max_new_tokens,
-            do_sample=False,
-            repetition_penalty=params.repetition_penalty,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.tokenizer.eos_token_id,
-        )
         results: list[list[Generation]] = [[] for _ in conversations]
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start : start + self.batch_size]
-            batch = self.tokenizer.pad({"input_ids": [ids for _, ids, _ in chunk]}, return_tensors="pt")
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            sampler = _SeededSampler([s for _, _, s in chunk], params.temperature, params.top_p)
-            with torch.inference_mode():
-                out = self.lm.generate(
-                    **batch, generation_config=config, logits_processor=LogitsProcessorList([sampler])
-                )
-            new_tokens = out[:, batch["input_ids"].shape[1] :]
-            for (conv_idx, ids, seed), toks in zip(chunk, new_tokens.tolist()):
-                eos = self.tokenizer.eos_token_id
-                finish = "length"
-                if eos in toks:
-                    toks = toks[: toks.index(eos)]
-                    finish = "stop"
-                text = self.tokenizer.decode(toks, skip_special_tokens=True)
-                results[conv_idx].append(Generation(text, seed, len(ids), len(toks), finish))
+            gens = generate_seeded(
+                self.lm, self.tokenizer, [ids for _, ids, _ in chunk], [s for _, _, s in chunk],
+                temperature=params.temperature, top_p=params.top_p, max_new_tokens=params.max_new_tokens,
+                repetition_penalty=params.repetition_penalty,
+            )
+            for (conv_idx, _, _), gen in zip(chunk, gens):
+                results[conv_idx].append(gen)
         return results
 
     def close(self) -> None:
         self.lm = None
-
-
-def _chat_ids(tokenizer, conversation: Conversation) -> list[int]:
-    ids = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True)
-    if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
-        ids = ids["input_ids"]
-    return list(ids)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -258,6 +363,69 @@ def configure_vllm_cpu_env() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     os.environ.setdefault("VLLM_CACHE_ROOT", str(cache_dir() / "vllm"))
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "inductor"))
+
+
+def vllm_engine_args(
+    model: Path | str,
+    *,
+    dtype: str | None = None,
+    max_model_len: int = 2048,
+    enforce_eager: bool | None = None,
+    max_num_seqs: int = 64,
+    gpu_memory_utilization: float = 0.85,
+    max_lora_rank: int | None = None,
+    max_loras: int | None = None,
+) -> dict:
+    """Keyword arguments of `vllm.LLM` / `vllm.AsyncEngineArgs`, the same for the offline engine and the server
+    (so a seeded request gives the same text through both). On a CPU-only machine it also sets the vLLM
+    environment (`configure_vllm_cpu_env`): call it before `import vllm`.
+
+    Args:
+        dtype: `None` = `expander.devices.default_dtype` (fp32 on CPU).
+        enforce_eager: `None` = eager on CPU (compiling costs minutes there), CUDA graphs on GPU.
+        max_lora_rank: set to enable runtime LoRA adapters (`max_loras` of them at once).
+    """
+    cuda = has_cuda()
+    if not cuda:
+        configure_vllm_cpu_env()
+    kwargs = dict(
+        model=str(model),
+        dtype=resolve_dtype(dtype, "cuda" if cuda else "cpu"),
+        enforce_eager=enforce_eager if enforce_eager is not None else not cuda,
+        max_model_len=max_model_len,
+        max_num_seqs=max_num_seqs,
+        seed=0,
+    )
+    if cuda:
+        kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+    else:
+        # vllm-cpu 0.32 crashes the engine ("CPU Generator does not use offset") when a seeded request's prefill
+        # is split across steps: the model runner rewinds the generator of every request whose sampled token it
+        # discards (a partial prefill) with `get_offset`, which CPU generators lack. Every expander request is
+        # seeded, and chunked prefill is on by default, so any batch of prompts over the step's token budget
+        # (2048 for AsyncLLM) would hit it: schedule whole prefills instead.
+        kwargs.update(enable_chunked_prefill=False, max_num_batched_tokens=max(max_model_len, 8192))
+    if max_lora_rank is not None:
+        kwargs.update(enable_lora=True, max_lora_rank=max_lora_rank)
+        if max_loras is not None:
+            kwargs["max_loras"] = max_loras
+    return kwargs
+
+
+def vllm_sampling_params(seed: int, temperature: float, top_p: float, max_tokens: int,
+                         repetition_penalty: float = 1.0, **extra):
+    """One completion's `vllm.SamplingParams` (`n=1`: each completion has its own seed)."""
+    from vllm import SamplingParams as VLLMSamplingParams
+
+    return VLLMSamplingParams(n=1, seed=seed, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                              repetition_penalty=repetition_penalty, **extra)
+
+
+def vllm_generation(output, seed: int) -> Generation:
+    """Our `Generation` from a finished `vllm.RequestOutput` of one completion."""
+    comp = output.outputs[0]
+    return Generation(comp.text, seed, len(output.prompt_token_ids), len(comp.token_ids),
+                      finish_reason(comp.finish_reason))
 
 
 @dataclass
@@ -285,33 +453,16 @@ class VLLMEngine(GenerationEngine):
             from expander.models import merged_model_dir
 
             self._weights = merged_model_dir(self.model_path, self.adapter)
-        cuda = _has_cuda()
-        if not cuda:
-            configure_vllm_cpu_env()
-        from transformers import AutoTokenizer
-        from vllm import LLM
-
-        # fp32 + eager on CPU: bf16 without AVX-512 bf16 is ~4x slower, and compiling costs minutes.
-        dtype = self.dtype or ("bfloat16" if cuda else "float32")
-        eager = self.enforce_eager if self.enforce_eager is not None else not cuda
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        kwargs = dict(
-            model=str(self._weights),
-            dtype=dtype,
-            enforce_eager=eager,
-            max_model_len=self.max_model_len,
-            max_num_seqs=self.max_num_seqs,
-            seed=0,
+        runtime_lora = self.adapter is not None and not self.merge_adapter
+        kwargs = vllm_engine_args(
+            self._weights, dtype=self.dtype, max_model_len=self.max_model_len, enforce_eager=self.enforce_eager,
+            max_num_seqs=self.max_num_seqs, gpu_memory_utilization=self.gpu_memory_utilization,
+            max_lora_rank=self.max_lora_rank if runtime_lora else None,
         )
-        if cuda:
-            kwargs["gpu_memory_utilization"] = self.gpu_memory_utilization
-        else:
-            # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prefill is
-            # split across steps, which happens in any large batch: schedule whole prefills instead.
-            kwargs.update(enable_chunked_prefill=False, max_num_batched_tokens=max(self.max_model_len, 8192))
-        if self.adapter is not None and not self.merge_adapter:
-            kwargs.update(enable_lora=True, max_lora_rank=self.max_lora_rank)
         kwargs.update(self.llm_kwargs)
+        from vllm import LLM  # after vllm_engine_args: it sets the CPU environment vLLM reads at import
+
+        self.tokenizer = load_tokenizer(self.model_path)
         self.llm = LLM(**kwargs)
 
     def lora_request(self):
@@ -322,21 +473,13 @@ class VLLMEngine(GenerationEngine):
         return LoRARequest(Path(self.adapter).name, 1, str(self.adapter))
 
     def sampling_params(self, params: SamplingParams, seed: int):
-        from vllm import SamplingParams as VLLMSamplingParams
-
-        return VLLMSamplingParams(
-            n=1,
-            seed=seed,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            max_tokens=params.max_new_tokens,
-            repetition_penalty=params.repetition_penalty,
-        )
+        return vllm_sampling_params(seed, params.temperature, params.top_p, params.max_new_tokens,
+                                    params.repetition_penalty)
 
     def generate_full(self, conversations: list[Conversation], params: SamplingParams) -> list[list[Generation]]:
         prompts, sampling, owners = [], [], []
         for i, conv in enumerate(conversations):
-            ids = _chat_ids(self.tokenizer, conv)
+            ids = chat_ids(self.tokenizer, conv)
             for seed in params.seeds():
                 prompts.append({"prompt_token_ids": ids})
                 sampling.append(self.sampling_params(params, seed))
@@ -344,11 +487,7 @@ class VLLMEngine(GenerationEngine):
         outputs = self.llm.generate(prompts, sampling, lora_request=self.lora_request(), use_tqdm=False)
         results: list[list[Generation]] = [[] for _ in conversations]
         for (conv_idx, seed), out in zip(owners, outputs):
-            comp = out.outputs[0]
-            finish = "length" if comp.finish_reason == "length" else "stop"
-            results[conv_idx].append(
-                Generation(comp.text, seed, len(out.prompt_token_ids), len(comp.token_ids), finish)
-            )
+            results[conv_idx].append(vllm_generation(out, seed))
         return results
 
     def close(self) -> None:

@@ -182,12 +182,9 @@ def render_settings(cfg: EvalConfig) -> dict:
 def effective_dtype(cfg: EvalConfig) -> str:
     """The dtype the renderer will use: the config's, else bf16 on CUDA and fp32 on CPU (the renderer's
     default), so CPU and GPU renders never share cache entries."""
-    if cfg.dtype:
-        return cfg.dtype
-    import torch
+    from expander.devices import resolve_dtype
 
-    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return "bfloat16" if device.startswith("cuda") else "float32"
+    return resolve_dtype(cfg.dtype, cfg.device)
 
 
 def load_renderer(cfg: EvalConfig):
