@@ -67,15 +67,17 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 async def engine_run(backend: str, args) -> dict:
-    from expander.serve.engine import create_backend
+    from expander.serve.backends import create_backend
+    from expander.serve.config import ServeConfig
     from expander.serve.loadgen import run_engine_load
-    from expander.serve.service import ServeConfig
+    from expander.serve.models import ServedModels
 
     cfg = ServeConfig(backend=backend)
+    served = ServedModels.from_config(cfg)
     # The weights the API serves by default (the built-in expander's shipped adapter, merged), so both runs do the
     # same work.
-    model_path, adapters = cfg.engine_weights()
-    adapter = cfg.default_model if cfg.default_model in adapters else None
+    model_path, adapters = served.engine_weights()
+    adapter = served.default_model if served.default_model in adapters else None
     engine = create_backend(backend, model_path, adapters, **cfg.backend_options())
     await engine.start()
     try:

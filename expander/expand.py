@@ -1,8 +1,12 @@
-"""Expand prompts through an engine under the expansion contract (used by the CLI, serving and eval)."""
+"""Expand prompts through an engine under the expansion contract (used by the CLI, serving and eval).
+
+After cleaning, keep_terms the model left out are appended verbatim (`repair_keep_terms`): `expander expand
+--keep` and the API's `keep_terms` give the same text, and both report what was repaired.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from expander.engine import GenerationEngine, SamplingParams
 from expander.prompts import (
@@ -14,7 +18,15 @@ from expander.prompts import (
     validate_prompt,
 )
 
-__all__ = ["REPETITION_PENALTY", "Expansion", "ExpansionPlan", "expand_prompts", "max_new_tokens_for", "plan_expansion"]
+__all__ = [
+    "REPETITION_PENALTY",
+    "Expansion",
+    "ExpansionPlan",
+    "expand_prompts",
+    "max_new_tokens_for",
+    "plan_expansion",
+    "repair_keep_terms",
+]
 
 REPETITION_PENALTY = 1.05  # mild: a 135M model loops without it; stronger starts to avoid the user's own words
 TOKENS_PER_WORD = 1.6  # English prose with a BPE tokenizer; headroom so the word budget, not tokens, binds
@@ -22,7 +34,8 @@ TOKENS_PER_WORD = 1.6  # English prose with a BPE tokenizer; headroom so the wor
 
 @dataclass
 class Expansion:
-    """One expansion of a prompt. `raw_text` is the model's completion before cleaning."""
+    """One expansion of a prompt. `raw_text` is the model's completion before cleaning; `keep_terms_repaired`
+    the keep_terms it left out, appended to `text`."""
 
     text: str
     seed: int | None
@@ -30,6 +43,19 @@ class Expansion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str = "stop"
+    keep_terms_repaired: list[str] = field(default_factory=list)
+
+
+def repair_keep_terms(text: str, keep_terms: list[str] | None) -> tuple[str, list[str]]:
+    """Append the keep_terms missing from `text` (exact, case-sensitive substrings), verbatim.
+
+    Returns:
+        (the repaired text, the terms that were appended).
+    """
+    missing = [t for t in keep_terms or [] if t not in text]
+    if missing:
+        text = f"{text.rstrip().rstrip('.')}, {', '.join(missing)}." if text else ", ".join(missing)
+    return text, missing
 
 
 def max_new_tokens_for(max_words: int) -> int:
@@ -93,7 +119,8 @@ def expand_prompts(
     keep_terms: list[str] | None = None,
     repetition_penalty: float = REPETITION_PENALTY,
 ) -> list[list[Expansion]]:
-    """Expand each prompt `n` times. `creativity="raw"` returns the prompts unchanged without a model call.
+    """Expand each prompt `n` times. `creativity="raw"` returns the prompts without a model call (only missing
+    keep_terms are appended, as for every expansion: `repair_keep_terms`).
 
     Raises:
         PromptError: an empty or too long prompt, an unknown creativity, `n < 1`, `max_words < 1`.
@@ -105,7 +132,7 @@ def expand_prompts(
     texts = [validate_prompt(p) for p in prompts]
     settings = creativity_settings(creativity)
     if settings is None:
-        return [[Expansion(text=t, seed=None if seed is None else seed + i, raw_text=t) for i in range(n)] for t in texts]
+        return [[_raw(t, None if seed is None else seed + i, keep_terms) for i in range(n)] for t in texts]
     plans = [plan_expansion(t, creativity, max_words=max_words, keep_terms=keep_terms) for t in texts]
     if engine is None:
         raise ValueError(f"creativity {creativity!r} needs an engine")
@@ -118,17 +145,18 @@ def expand_prompts(
         repetition_penalty=repetition_penalty,
     )
     outputs = engine.generate_full([p.conversation for p in plans], params)
-    return [
-        [
-            Expansion(
-                text=plan.finish(g.text),
-                seed=g.seed,
-                raw_text=g.text,
-                prompt_tokens=g.prompt_tokens,
-                completion_tokens=g.completion_tokens,
-                finish_reason=g.finish_reason,
-            )
-            for g in gens
-        ]
-        for plan, gens in zip(plans, outputs)
-    ]
+    expansions = []
+    for plan, gens in zip(plans, outputs):
+        row = []
+        for g in gens:
+            text, repaired = repair_keep_terms(plan.finish(g.text), keep_terms)
+            row.append(Expansion(text=text, seed=g.seed, raw_text=g.text, prompt_tokens=g.prompt_tokens,
+                                 completion_tokens=g.completion_tokens, finish_reason=g.finish_reason,
+                                 keep_terms_repaired=repaired))
+        expansions.append(row)
+    return expansions
+
+
+def _raw(prompt: str, seed: int | None, keep_terms: list[str] | None) -> Expansion:
+    text, repaired = repair_keep_terms(prompt, keep_terms)
+    return Expansion(text=text, seed=seed, raw_text=prompt, keep_terms_repaired=repaired)

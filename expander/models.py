@@ -20,6 +20,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from expander.errors import ExpanderError
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -65,7 +67,7 @@ DEFAULT_MODEL = "smollm2-135m"
 _CONVERTED_MARKER = ".expander-converted"
 
 
-class ModelNotFoundError(RuntimeError):
+class ModelNotFoundError(ExpanderError, RuntimeError):
     """A model reference that is neither built in, nor a local model directory, nor reachable on the hub."""
 
     def __init__(self, ref: str, tried: list[str]):

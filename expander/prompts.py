@@ -18,6 +18,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from expander.errors import ExpanderError
+
 __all__ = [
     "CREATIVITY_LEVELS",
     "DEFAULT_CREATIVITY",
@@ -95,7 +97,7 @@ CREATIVITY_LEVELS: dict[str, CreativitySettings | None] = {
 DEFAULT_CREATIVITY = "medium"
 
 
-class PromptError(ValueError):
+class PromptError(ExpanderError, ValueError):
     """A user prompt or contract argument that cannot be expanded (empty, too long, unknown level)."""
 
 

@@ -26,6 +26,8 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from expander.errors import ExpanderError
+
 __all__ = [
     "HARD_CATEGORIES",
     "SOFT_CATEGORIES",
@@ -281,7 +283,7 @@ def added_categories(prompt: str, expansion: str) -> list[str]:
 _SAFE_LABELS = {"safe", "ok", "neutral", "normal", "none", "non-toxic", "non_toxic", "not_toxic", "clean", "sfw"}
 
 
-class ModeratorUnavailable(RuntimeError):
+class ModeratorUnavailable(ExpanderError, RuntimeError):
     """A configured moderation model could not be loaded or run: callers must fail closed."""
 
 

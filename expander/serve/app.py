@@ -38,7 +38,9 @@ from expander.serve.protocol import (
     HealthResponse,
     ModelList,
 )
-from expander.serve.service import ExpanderService, ServeConfig, ServiceError
+from expander.serve.config import ServeConfig
+from expander.serve.errors import ServiceError
+from expander.serve.service import ExpanderService
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +122,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Cha
 
 @api.get("/models", response_model=ModelList, summary="Served models: the base and every adapter")
 async def list_models(request: Request) -> ModelList:
-    return request.app.state.service.models()
+    return request.app.state.service.list_models()
 
 
 ops = APIRouter()
@@ -132,7 +134,7 @@ async def health(request: Request):
     ok, status, detail = service.health()
     if request.app.state.stopping and ok:
         ok, status, detail = False, "stopping", "shutting down"
-    body = HealthResponse(status=status, backend=service.config.backend, model=service.base_name,
+    body = HealthResponse(status=status, backend=service.config.backend, model=service.models.base_name,
                           in_flight=service.in_flight, detail=detail)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
@@ -226,7 +228,7 @@ def create_app(config: ServeConfig | None = None, service: ExpanderService | Non
         async def start():
             try:
                 await service.start()
-                logger.warning("expander serving %s on the %s backend", service.base_name, config.backend)
+                logger.warning("expander serving %s on the %s backend", service.models.base_name, config.backend)
             except Exception:
                 logger.exception("the engine failed to start; /health reports 503")
 

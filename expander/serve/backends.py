@@ -6,8 +6,10 @@
   are queued when it becomes free (same sampling settings and adapter), so requests that arrive while a
   batch runs wait for the next one. Cancelled samples are dropped from the queue or stopped mid-batch.
 
-Both follow `expander.engine`'s seed rule: a sample is drawn with its own seed on its own random stream, so
-expansion `i` of a request with seed `S` (seed `S + i`) is the same text as the CLI's for the same backend.
+Both are thin: model loading, the chat-template ids, seeded batched `generate`, the vLLM engine arguments and
+the finish reasons are `expander.engine`'s public helpers, the ones the offline engines use. So both follow its
+seed rule (a sample is drawn with its own seed on its own random stream) and expansion `i` of a request with seed
+`S` (seed `S + i`) is the same text as the CLI's for the same backend.
 """
 
 from __future__ import annotations
@@ -21,8 +23,18 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from expander.engine import Generation, _chat_ids, configure_vllm_cpu_env
-from expander.models import weights_revision
+from expander.engine import (
+    Generation,
+    chat_ids,
+    generate_seeded,
+    load_causal_lm,
+    load_tokenizer,
+    vllm_engine_args,
+    vllm_generation,
+    vllm_sampling_params,
+)
+from expander.devices import has_cuda
+from expander.errors import ExpanderError
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +45,10 @@ __all__ = [
     "TransformersAsyncBackend",
     "VLLMAsyncBackend",
     "create_backend",
-    "weights_revision",  # re-exported from expander.models
 ]
 
 
-class EngineUnavailable(RuntimeError):
+class EngineUnavailable(ExpanderError, RuntimeError):
     """The engine is starting, stopped or dead: the request cannot be served now (HTTP 503)."""
 
 
@@ -78,7 +89,7 @@ class AsyncGenerationBackend(ABC):
         self.in_flight = 0  # samples submitted and not finished
 
     def chat_ids(self, conversation: list[dict[str, str]]) -> tuple[int, ...]:
-        return tuple(_chat_ids(self.tokenizer, conversation))
+        return tuple(chat_ids(self.tokenizer, conversation))
 
     async def start(self) -> None:
         """Load the model and engine. Sets `ready`; on failure sets `error` and raises."""
@@ -145,34 +156,22 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
     async def _start(self) -> None:
         import torch
 
-        cuda = torch.cuda.is_available()
-        if not cuda:
-            configure_vllm_cpu_env()
-        from transformers import AutoTokenizer
+        o = self.options
+        # The offline engine's settings (`expander.engine.vllm_engine_args`), so a seeded request gives the
+        # CLI's text; it also sets the CPU environment, before vLLM is imported.
+        kwargs = vllm_engine_args(
+            self.model_path, dtype=o["dtype"], max_model_len=o["max_model_len"], enforce_eager=o["enforce_eager"],
+            max_num_seqs=o["max_num_seqs"], gpu_memory_utilization=o["gpu_memory_utilization"],
+            max_lora_rank=o["max_lora_rank"] if self.adapters else None, max_loras=max(1, len(self.adapters)),
+        )
         from vllm import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        o = self.options
-        # Same engine settings as `expander.engine.VLLMEngine` (fp32 + eager on CPU, seed 0), so a seeded
-        # request gives the CLI's text.
-        kwargs = dict(
-            model=str(self.model_path),
-            dtype=o["dtype"] or ("bfloat16" if cuda else "float32"),
-            enforce_eager=o["enforce_eager"] if o["enforce_eager"] is not None else not cuda,
-            max_model_len=o["max_model_len"],
-            max_num_seqs=o["max_num_seqs"],
-            seed=0,
-            disable_log_stats=True,
-        )
-        if cuda:
-            kwargs["gpu_memory_utilization"] = o["gpu_memory_utilization"]
-        if self.adapters:
-            kwargs.update(enable_lora=True, max_lora_rank=o["max_lora_rank"], max_loras=max(1, len(self.adapters)))
-        args = AsyncEngineArgs(**kwargs)
+        self.tokenizer = load_tokenizer(self.model_path)
+        args = AsyncEngineArgs(**kwargs, disable_log_stats=True)
         # Built in a worker thread so the event loop keeps answering /health (503 "starting") meanwhile.
         self.llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
-        if not cuda:
+        if not has_cuda():
             # The engine core computes in its own process on every core. This process's own torch work (the
             # constraints embedder, a moderation model) gets one thread, so its OpenMP pool does not spin on
             # the engine's cores: two 2-thread pools on 2 cores cost the engine far more than the CPU time.
@@ -191,12 +190,10 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
         return LoRARequest(name, self._lora_ids[name], str(self.adapters[name]))
 
     async def _one(self, sample: SampleRequest, request_id: str) -> Generation:
-        from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
-        params = SamplingParams(
-            n=1, seed=sample.seed, temperature=sample.temperature, top_p=sample.top_p,
-            max_tokens=sample.max_new_tokens, repetition_penalty=sample.repetition_penalty,
+        params = vllm_sampling_params(
+            sample.seed, sample.temperature, sample.top_p, sample.max_new_tokens, sample.repetition_penalty,
             output_kind=RequestOutputKind.FINAL_ONLY,  # nothing streams: no per-token output objects to build
         )
         final = None
@@ -204,9 +201,7 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
         async for out in self.llm.generate({"prompt_token_ids": list(sample.prompt_ids)}, params, request_id,
                                            lora_request=self._lora(sample.adapter)):
             final = out
-        comp = final.outputs[0]
-        finish = "length" if comp.finish_reason == "length" else "stop"
-        return Generation(comp.text, sample.seed, len(sample.prompt_ids), len(comp.token_ids), finish)
+        return vllm_generation(final, sample.seed)
 
     async def _generate(self, samples):
         base = uuid.uuid4().hex
@@ -253,7 +248,7 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
 
     backend = "transformers"
 
-    def __init__(self, model_path, adapters=None, *, dtype: str = "float32", device: str | None = None,
+    def __init__(self, model_path, adapters=None, *, dtype: str | None = None, device: str | None = None,
                  batch_size: int = 32):
         super().__init__(model_path, adapters)
         self.dtype = dtype
@@ -269,24 +264,10 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
         self._thread.start()
 
     def _load(self) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        tok = AutoTokenizer.from_pretrained(self.model_path)
-        tok.padding_side = "left"
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        lm = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=getattr(torch, self.dtype))
-        if self.adapters:
-            from peft import PeftModel
-
-            names = sorted(self.adapters)
-            lm = PeftModel.from_pretrained(lm, self.adapters[names[0]], adapter_name=names[0])
-            for name in names[1:]:
-                lm.load_adapter(self.adapters[name], adapter_name=name)
-        self.lm = lm.to(self.device).eval()
-        self.tokenizer = tok
+        # Adapters stay separate (not merged): each request picks one, or none, by name.
+        self.lm, self.device = load_causal_lm(self.model_path, dtype=self.dtype, device=self.device,
+                                              adapters=self.adapters)
+        self.tokenizer = load_tokenizer(self.model_path)
 
     def _alive(self):
         if self._thread is None or not self._thread.is_alive():
@@ -347,14 +328,9 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
 
     def _run_batch(self, batch: list[_Job]) -> list[Generation]:
         import torch
-        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
-
-        from expander.engine import _SeededSampler
+        from transformers import StoppingCriteria, StoppingCriteriaList
 
         first = batch[0].sample
-        tok = self.tokenizer
-        enc = tok.pad({"input_ids": [list(j.sample.prompt_ids) for j in batch]}, return_tensors="pt")
-        enc = {k: v.to(self.device) for k, v in enc.items()}
 
         class _StopCancelled(StoppingCriteria):
             """Ends the rows of requests whose clients went away (their output is discarded)."""
@@ -363,23 +339,13 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
                 flags = [j.cancelled.is_set() for j in batch]
                 return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
 
-        config = GenerationConfig(
-            max_new_tokens=first.max_new_tokens, do_sample=False, repetition_penalty=first.repetition_penalty,
-            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-        )
-        sampler = _SeededSampler([j.sample.seed for j in batch], first.temperature, first.top_p)
-        with torch.inference_mode(), self._adapter(first.adapter):
-            out = self.lm.generate(**enc, generation_config=config, logits_processor=LogitsProcessorList([sampler]),
-                                   stopping_criteria=StoppingCriteriaList([_StopCancelled()]))
-        results = []
-        for job, toks in zip(batch, out[:, enc["input_ids"].shape[1]:].tolist()):
-            finish = "length"
-            if tok.eos_token_id in toks:
-                toks = toks[: toks.index(tok.eos_token_id)]
-                finish = "stop"
-            text = tok.decode(toks, skip_special_tokens=True)
-            results.append(Generation(text, job.sample.seed, len(job.sample.prompt_ids), len(toks), finish))
-        return results
+        with self._adapter(first.adapter):
+            return generate_seeded(
+                self.lm, self.tokenizer, [j.sample.prompt_ids for j in batch], [j.sample.seed for j in batch],
+                temperature=first.temperature, top_p=first.top_p, max_new_tokens=first.max_new_tokens,
+                repetition_penalty=first.repetition_penalty,
+                stopping_criteria=StoppingCriteriaList([_StopCancelled()]),
+            )
 
     def _adapter(self, name: str | None):
         import contextlib

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from expander.expand import REPETITION_PENALTY, plan_expansion
-from expander.serve.engine import AsyncGenerationBackend, SampleRequest
+from expander.serve.backends import AsyncGenerationBackend, SampleRequest
 
 __all__ = ["LOAD_PROMPTS", "LoadResult", "run_engine_load", "run_http_load"]
 

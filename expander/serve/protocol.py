@@ -11,12 +11,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from expander.engine import MAX_SEED  # room for seed + i and the regeneration offset inside a 31-bit seed
 from expander.prompts import CREATIVITY_LEVELS, DEFAULT_CREATIVITY, PromptError, validate_prompt
 
 __all__ = [
     "MAX_KEEP_TERMS",
     "MAX_N",
-    "MAX_SEED",
     "MAX_WORDS_LIMIT",
     "ChatChoice",
     "ChatCompletionRequest",
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 MAX_N = 8
-MAX_SEED = 2**31 - 1 - 1024  # room for seed + i and the regeneration offset inside a 32-bit seed
 MAX_WORDS_LIMIT = 400
 MAX_KEEP_TERMS = 16
 MAX_KEEP_TERM_CHARS = 100

@@ -1,4 +1,6 @@
-"""The expansion service: model registry (base + named adapters), moderation, expansion, admission control.
+"""The expansion service: the `/v1/expand` and `/v1/chat/completions` handlers over one async backend, with
+moderation and admission control. Its settings are `expander.serve.config.ServeConfig`; the names it serves
+are `expander.serve.models.ServedModels`.
 
 HTTP-free: the app's routers turn requests into calls here and `ServiceError`s into JSON error responses.
 
@@ -13,7 +15,8 @@ Per request (`expand`):
 5. output check: an expansion that adds a sensitive category absent from the prompt (or that leaks the
    system prompt) is resampled once with seed `seed + i + REGEN_SEED_OFFSET`; if the second sample also
    fails, the request is refused (400 `output_refused`), never served;
-6. keep_terms the model left out are appended verbatim (reported in `keep_terms_repaired`);
+6. keep_terms the model left out are appended verbatim (`expander.expand.repair_keep_terms`, as in
+   `expander expand`; reported in `keep_terms_repaired`);
 7. the constraints report (`expander.constraints.check`) and the safety verdict per expansion.
 """
 
@@ -25,172 +28,34 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
 
-from expander.engine import Generation
-from expander.expand import REPETITION_PENALTY, plan_expansion
-from expander.models import DEFAULT_MODEL, resolve_model
+from expander.engine import SEED_HEADROOM, Generation, draw_seed
+from expander.errors import MissingExtraError
+from expander.expand import REPETITION_PENALTY, plan_expansion, repair_keep_terms
+from expander.models import resolve_model
 from expander.prompts import POLISH_SYSTEM_PROMPT, SYSTEM_PROMPT, PromptError, validate_prompt
 from expander.safety import ModeratorUnavailable, TextModerator, added_categories, classify_text
-from expander.serve.engine import AsyncGenerationBackend, EngineUnavailable, SampleRequest, create_backend, weights_revision
+from expander.serve.backends import AsyncGenerationBackend, EngineUnavailable, SampleRequest, create_backend
+from expander.serve.config import ServeConfig
+from expander.serve.errors import ServiceError
 from expander.serve.metrics import ServeMetrics
+from expander.serve.models import ServedModels
 from expander.serve.protocol import (
+    MAX_N,
     ChatCompletionRequest,
     ChatCompletionResponse,
     ExpandRequest,
     ExpandResponse,
-    ModelCard,
     ModelList,
 )
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["REGEN_SEED_OFFSET", "ExpanderService", "ServeConfig", "ServiceError"]
+__all__ = ["REGEN_SEED_OFFSET", "ExpanderService", "leaks_system_prompt"]
 
 REGEN_SEED_OFFSET = 1000
 """Seed shift of the one resample after an unsafe expansion (`seed + i + offset`; reported in the response)."""
-
-@dataclass
-class ServeConfig:
-    """`expander serve` settings (configs/serve.yaml; `--key value` overrides).
-
-    Attributes:
-        model: base model reference (built-in name, local HF dir or hub id).
-        served_model_name: the name clients use for the base model; default the model reference's last part.
-        backend: `vllm` (continuous batching; the default) or `transformers` (a batching worker thread).
-        adapters: served LoRA adapters, name -> PEFT adapter directory. Each is selected by `model: <name>`.
-        default_adapter: `default`: a built-in model's shipped adapter (the tuned built-in expander) is served
-            too, under its directory name, and is the default model; the bare base stays selectable by its
-            own name. `none`: no such adapter. A directory: that adapter, the same way.
-        merge_default_adapter: when the default adapter is the only adapter, serve it as merged weights
-            (made once, cached) instead of a runtime LoRA: vLLM's CPU LoRA path costs more than the model itself.
-            The bare base is then not served by this server (start one with `default_adapter: none` for it).
-        default_model: the name used when a request gives no `model`; default the default adapter's name if
-            one is served, else the base model's name.
-        host, port: where to listen. The default host is loopback: exposing the API is a deliberate choice.
-        max_concurrent_requests: requests inside the service at once; the next one gets 429 (no queue).
-        retry_after_s: the `Retry-After` header of a 429, in seconds.
-        request_timeout_s: a request running longer is cancelled and answered 504.
-        api_key_env: environment variable holding the Bearer key; unset or empty = no auth.
-        moderation_model: optional text-classification model (dir or hub id) run on inputs and outputs. If
-            set and it cannot be loaded, every generation request gets 503 (fail closed).
-        moderation_threshold: a moderation label counts at this probability or above.
-        shutdown_grace_s: on SIGTERM, in-flight requests get this long to finish.
-        dtype, max_model_len, enforce_eager, max_num_seqs, max_lora_rank, gpu_memory_utilization: vLLM settings.
-        batch_size: transformers backend: the most samples in one `generate` call.
-        check_constraints: attach the constraints report to every expansion.
-        log_level: uvicorn log level.
-    """
-
-    model: str = DEFAULT_MODEL
-    served_model_name: str | None = None
-    backend: Literal["vllm", "transformers"] = "vllm"
-    adapters: dict[str, str] = field(default_factory=dict)
-    default_adapter: str = "default"
-    merge_default_adapter: bool = True
-    default_model: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_concurrent_requests: int = 128
-    retry_after_s: int = 1
-    request_timeout_s: float = 120.0
-    api_key_env: str = "EXPANDER_API_KEY"
-    moderation_model: str | None = None
-    moderation_threshold: float = 0.5
-    shutdown_grace_s: float = 30.0
-    dtype: str | None = None
-    max_model_len: int = 2048
-    enforce_eager: bool | None = None
-    max_num_seqs: int = 64
-    max_lora_rank: int = 64
-    gpu_memory_utilization: float = 0.85
-    batch_size: int = 32
-    check_constraints: bool = True
-    log_level: str = "warning"
-
-    def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ValueError(f"port must be in 1..65535, got {self.port}")
-        if self.max_concurrent_requests < 1:
-            raise ValueError(f"max_concurrent_requests must be >= 1, got {self.max_concurrent_requests}")
-        if self.request_timeout_s <= 0:
-            raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.default_adapter != "none":
-            from expander.models import resolve_adapter
-
-            path = resolve_adapter(str(self.model), self.default_adapter)
-            if path is not None and path not in self.adapters.values():
-                name = Path(path).name
-                self.adapters = {name: str(path), **self.adapters}
-                self.default_model = self.default_model or name
-        for name, path in self.adapters.items():
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", str(name)):
-                raise ValueError(f"adapter name {name!r} must be 1-64 letters, digits or . _ : -")
-            if not (Path(path) / "adapter_config.json").is_file():
-                raise ValueError(f"adapters.{name}: {path!r} is not a PEFT adapter directory (no adapter_config.json)")
-
-    def base_name(self) -> str:
-        return self.served_model_name or Path(str(self.model).rstrip("/")).name
-
-    def merged_adapter(self) -> tuple[str, str] | None:
-        """(name, dir) of the default adapter when it is served merged into the base weights, else None."""
-        if not self.merge_default_adapter or self.default_adapter == "none" or len(self.adapters) != 1:
-            return None
-        [(name, path)] = self.adapters.items()
-        return (name, path) if name == self.default_model else None
-
-    def served_model_names(self) -> tuple[str, list[str]]:
-        """(the name of the engine's own weights, sorted names of the runtime LoRA adapters)."""
-        merged = self.merged_adapter()
-        if merged is not None:
-            return merged[0], []
-        return self.base_name(), sorted(self.adapters)
-
-    def engine_weights(self, base_path: Path | str | None = None) -> tuple[Path | str, dict[str, str]]:
-        """(model path the engine loads, runtime adapters): the merged weights when the default adapter is
-        merged (made once per base + adapter content), else the base and every adapter.
-
-        Args:
-            base_path: the base model's resolved directory, if the caller already has it.
-        """
-        path = base_path or resolve_model(self.model)
-        merged = self.merged_adapter()
-        if merged is not None:
-            from expander.models import merged_model_dir
-
-            return merged_model_dir(path, merged[1]), {}
-        return path, dict(self.adapters)
-
-    def backend_options(self) -> dict:
-        if self.backend == "vllm":
-            return dict(dtype=self.dtype, max_model_len=self.max_model_len, enforce_eager=self.enforce_eager,
-                        max_num_seqs=self.max_num_seqs, max_lora_rank=self.max_lora_rank,
-                        gpu_memory_utilization=self.gpu_memory_utilization)
-        return dict(dtype=self.dtype or "float32", batch_size=self.batch_size)
-
-
-class ServiceError(Exception):
-    """A request the service refuses: HTTP `status`, OpenAI-style error fields, optional headers and extras."""
-
-    def __init__(self, status: int, message: str, type: str, *, param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None, **extra):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type
-        self.param = param
-        self.code = code
-        self.headers = headers or {}
-        self.extra = extra
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code,
-                          **self.extra}}
-
+assert MAX_N + REGEN_SEED_OFFSET <= SEED_HEADROOM, "seed + i + REGEN_SEED_OFFSET must stay below 2**31"
 
 # Word 6-grams of the contract's system prompts: an output sharing one is quoting our instructions.
 def _shingles(text: str, k: int = 6) -> set[tuple[str, ...]]:
@@ -215,22 +80,17 @@ class ExpanderService:
         config: the serve settings.
         metrics: where to count tokens, blocks, regenerations.
         backend: an (unstarted) backend; default built from the config.
+
+    Raises:
+        ServedModelError: the config's adapters or default model cannot be served (see `ServedModels`).
     """
 
     def __init__(self, config: ServeConfig, metrics: ServeMetrics | None = None,
                  backend: AsyncGenerationBackend | None = None):
         self.config = config
         self.metrics = metrics or ServeMetrics()
-        self.base_name, self.adapter_names = config.served_model_names()
-        if self.base_name in self.adapter_names:
-            raise ValueError(f"adapter name {self.base_name!r} clashes with the base model's served name")
-        self.default_model = config.default_model or self.base_name
-        if self.default_model not in self.known_models():
-            raise ValueError(f"default_model {self.default_model!r} is not served; known: {self.known_models()}")
+        self.models = ServedModels.from_config(config)
         self.backend = backend
-        self.model_path: Path | str | None = None
-        self.adapters: dict[str, str] = {}  # runtime LoRA adapters the engine serves
-        self.revisions: dict[str, str] = {}
         self.moderator: TextModerator | None = None
         self.moderation_error: str | None = None
         self.in_flight = 0
@@ -244,16 +104,8 @@ class ExpanderService:
         """Resolve the model, load the moderator and start the engine (minutes for vLLM on CPU)."""
         cfg = self.config
         base_path = await asyncio.to_thread(resolve_model, cfg.model)
-        base_rev = await asyncio.to_thread(weights_revision, base_path)
-        merged = cfg.merged_adapter()
-        self.model_path, self.adapters = await asyncio.to_thread(cfg.engine_weights, base_path)
-        if merged is not None:
-            # Merged weights get their own revision: same text as the runtime LoRA is not promised.
-            self.revisions = {merged[0]: f"{base_rev}+{await asyncio.to_thread(weights_revision, merged[1])}.merged"}
-        else:
-            self.revisions = {self.base_name: base_rev}
-        for name, path in self.adapters.items():
-            self.revisions[name] = f"{base_rev}+{await asyncio.to_thread(weights_revision, path)}"
+        await asyncio.to_thread(self.models.load_revisions, base_path)
+        model_path, adapters = await asyncio.to_thread(self.models.engine_weights, base_path)
         if cfg.moderation_model:
             try:
                 self.moderator = await asyncio.to_thread(
@@ -264,7 +116,7 @@ class ExpanderService:
                 self.moderation_error = str(exc)
                 logger.error("%s; every generation request will get 503", exc)
         if self.backend is None:
-            self.backend = create_backend(cfg.backend, self.model_path, self.adapters, **cfg.backend_options())
+            self.backend = create_backend(cfg.backend, model_path, adapters, **cfg.backend_options())
         await self.backend.start()
         # First use of the constraints checker loads word lists and embeddings (seconds): do it now, not in a
         # user's request.
@@ -307,26 +159,9 @@ class ExpanderService:
 
     # -- models ---------------------------------------------------------------------------------------------
 
-    def known_models(self) -> list[str]:
-        return [self.base_name] + self.adapter_names
-
-    def resolve_name(self, name: str | None, param: str = "model") -> str | None:
-        """The adapter to use for a served model name (None = base); unknown names are a 404."""
-        name = name or self.default_model
-        if name == self.base_name:
-            return None
-        if name in self.adapter_names:
-            return name
-        raise ServiceError(404, f"unknown model {name!r}; known models: {', '.join(self.known_models())}",
-                           "not_found_error", param=param, code="model_not_found", known=self.known_models())
-
-    def models(self) -> ModelList:
-        merged = self.config.merged_adapter()
-        cards = [ModelCard(id=self.base_name, created=self.created, revision=self.revisions.get(self.base_name, ""),
-                           base=str(self.config.model), adapter=merged[1] if merged else None)]
-        cards += [ModelCard(id=n, created=self.created, revision=self.revisions.get(n, ""), base=str(self.config.model),
-                            adapter=str(self.config.adapters[n])) for n in self.adapter_names]
-        return ModelList(data=cards)
+    def list_models(self) -> ModelList:
+        """Serve `GET /v1/models`."""
+        return self.models.model_list(self.created)
 
     # -- moderation -----------------------------------------------------------------------------------------
 
@@ -393,9 +228,7 @@ class ExpanderService:
             raise ServiceError(422, f"the prompt is {len(ids)} tokens with the instructions; the model takes "
                                f"{self.config.max_model_len}", "invalid_request_error", param="prompt")
         if seed is None:
-            import secrets
-
-            seed = secrets.randbelow(2**31 - 2**20)
+            seed = draw_seed()
         new_tokens = min(max_new_tokens or plan.max_new_tokens, self.config.max_model_len - len(ids))
 
         def sample(s: int) -> SampleRequest:
@@ -430,9 +263,11 @@ class ExpanderService:
         if self._constraints_check is None:
             try:
                 from expander.constraints import check
-            except ImportError as exc:  # the constraints module is optional at run time
-                self._constraints_error = str(exc)
-                logger.warning("constraints reports disabled: %s", exc)
+            except ImportError as exc:  # the constraints extra is optional at run time
+                missing = exc if isinstance(exc, MissingExtraError) else MissingExtraError(
+                    "the constraints report", "constraints", exc, hint="serving without it (or set check_constraints: false)")
+                self._constraints_error = str(missing)
+                logger.warning("%s", missing)
                 return None
             self._constraints_check = check
         return self._constraints_check(prompt, text).to_dict()
@@ -440,8 +275,8 @@ class ExpanderService:
     async def expand(self, req: ExpandRequest) -> ExpandResponse:
         """Serve `POST /v1/expand`."""
         t0 = time.perf_counter()
-        adapter = self.resolve_name(req.model)
-        name = req.model or self.default_model
+        adapter = self.models.resolve(req.model)
+        name = req.model or self.models.default_model
         self._require_serving()
         prompt = req.prompt
         await self.moderate_input(prompt)
@@ -460,9 +295,7 @@ class ExpanderService:
         t_gen = time.perf_counter()
         expansions = []
         for text, gen, seed, regen in zip(texts, gens, seeds, regenerated):
-            missing = [t for t in req.keep_terms if t not in text]
-            if missing:
-                text = f"{text.rstrip().rstrip('.')}, {', '.join(missing)}." if text else ", ".join(missing)
+            text, missing = repair_keep_terms(text, req.keep_terms)
             report = await asyncio.to_thread(self._constraints, prompt, text)
             verdict = classify_text(text)
             expansions.append({
@@ -480,7 +313,7 @@ class ExpanderService:
         return ExpandResponse(
             id=f"exp-{uuid.uuid4().hex[:24]}",
             model=name,
-            revision=self.revisions.get(name, ""),
+            revision=self.models.revisions.get(name, ""),
             backend=self.backend.backend,
             creativity=req.creativity,
             prompt=prompt,
@@ -496,7 +329,7 @@ class ExpanderService:
         if req.stream:
             raise ServiceError(400, "stream=true is not supported; expansions are returned whole", "invalid_request_error",
                                param="stream", code="unsupported")
-        adapter = self.resolve_name(req.model)
+        adapter = self.models.resolve(req.model)
         users = [m for m in req.messages if m.role == "user"]
         if not users:
             raise ServiceError(422, "messages has no user message (its text is the prompt to expand)",
@@ -517,7 +350,7 @@ class ExpanderService:
             id=f"chatcmpl-{uuid.uuid4().hex[:24]}",
             created=int(time.time()),
             model=req.model,
-            system_fingerprint=self.revisions.get(req.model, ""),
+            system_fingerprint=self.models.revisions.get(req.model, ""),
             choices=[{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": g.finish_reason}
                      for i, (t, g) in enumerate(zip(texts, gens))],
             usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,

@@ -1,7 +1,10 @@
-"""Serve config, CLI errors, request models and the system-prompt leak check: fast, no engine."""
+"""Serve config, the served-models registry, CLI errors, request models and the system-prompt leak check:
+fast, no engine."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,9 @@ from expander.cli import main
 from expander.config import ConfigError, load_config
 from expander.prompts import SYSTEM_PROMPT
 from expander.serve.protocol import ChatCompletionRequest, ExpandRequest
-from expander.serve.service import ExpanderService, ServeConfig, leaks_system_prompt
+from expander.serve.config import ServeConfig
+from expander.serve.models import ServedModelError, ServedModels
+from expander.serve.service import ExpanderService, leaks_system_prompt
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -30,16 +35,33 @@ def test_overrides_and_named_errors(tmp_path):
         load_config(ServeConfig, None, ["--backend", "tgi"])
     with pytest.raises(ConfigError, match="port must be in 1..65535"):
         load_config(ServeConfig, None, ["--port", "0"])
-    with pytest.raises(ConfigError, match=r"adapters.sft: .* is not a PEFT adapter directory"):
-        load_config(ServeConfig, None, ["--adapters", f"{{sft: {tmp_path}}}"])
     with pytest.raises(ConfigError, match="unknown key"):
         load_config(ServeConfig, None, ["--max_concurrency", "3"])
+    with pytest.raises(ConfigError, match="adapter name 'a b' must be"):
+        load_config(ServeConfig, None, ["--adapters", "{'a b': /x}"])
+    # Adapter directories are checked when the service is built (the config reads no files).
+    cfg = load_config(ServeConfig, None, ["--adapters", f"{{sft: {tmp_path}}}"])
+    with pytest.raises(ServedModelError, match=r"adapters.sft: .* is not a PEFT adapter directory"):
+        ServedModels.from_config(cfg)
+
+
+def test_serve_config_imports_nothing_heavy_and_reads_no_files():
+    """The CLI builds `expander serve --help` from ServeConfig: no serve extra, engine or torch on import."""
+    code = (
+        "import sys, pathlib\n"
+        "from expander.serve.config import ServeConfig\n"
+        "pathlib.Path.is_file = pathlib.Path.exists = lambda self: (_ for _ in ()).throw(AssertionError(self))\n"
+        "ServeConfig(adapters={'sft': '/no/such/dir'}, default_adapter='/no/such/adapter')\n"
+        "print(sorted({'pydantic', 'prometheus_client', 'fastapi', 'vllm', 'torch', 'transformers'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_default_model_must_be_served(tmp_path):
     (tmp_path / "adapter_config.json").write_text("{}")
     svc = ExpanderService(ServeConfig(adapters={"sft": str(tmp_path)}, default_model="sft", default_adapter="none"))
-    assert svc.known_models() == ["smollm2-135m", "sft"] and svc.default_model == "sft"
+    assert svc.models.names() == ["smollm2-135m", "sft"] and svc.models.default_model == "sft"
     with pytest.raises(ValueError, match="default_model 'grpo' is not served"):
         ExpanderService(ServeConfig(default_model="grpo"))
     with pytest.raises(ValueError, match="clashes"):
@@ -51,22 +73,22 @@ def test_default_adapter_is_served_by_name_and_is_the_default(tmp_path):
     tuned.mkdir()
     (tuned / "adapter_config.json").write_text("{}")
     lora = ExpanderService(ServeConfig(default_adapter=str(tuned), merge_default_adapter=False))
-    assert lora.known_models() == ["smollm2-135m", "my-expander"] and lora.default_model == "my-expander"
-    assert lora.resolve_name(None) == "my-expander" and lora.resolve_name("smollm2-135m") is None  # base by name
+    assert lora.models.names() == ["smollm2-135m", "my-expander"] and lora.models.default_model == "my-expander"
+    assert lora.models.resolve(None) == "my-expander" and lora.models.resolve("smollm2-135m") is None  # base by name
     # Alone, the default adapter is served merged: the engine's own weights carry its name, no runtime LoRA.
     merged_cfg = ServeConfig(default_adapter=str(tuned))
-    assert merged_cfg.merged_adapter() == ("my-expander", str(tuned))
+    assert ServedModels.from_config(merged_cfg).merged == ("my-expander", str(tuned))
     merged = ExpanderService(merged_cfg)
-    assert merged.known_models() == ["my-expander"] and merged.resolve_name(None) is None
+    assert merged.models.names() == ["my-expander"] and merged.models.resolve(None) is None
     # With other adapters beside it, every adapter is a runtime LoRA on the bare base.
     other = tmp_path / "other"
     other.mkdir()
     (other / "adapter_config.json").write_text("{}")
     both = ServeConfig(default_adapter=str(tuned), adapters={"other": str(other)})
-    assert both.merged_adapter() is None and ExpanderService(both).known_models() == [
+    assert ServedModels.from_config(both).merged is None and ExpanderService(both).models.names() == [
         "smollm2-135m", "my-expander", "other"]
     bare = ExpanderService(ServeConfig(default_adapter="none"))
-    assert bare.known_models() == ["smollm2-135m"] and bare.resolve_name(None) is None
+    assert bare.models.names() == ["smollm2-135m"] and bare.models.resolve(None) is None
 
 
 def test_cli_reports_bad_settings_with_exit_code_2(capsys):
@@ -76,6 +98,11 @@ def test_cli_reports_bad_settings_with_exit_code_2(capsys):
     assert "cannot load model" in capsys.readouterr().err
     assert main(["serve", "--config", "/no/such.yaml"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_reports_an_unservable_adapter_with_exit_code_2(tmp_path, capsys):
+    assert main(["serve", "--adapters", f"{{sft: {tmp_path}}}"]) == 2
+    assert "is not a PEFT adapter directory" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
