@@ -73,3 +73,33 @@ def test_unknown_backend_and_missing_adapter(tmp_path):
         create_engine("smollm2-135m", backend="onnx")
     with pytest.raises(FileNotFoundError, match="adapter_config.json"):
         create_engine("smollm2-135m", adapter=str(tmp_path))
+
+
+def test_one_seed_draw_leaves_room_for_every_offset(monkeypatch):
+    import secrets
+
+    from expander.engine import MAX_SEED, SEED_HEADROOM, draw_seed
+    from expander.serve.protocol import MAX_N
+    from expander.serve.service import REGEN_SEED_OFFSET
+
+    monkeypatch.setattr(secrets, "randbelow", lambda bound: bound - 1)  # the largest draw
+    assert draw_seed() == MAX_SEED == SamplingParams(n=3).seeds()[0]
+    assert MAX_SEED + MAX_N + REGEN_SEED_OFFSET <= MAX_SEED + SEED_HEADROOM == 2**31 - 1
+
+
+def test_one_default_dtype_rule():
+    import torch
+
+    from expander.devices import default_dtype, resolve_dtype
+
+    assert default_dtype("cuda:1") == default_dtype(torch.device("cuda")) == "bfloat16"
+    assert default_dtype("cpu") == default_dtype(torch.device("cpu")) == "float32"
+    assert resolve_dtype("bf16", "cpu") == "bf16" and resolve_dtype(None, "cuda") == "bfloat16"
+
+
+def test_keep_terms_are_repaired_and_reported_by_the_shared_core():
+    from expander.expand import repair_keep_terms
+
+    assert repair_keep_terms("A fox in snow.", ["fox", "BLUE SKY"]) == ("A fox in snow, BLUE SKY.", ["BLUE SKY"])
+    [[raw]] = expand_prompts(None, ["a red fox"], creativity="raw", keep_terms=["red fox", "moon"])
+    assert (raw.text, raw.keep_terms_repaired) == ("a red fox, moon.", ["moon"])
