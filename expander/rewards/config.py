@@ -3,8 +3,8 @@
     cfg = load_rewards_config("configs/rewards/tiny.yaml", overrides=["--render.height", "64"])
 
 Model fields take a *ref*: an open_clip name + pretrained tag (or local checkpoint), a local directory,
-a hub id, or a tiny ref (`tiny:krea2`, `tiny:clip`, `tiny:dinov3`, `tiny:aesthetic-head`) that
-`expander.rewards.tiny.resolve_ref` builds at random tiny size for offline tests.
+a hub id, or a tiny ref (`tiny:krea2`, `tiny:clip`, `tiny:dinov3`, `tiny:aesthetic-head`) built at random
+tiny size for offline tests (`expander.rewards.tiny.resolve_ref`; `tiny:krea2` by the Krea 2 runtime itself).
 """
 
 from __future__ import annotations

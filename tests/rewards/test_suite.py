@@ -291,3 +291,15 @@ def test_empty_completion_is_not_rendered_and_is_gated(suite):
     assert rows[3]["rewards"]["aesthetic"] is None and rows[3]["rewards"]["format"] == 0.0
     assert rows[3]["gates"]["pass"] is False
     assert rows[3]["total"] < min(r["total"] for r in rows[:3])
+
+
+def test_a_missing_constraints_extra_is_named(monkeypatch):
+    import sys
+
+    from expander.errors import MissingExtraError
+    from expander.rewards.config import GateConfig, RewardsConfig
+
+    monkeypatch.setitem(sys.modules, "expander.constraints", None)  # what an uninstalled extra looks like
+    cfg = RewardsConfig(rewards=["format"], gates=GateConfig(safety=False, constraints=True))
+    with pytest.raises(MissingExtraError, match=r"constraint gate .* pip install 'expander\[constraints\]'"):
+        RewardSuite(cfg)

@@ -193,7 +193,8 @@ def test_bad_synth_config_values_are_named():
 
 
 def _rule_cfg(corpus, out, **kw):
-    return SynthConfig(corpus=str(corpus), method="rule", check_constraints=False, near_duplicate_threshold=0.95,
+    kw = {"check_constraints": False, **kw}
+    return SynthConfig(corpus=str(corpus), method="rule", near_duplicate_threshold=0.95,
                        styles_per_caption=3, test_fraction=0.25, chunk_size=2, output_dir=str(out), **kw)
 
 
@@ -288,3 +289,13 @@ def test_constraint_filter_rejects_what_the_long_does_not_show():
     assert filter_short("a red fox in snow", FOX, STYLES["sentence"], cfg, constraints.check) is None
     reason = filter_short('a red fox and a sign that says "HELLO"', FOX, STYLES["sentence"], cfg, constraints.check)
     assert reason == "constraint"
+
+
+def test_a_missing_constraints_extra_is_named(tmp_path, caption_file, monkeypatch):
+    import sys
+
+    from expander.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "expander.constraints", None)  # what an uninstalled extra looks like
+    with pytest.raises(MissingExtraError, match=r"pip install 'expander\[constraints\]'.*check_constraints: false"):
+        run_synth(_rule_cfg(caption_file, tmp_path / "out", check_constraints=True))
