@@ -78,7 +78,8 @@ class EvalConfig:
     Renderer (`diffusion.Krea2Renderer`):
         renderer: Krea 2 diffusers directory, hub id, or `tiny:krea2`; preset: `turbo` or `raw`;
         height, width (pixels, multiples of 16); num_inference_steps, guidance_scale (None: preset's);
-        render_batch_size; dtype, device (None: the renderer's defaults); offload: CPU offload.
+        render_batch_size: images per renderer call; dtype, device (None: the renderer's defaults);
+        offload: CPU offload.
     Scorers (refs as in `expander.rewards.config`; `tiny:*` refs build tiny random models offline):
         clip_model, clip_pretrained: open_clip model for CLIP similarity to the short prompt and for
             the aesthetic head's embeddings; aesthetic_head: LAION-format head; dino_model: DINOv3 for
@@ -87,7 +88,8 @@ class EvalConfig:
             image_safety_threshold: its cosine threshold (None: the reward suite's default);
             score_batch_size: images per scorer call.
     Statistics and outputs:
-        win_metrics: higher-is-better columns compared pairwise; bootstrap_samples, ci_level, stats_seed.
+        win_metrics: higher-is-better columns compared pairwise; bootstrap_samples, ci_level, stats_seed:
+            resamples, confidence level and seed of the bootstrap intervals (over prompts) of the win rates.
         output_dir: the run directory; cache_dir: expansion/render cache (None: `<output_dir>/cache`).
         report_max_prompts: prompts shown in the report's image grid; report_thumb_px: longest side of
             grid images (JPEG, inlined), so reports of 1024x1024 runs stay small.
