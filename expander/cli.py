@@ -2,7 +2,11 @@
 
 A subcommand module defines `register(subparsers)`, which adds its parser and sets `func` (a callable
 taking the parsed args and returning an exit code). Modules are discovered, so adding a command is
-adding a file.
+adding a file. Each command reads its settings with `expander.config.load_command_line` (or TRL's parser),
+importing its config only when it runs: building this parser imports nothing heavy.
+
+Errors: every user-facing failure is an `ExpanderError`; `main` prints `error: <message>` on stderr and
+returns its exit code (2 unless the error says otherwise), here and nowhere else.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ import sys
 
 import expander.commands as commands_pkg
 from expander import __version__
-from expander.errors import CommandError
+from expander.errors import CommandError, ExpanderError
 
-__all__ = ["CommandError", "main", "make_parser"]
+__all__ = ["CommandError", "ExpanderError", "main", "make_parser"]
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="expander", description="Prompt expander for Krea 2.")
+    parser = argparse.ArgumentParser(prog="expander", description="Prompt expander for Krea 2.",
+                                     epilog="`expander COMMAND --help` lists the keys of a command.")
     parser.add_argument("--version", action="version", version=f"expander {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -42,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except CommandError as exc:
+    except ExpanderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:

@@ -1,4 +1,10 @@
-"""Shared plumbing of the subcommands whose flags belong to a config parser (`sft`, `grpo`, `synth`, `eval`)."""
+"""Shared plumbing of the subcommands: each takes its own arguments through to a config loader.
+
+Every command is registered with `add_passthrough_parser`, so building the `expander` parser imports no
+config class (and nothing heavy): `expander --help` stays fast and works without the optional extras. At
+run time a command hands `args.argv` to `expander.config.load_command_line` (its config dataclass, with
+`--help` generated from the fields), or, for the TRL commands, to TRL's parser through `parse_trl_args`.
+"""
 
 from __future__ import annotations
 
@@ -11,34 +17,29 @@ def add_passthrough_parser(
     sub: argparse._SubParsersAction, name: str, help: str, run: Callable,
     arg_help: str = "--config YAML and --key value overrides (see --help)",
 ) -> None:
-    """A subcommand whose flags all belong to its own config parser (TRL's, or `expander.config`): they
-    arrive untouched in `args.argv`. The heavy parser is imported only when the command runs, so
-    `expander --help` stays fast; prefix_chars="+" makes argparse hand every `--key value` pair through."""
+    """A subcommand whose arguments all belong to its own config parser: they arrive untouched in `args.argv`.
+    prefix_chars="+" makes argparse hand every `--key value` pair (and `--help`) through."""
     p = sub.add_parser(name, help=help, prefix_chars="+", add_help=False)
     p.add_argument("argv", nargs="*", help=arg_help)
     p.set_defaults(func=run)
 
 
-def parse_and_run(name: str, argv: list[str], make_parser: Callable, main: Callable, setup_errors: tuple):
-    """Parse `--config YAML` + overrides with TRL's parser and call `main(*parsed)`.
+def parse_trl_args(name: str, argv: list[str], make_parser: Callable) -> tuple:
+    """Parse `--config YAML` + overrides with TRL's parser (`make_parser()`); returns its dataclasses.
 
-    Returns `(trainer, parsed)`. `--help` and argparse usage errors exit through `SystemExit` as argparse
-    does. A missing config file, a bad key or value, and the entry point's own setup errors
-    (`setup_errors`) become `CommandError`s (exit 2).
+    `--help` and argparse usage errors exit through `SystemExit` as argparse does. A missing config file and
+    a bad key or value (TRL raises `ValueError`/`OSError` for them) become `ConfigError`s; the entry point's
+    own setup errors are `ExpanderError`s that `expander.cli.main` maps.
     """
-    from expander.cli import CommandError
+    from expander.config import ConfigError
 
     if "--config" in argv:
         index = argv.index("--config")
         if index + 1 >= len(argv):
-            raise CommandError("--config needs a YAML path", code=2)
+            raise ConfigError("--config needs a YAML path")
         if not Path(argv[index + 1]).is_file():
-            raise CommandError(f"config file {argv[index + 1]} does not exist", code=2)
+            raise ConfigError(f"config file {argv[index + 1]} does not exist")
     try:
-        parsed = make_parser().parse_args_and_config(argv)
+        return make_parser().parse_args_and_config(argv)
     except (ValueError, OSError) as exc:
-        raise CommandError(f"bad {name} config: {exc}", code=2) from None
-    try:
-        return main(*parsed), parsed
-    except setup_errors as exc:
-        raise CommandError(str(exc), code=2) from None
+        raise ConfigError(f"bad {name} config: {exc}") from None

@@ -1,29 +1,48 @@
-"""`expander check PROMPT EXPANSION`: report which constraints of a prompt an expansion keeps."""
+"""`expander check PROMPT EXPANSION [--json]`: report which constraints of a prompt an expansion keeps."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
+
+from expander.commands._passthrough import add_passthrough_parser
+
+
+@dataclass
+class CheckCommandConfig:
+    """Settings of `expander check`.
+
+    Attributes:
+        json: print the report as a JSON object (the one the API returns) instead of text.
+    """
+
+    json: bool = False
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="check an expansion against the constraints of its prompt")
-    p.add_argument("prompt", help="the short prompt, e.g. 'three red apples, watercolor'")
-    p.add_argument("expansion", help="the expansion (or long caption) to check")
-    p.add_argument("--json", action="store_true", help="print the report as a JSON object")
-    p.set_defaults(func=run)
+    add_passthrough_parser(sub, "check", "check an expansion against the constraints of its prompt", run,
+                           arg_help="PROMPT EXPANSION, then --json (see --help)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the report. The exit status is 0 whether or not the expansion passes (2 on bad input)."""
-    from expander.cli import CommandError
+    from expander.config import load_command_line
+    from expander.errors import CommandError
     from expander.constraints import check
 
-    if not args.prompt.strip():
+    line = load_command_line(
+        args.argv, CheckCommandConfig, prog="expander check",
+        description="Report which constraints of a prompt an expansion keeps (exit 0 either way).",
+        positionals={"prompt": "the short prompt, e.g. 'three red apples, watercolor'",
+                     "expansion": "the expansion (or long caption) to check"},
+    )
+    prompt, expansion = line.positionals["prompt"], line.positionals["expansion"]
+    if not prompt.strip():
         raise CommandError("PROMPT is empty", code=2)
-    report = check(args.prompt, args.expansion)
-    if args.json:
-        print(json.dumps({"prompt": args.prompt, "expansion": args.expansion, **report.to_dict()}, indent=2))
+    report = check(prompt, expansion)
+    if line.config.json:
+        print(json.dumps({"prompt": prompt, "expansion": expansion, **report.to_dict()}, indent=2))
         return 0
     n = len(report.satisfied) + len(report.violated)
     print(f"{'PASS' if report.ok else 'FAIL'}  score {report.score:.2f}  "

@@ -1,4 +1,4 @@
-"""`expander eval --config configs/eval/tiny_cpu.yaml [--output-dir DIR] [--key value ...]`: run an eval.
+"""`expander eval --config configs/eval/tiny_cpu.yaml [--output-dir DIR] [--no-progress] [--key value ...]`: run an eval.
 
 Keys of the YAML, and the `--key value` overrides after it, are the fields of
 `expander.eval.config.EvalConfig` (`expander eval --help` lists them). Re-running with the same run
@@ -8,10 +8,20 @@ directory (or cache) renders only what is missing.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 from expander.commands._passthrough import add_passthrough_parser
 
-USAGE = "usage: expander eval --config YAML [--output-dir DIR] [--no-progress] [--key value ...]"
+
+@dataclass
+class EvalOptions:
+    """How `expander eval` runs, apart from the recipe (not saved with the config).
+
+    Attributes:
+        progress: show progress bars (`--no-progress` hides them).
+    """
+
+    progress: bool = True
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,65 +31,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
 
 
-def parse_eval_argv(argv: list[str]) -> tuple[str, list[str], bool]:
-    """(config path, config overrides with `--output-dir` mapped to `--output_dir`, show progress).
-
-    Raises:
-        CommandError: no `--config`, or an option without its value.
-    """
-    from expander.cli import CommandError
-
-    argv = list(argv)
-    path, overrides, progress = None, [], True
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        name, eq, value = arg.partition("=")
-        if name in ("--config", "--output-dir"):
-            if not eq:
-                if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
-                    raise CommandError(f"{name} needs a value", code=2)
-                value = argv[i + 1]
-                i += 1
-            if name == "--config":
-                path = value
-            else:
-                overrides += ["--output_dir", value]
-        elif arg == "--no-progress":
-            progress = False
-        else:
-            overrides.append(arg)
-        i += 1
-    if path is None:
-        raise CommandError(f"--config is required\n{USAGE}", code=2)
-    return path, overrides, progress
-
-
 def run(args: argparse.Namespace) -> int:
-    from expander.cli import CommandError
-    from expander.config import ConfigError
-    from expander.eval.config import EvalConfig, load_eval_config
+    from expander.config import load_command_line
+    from expander.eval.config import EvalConfig
 
-    if any(a in ("-h", "--help") for a in args.argv):
-        print(USAGE + "\n")
-        print(EvalConfig.__doc__)
-        return 0
-    path, overrides, progress = parse_eval_argv(args.argv)
-    try:
-        cfg = load_eval_config(path, overrides)
-    except ConfigError as exc:
-        raise CommandError(str(exc), code=2) from None
+    line = load_command_line(args.argv, EvalConfig, prog="expander eval", options=EvalOptions, config_required=True,
+                             description="Compare arms (raw prompt, expanders) on the same prompts and seeds: render, "
+                             "score, report. Re-running renders only what is missing.")
 
-    from expander.eval.prompt_sets import PromptSetError
     from expander.eval.run import run_eval
-    from expander.eval.scoring import ScorerUnavailable
-    from expander.models import ModelNotFoundError
 
-    try:
-        result = run_eval(cfg, progress=progress)
-    except (PromptSetError, ModelNotFoundError, ScorerUnavailable, FileNotFoundError) as exc:
-        # FileNotFoundError covers a renderer directory that does not exist (diffusion.Krea2ModelError).
-        raise CommandError(str(exc), code=2) from None
+    result = run_eval(line.config, progress=line.options.progress)
     counts = result.summary["counts"]
     print(f"results: {result.output_dir / 'results.parquet'} ({counts['rows']} rows; rendered {result.rendered}, "
           f"expanded {result.expanded} this run)")

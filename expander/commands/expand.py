@@ -1,4 +1,8 @@
-"""`expander expand PROMPT`: expand one prompt with a model and print the result."""
+"""`expander expand PROMPT [--config YAML] [--key value ...]`: expand one prompt with a model and print the result.
+
+The options are the keys of `ExpandCommandConfig` (`expander expand --help`); `configs/expand/builtin.yaml`
+holds the built-in expander's settings.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,53 @@ import contextlib
 import json
 import os
 import sys
+from dataclasses import dataclass, field
+from typing import Literal
 
-from expander.prompts import CREATIVITY_LEVELS, DEFAULT_CREATIVITY
+from expander.commands._passthrough import add_passthrough_parser
+from expander.prompts import DEFAULT_CREATIVITY, creativity_settings
+
+
+@dataclass
+class ExpandCommandConfig:
+    """Settings of `expander expand` (keys of configs/expand/*.yaml).
+
+    Attributes:
+        model: built-in name (`smollm2-135m`), local HF model directory or hub id.
+        adapter: LoRA adapter directory, `default` (the model's shipped adapter, if any) or `none` (the bare
+            model).
+        n: number of expansions.
+        seed: seed of the first expansion; the i-th is sampled with seed + i (None: not fixed).
+        creativity: `raw` (the prompt unchanged, no model call), `low`, `medium` or `high`.
+        max_words: word budget of each expansion (None: the creativity level's).
+        keep: a term that must appear verbatim (repeat `--keep TERM` for several).
+        backend: `transformers` (starts in seconds) or `vllm` (about a minute to start on CPU; wins on batches).
+        vllm: extra `create_engine` options of the vLLM backend (`dtype`, `max_model_len`, `enforce_eager`, ...).
+        json: print one JSON object instead of the text.
+    """
+
+    model: str = "smollm2-135m"
+    adapter: str = "default"
+    n: int = 1
+    seed: int | None = None
+    creativity: str = DEFAULT_CREATIVITY
+    max_words: int | None = None
+    keep: list[str] = field(default_factory=list, metadata={"repeat": True})
+    backend: Literal["transformers", "vllm"] = "transformers"
+    vllm: dict = field(default_factory=dict)
+    json: bool = False
+
+    def __post_init__(self) -> None:
+        creativity_settings(self.creativity)
+        if self.n < 1:
+            raise ValueError(f"--n must be >= 1, got {self.n}")
+        if self.max_words is not None and self.max_words < 1:
+            raise ValueError(f"--max-words must be >= 1, got {self.max_words}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("expand", help="expand a short prompt into a dense image description")
-    p.add_argument("prompt", help="the short prompt, e.g. 'a red fox in snow'")
-    p.add_argument("--model", default="smollm2-135m", help="built-in name, local HF dir or hub id")
-    p.add_argument(
-        "--adapter", default="default",
-        help="LoRA adapter directory; 'default' (the model's shipped adapter, if any) or 'none' (the bare model)",
-    )
-    p.add_argument("--n", type=int, default=1, help="number of expansions (default 1)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the first expansion (i-th uses seed+i)")
-    p.add_argument("--creativity", default=DEFAULT_CREATIVITY, help=f"one of {', '.join(CREATIVITY_LEVELS)}")
-    p.add_argument("--max-words", type=int, default=None, help="word budget of each expansion")
-    p.add_argument("--keep", action="append", default=None, metavar="TERM", help="term to keep verbatim")
-    # transformers starts in seconds; vLLM takes ~1 min to start and wins on batches (serving, synthesis).
-    p.add_argument("--backend", choices=("vllm", "transformers"), default="transformers")
-    p.add_argument("--json", action="store_true", help="print a JSON object")
-    p.set_defaults(func=run)
+    add_passthrough_parser(sub, "expand", "expand a short prompt into a dense image description", run,
+                           arg_help="PROMPT, then --config YAML and --key value options (see --help)")
 
 
 @contextlib.contextmanager
@@ -46,51 +76,44 @@ def _stdout_to_stderr():
 
 
 def run(args: argparse.Namespace) -> int:
-    from expander.cli import CommandError
-    from expander.prompts import PromptError, creativity_settings, validate_prompt
+    from expander.config import load_command_line
+    from expander.prompts import validate_prompt
 
-    try:
-        prompt = validate_prompt(args.prompt)
-        creativity_settings(args.creativity)
-        if args.n < 1:
-            raise PromptError(f"--n must be >= 1, got {args.n}")
-        if args.max_words is not None and args.max_words < 1:
-            raise PromptError(f"--max-words must be >= 1, got {args.max_words}")
-    except PromptError as exc:
-        raise CommandError(str(exc), code=2) from None
+    line = load_command_line(args.argv, ExpandCommandConfig, prog="expander expand",
+                             description="Expand a short prompt into a dense image description and print it.",
+                             positionals={"prompt": "the short prompt, e.g. 'a red fox in snow'"})
+    cfg = line.config
+    prompt = validate_prompt(line.positionals["prompt"])
 
     from expander.models import resolve_adapter
 
     with _stdout_to_stderr():
         engine = None
-        adapter = resolve_adapter(args.model, args.adapter)
-        if args.creativity != "raw":
+        adapter = resolve_adapter(cfg.model, cfg.adapter)
+        if cfg.creativity != "raw":
             from expander.engine import create_engine
-            from expander.models import ModelNotFoundError
 
-            try:
-                engine = create_engine(args.model, backend=args.backend, adapter=adapter)
-            except (ModelNotFoundError, FileNotFoundError) as exc:
-                raise CommandError(str(exc), code=2) from None
+            options = cfg.vllm if cfg.backend == "vllm" else {}
+            engine = create_engine(cfg.model, backend=cfg.backend, adapter=adapter, **options)
         from expander.expand import expand_prompts
 
         try:
             [expansions] = expand_prompts(
-                engine, [prompt], creativity=args.creativity, n=args.n, seed=args.seed,
-                max_words=args.max_words, keep_terms=args.keep,
+                engine, [prompt], creativity=cfg.creativity, n=cfg.n, seed=cfg.seed,
+                max_words=cfg.max_words, keep_terms=cfg.keep or None,
             )
         finally:
             if engine is not None:
                 engine.close()
-    if args.json:
+    if cfg.json:
         print(json.dumps({
-            "model": args.model,
+            "model": cfg.model,
             "adapter": adapter,
-            "backend": args.backend if engine is not None else None,
-            "creativity": args.creativity,
+            "backend": cfg.backend if engine is not None else None,
+            "creativity": cfg.creativity,
             "prompt": prompt,
             "expansions": [{"text": e.text, "seed": e.seed,
-                            **({"keep_terms_repaired": e.keep_terms_repaired} if args.keep else {})}
+                            **({"keep_terms_repaired": e.keep_terms_repaired} if cfg.keep else {})}
                            for e in expansions],
         }, indent=2))
     else:

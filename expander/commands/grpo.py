@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from expander.commands._passthrough import add_passthrough_parser, parse_and_run
+from expander.commands._passthrough import add_passthrough_parser, parse_trl_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,11 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from expander.models import ModelNotFoundError
-    from expander.train.grpo import GRPOSetupError, main, make_parser
+    from expander.train.grpo import main, make_parser
 
-    trainer, (_, training_args, _) = parse_and_run(
-        "grpo", list(args.argv), make_parser, main, (GRPOSetupError, ModelNotFoundError)
-    )
+    parsed = parse_trl_args("grpo", list(args.argv), make_parser)
+    trainer = main(*parsed)
+    _, training_args, _ = parsed
     print(f"trained to step {trainer.state.global_step}; outputs in {training_args.output_dir}")
     return 0

@@ -1,31 +1,49 @@
-"""`expander make-tiny-krea2 DIR`: write a tiny random-weight Krea 2 (diffusers format) for CPU tests."""
+"""`expander make-tiny-krea2 DIR [--seed N] [--base]`: write a tiny random-weight Krea 2 (diffusers format) for CPU tests."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+
+from expander.commands._passthrough import add_passthrough_parser
+
+
+@dataclass
+class MakeTinyKrea2Config:
+    """Settings of `expander make-tiny-krea2`.
+
+    Attributes:
+        seed: seed of the random weights.
+        base: save is_distilled=False (the `raw` preset's checkpoint kind) instead of turbo's.
+    """
+
+    seed: int = 0
+    base: bool = False
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("make-tiny-krea2", help="write a tiny random Krea 2 directory (real architecture, tiny size)")
-    p.add_argument("dir", help="target directory (replaced if it exists)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
-    p.add_argument("--base", action="store_true",
-                   help="save is_distilled=False (the `raw` preset's checkpoint kind) instead of turbo's")
-    p.set_defaults(func=run)
+    add_passthrough_parser(sub, "make-tiny-krea2", "write a tiny random Krea 2 directory (real architecture, tiny size)",
+                           run, arg_help="DIR, then --seed N and --base (see --help)")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from expander.cli import CommandError
-    from diffusion.tiny import build_tiny_krea2
+    from expander.config import load_command_line
+    from expander.errors import CommandError
 
-    target = Path(args.dir).expanduser()
+    line = load_command_line(args.argv, MakeTinyKrea2Config, prog="expander make-tiny-krea2",
+                             description="Write a tiny random-weight Krea 2 (real architecture, diffusers format) for CPU tests.",
+                             positionals={"dir": "target directory (replaced if it holds a Krea 2 model)"})
+    target = Path(line.positionals["dir"]).expanduser()
     if target.exists() and not target.is_dir():
         raise CommandError(f"{target} exists and is not a directory", code=2)
     if target.is_dir() and any(target.iterdir()) and not (target / "model_index.json").is_file():
         raise CommandError(f"{target} is a non-empty directory that is not a Krea 2 model; refusing to replace it",
                            code=2)
-    path = build_tiny_krea2(target, seed=args.seed, is_distilled=not args.base)
+
+    from diffusion.tiny import build_tiny_krea2
+
+    path = build_tiny_krea2(target, seed=line.config.seed, is_distilled=not line.config.base)
     print(path)
     return 0

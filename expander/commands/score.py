@@ -1,37 +1,59 @@
-"""`expander score --config CONFIG --input rows.jsonl`: every reward, the gates and the total per row."""
+"""`expander score --config REWARDS_YAML --input rows.jsonl [--json] [--step N] [--key value ...]`: every reward,
+the gates and the total per row.
+
+`--config` is a rewards config (`expander.rewards.config.RewardsConfig`, e.g. configs/rewards/tiny.yaml); its keys
+can be overridden after it (`--render.height 64`); `--input`, `--step` and `--json` are the command's own
+(`ScoreOptions`). `expander score --help` lists them all.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
+from expander.commands._passthrough import add_passthrough_parser
+from expander.errors import ExpanderError
 from expander.files import iter_jsonl
 
 
+class ScoreInputError(ExpanderError, ValueError):
+    """An input rows file that cannot be scored; the message names the file, the line and the problem."""
+
+
+@dataclass
+class ScoreOptions:
+    """What `expander score` scores and how it prints (the reward settings are the config's).
+
+    Attributes:
+        input: JSONL file; each line has `prompt` (the short prompt) and `completion`.
+        step: the training step whose seeds are used.
+        json: print one JSON object: `{rows: [...], renders: N, reward_names, weights, errors}`.
+    """
+
+    input: str
+    step: int = 0
+    json: bool = False
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("score", help="score (short prompt, completion) rows with the reward suite")
-    p.add_argument("--config", required=True, help="rewards config YAML, e.g. configs/rewards/tiny.yaml")
-    p.add_argument("--input", required=True, help="JSONL file; each line has 'prompt' (short) and 'completion'")
-    p.add_argument("--step", type=int, default=0, help="step whose seeds are used (default 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object: {rows: [...], renders: N, ...}")
-    p.add_argument("overrides", nargs=argparse.REMAINDER, help="config overrides after --, e.g. -- --render.height 64")
-    p.set_defaults(func=run)
+    add_passthrough_parser(sub, "score", "score (short prompt, completion) rows with the reward suite", run)
 
 
 def read_rows(path: Path) -> tuple[list[str], list[str]]:
-    """Read and validate the input rows. Raises `ValueError` naming the line and the problem."""
+    """Read and validate the input rows. Raises `ScoreInputError` naming the file, the line and the problem."""
     if not path.is_file():
-        raise ValueError(f"input file {path} does not exist")
+        raise ScoreInputError(f"input file {path} does not exist")
     prompts, completions = [], []
-    for lineno, row in iter_jsonl(path):
+    for lineno, row in iter_jsonl(path, error=ScoreInputError):
         for key in ("prompt", "completion"):
             if not isinstance(row.get(key), str) or not row[key].strip():
-                raise ValueError(f"{path}:{lineno}: '{key}' must be a non-empty string")
+                raise ScoreInputError(f"{path}:{lineno}: '{key}' must be a non-empty string")
         prompts.append(row["prompt"])
         completions.append(row["completion"])
     if not prompts:
-        raise ValueError(f"{path} has no rows")
+        raise ScoreInputError(f"{path} has no rows")
     return prompts, completions
 
 
@@ -40,24 +62,18 @@ def _fmt(value) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from expander.errors import CommandError
-    from expander.config import ConfigError
-    from expander.rewards import RewardSuite, load_rewards_config
-    from expander.rewards.errors import RewardModelError
+    from expander.config import load_command_line
+    from expander.rewards import RewardSuite
+    from expander.rewards.config import RewardsConfig
 
-    overrides = [o for o in (args.overrides or []) if o != "--"]
-    try:
-        cfg = load_rewards_config(args.config, overrides)
-        prompts, completions = read_rows(Path(args.input))
-    except (ConfigError, ValueError) as exc:
-        raise CommandError(str(exc), code=2) from None
-    try:
-        suite = RewardSuite(cfg)
-    except RewardModelError as exc:
-        raise CommandError(str(exc), code=2) from None
-    rows = suite.score_rows(prompts, completions, step=args.step)
+    line = load_command_line(args.argv, RewardsConfig, prog="expander score", options=ScoreOptions,
+                             config_required=True, description="Score (short prompt, completion) rows with the reward suite.")
+    cfg, opts = line.config, line.options
+    prompts, completions = read_rows(Path(opts.input))
+    suite = RewardSuite(cfg)
+    rows = suite.score_rows(prompts, completions, step=opts.step)
     renders = suite.cache.render_count if suite.cache else 0
-    if args.json:
+    if opts.json:
         print(json.dumps({
             "rows": rows, "renders": renders, "reward_names": suite.names,
             "weights": dict(zip(suite.names, suite.weights)), "errors": dict(suite.errors),

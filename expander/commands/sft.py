@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from expander.commands._passthrough import add_passthrough_parser, parse_and_run
+from expander.commands._passthrough import add_passthrough_parser, parse_trl_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,8 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from expander.train.sft import SFTSetupError, main, make_parser
+    from expander.train.sft import main, make_parser
 
-    trainer, (_, training_args, _) = parse_and_run("sft", list(args.argv), make_parser, main, (SFTSetupError,))
+    parsed = parse_trl_args("sft", list(args.argv), make_parser)
+    trainer = main(*parsed)
+    _, training_args, _ = parsed
     print(f"trained to step {trainer.state.global_step}; adapter/model and card in {training_args.output_dir}/final")
     return 0
