@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from expander.constraints import lexicon as lx
+from expander.errors import MissingExtraError
 
 logger = logging.getLogger(__name__)
 
@@ -54,51 +55,92 @@ def normalise_phrase(phrase: str) -> tuple[str, ...]:
     return tuple(t.text for t in tokenize(phrase))
 
 
+# --- the constraints extra: lemminflect and inflect (required), MiniLM (optional, below) ------------
+
+_REQUIRED_MODULES = ("lemminflect", "inflect")
+
+
+def require_constraints() -> None:
+    """Raise `MissingExtraError` unless the constraints extra's required modules are installed.
+
+    Cheap: it looks the modules up without importing them (inflect alone takes seconds to import).
+    The MiniLM fallback (sentence-transformers) is optional: without it the checker uses its word
+    lists only. Call this before relying on `check`, instead of catching an ImportError later.
+
+    Raises:
+        MissingExtraError: naming the first module that is not installed.
+    """
+    from importlib.util import find_spec
+
+    for name in _REQUIRED_MODULES:
+        if find_spec(name) is None:
+            raise MissingExtraError("constraint checks", "constraints",
+                                    ModuleNotFoundError(f"No module named '{name}'", name=name))
+
+
+@lru_cache(maxsize=1)
+def _lemma_lookup():
+    """lemminflect's `getAllLemmas` (word -> {part of speech: lemmas})."""
+    try:
+        from lemminflect import getAllLemmas
+    except ImportError as exc:
+        raise MissingExtraError("constraint checks", "constraints", exc) from exc
+    return getAllLemmas
+
+
+@lru_cache(maxsize=1)
+def _inflect():
+    try:
+        import inflect
+    except ImportError as exc:
+        raise MissingExtraError("constraint checks", "constraints", exc) from exc
+    return inflect.engine()
+
+
+def _singular_of_unknown(word: str, lemmas: dict) -> str | None:
+    """inflect's singular of a plural-looking word lemminflect does not know ("tardigrades")."""
+    if lemmas or not word.endswith("s") or len(word) <= 3:
+        return None
+    return _inflect().singular_noun(word) or None
+
+
 @lru_cache(maxsize=200_000)
 def forms(word: str) -> frozenset[str]:
     """The word and its base forms: singular noun, verb lemma, adjective lemma ("puppies" -> puppy)."""
-    from lemminflect import getAllLemmas
-
     out = {word}
     if word.endswith("'s"):
         out.add(word[:-2])
         word = word[:-2]
-    lemmas = getAllLemmas(word)
+    lemmas = _lemma_lookup()(word)
     for pos in ("NOUN", "VERB", "ADJ"):
         out.update(lemmas.get(pos, ()))
-    if not lemmas and word.endswith("s") and len(word) > 3:
-        singular = _inflect().singular_noun(word)
-        if singular:
-            out.add(singular)
+    singular = _singular_of_unknown(word, lemmas)
+    if singular:
+        out.add(singular)
     return frozenset(out)
 
 
 @lru_cache(maxsize=200_000)
 def noun_forms(word: str) -> frozenset[str]:
     """The word and its singular noun forms only ("elder" does not reach "old" this way)."""
-    from lemminflect import getAllLemmas
-
-    out = {word, *getAllLemmas(word).get("NOUN", ())}
-    if not getAllLemmas(word) and word.endswith("s") and len(word) > 3:
-        singular = _inflect().singular_noun(word)
-        if singular:
-            out.add(singular)
+    lemmas = _lemma_lookup()(word)
+    out = {word, *lemmas.get("NOUN", ())}
+    singular = _singular_of_unknown(word, lemmas)
+    if singular:
+        out.add(singular)
     return frozenset(out)
 
 
 @lru_cache(maxsize=200_000)
 def pos_tags(word: str) -> frozenset[str]:
     """Parts of speech the word can have (lemminflect's lookup; empty for unknown words)."""
-    from lemminflect import getAllLemmas
-
-    return frozenset(getAllLemmas(word.removesuffix("'s")))
+    return frozenset(_lemma_lookup()(word.removesuffix("'s")))
 
 
 @lru_cache(maxsize=200_000)
 def is_plural(word: str) -> bool:
     """True when the word is a plural noun form ("apples", "mice"); "people" and "glass" are not plural."""
-    from lemminflect import getAllLemmas
-
+    getAllLemmas = _lemma_lookup()
     if word in ("people", "folk", "folks", "cattle"):
         return True
     nouns = getAllLemmas(word).get("NOUN")
@@ -118,9 +160,7 @@ def is_verb_form(word: str) -> bool:
     """An inflected verb ("sitting", "reads", "painted") rather than a noun that happens to end so."""
     if word in lx.ING_NOUNS:
         return False
-    from lemminflect import getAllLemmas
-
-    lemmas = getAllLemmas(word)
+    lemmas = _lemma_lookup()(word)
     verbs = lemmas.get("VERB", ())
     if not verbs or word in verbs:
         return False
@@ -129,13 +169,6 @@ def is_verb_form(word: str) -> bool:
         return True
     # "reads" / "walks": a noun reading exists, but after a singular subject it is a verb.
     return not nouns
-
-
-@lru_cache(maxsize=1)
-def _inflect():
-    import inflect
-
-    return inflect.engine()
 
 
 @lru_cache(maxsize=1)
