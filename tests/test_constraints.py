@@ -364,3 +364,45 @@ def test_request_framing_is_not_content(prompt, subjects):
 
 def test_a_drawing_keeps_its_medium():
     assert any(c.text == "drawing" or "drawing" in c.text for c in extract("a drawing of a cat"))
+
+
+# --- the constraints extra -----------------------------------------------------------------------
+
+def test_importing_the_package_loads_none_of_the_extra():
+    """`require_constraints` is meant to be called cheaply: the package imports no extra module."""
+    import subprocess
+    import sys
+
+    code = ("import sys, expander.constraints as c; c.require_constraints(); "
+            "print(sorted(m for m in ('inflect', 'lemminflect', 'sentence_transformers', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_require_constraints_names_the_extra_and_the_module(monkeypatch):
+    import importlib.util
+
+    from expander.constraints import require_constraints
+    from expander.errors import ExpanderError, MissingExtraError
+
+    require_constraints()  # installed in the test environment
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "inflect" else real(name, *a))
+    with pytest.raises(MissingExtraError, match=r"expander\[constraints\].*inflect") as err:
+        require_constraints()
+    assert isinstance(err.value, ExpanderError) and isinstance(err.value, ImportError)
+
+
+def test_a_missing_word_form_library_is_a_missing_extra_error(monkeypatch):
+    import sys
+
+    from expander.constraints import text
+    from expander.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "lemminflect", None)  # import fails as if not installed
+    text._lemma_lookup.cache_clear()
+    try:
+        with pytest.raises(MissingExtraError, match=r"constraint checks.*expander\[constraints\].*lemminflect"):
+            text.is_verb_form("zorbling")
+    finally:
+        text._lemma_lookup.cache_clear()
