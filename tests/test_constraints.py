@@ -391,6 +391,8 @@ def test_require_constraints_names_the_extra_and_the_module(monkeypatch):
     with pytest.raises(MissingExtraError, match=r"expander\[constraints\].*inflect") as err:
         require_constraints()
     assert isinstance(err.value, ExpanderError) and isinstance(err.value, ImportError)
+    with pytest.raises(MissingExtraError, match=r"^synth's filter needs .*; or set check_constraints: false$"):
+        require_constraints("synth's filter", hint="or set check_constraints: false")
 
 
 def test_a_missing_word_form_library_is_a_missing_extra_error(monkeypatch):

@@ -60,22 +60,26 @@ def normalise_phrase(phrase: str) -> tuple[str, ...]:
 _REQUIRED_MODULES = ("lemminflect", "inflect")
 
 
-def require_constraints() -> None:
+def require_constraints(feature: str = "constraint checks", hint: str | None = None) -> None:
     """Raise `MissingExtraError` unless the constraints extra's required modules are installed.
 
     Cheap: it looks the modules up without importing them (inflect alone takes seconds to import).
     The MiniLM fallback (sentence-transformers) is optional: without it the checker uses its word
     lists only. Call this before relying on `check`, instead of catching an ImportError later.
 
+    Args:
+        feature: what needs the extra, for the message ("synth's constraint filter").
+        hint: what else the user can do ("or set check_constraints: false").
+
     Raises:
-        MissingExtraError: naming the first module that is not installed.
+        MissingExtraError: naming the feature, the extra and the first module that is not installed.
     """
     from importlib.util import find_spec
 
     for name in _REQUIRED_MODULES:
         if find_spec(name) is None:
-            raise MissingExtraError("constraint checks", "constraints",
-                                    ModuleNotFoundError(f"No module named '{name}'", name=name))
+            raise MissingExtraError(feature, "constraints", ModuleNotFoundError(f"No module named '{name}'", name=name),
+                                    hint=hint)
 
 
 @lru_cache(maxsize=1)
