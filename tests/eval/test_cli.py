@@ -46,6 +46,9 @@ def test_bad_input_exits_2_naming_the_problem(argv, message, capsys, tmp_path):
 
 
 def test_help_lists_the_config_keys(capsys):
-    assert main(["eval", "--help"]) == 0
+    with pytest.raises(SystemExit) as info:
+        main(["eval", "--help"])
+    assert info.value.code == 0
     out = capsys.readouterr().out
     assert "seeds_per_prompt" in out and "win_metrics" in out
+    assert "--progress  bool  [default: True]" in out and "`--no-progress` hides them" in out
