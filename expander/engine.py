@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from expander.devices import default_device, has_cuda, resolve_dtype
-from expander.models import DEFAULT_MODEL, resolve_model
+from expander.models import DEFAULT_MODEL, chat_template_kwargs, require_adapter_dir, resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ __all__ = [
     "SeededSampler",
     "TransformersEngine",
     "VLLMEngine",
+    "candidate_seed",
     "chat_ids",
     "configure_vllm_cpu_env",
     "create_engine",
@@ -74,6 +75,10 @@ class SamplingParams:
         seed: seed of the first completion; completion `i` uses `seed + i`. `None` draws a random seed
             (reported back in `Generation.seed`, so any output can be reproduced).
         max_new_tokens: upper bound on generated tokens (generation also stops at EOS).
+        candidates: samples drawn per completion (verified expansion picks one of them): completion `i`'s
+            candidate `j` uses `candidate_seed(seed + i, j)`, so candidate 0 is the plain completion and a
+            completion's candidates do not depend on `n`. `generate_full` returns `n * candidates` generations
+            per conversation, completion-major.
     """
 
     n: int = 1
@@ -82,6 +87,7 @@ class SamplingParams:
     top_p: float = 0.95
     max_new_tokens: int = 256
     repetition_penalty: float = 1.0
+    candidates: int = 1
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -92,10 +98,23 @@ class SamplingParams:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {self.candidates}")
 
     def seeds(self) -> list[int]:
+        """The seed of every sample: completion-major, `candidates` per completion."""
         base = self.seed if self.seed is not None else draw_seed()
-        return [base + i for i in range(self.n)]
+        return [candidate_seed(base + i, j) for i in range(self.n) for j in range(self.candidates)]
+
+
+CANDIDATE_SEED_STRIDE = 1_000_003
+"""Distance between the seeds of a completion's candidates: a prime far above any `n` and the server's
+regeneration offset, so no candidate shares a seed with another completion of the same request."""
+
+
+def candidate_seed(seed: int, j: int) -> int:
+    """The seed of candidate `j` of the completion seeded `seed` (candidate 0 is `seed` itself)."""
+    return seed if j == 0 else (seed + j * CANDIDATE_SEED_STRIDE) % 2**31
 
 
 @dataclass
@@ -116,11 +135,21 @@ class GenerationEngine(ABC):
     model: str
     model_path: Path | str
     adapter: str | None = None
+    enable_thinking: bool = False
+    thinking_budget: int = 1024
     backend: str = field(init=False, default="")
 
     @abstractmethod
     def generate_full(self, conversations: list[Conversation], params: SamplingParams) -> list[list[Generation]]:
-        """One list of `params.n` generations per conversation, in input order."""
+        """One list of `params.n * params.candidates` generations per conversation, in input order."""
+
+    def token_budget(self, params: SamplingParams) -> int:
+        """New tokens a sample may use: the expansion's budget, plus `thinking_budget` when thinking is on (the
+        thinking text is stripped afterwards, so it must not eat the description's budget)."""
+        return params.max_new_tokens + (self.thinking_budget if self.enable_thinking else 0)
+
+    def conversation_ids(self, conversation: Conversation) -> list[int]:
+        return chat_ids(self.tokenizer, conversation, self.enable_thinking)
 
     def generate(self, conversations: list[Conversation], params: SamplingParams) -> list[list[str]]:
         """Texts only: one list of `params.n` texts per conversation."""
@@ -155,8 +184,8 @@ def create_engine(
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     path = resolve_model(model)
-    if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"adapter {adapter!r} is not a PEFT adapter directory (no adapter_config.json)")
+    if adapter is not None:
+        require_adapter_dir(adapter)
     cls = VLLMEngine if backend == "vllm" else TransformersEngine
     return cls(model=model, model_path=path, adapter=adapter, **kwargs)
 
@@ -216,9 +245,14 @@ def load_causal_lm(
     return lm.to(device).eval(), device
 
 
-def chat_ids(tokenizer, conversation: Conversation) -> list[int]:
-    """Token ids of `conversation` under the model's chat template, ending with the assistant's turn opener."""
-    ids = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True)
+def chat_ids(tokenizer, conversation: Conversation, enable_thinking: bool = False) -> list[int]:
+    """Token ids of `conversation` under the model's chat template, ending with the assistant's turn opener.
+
+    `enable_thinking` reaches templates that have the switch (Qwen3's: `expander.models.chat_template_kwargs`);
+    expansion runs with thinking off by default.
+    """
+    ids = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True,
+                                        **chat_template_kwargs(tokenizer, enable_thinking))
     if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
         ids = ids["input_ids"]
     return list(ids)
@@ -332,14 +366,14 @@ class TransformersEngine(GenerationEngine):
     def generate_full(self, conversations: list[Conversation], params: SamplingParams) -> list[list[Generation]]:
         rows: list[tuple[int, list[int], int]] = []  # (conversation index, prompt ids, seed)
         for i, conv in enumerate(conversations):
-            ids = chat_ids(self.tokenizer, conv)
+            ids = self.conversation_ids(conv)
             rows.extend((i, ids, seed) for seed in params.seeds())
         results: list[list[Generation]] = [[] for _ in conversations]
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start : start + self.batch_size]
             gens = generate_seeded(
                 self.lm, self.tokenizer, [ids for _, ids, _ in chunk], [s for _, _, s in chunk],
-                temperature=params.temperature, top_p=params.top_p, max_new_tokens=params.max_new_tokens,
+                temperature=params.temperature, top_p=params.top_p, max_new_tokens=self.token_budget(params),
                 repetition_penalty=params.repetition_penalty,
             )
             for (conv_idx, _, _), gen in zip(chunk, gens):
@@ -473,13 +507,13 @@ class VLLMEngine(GenerationEngine):
         return LoRARequest(Path(self.adapter).name, 1, str(self.adapter))
 
     def sampling_params(self, params: SamplingParams, seed: int):
-        return vllm_sampling_params(seed, params.temperature, params.top_p, params.max_new_tokens,
+        return vllm_sampling_params(seed, params.temperature, params.top_p, self.token_budget(params),
                                     params.repetition_penalty)
 
     def generate_full(self, conversations: list[Conversation], params: SamplingParams) -> list[list[Generation]]:
         prompts, sampling, owners = [], [], []
         for i, conv in enumerate(conversations):
-            ids = chat_ids(self.tokenizer, conv)
+            ids = self.conversation_ids(conv)
             for seed in params.seeds():
                 prompts.append({"prompt_token_ids": ids})
                 sampling.append(self.sampling_params(params, seed))

@@ -2,13 +2,24 @@
 
 After cleaning, keep_terms the model left out are appended verbatim (`repair_keep_terms`): `expander expand
 --keep` and the API's `keep_terms` give the same text, and both report what was repaired.
+
+Two guards of the contract live here, shared by the CLI, the API and eval:
+
+* **Languages.** A prompt in a language the model does not declare (`expander.models.model_languages`,
+  detected by `expander.language`) is returned unchanged with `finish_reason="language_unsupported"` and no
+  model call: an English-tuned expander given "un zorro rojo en la nieve" writes about something else.
+* **Verified expansion** (`candidates > 1`): each requested expansion draws `candidates` samples in the same
+  batched engine call (candidate `j` of expansion `i` is seeded `candidate_seed(seed + i, j)`), and keeps the
+  best by `rank_candidates`: the first that keeps the prompt's hard constraints and adds no subject, ties
+  broken by constraint score, then by ending within the budget, then by draw order. When none passes, the best
+  available is returned with `verified=False`. Same seed + candidates = same text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from expander.engine import GenerationEngine, SamplingParams
+from expander.engine import Generation, GenerationEngine, SamplingParams
 from expander.prompts import (
     DEFAULT_CREATIVITY,
     PromptError,
@@ -25,7 +36,9 @@ __all__ = [
     "expand_prompts",
     "max_new_tokens_for",
     "plan_expansion",
+    "rank_candidates",
     "repair_keep_terms",
+    "verify_expansion",
 ]
 
 REPETITION_PENALTY = 1.05  # mild: a 135M model loops without it; stronger starts to avoid the user's own words
@@ -44,6 +57,10 @@ class Expansion:
     completion_tokens: int = 0
     finish_reason: str = "stop"
     keep_terms_repaired: list[str] = field(default_factory=list)
+    language: str | None = None  # the prompt's detected language (`expander.language`)
+    attempts: int = 1  # samples drawn for it (verified expansion draws `candidates`)
+    verified: bool | None = None  # None: not verified; True: kept the hard constraints and added no subject
+    report: dict | None = None  # the verification's constraint report (`ConstraintReport.to_dict()`)
 
 
 def repair_keep_terms(text: str, keep_terms: list[str] | None) -> tuple[str, list[str]]:
@@ -85,6 +102,7 @@ def plan_expansion(
     *,
     max_words: int | None = None,
     keep_terms: list[str] | None = None,
+    language: str | None = None,
 ) -> ExpansionPlan | None:
     """The plan for expanding a validated `prompt`; `None` for `raw` creativity (no model call).
 
@@ -100,12 +118,42 @@ def plan_expansion(
     cap = max(budget, len(prompt.split()))
     return ExpansionPlan(
         prompt=prompt,
-        conversation=build_messages(prompt, creativity, max_words=budget, keep_terms=keep_terms),
+        conversation=build_messages(prompt, creativity, max_words=budget, keep_terms=keep_terms, language=language),
         temperature=settings.temperature,
         top_p=settings.top_p,
         max_new_tokens=max_new_tokens_for(cap),
         max_words=cap,
     )
+
+
+def verify_expansion(prompt: str, text: str) -> tuple[bool, dict]:
+    """Whether `text` keeps `prompt`'s hard constraints and adds no subject, and the constraint report.
+
+    Raises:
+        MissingExtraError: without the `constraints` extra.
+    """
+    from expander.constraints import check, require_constraints
+
+    require_constraints("verified expansion")
+    report = check(prompt, text)
+    return report.faithful, report.to_dict()
+
+
+def rank_candidates(prompt: str, candidates: list[Generation], clean) -> tuple[int, bool, dict]:
+    """Pick one of a completion's candidates: `(index, verified, report)`.
+
+    The best is the first passing `verify_expansion`; ties by constraint score, then by ending within the
+    token budget (`finish_reason == "stop"`), then by draw order (so the choice is deterministic).
+    `clean` turns a raw completion into the text that is checked (the plan's cleaning + keep_terms repair).
+    """
+    best = None
+    for j, gen in enumerate(candidates):
+        passes, report = verify_expansion(prompt, clean(gen.text))
+        key = (passes, report.get("score") or 0.0, gen.finish_reason == "stop", -j)
+        if best is None or key > best[0]:
+            best = (key, j, passes, report)
+    _, j, passes, report = best
+    return j, passes, report
 
 
 def expand_prompts(
@@ -118,22 +166,46 @@ def expand_prompts(
     max_words: int | None = None,
     keep_terms: list[str] | None = None,
     repetition_penalty: float = REPETITION_PENALTY,
+    candidates: int = 1,
+    languages: tuple[str, ...] | None = None,
 ) -> list[list[Expansion]]:
     """Expand each prompt `n` times. `creativity="raw"` returns the prompts without a model call (only missing
     keep_terms are appended, as for every expansion: `repair_keep_terms`).
 
+    Args:
+        candidates: samples drawn per expansion; above 1 the best verified one is kept (module doc).
+        languages: languages the model can expand (`expander.models.model_languages`); `None` skips the
+            language check. A prompt in another language comes back unchanged, `language_unsupported`.
+
     Raises:
-        PromptError: an empty or too long prompt, an unknown creativity, `n < 1`, `max_words < 1`.
+        PromptError: an empty or too long prompt, an unknown creativity, `n < 1`, `candidates < 1`,
+            `max_words < 1`.
     """
     if n < 1:
         raise PromptError(f"n must be >= 1, got {n}")
+    if candidates < 1:
+        raise PromptError(f"candidates must be >= 1, got {candidates}")
     if max_words is not None and max_words < 1:
         raise PromptError(f"max_words must be >= 1, got {max_words}")
     texts = [validate_prompt(p) for p in prompts]
     settings = creativity_settings(creativity)
     if settings is None:
         return [[_raw(t, None if seed is None else seed + i, keep_terms) for i in range(n)] for t in texts]
-    plans = [plan_expansion(t, creativity, max_words=max_words, keep_terms=keep_terms) for t in texts]
+    results: list[list[Expansion] | None] = [None] * len(texts)
+    codes: list[str | None] = [None] * len(texts)
+    if languages is not None:
+        from expander.language import detect_language, supports
+
+        for k, text in enumerate(texts):
+            guess = detect_language(text)
+            codes[k] = guess.code
+            if not supports(languages, guess):
+                results[k] = [_unsupported(text, None if seed is None else seed + i, guess.code) for i in range(n)]
+    todo = [k for k in range(len(texts)) if results[k] is None]
+    if not todo:
+        return results  # type: ignore[return-value]
+    plans = {k: plan_expansion(texts[k], creativity, max_words=max_words, keep_terms=keep_terms,
+                               language=codes[k] if codes[k] not in (None, "und") else None) for k in todo}
     if engine is None:
         raise ValueError(f"creativity {creativity!r} needs an engine")
     params = SamplingParams(
@@ -141,22 +213,36 @@ def expand_prompts(
         seed=seed,
         temperature=settings.temperature,
         top_p=settings.top_p,
-        max_new_tokens=max((p.max_new_tokens for p in plans), default=1),  # one budget for the batch
+        max_new_tokens=max((p.max_new_tokens for p in plans.values()), default=1),  # one budget for the batch
         repetition_penalty=repetition_penalty,
+        candidates=candidates,
     )
-    outputs = engine.generate_full([p.conversation for p in plans], params)
-    expansions = []
-    for plan, gens in zip(plans, outputs):
+    outputs = engine.generate_full([plans[k].conversation for k in todo], params)
+    for k, gens in zip(todo, outputs):
+        plan = plans[k]
+
+        def clean(raw: str, plan=plan) -> str:
+            return repair_keep_terms(plan.finish(raw), keep_terms)[0]
+
         row = []
-        for g in gens:
+        for i in range(n):
+            group = gens[i * candidates:(i + 1) * candidates]
+            j, verified, report = (0, None, None) if candidates == 1 else rank_candidates(plan.prompt, group, clean)
+            g = group[j]
             text, repaired = repair_keep_terms(plan.finish(g.text), keep_terms)
-            row.append(Expansion(text=text, seed=g.seed, raw_text=g.text, prompt_tokens=g.prompt_tokens,
-                                 completion_tokens=g.completion_tokens, finish_reason=g.finish_reason,
-                                 keep_terms_repaired=repaired))
-        expansions.append(row)
-    return expansions
+            row.append(Expansion(text=text, seed=group[0].seed, raw_text=g.text, prompt_tokens=g.prompt_tokens,
+                                 completion_tokens=sum(c.completion_tokens for c in group),
+                                 finish_reason=g.finish_reason, keep_terms_repaired=repaired, language=codes[k],
+                                 attempts=candidates, verified=verified, report=report))
+        results[k] = row
+    return results  # type: ignore[return-value]
 
 
 def _raw(prompt: str, seed: int | None, keep_terms: list[str] | None) -> Expansion:
     text, repaired = repair_keep_terms(prompt, keep_terms)
     return Expansion(text=text, seed=seed, raw_text=prompt, keep_terms_repaired=repaired)
+
+
+def _unsupported(prompt: str, seed: int | None, language: str) -> Expansion:
+    return Expansion(text=prompt, seed=seed, raw_text=prompt, finish_reason="language_unsupported",
+                     language=language, attempts=0)

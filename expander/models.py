@@ -27,10 +27,14 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "BUILTIN_MODELS",
     "DEFAULT_MODEL",
+    "AdapterNotFoundError",
     "BuiltinModel",
     "ModelNotFoundError",
     "cache_dir",
+    "chat_template_kwargs",
     "merged_model_dir",
+    "model_languages",
+    "require_adapter_dir",
     "resolve_adapter",
     "resolve_model",
     "weights_revision",
@@ -50,6 +54,7 @@ class BuiltinModel:
     hub_id: str
     description: str
     default_adapter: str | None = None  # folder under expander/adapters/ shipped with the package
+    languages: tuple[str, ...] = ("en",)  # ISO 639-1 codes it can expand (`expander.language`); "*" = any
 
 
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
@@ -65,6 +70,48 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
 DEFAULT_MODEL = "smollm2-135m"
 
 _CONVERTED_MARKER = ".expander-converted"
+DEFAULT_LANGUAGES = ("en",)
+"""What a model that declares nothing is trusted to expand: every expander here is tuned on English captions."""
+
+
+def model_languages(ref: str, declared=None) -> tuple[str, ...]:
+    """The languages a model can expand: `declared` (a config's `languages` key) if given, else the built-in
+    model's own declaration, else `DEFAULT_LANGUAGES`. A prompt in another language is returned unchanged
+    (`finish_reason: language_unsupported`) rather than turned into unrelated text."""
+    from expander.language import normalize_languages
+
+    if declared:
+        return normalize_languages(declared)
+    builtin = BUILTIN_MODELS.get(ref)
+    return builtin.languages if builtin else DEFAULT_LANGUAGES
+
+
+def chat_template_kwargs(tokenizer, enable_thinking: bool = False) -> dict:
+    """Keyword arguments for `apply_chat_template` that set the model's thinking switch.
+
+    Reasoning models' templates (Qwen3's) think by default: the completion opens with a `<think>` block that can
+    eat the whole token budget. Expansion, SFT, GRPO and synthesis run with `enable_thinking=False`; a template
+    without the switch gets no extra argument. With thinking on, `expander.prompts.clean_output` strips the
+    thinking text before anything scores or returns it.
+    """
+    template = getattr(tokenizer, "chat_template", None) or ""
+    if isinstance(template, dict):  # several named templates
+        template = " ".join(template.values())
+    return {"enable_thinking": bool(enable_thinking)} if "enable_thinking" in template else {}
+
+
+class AdapterNotFoundError(ExpanderError, FileNotFoundError):
+    """An adapter reference that is not a PEFT adapter directory (no `adapter_config.json`)."""
+
+    def __init__(self, adapter: str | Path):
+        super().__init__(f"adapter {str(adapter)!r} is not a PEFT adapter directory (no adapter_config.json)")
+
+
+def require_adapter_dir(adapter: str | Path) -> Path:
+    """`adapter` as a Path, or `AdapterNotFoundError` when it holds no `adapter_config.json`."""
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise AdapterNotFoundError(adapter)
+    return Path(adapter)
 
 
 class ModelNotFoundError(ExpanderError, RuntimeError):
@@ -231,9 +278,7 @@ def merged_model_dir(model_path: str | Path, adapter: str | Path) -> Path:
     vLLM's CPU LoRA path gathers a copy of every adapter matrix per token (torch ops, no punica kernels), which
     costs more than the model itself; serving one adapter as merged weights costs nothing per token.
     """
-    model_path, adapter = Path(model_path), Path(adapter)
-    if not (adapter / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"adapter {str(adapter)!r} is not a PEFT adapter directory (no adapter_config.json)")
+    model_path, adapter = Path(model_path), require_adapter_dir(adapter)
     target = cache_dir() / "merged" / f"{model_path.name}+{adapter.name}-{weights_revision(model_path, adapter)}"
     if (target / _MERGED_MARKER).is_file():
         return target

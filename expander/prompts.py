@@ -137,6 +137,7 @@ def build_messages(
     *,
     max_words: int | None = None,
     keep_terms: list[str] | None = None,
+    language: str | None = None,
 ) -> list[dict[str, str]]:
     """Chat messages that ask the expander to expand (or polish) `prompt`.
 
@@ -145,6 +146,8 @@ def build_messages(
         creativity: `low`, `medium` or `high` (`raw` never reaches a model: callers short-circuit it).
         max_words: upper word budget; defaults to the level's.
         keep_terms: terms that must appear verbatim in the output (e.g. trigger words, brand names).
+        language: ISO 639-1 code of the language to write in (for models that expand more than English);
+            `None` or `en` adds nothing, so English messages are unchanged.
 
     Returns:
         `[{"role": "system", ...}, {"role": "user", ...}]`, ready for a chat template.
@@ -162,6 +165,8 @@ def build_messages(
     if keep_terms:
         terms = ", ".join(f'"{t}"' for t in keep_terms)
         system += f"\n7. These terms must appear verbatim in the description: {terms}."
+    if language and language != "en":
+        system += f"\n8. Write the description in the language of the user's prompt (ISO 639-1 code {language!r})."
     return [{"role": "system", "content": system}, {"role": "user", "content": text}]
 
 

@@ -24,14 +24,16 @@ score when lost but never fail the report. Everything else is *hard*.
 Where things are, to review one kind at a time: `types.py` (the data and the report), `extract.py` (one
 extractor per kind over a `PromptContext`, `prompt_context.py`), `check.py` (one checker per kind over an
 `ExpansionDoc`, `expansion.py`), `tables.py` and `lexicon.py` (word lists), `text.py` (tokens, word forms,
-MiniLM). `require_constraints()` raises `MissingExtraError` when the `constraints` extra is not installed.
+MiniLM), `added_subjects.py` (what an expansion must not add: people, animals, creatures the prompt
+neither names nor implies; listed in `ConstraintReport.added`). `require_constraints()` raises `MissingExtraError` when the `constraints` extra is not installed.
 """
 
+from expander.constraints.added_subjects import AddedSubject, added_subjects
 from expander.constraints.check import SOFT_SIMILARITY, check
 from expander.constraints.expansion import SYNONYM_SIMILARITY
 from expander.constraints.extract import extract
 from expander.constraints.text import require_constraints
 from expander.constraints.types import KINDS, SOFT_WEIGHT, Constraint, ConstraintReport, Violation
 
-__all__ = ["KINDS", "SOFT_SIMILARITY", "SOFT_WEIGHT", "SYNONYM_SIMILARITY", "Constraint", "ConstraintReport",
-           "Violation", "check", "extract", "require_constraints"]
+__all__ = ["KINDS", "SOFT_SIMILARITY", "SOFT_WEIGHT", "SYNONYM_SIMILARITY", "AddedSubject", "Constraint",
+           "ConstraintReport", "Violation", "added_subjects", "check", "extract", "require_constraints"]

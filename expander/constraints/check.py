@@ -10,6 +10,7 @@ make of the words around it.
 from __future__ import annotations
 
 from expander.constraints import lexicon as lx
+from expander.constraints.added_subjects import added_subjects
 from expander.constraints.expansion import ExpansionDoc, negation_targets, span_words, window_back
 from expander.constraints.extract import extract_cached, require_str
 from expander.constraints.tables import BOUNDARY, COUNT_THROUGH, NEGATION_CUES, decade, tables
@@ -432,7 +433,8 @@ def check(prompt: str, expansion: str) -> ConstraintReport:
         expansion: the text to check (an expansion, or a long caption when filtering synthesised pairs).
 
     Returns:
-        A `ConstraintReport`; `ok` is False when any hard constraint is violated.
+        A `ConstraintReport`; `ok` is False when any hard constraint is violated; `added` lists the subjects
+        the expansion adds (`added_subjects`).
 
     Raises:
         ValueError: if either argument is not a str.
@@ -453,4 +455,5 @@ def check(prompt: str, expansion: str) -> ConstraintReport:
         score=kept / total if total else 1.0,
         satisfied=satisfied,
         violated=violated,
+        added=added_subjects(prompt, expansion),
     )

@@ -65,12 +65,21 @@ class ConstraintReport:
             1.0 when the prompt pins nothing down.
         satisfied: constraints the expansion keeps.
         violated: constraints it breaks, each with a reason.
+        added: subjects (people, animals, creatures) the expansion adds that the prompt neither names nor
+            implies (`expander.constraints.added_subjects`). They do not change `ok` or `score`, which measure
+            what the prompt pins down; `faithful` is both together.
     """
 
     ok: bool
     score: float
     satisfied: list[Constraint] = field(default_factory=list)
     violated: list[Violation] = field(default_factory=list)
+    added: list = field(default_factory=list)  # list[AddedSubject]
+
+    @property
+    def faithful(self) -> bool:
+        """Every hard constraint kept and no subject added: what verified expansion and the gates require."""
+        return self.ok and not self.added
 
     def to_dict(self) -> dict:
         """JSON-serialisable form (used verbatim in API responses and evaluation tables)."""
@@ -80,4 +89,6 @@ class ConstraintReport:
             "n_constraints": len(self.satisfied) + len(self.violated),
             "satisfied": [c.to_dict() for c in self.satisfied],
             "violated": [v.to_dict() for v in self.violated],
+            "added": [a.to_dict() for a in self.added],
+            "faithful": self.faithful,
         }

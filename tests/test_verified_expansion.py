@@ -1,0 +1,98 @@
+"""The expansion contract enforced in the shared expansion core: verified candidates, languages, thinking."""
+
+from __future__ import annotations
+
+import pytest
+
+from expander.engine import SamplingParams, candidate_seed, chat_ids, create_engine, load_tokenizer
+from expander.expand import expand_prompts, verify_expansion
+from expander.models import chat_template_kwargs, model_languages
+from expander.prompts import build_messages
+
+PROMPTS = ["a red fox in snow", "a lighthouse at night"]
+WORDS = 40
+
+
+@pytest.fixture(scope="module")
+def engine(builtin_model_dir):
+    with create_engine("smollm2-135m", backend="transformers", adapter=None) as eng:
+        yield eng
+
+
+def test_candidate_seeds_start_at_the_plain_seed_and_never_collide():
+    params = SamplingParams(n=3, seed=100, candidates=3)
+    seeds = params.seeds()
+    assert seeds[0::3] == [100, 101, 102]  # candidate 0 of expansion i is seed + i
+    assert len(set(seeds)) == 9
+    assert seeds[1] == candidate_seed(100, 1) != candidate_seed(101, 1)
+    with pytest.raises(ValueError, match="candidates"):
+        SamplingParams(candidates=0)
+
+
+def test_one_candidate_is_the_plain_expansion_and_is_not_verified(engine):
+    [[plain]] = expand_prompts(engine, PROMPTS[:1], seed=7, max_words=WORDS)
+    [[one]] = expand_prompts(engine, PROMPTS[:1], seed=7, max_words=WORDS, candidates=1)
+    assert one.text == plain.text and one.attempts == 1 and one.verified is None
+
+
+def test_verified_expansion_keeps_a_passing_candidate_when_there_is_one(engine):
+    k = 3
+    rows = expand_prompts(engine, PROMPTS, seed=11, n=2, max_words=WORDS, candidates=k)
+    again = expand_prompts(engine, PROMPTS, seed=11, n=2, max_words=WORDS, candidates=k)
+    assert [[e.text for e in r] for r in rows] == [[e.text for e in r] for r in again]  # deterministic
+    # the same candidates, drawn one by one with their own seeds
+    for prompt, row in zip(PROMPTS, rows):
+        for i, exp in enumerate(row):
+            assert exp.attempts == k and exp.seed == 11 + i
+            assert exp.report is not None and "added" in exp.report
+            texts = []
+            for j in range(k):
+                [[alone]] = expand_prompts(engine, [prompt], seed=candidate_seed(11 + i, j), max_words=WORDS)
+                texts.append(alone.text)
+            assert exp.text in texts
+            passing = [t for t in texts if verify_expansion(prompt, t)[0]]
+            assert exp.verified == bool(passing)
+            if passing:
+                assert verify_expansion(prompt, exp.text)[0]
+
+
+def test_a_prompt_in_an_unsupported_language_comes_back_unchanged_without_a_model_call():
+    rows = expand_prompts(None, ["un zorro rojo en la nieve", "雪の中の赤いキツネ"], seed=3, n=2,
+                          languages=model_languages("smollm2-135m"))
+    for prompt, row in zip(["un zorro rojo en la nieve", "雪の中の赤いキツネ"], rows):
+        assert [e.text for e in row] == [prompt, prompt]
+        assert {e.finish_reason for e in row} == {"language_unsupported"}
+        assert [e.seed for e in row] == [3, 4]
+    assert [rows[0][0].language, rows[1][0].language] == ["es", "ja"]
+
+
+def test_english_and_undetermined_prompts_are_expanded_and_report_their_language(engine):
+    rows = expand_prompts(engine, ["a red fox in snow", "ramen"], seed=1, max_words=WORDS, languages=("en",))
+    assert [r[0].language for r in rows] == ["en", "und"]
+    assert all(r[0].finish_reason in ("stop", "length") and r[0].text for r in rows)
+
+
+def test_a_multilingual_model_is_asked_to_write_in_the_prompt_language():
+    messages = build_messages("un zorro rojo en la nieve", language="es")
+    assert "'es'" in messages[0]["content"]
+    assert build_messages("a fox", language="en") == build_messages("a fox")
+    assert model_languages("some/hub-model") == ("en",) and model_languages("x", ["es", "EN"]) == ("es", "en")
+
+
+QWEN3_STYLE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+)
+
+
+def test_thinking_is_switched_off_through_every_chat_template_call(builtin_model_dir):
+    tok = load_tokenizer(builtin_model_dir)
+    conv = build_messages("a red fox in snow")
+    plain = chat_ids(tok, conv)
+    assert chat_template_kwargs(tok) == {}  # SmolLM2's template has no switch: nothing is passed
+    tok.chat_template = QWEN3_STYLE
+    assert chat_template_kwargs(tok) == {"enable_thinking": False}
+    off, on = chat_ids(tok, conv), chat_ids(tok, conv, enable_thinking=True)
+    assert tok.decode(off).endswith("<think>\n\n</think>\n\n") and not tok.decode(on).endswith("</think>\n\n")
+    assert len(plain) > 0
