@@ -31,6 +31,7 @@ __all__ = [
     "BuiltinModel",
     "ModelNotFoundError",
     "cache_dir",
+    "file_digest",
     "chat_template_kwargs",
     "merged_model_dir",
     "model_languages",
@@ -244,9 +245,45 @@ def _convert_gguf(gguf: Path, target: Path, model: BuiltinModel) -> None:
     logger.info("converted %s in %.1f s", model.name, time.perf_counter() - start)
 
 
+DIGEST_CACHE_MIN_BYTES = 16 * 2**20
+"""Files at least this large have their digest cached under `cache_dir()/digests`, keyed by path, size and
+mtime, so a restart does not re-read gigabytes of weights; smaller files are re-hashed (cheaper than a lookup)."""
+
+
+def file_digest(file: str | Path) -> str:
+    """SHA-256 of a file's content (hex). Large files' digests are cached by (absolute path, size, mtime_ns):
+    rewriting a file in place changes its mtime and so its key, and a stale entry is never read."""
+    file = Path(file)
+    stat = file.stat()
+    if stat.st_size < DIGEST_CACHE_MIN_BYTES:
+        return hashlib.sha256(file.read_bytes()).hexdigest()
+    key = hashlib.sha256(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:32]
+    entry = cache_dir() / "digests" / key
+    try:
+        cached = entry.read_text().strip()
+        if len(cached) == 64:
+            return cached
+    except OSError:
+        pass
+    digest = hashlib.sha256()
+    with open(file, "rb") as f:
+        while chunk := f.read(8 * 2**20):
+            digest.update(chunk)
+    hexdigest = digest.hexdigest()
+    try:  # through a temporary file and a rename: concurrent writers never leave half an entry
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_name(f"{key}.tmp-{os.getpid()}")
+        tmp.write_text(hexdigest)
+        os.replace(tmp, entry)
+    except OSError as e:  # a read-only cache costs a re-hash at the next start, nothing more
+        logger.warning("could not cache the digest of %s: %s", file, e)
+    return hexdigest
+
+
 def weights_revision(*paths: str | Path) -> str:
-    """A short content hash identifying model weights: configs and adapter files by content, large weight
-    files by name and size (hashing gigabytes at every start would cost minutes on real models)."""
+    """A short content hash identifying model weights: every file under each path by name and content
+    (`file_digest`, cached for large files, so two fine-tunes with the same shapes differ). A path that does
+    not exist (a hub id) contributes its name."""
     digest = hashlib.sha256()
     for root in paths:
         root = Path(root)
@@ -257,12 +294,7 @@ def weights_revision(*paths: str | Path) -> str:
             rel = file.name if root.is_file() else str(file.relative_to(root))
             if rel.startswith(".") or "/." in rel:
                 continue
-            digest.update(rel.encode())
-            size = file.stat().st_size
-            if size <= 64 * 2**20 or file.suffix in (".json", ".txt", ".model", ".jinja"):
-                digest.update(file.read_bytes())
-            else:
-                digest.update(str(size).encode())
+            digest.update(rel.encode() + b"\0" + file_digest(file).encode())
         if not root.exists():
             digest.update(str(root).encode())  # a hub id: the name is all we know
     return digest.hexdigest()[:12]

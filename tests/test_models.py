@@ -115,3 +115,40 @@ def test_merged_adapter_gives_the_runtime_loras_logits_and_is_made_once(tmp_path
     assert (merged / "model.safetensors").stat().st_mtime_ns == stamp
     with pytest.raises(FileNotFoundError, match="not a PEFT adapter directory"):
         merged_model_dir(builtin_model_dir, tmp_path)
+
+
+def _checkpoint(root, weight_byte: bytes, size: int):
+    root.mkdir()
+    (root / "config.json").write_text('{"model_type": "llama"}')
+    (root / "model.safetensors").write_bytes(weight_byte * size)
+    return root
+
+
+def test_checkpoints_with_the_same_sizes_but_different_weights_get_different_revisions(tmp_path, monkeypatch):
+    from expander import models
+
+    monkeypatch.setenv("EXPANDER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(models, "DIGEST_CACHE_MIN_BYTES", 1024)  # take the cached path with small files
+    a = _checkpoint(tmp_path / "a", b"\x01", 4096)
+    b = _checkpoint(tmp_path / "b", b"\x02", 4096)
+    assert models.weights_revision(a) != models.weights_revision(b)
+    assert models.weights_revision(a) == models.weights_revision(_checkpoint(tmp_path / "a2", b"\x01", 4096))
+    assert len(list((tmp_path / "cache" / "digests").iterdir())) == 3  # one entry per large file
+
+
+def test_the_digest_cache_is_read_by_path_size_and_mtime_and_a_rewrite_misses_it(tmp_path, monkeypatch):
+    import os
+
+    from expander import models
+
+    monkeypatch.setenv("EXPANDER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(models, "DIGEST_CACHE_MIN_BYTES", 1024)
+    ckpt = _checkpoint(tmp_path / "ckpt", b"\x01", 4096)
+    weights = ckpt / "model.safetensors"
+    first = models.weights_revision(ckpt)
+    (entry,) = (tmp_path / "cache" / "digests").iterdir()
+    entry.write_text("f" * 64)  # a planted digest is what a restart reads instead of the file
+    assert models.weights_revision(ckpt) != first
+    weights.write_bytes(b"\x01" * 4096)  # same content, new mtime: a new key, hashed again
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    assert models.weights_revision(ckpt) == first
