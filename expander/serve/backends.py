@@ -75,9 +75,11 @@ class AsyncGenerationBackend(ABC):
     Attributes:
         backend: `vllm` or `transformers`.
         tokenizer: the model's tokenizer (chat template), available after `start()`.
+        enable_thinking: the chat template's thinking switch (`expander.engine.chat_ids`); off for expansion.
     """
 
     backend: str = ""
+    enable_thinking: bool = False
 
     def __init__(self, model_path: str | Path, adapters: dict[str, str] | None = None):
         self.model_path = model_path
@@ -89,7 +91,7 @@ class AsyncGenerationBackend(ABC):
         self.in_flight = 0  # samples submitted and not finished
 
     def chat_ids(self, conversation: list[dict[str, str]]) -> tuple[int, ...]:
-        return tuple(chat_ids(self.tokenizer, conversation))
+        return tuple(chat_ids(self.tokenizer, conversation, self.enable_thinking))
 
     async def start(self) -> None:
         """Load the model and engine. Sets `ready`; on failure sets `error` and raises."""
@@ -374,11 +376,15 @@ def _resolve(future: asyncio.Future, value, exc) -> None:
         future.set_result(value)
 
 
-def create_backend(backend: str, model_path, adapters: dict[str, str] | None = None, **options) -> AsyncGenerationBackend:
+def create_backend(backend: str, model_path, adapters: dict[str, str] | None = None, *, enable_thinking: bool = False,
+                   **options) -> AsyncGenerationBackend:
     """Build an (unstarted) async backend. `options` are the backend's keyword settings."""
     if backend == "vllm":
-        return VLLMAsyncBackend(model_path, adapters, **options)
-    if backend == "transformers":
-        return TransformersAsyncBackend(model_path, adapters, **options)
-    raise ValueError(f"unknown backend {backend!r}; choose vllm or transformers")
+        built: AsyncGenerationBackend = VLLMAsyncBackend(model_path, adapters, **options)
+    elif backend == "transformers":
+        built = TransformersAsyncBackend(model_path, adapters, **options)
+    else:
+        raise ValueError(f"unknown backend {backend!r}; choose vllm or transformers")
+    built.enable_thinking = enable_thinking
+    return built
 

@@ -51,6 +51,14 @@ class ServeConfig:
         max_model_len, enforce_eager, max_num_seqs, max_lora_rank, gpu_memory_utilization: vLLM settings.
         batch_size: transformers backend: the most samples in one `generate` call.
         check_constraints: attach the constraints report to every expansion.
+        candidates: verified expansion: samples drawn per requested expansion, the best that keeps the prompt's
+            hard constraints and adds no subject is returned (`expander.expand.rank_candidates`); 1 = off. A
+            request's `candidates` overrides it.
+        languages: ISO 639-1 codes the served model can expand (`*` = any); default the model's own declaration
+            (the built-in: `en`). A prompt in another language comes back unchanged (`language_unsupported`).
+        enable_thinking: let a reasoning model's chat template think (Qwen3's `enable_thinking`); off by default,
+            the thinking text is stripped before anything is checked or returned.
+        thinking_budget: extra new tokens allowed for the thinking text when `enable_thinking` is on.
         log_level: uvicorn log level.
     """
 
@@ -78,6 +86,10 @@ class ServeConfig:
     gpu_memory_utilization: float = 0.85
     batch_size: int = 32
     check_constraints: bool = True
+    candidates: int = 1
+    languages: list[str] | None = None
+    enable_thinking: bool = False
+    thinking_budget: int = 1024
     log_level: str = "warning"
 
     def __post_init__(self) -> None:
@@ -90,6 +102,12 @@ class ServeConfig:
             raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 1 <= self.candidates <= 8:
+            raise ValueError(f"candidates must be in 1..8, got {self.candidates}")
+        if self.languages is not None:
+            from expander.language import normalize_languages  # light: imports nothing heavy at module level
+
+            self.languages = list(normalize_languages(self.languages))
         for name in self.adapters:
             if not re.fullmatch(ADAPTER_NAME_PATTERN, str(name)):
                 raise ValueError(f"adapter name {name!r} must be 1-64 letters, digits or . _ : -")

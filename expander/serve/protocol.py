@@ -28,6 +28,7 @@ __all__ = [
     "ExpandResponse",
     "ExpansionOut",
     "HealthResponse",
+    "LanguageOut",
     "ModelCard",
     "ModelList",
     "Timings",
@@ -68,6 +69,13 @@ class ExpandRequest(BaseModel):
     )
     max_words: int | None = Field(None, ge=1, le=MAX_WORDS_LIMIT, description="Word budget of each expansion.")
     model: str | None = Field(None, description="A served model name (see /v1/models); default the server's default.")
+    candidates: int | None = Field(
+        None, ge=1, le=MAX_N, description="Verified expansion: samples per expansion, the best that keeps the "
+        "prompt's hard constraints and adds no subject is returned; default the server's `candidates`.")
+    language: str = Field("auto", description="Language to write in: `auto` (the prompt's) or an ISO 639-1 code "
+                          "the model declares.", pattern=r"^(auto|[a-z]{2})$")
+    strict_language: bool = Field(False, description="422 instead of the unchanged prompt when the model cannot "
+                                  "expand the prompt's language.")
 
     @field_validator("prompt")
     @classmethod
@@ -112,10 +120,25 @@ class SafetyOut(BaseModel):
     regenerated: bool = Field(description="The first sample added a category and was replaced by a second one.")
 
 
+class LanguageOut(BaseModel):
+    """The prompt's detected language (`expander.language.detect_language`)."""
+
+    code: str = Field(description="ISO 639-1 code, or `und` when undetermined (a lone word or name).")
+    confidence: float
+    method: str = Field(description="`words` (English-word share), `lingua` (statistical detector) or `none`.")
+    supported: bool = Field(description="Whether the served model declares this language.")
+
+
 class ExpansionOut(BaseModel):
     text: str
     seed: int | None = Field(description="The seed that produced this text (null for `raw` without a seed).")
-    finish_reason: Literal["stop", "length", "raw"]
+    finish_reason: Literal["stop", "length", "raw", "language_unsupported"] = Field(
+        description="`language_unsupported`: the prompt's language is not one the model can expand; the text "
+        "is the prompt, unchanged (no model call).")
+    attempts: int = Field(1, description="Samples drawn for this expansion (verified expansion draws `candidates`).")
+    verified: bool | None = Field(None, description="Verified expansion only: true when the returned sample keeps "
+                                  "the prompt's hard constraints and adds no subject; false = none of the "
+                                  "candidates did, the best available is returned with its report.")
     keep_terms_repaired: list[str] = Field(
         default_factory=list, description="keep_terms the model left out, appended so every term is present."
     )
@@ -145,6 +168,7 @@ class ExpandResponse(BaseModel):
     backend: str
     creativity: str
     prompt: str
+    language: LanguageOut
     expansions: list[ExpansionOut]
     usage: Usage
     timings: Timings
@@ -197,7 +221,7 @@ class ChatChoiceMessage(BaseModel):
 class ChatChoice(BaseModel):
     index: int
     message: ChatChoiceMessage
-    finish_reason: Literal["stop", "length"]
+    finish_reason: Literal["stop", "length", "language_unsupported"]
 
 
 class ChatCompletionResponse(BaseModel):

@@ -17,7 +17,13 @@ Per request (`expand`):
    fails, the request is refused (400 `output_refused`), never served;
 6. keep_terms the model left out are appended verbatim (`expander.expand.repair_keep_terms`, as in
    `expander expand`; reported in `keep_terms_repaired`);
-7. the constraints report (`expander.constraints.check`) and the safety verdict per expansion.
+7. the constraints report (`expander.constraints.check`, with the subjects an expansion adds) and the safety
+   verdict per expansion.
+
+Two guards of the expansion contract run around step 4 (`expander.expand` documents both): a prompt in a
+language the model does not declare comes back unchanged (`finish_reason: language_unsupported`, or 422 with
+`strict_language`), and with `candidates > 1` each expansion is the best of that many samples drawn in the same
+batch (verified: keeps the hard constraints, adds no subject; `attempts` and `verified` say what happened).
 """
 
 from __future__ import annotations
@@ -29,10 +35,11 @@ import re
 import time
 import uuid
 
-from expander.engine import SEED_HEADROOM, Generation, draw_seed
+from expander.engine import SEED_HEADROOM, Generation, candidate_seed, draw_seed
 from expander.errors import MissingExtraError
-from expander.expand import REPETITION_PENALTY, plan_expansion, repair_keep_terms
-from expander.models import resolve_model
+from expander.expand import REPETITION_PENALTY, plan_expansion, rank_candidates, repair_keep_terms
+from expander.language import LanguageGuess, detect_language, supports
+from expander.models import model_languages, resolve_model
 from expander.prompts import POLISH_SYSTEM_PROMPT, SYSTEM_PROMPT, PromptError, validate_prompt
 from expander.safety import ModeratorUnavailable, TextModerator, added_categories, classify_text
 from expander.serve.backends import AsyncGenerationBackend, EngineUnavailable, SampleRequest, create_backend
@@ -116,7 +123,8 @@ class ExpanderService:
                 self.moderation_error = str(exc)
                 logger.error("%s; every generation request will get 503", exc)
         if self.backend is None:
-            self.backend = create_backend(cfg.backend, model_path, adapters, **cfg.backend_options())
+            self.backend = create_backend(cfg.backend, model_path, adapters, enable_thinking=cfg.enable_thinking,
+                                          **cfg.backend_options())
         await self.backend.start()
         # First use of the constraints checker loads word lists and embeddings (seconds): do it now, not in a
         # user's request.
@@ -217,10 +225,16 @@ class ExpanderService:
 
     async def _expand(self, prompt: str, *, n: int, seed: int | None, creativity: str, max_words: int | None,
                       keep_terms: list[str], adapter: str | None, temperature: float | None = None,
-                      top_p: float | None = None, max_new_tokens: int | None = None):
-        """Sample, clean, check and (once) resample `n` expansions. Returns (texts, gens, regenerated flags)."""
+                      top_p: float | None = None, max_new_tokens: int | None = None, candidates: int = 1,
+                      language: str | None = None):
+        """Sample (k candidates each when verifying), clean, check and (once) resample `n` expansions.
+
+        Returns:
+            (texts, gens, regenerated flags, verified flags (None when not verifying), completion tokens spent).
+        """
         try:
-            plan = plan_expansion(prompt, creativity, max_words=max_words, keep_terms=keep_terms or None)
+            plan = plan_expansion(prompt, creativity, max_words=max_words, keep_terms=keep_terms or None,
+                                  language=language)
         except PromptError as exc:
             raise ServiceError(422, str(exc), "invalid_request_error", param="prompt") from None
         ids = self.backend.chat_ids(plan.conversation)
@@ -229,13 +243,27 @@ class ExpanderService:
                                f"{self.config.max_model_len}", "invalid_request_error", param="prompt")
         if seed is None:
             seed = draw_seed()
-        new_tokens = min(max_new_tokens or plan.max_new_tokens, self.config.max_model_len - len(ids))
+        thinking = self.config.thinking_budget if self.config.enable_thinking else 0  # stripped by plan.finish
+        new_tokens = min((max_new_tokens or plan.max_new_tokens) + thinking, self.config.max_model_len - len(ids))
 
         def sample(s: int) -> SampleRequest:
             return SampleRequest(ids, s, plan.temperature if temperature is None else temperature,
                                  plan.top_p if top_p is None else top_p, new_tokens, REPETITION_PENALTY, adapter)
 
-        gens = await self._sample([sample(seed + i) for i in range(n)])
+        drawn = await self._sample([sample(candidate_seed(seed + i, j)) for i in range(n) for j in range(candidates)])
+        spent = sum(g.completion_tokens for g in drawn)
+        verified: list[bool | None] = [None] * n
+        if candidates == 1:
+            gens = drawn
+        else:
+            def clean(raw: str) -> str:
+                return repair_keep_terms(plan.finish(raw), keep_terms)[0]
+
+            gens = []
+            for i in range(n):
+                group = drawn[i * candidates:(i + 1) * candidates]
+                j, verified[i], _ = await asyncio.to_thread(rank_candidates, prompt, group, clean)
+                gens.append(group[j])
         texts = [plan.finish(g.text) for g in gens]
         problems = await self._output_problems(prompt, texts)
         regenerated = [False] * n
@@ -243,6 +271,7 @@ class ExpanderService:
         if redo:
             self.metrics.regenerations.inc(len(redo))
             again = await self._sample([sample(seed + i + REGEN_SEED_OFFSET) for i in redo])
+            spent += sum(g.completion_tokens for g in again)
             again_texts = [plan.finish(g.text) for g in again]
             again_problems = await self._output_problems(prompt, again_texts)
             for i, g, t, p in zip(redo, again, again_texts, again_problems):
@@ -255,7 +284,32 @@ class ExpanderService:
                         "content_policy_violation", code="output_refused", categories=p,
                     )
                 gens[i], texts[i], regenerated[i] = g, t, True
-        return texts, gens, regenerated
+        return texts, gens, regenerated, verified, spent
+
+    # -- languages ------------------------------------------------------------------------------------------
+
+    def languages(self) -> tuple[str, ...]:
+        """The languages the served model can expand (`ServeConfig.languages`, else the model's declaration)."""
+        return model_languages(self.config.model, self.config.languages)
+
+    async def _language(self, prompt: str, requested: str, strict: bool) -> tuple[LanguageGuess, bool, str | None]:
+        """(the prompt's language, whether the model can expand it, the language to write in).
+
+        Raises:
+            ServiceError: 422 for a requested language the model does not declare, or (`strict`) a prompt in one.
+        """
+        langs = self.languages()
+        guess = await asyncio.to_thread(detect_language, prompt)  # the first non-English prompt loads lingua
+        if requested != "auto" and not supports(langs, LanguageGuess(requested, 1.0, "request")):
+            raise ServiceError(422, f"language {requested!r} is not one this model expands ({', '.join(langs)})",
+                               "invalid_request_error", param="language", code="language_unsupported")
+        ok = supports(langs, guess)
+        if not ok and strict:
+            raise ServiceError(422, f"the prompt is in {guess.code!r}, which this model does not expand "
+                               f"({', '.join(langs)}); nothing was generated", "invalid_request_error",
+                               param="prompt", code="language_unsupported", language=guess.to_dict())
+        write_in = requested if requested != "auto" else guess.code if guess.code not in ("und", "en") else None
+        return guess, ok, write_in
 
     def _constraints(self, prompt: str, text: str) -> dict | None:
         if not self.config.check_constraints or self._constraints_error:
@@ -282,33 +336,44 @@ class ExpanderService:
         await self.moderate_input(prompt)
         for term in req.keep_terms:
             await self.moderate_input(f"{prompt} {term}", param="keep_terms")
+        guess, supported, write_in = await self._language(prompt, req.language, req.strict_language)
         t_mod = time.perf_counter()
-        if req.creativity == "raw":
+        k = req.candidates or self.config.candidates
+        verified: list[bool | None] = [None] * req.n
+        spent = 0
+        if req.creativity == "raw" or not supported:
             seeds = [None if req.seed is None else req.seed + i for i in range(req.n)]
             texts, gens, regenerated = [prompt] * req.n, [None] * req.n, [False] * req.n
+            finish = "raw" if req.creativity == "raw" else "language_unsupported"
+            attempts = 0
         else:
-            texts, gens, regenerated = await self._expand(
-                prompt, n=req.n, seed=req.seed, creativity=req.creativity, max_words=req.max_words,
-                keep_terms=req.keep_terms, adapter=adapter,
+            seed = req.seed if req.seed is not None else draw_seed()
+            texts, gens, regenerated, verified, spent = await self._expand(
+                prompt, n=req.n, seed=seed, creativity=req.creativity, max_words=req.max_words,
+                keep_terms=req.keep_terms, adapter=adapter, candidates=k, language=write_in,
             )
-            seeds = [g.seed for g in gens]
+            # Expansion i reports seed + i (with the same `candidates` it reproduces), or its resample's seed.
+            seeds = [g.seed if regen else seed + i for i, (g, regen) in enumerate(zip(gens, regenerated))]
+            finish, attempts = None, k
         t_gen = time.perf_counter()
         expansions = []
-        for text, gen, seed, regen in zip(texts, gens, seeds, regenerated):
+        for text, gen, seed, regen, ver in zip(texts, gens, seeds, regenerated, verified):
             text, missing = repair_keep_terms(text, req.keep_terms)
             report = await asyncio.to_thread(self._constraints, prompt, text)
             verdict = classify_text(text)
             expansions.append({
                 "text": text,
                 "seed": seed,
-                "finish_reason": "raw" if gen is None else gen.finish_reason,
+                "finish_reason": finish or gen.finish_reason,
+                "attempts": attempts,
+                "verified": ver,
                 "keep_terms_repaired": missing,
                 "constraints": report,
                 "safety": {"blocked": verdict.blocked, "categories": verdict.categories,
                            "added_categories": added_categories(prompt, text), "regenerated": regen},
             })
         prompt_tokens = sum(g.prompt_tokens for g in gens if g is not None)
-        completion_tokens = sum(g.completion_tokens for g in gens if g is not None)
+        completion_tokens = spent
         t_end = time.perf_counter()
         return ExpandResponse(
             id=f"exp-{uuid.uuid4().hex[:24]}",
@@ -317,6 +382,7 @@ class ExpanderService:
             backend=self.backend.backend,
             creativity=req.creativity,
             prompt=prompt,
+            language={**guess.to_dict(), "supported": supported},
             expansions=expansions,
             usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                    "total_tokens": prompt_tokens + completion_tokens},
@@ -340,12 +406,21 @@ class ExpanderService:
             raise ServiceError(422, f"the last user message: {exc}", "invalid_request_error", param="messages") from None
         self._require_serving()
         await self.moderate_input(prompt, param="messages")
-        texts, gens, _ = await self._expand(
+        guess, supported, write_in = await self._language(prompt, "auto", False)
+        if not supported:  # never unrelated text: the prompt comes back as it is
+            return ChatCompletionResponse(
+                id=f"chatcmpl-{uuid.uuid4().hex[:24]}", created=int(time.time()), model=req.model,
+                system_fingerprint=self.models.revisions.get(req.model, ""),
+                choices=[{"index": i, "message": {"role": "assistant", "content": prompt},
+                          "finish_reason": "language_unsupported"} for i in range(req.n)],
+                usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            )
+        texts, gens, _, _, completion_tokens = await self._expand(
             prompt, n=req.n, seed=req.seed, creativity=req.creativity, max_words=None, keep_terms=[], adapter=adapter,
             temperature=req.temperature, top_p=req.top_p, max_new_tokens=req.max_completion_tokens or req.max_tokens,
+            candidates=self.config.candidates, language=write_in,
         )
         prompt_tokens = sum(g.prompt_tokens for g in gens)
-        completion_tokens = sum(g.completion_tokens for g in gens)
         return ChatCompletionResponse(
             id=f"chatcmpl-{uuid.uuid4().hex[:24]}",
             created=int(time.time()),
