@@ -14,6 +14,7 @@ raises `ExpanderAPIError` with the server's status, `code`, `type`, `param` and 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import json
 import random
@@ -47,13 +48,21 @@ class ExpanderAPIError(ExpanderError):
 
 
 def _error_from(response: httpx.Response) -> ExpanderAPIError:
+    """The error response as an exception (the body must have been read)."""
     try:
         body = response.json()
-        err = body.get("error", {}) if isinstance(body, dict) else {}
     except ValueError:
-        body, err = response.text, {}
+        body = response.text
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):  # not an OpenAI-style body (a proxy's page, `{"detail": ...}`)
+        err = {"message": str(err or (body.get("detail") if isinstance(body, dict) else None) or body or "")}
     return ExpanderAPIError(response.status_code, err.get("message") or response.reason_phrase or "error",
                             code=err.get("code"), type=err.get("type"), param=err.get("param"), body=body)
+
+
+# Errors raised before the request reached the server: retrying them cannot run a generation twice. A read
+# timeout is not among them (the server may still be generating), nor is a dropped connection mid-response.
+_RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
 def retry_delay(response: httpx.Response | None, attempt: int, backoff_s: float, max_wait_s: float) -> float:
@@ -64,9 +73,15 @@ def retry_delay(response: httpx.Response | None, attempt: int, backoff_s: float,
         try:
             return min(max(float(header), 0.0), max_wait_s)
         except ValueError:
+            pass
+        try:
             when = email.utils.parsedate_to_datetime(header)
-            if when is not None:
-                return min(max(when.timestamp() - time.time(), 0.0), max_wait_s)
+        except (TypeError, ValueError):  # neither seconds nor a date: fall back to the backoff
+            when = None
+        if when is not None:
+            if when.tzinfo is None:  # RFC 9110 dates are GMT
+                when = when.replace(tzinfo=datetime.timezone.utc)
+            return min(max(when.timestamp() - time.time(), 0.0), max_wait_s)
     return min(backoff_s * (2 ** attempt) * (1 + 0.1 * random.random()), max_wait_s)
 
 
@@ -110,17 +125,22 @@ class ExpanderClient(_Base):
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+    def _request(self, method: str, path: str, *, stream: bool = False, **kwargs) -> httpx.Response:
+        """Send, retrying 429/503 and connection errors; an error status raises `ExpanderAPIError`. With
+        `stream=True` the body is left unread (the caller closes the response): a stream is retried only
+        before its first byte, like any other request."""
         for attempt in range(self.max_retries + 1):
             try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError:
+                response = self._http.send(self._http.build_request(method, path, **kwargs), stream=stream)
+            except _RETRY_ERRORS:
                 if attempt == self.max_retries:
                     raise
                 response = None
             else:
                 if response.status_code < 400:
                     return response
+                response.read()
+                response.close()
                 if response.status_code not in RETRY_STATUSES or attempt == self.max_retries:
                     raise _error_from(response)
             self.retries += 1
@@ -145,11 +165,11 @@ class ExpanderClient(_Base):
         body = _expand_body(prompt, kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
                             kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None),
                             {**kwargs, "stream": True})
-        with self._http.stream("POST", "/v1/expand", json=body) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise _error_from(response)
+        response = self._request("POST", "/v1/expand", stream=True, json=body)
+        try:
             yield from _sse_events(response.iter_lines())
+        finally:
+            response.close()
 
     def models(self) -> ModelList:
         return ModelList.model_validate(self._request("GET", "/v1/models").json())
@@ -192,17 +212,19 @@ class AsyncExpanderClient(_Base):
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+    async def _request(self, method: str, path: str, *, stream: bool = False, **kwargs) -> httpx.Response:
         for attempt in range(self.max_retries + 1):
             try:
-                response = await self._http.request(method, path, **kwargs)
-            except httpx.TransportError:
+                response = await self._http.send(self._http.build_request(method, path, **kwargs), stream=stream)
+            except _RETRY_ERRORS:
                 if attempt == self.max_retries:
                     raise
                 response = None
             else:
                 if response.status_code < 400:
                     return response
+                await response.aread()
+                await response.aclose()
                 if response.status_code not in RETRY_STATUSES or attempt == self.max_retries:
                     raise _error_from(response)
             self.retries += 1
@@ -224,16 +246,16 @@ class AsyncExpanderClient(_Base):
         body = _expand_body(prompt, kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
                             kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None),
                             {**kwargs, "stream": True})
-        async with self._http.stream("POST", "/v1/expand", json=body) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise _error_from(response)
+        response = await self._request("POST", "/v1/expand", stream=True, json=body)
+        try:
             async for line in response.aiter_lines():
                 event = _sse_event(line)
                 if event is _DONE:
                     return
                 if event is not None:
                     yield event
+        finally:
+            await response.aclose()
 
     async def models(self) -> ModelList:
         return ModelList.model_validate((await self._request("GET", "/v1/models")).json())
