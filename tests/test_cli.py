@@ -186,3 +186,15 @@ def test_command_help_lists_every_key_with_its_help(command, capsys):
         for key, text in _keys(cls):
             assert f"--{key} " in out, key
             assert text and " ".join(text.split()) in out, key
+
+
+def test_expand_returns_a_prompt_in_an_unsupported_language_unchanged_without_loading_a_model(capsys, monkeypatch):
+    monkeypatch.setenv("EXPANDER_CACHE", "/nonexistent/never-used")  # a model load would fail here
+    assert main(["expand", "un zorro rojo en la nieve", "--json", "--seed", "3", "--n", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["language"]["code"] == "es" and out["backend"] is None
+    assert out["expansions"] == [{"text": "un zorro rojo en la nieve", "seed": s, "finish_reason": "language_unsupported"}
+                                 for s in (3, 4)]
+    assert main(["expand", "un zorro rojo en la nieve"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "un zorro rojo en la nieve" and "not one smollm2-135m expands" in captured.err

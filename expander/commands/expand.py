@@ -33,6 +33,11 @@ class ExpandCommandConfig:
         keep: a term that must appear verbatim (repeat `--keep TERM` for several).
         backend: `transformers` (starts in seconds) or `vllm` (about a minute to start on CPU; wins on batches).
         vllm: extra `create_engine` options of the vLLM backend (`dtype`, `max_model_len`, `enforce_eager`, ...).
+        candidates: verified expansion: samples drawn per expansion; the first that keeps the prompt's hard
+            constraints and adds no subject is printed (1 = off).
+        languages: ISO 639-1 codes the model can expand (`*` = any; None: the model's own declaration, `en` for
+            the built-in). A prompt in another language is printed unchanged, with no model call.
+        enable_thinking: let a reasoning model's chat template think (stripped from the output; off by default).
         json: print one JSON object instead of the text.
     """
 
@@ -45,6 +50,9 @@ class ExpandCommandConfig:
     keep: list[str] = field(default_factory=list, metadata={"repeat": True})
     backend: Literal["transformers", "vllm"] = "transformers"
     vllm: dict = field(default_factory=dict)
+    candidates: int = 1
+    languages: list[str] | None = None
+    enable_thinking: bool = False
     json: bool = False
 
     def __post_init__(self) -> None:
@@ -53,6 +61,8 @@ class ExpandCommandConfig:
             raise ValueError(f"--n must be >= 1, got {self.n}")
         if self.max_words is not None and self.max_words < 1:
             raise ValueError(f"--max-words must be >= 1, got {self.max_words}")
+        if self.candidates < 1:
+            raise ValueError(f"--candidates must be >= 1, got {self.candidates}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,22 +95,30 @@ def run(args: argparse.Namespace) -> int:
     cfg = line.config
     prompt = validate_prompt(line.positionals["prompt"])
 
-    from expander.models import resolve_adapter
+    from expander.models import model_languages, resolve_adapter
 
+    languages = guess = None
+    if cfg.creativity != "raw":
+        from expander.language import detect_language, supports
+
+        languages = model_languages(cfg.model, cfg.languages)
+        guess = detect_language(prompt)
     with _stdout_to_stderr():
         engine = None
         adapter = resolve_adapter(cfg.model, cfg.adapter)
-        if cfg.creativity != "raw":
+        if cfg.creativity != "raw" and supports(languages, guess):  # an unsupported language needs no model
             from expander.engine import create_engine
 
             options = cfg.vllm if cfg.backend == "vllm" else {}
-            engine = create_engine(cfg.model, backend=cfg.backend, adapter=adapter, **options)
+            engine = create_engine(cfg.model, backend=cfg.backend, adapter=adapter,
+                                   enable_thinking=cfg.enable_thinking, **options)
         from expander.expand import expand_prompts
 
         try:
             [expansions] = expand_prompts(
                 engine, [prompt], creativity=cfg.creativity, n=cfg.n, seed=cfg.seed,
-                max_words=cfg.max_words, keep_terms=cfg.keep or None,
+                max_words=cfg.max_words, keep_terms=cfg.keep or None, candidates=cfg.candidates,
+                languages=languages,
             )
         finally:
             if engine is not None:
@@ -112,11 +130,17 @@ def run(args: argparse.Namespace) -> int:
             "backend": cfg.backend if engine is not None else None,
             "creativity": cfg.creativity,
             "prompt": prompt,
+            **({"language": guess.to_dict()} if guess is not None else {}),
             "expansions": [{"text": e.text, "seed": e.seed,
+                            **({"finish_reason": e.finish_reason} if cfg.creativity != "raw" else {}),
+                            **({"attempts": e.attempts, "verified": e.verified} if cfg.candidates > 1 else {}),
                             **({"keep_terms_repaired": e.keep_terms_repaired} if cfg.keep else {})}
                            for e in expansions],
         }, indent=2))
     else:
+        if expansions[0].finish_reason == "language_unsupported":
+            print(f"note: the prompt's language ({guess.code}) is not one {cfg.model} expands "
+                  f"({', '.join(languages)}); printed unchanged", file=sys.stderr)
         for i, e in enumerate(expansions):
             if len(expansions) > 1:
                 print(f"[{i}] seed={e.seed}")
