@@ -245,6 +245,15 @@ def test_cli_check_text(capsys):
     assert "subject" in out and "fox" in out
 
 
+def test_cli_check_text_lists_added_subjects(capsys):
+    from expander.cli import main
+
+    assert main(["check", "a red fox in snow", "A red fox in snow; a large bear stands beside it."]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ADDS") and "adds 1 subject" in out
+    assert "ADDED animal      'bear' (bear)" in out
+
+
 def test_cli_check_empty_prompt_is_usage_error(capsys):
     from expander.cli import main
 

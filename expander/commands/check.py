@@ -45,11 +45,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"prompt": prompt, "expansion": expansion, **report.to_dict()}, indent=2))
         return 0
     n = len(report.satisfied) + len(report.violated)
-    print(f"{'PASS' if report.ok else 'FAIL'}  score {report.score:.2f}  "
-          f"({len(report.satisfied)}/{n} constraints kept)")
+    status = "FAIL" if not report.ok else "ADDS" if report.added else "PASS"
+    added = f"; adds {len(report.added)} subject(s)" if report.added else ""
+    print(f"{status}  score {report.score:.2f}  ({len(report.satisfied)}/{n} constraints kept{added})")
     for c in report.satisfied:
         print(f"  ok    {c.kind:<11} {c.text}")
     for v in report.violated:
         tag = "FAIL" if v.constraint.hard else "soft"
         print(f"  {tag:<5} {v.constraint.kind:<11} {v.reason}")
+    for a in report.added:
+        print(f"  ADDED {a.kind:<11} '{a.word}' ({a.group}): the prompt neither names nor implies it")
     return 0
