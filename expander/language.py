@@ -75,8 +75,7 @@ class LanguageGuess:
     confidence: float
     method: str
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    to_dict = asdict  # JSON-serialisable form
 
 
 @functools.lru_cache(maxsize=1)

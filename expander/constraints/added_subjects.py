@@ -198,8 +198,7 @@ class AddedSubject:
     start: int
     end: int
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    to_dict = asdict  # JSON-serialisable form
 
 
 @functools.lru_cache(maxsize=65536)
