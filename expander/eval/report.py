@@ -41,6 +41,7 @@ _METRIC_LABELS = {
     "clip_score": "CLIP sim. to short prompt",
     "constraint_score": "constraint score",
     "constraint_ok": "constraint pass rate",
+    "added_subject": "added-subject share (lower is better)",
     "dino_seed_diversity": "DINOv3 seed diversity",
     "dino_dist_to_baseline": "DINOv3 distance to baseline",
     "expansion_words": "expansion words",

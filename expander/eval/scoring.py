@@ -7,6 +7,7 @@ Per row (prompt x arm x seed):
 | `aesthetic`             | LAION-format aesthetic head on CLIP image embeddings                      | `rewards.aesthetics.AestheticScorer` |
 | `clip_score`            | cosine(CLIP image, CLIP text of the SHORT prompt): faithfulness            | `rewards.faithfulness.ClipSimilarity` |
 | `constraint_score`, `constraint_ok`, `constraint_violations` | what the short prompt pins down, checked in the expansion | `expander.constraints.check` |
+| `added_subject`, `added_subjects` | 1.0 when the expansion adds a person/animal/creature the short prompt neither names nor implies (its mean per arm is the added-subject share: lower is better), and the words | `ConstraintReport.added` |
 | `text_blocked`, `text_flags` | the text safety policy on the rendered text                          | `expander.safety.classify_text`    |
 | `image_flagged`, `image_flags` | CLIP concept image-safety layer                                     | `rewards.safety.ImageSafety`       |
 | `dino_seed_diversity`   | mean pairwise cosine distance of DINOv3 embeddings across the k seeds of (prompt, arm) | `rewards.diversity.Dinov3Embedder` |
@@ -90,10 +91,12 @@ class EvalScorers:
         return {"blocked": bool(verdict.blocked), "categories": list(verdict.categories)}
 
     def constraints(self, short: str, expansion: str) -> dict:
-        """`{"score": float in [0, 1], "ok": bool, "violations": "reason; reason; ..."}`."""
+        """`{"score": float in [0, 1], "ok": bool, "violations": "reason; reason; ...", "added": "word, word"}`
+        (`added`: the subjects the expansion adds, empty when none)."""
         report = self.check_constraints(short, expansion)
         violations = "; ".join(str(v.reason) for v in report.violated)  # each reason names its constraint
-        return {"score": float(report.score), "ok": bool(report.ok), "violations": violations}
+        added = ", ".join(a.word for a in report.added)
+        return {"score": float(report.score), "ok": bool(report.ok), "violations": violations, "added": added}
 
     def score_images(self, images, short_prompts: list[str]) -> dict:
         """Image scores of one batch.
@@ -216,6 +219,8 @@ def score_rows(results, cache, scorers: EvalScorers, *, baseline: str, batch_siz
     out["constraint_score"] = [c["score"] for c in constraint]
     out["constraint_ok"] = [float(c["ok"]) for c in constraint]
     out["constraint_violations"] = [c["violations"] for c in constraint]
+    out["added_subject"] = [float(bool(c["added"])) for c in constraint]
+    out["added_subjects"] = [c["added"] for c in constraint]
 
     out["dino_seed_diversity"] = seed_diversity(out, embeddings)
     out["dino_dist_to_baseline"] = distance_to_baseline(out, embeddings, baseline)

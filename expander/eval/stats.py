@@ -14,6 +14,7 @@ from itertools import combinations
 import numpy as np
 
 __all__ = [
+    "LOWER_IS_BETTER",
     "MeanEstimate",
     "WinRate",
     "arm_means",
@@ -148,6 +149,10 @@ def bootstrap_mean(values, clusters, *, n_boot: int = 1000, level: float = 0.95,
     return MeanEstimate(float(v.mean()), low, high, int(len(v)))
 
 
+# Metrics where less is better: an arm wins a pair when its value is LOWER.
+LOWER_IS_BETTER = frozenset({"added_subject"})
+
+
 def win_rate_table(
     results,
     arms: list[str],
@@ -164,7 +169,8 @@ def win_rate_table(
         results: DataFrame with columns `arm`, `prompt_id`, `seed_index`, the metric columns and, for a
             breakdown, the `group_by` column (`category` or `challenge`).
         arms: arm names in order; pairs are (arms[j] over arms[i]) for i < j.
-        metrics: higher-is-better score columns.
+        metrics: score columns; higher is better except for those in `LOWER_IS_BETTER` (compared negated, so
+            a win is always "better on that metric").
         group_by: `None` for the whole set, else one table row per value of that column.
 
     Returns:
@@ -181,10 +187,11 @@ def win_rate_table(
                 other, arm = arms[i], arms[j]
                 if arm not in wide.columns or other not in wide.columns:
                     continue
+                sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
                 out.append(
                     paired_win_rate(
-                        wide[arm].to_numpy(dtype=float),
-                        wide[other].to_numpy(dtype=float),
+                        sign * wide[arm].to_numpy(dtype=float),
+                        sign * wide[other].to_numpy(dtype=float),
                         wide.index.get_level_values("prompt_id").to_numpy(),
                         n_boot=n_boot, level=level, seed=seed, metric=metric, arm=arm, other=other,
                         group_by=group_by or "all", group=group_name,

@@ -28,6 +28,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from expander.errors import ExpanderError
 from expander.files import atomic_write_json, atomic_write_text
+from expander.models import chat_template_kwargs
 from expander.prompts import build_messages
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ __all__ = [
     "main",
     "make_parser",
     "to_conversational",
+    "with_template_kwargs",
 ]
 
 FINAL_DIR = "final"
@@ -60,12 +62,16 @@ class SFTScriptArguments:
         max_train_samples: use only the first N training pairs (tiny runs); `None` for all.
         max_eval_samples: evaluate on the first N held-out pairs (eval costs time on a CPU); `None` for all.
         eval_before_training: measure the held-out loss of the untrained model first (for the model card).
+        enable_thinking: the chat template's thinking switch for every example (Qwen3-style templates). Off:
+            training matches how the expander runs (`expander.models.chat_template_kwargs`); a template
+            without the switch gets no argument either way.
     """
 
     dataset_dir: str = "outputs/synth/tiny_cpu"
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     eval_before_training: bool = True
+    enable_thinking: bool = False
 
 
 @dataclass
@@ -99,6 +105,14 @@ def to_conversational(row: dict) -> dict:
         "prompt": build_messages(row["short"], row["creativity"]),
         "completion": [{"role": "assistant", "content": row["long"]}],
     }
+
+
+def with_template_kwargs(dataset, template_kwargs: dict):
+    """`dataset` with a `chat_template_kwargs` column (TRL's SFT passes it to `apply_chat_template` per example);
+    unchanged when `template_kwargs` is empty or `dataset` is None."""
+    if dataset is None or not template_kwargs:
+        return dataset
+    return dataset.map(lambda _: {"chat_template_kwargs": dict(template_kwargs)})
 
 
 def load_examples(script_args: SFTScriptArguments):
@@ -179,6 +193,9 @@ def main(
     out = Path(training_args.output_dir)
     train, evaluation = load_examples(script_args)
     model, tokenizer, peft_config = build_model(model_args, training_args)
+    # Thinking off (by default) in training as in serving, for templates that have the switch.
+    template_kwargs = chat_template_kwargs(tokenizer, script_args.enable_thinking)
+    train, evaluation = with_template_kwargs(train, template_kwargs), with_template_kwargs(evaluation, template_kwargs)
     if evaluation is None:
         training_args.eval_strategy = "no"
     if not training_args.label_names:

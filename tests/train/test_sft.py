@@ -153,3 +153,33 @@ def test_cli_reports_bad_config(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert cli_main(["synth", "--stepz", "3"]) == 2
     assert "unknown key(s) stepz" in capsys.readouterr().err
+
+
+THINKING_TEMPLATE = (  # Qwen3's switch: with enable_thinking false an empty think block opens every assistant turn
+    "{% set off = enable_thinking is defined and enable_thinking is false %}"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['role'] == 'assistant' and off %}<think>\n\n</think>\n\n{% endif %}{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% if off %}<think>\n\n</think>\n\n{% endif %}"
+    "{% endif %}"
+)
+
+
+def test_thinking_is_switched_off_in_sft_examples_when_the_template_has_the_switch(
+        tmp_path, rule_pairs_dir, tiny_chat_lm_dir):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    model_dir = tmp_path / "thinking_lm"
+    shutil.copytree(tiny_chat_lm_dir, model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.chat_template = THINKING_TEMPLATE
+    tokenizer.save_pretrained(model_dir)
+    script_args, training_args, model_args = _args(
+        tmp_path, rule_pairs_dir, model_dir, "--max_steps", "1", "--max_train_samples", "4",
+        "--eval_before_training", "false",
+    )
+    trainer = main(script_args, training_args, model_args)
+    sample = trainer.train_dataset[0]
+    masked = [t for t, label in zip(sample["input_ids"], sample["labels"]) if label == -100]
+    assert trainer.processing_class.decode(masked).endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")

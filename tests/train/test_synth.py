@@ -299,3 +299,27 @@ def test_a_missing_constraints_extra_is_named(tmp_path, caption_file, monkeypatc
     monkeypatch.setitem(sys.modules, "expander.constraints", None)  # what an uninstalled extra looks like
     with pytest.raises(MissingExtraError, match=r"pip install 'expander\[constraints\]'.*check_constraints: false"):
         run_synth(_rule_cfg(caption_file, tmp_path / "out", check_constraints=True))
+
+
+def test_a_short_that_drops_a_subject_of_the_long_is_rejected():
+    # Trained on "a bakery at night" -> "... a baker waves ...", the expander learns to add people.
+    from expander.constraints import added_subjects
+
+    long = "A small corner bakery at night, a baker in a white apron waving from the doorway, warm light on wet stones."
+    cfg = SynthConfig(check_constraints=False, near_duplicate_threshold=1.0, min_grounding=0.0)
+    sentence = STYLES["sentence"]
+    assert filter_short("a corner bakery at night", long, sentence, cfg, subject_check=added_subjects) == "dropped_subject"
+    assert filter_short("a baker at a corner bakery at night", long, sentence, cfg, subject_check=added_subjects) is None
+    assert filter_short("a corner bakery at night", long, sentence, cfg) is None  # the filter off
+
+
+def test_rule_run_counts_dropped_subjects_in_the_card(tmp_path, caption_file):
+    with caption_file.open("a") as fh:
+        fh.write(json.dumps({"id": "t-kid", "category": "x", "caption": "A red kite over a green hill on a windy "
+                             "afternoon; a small boy holds the string and laughs, clouds racing across the sky."}) + "\n")
+    result = run_synth(_rule_cfg(caption_file, tmp_path / "on"))
+    assert result.rejected_by_reason.get("dropped_subject", 0) >= 1
+    assert "| dropped_subject |" in (tmp_path / "on" / "README.md").read_text()
+    off = run_synth(_rule_cfg(caption_file, tmp_path / "off", reject_dropped_subjects=False))
+    assert "dropped_subject" not in off.rejected_by_reason
+    assert off.num_train + off.num_test > result.num_train + result.num_test

@@ -41,6 +41,9 @@ class SynthConfig:
         max_length_ratio: largest allowed (short words) / (long words).
         min_grounding: least share of the short's content words that must occur in the long caption.
         check_constraints: require `expander.constraints.check(short, long).ok`.
+        reject_dropped_subjects: reject a pair whose short prompt drops a person, animal or creature of the
+            long caption (`expander.constraints.added_subjects(short, long)` non-empty, reason
+            `dropped_subject`): trained on it, the expander learns to add subjects nobody asked for.
         teacher_cache: JSONL of teacher generations keyed by (teacher, messages, sampling); a run with other
             filters but the same teacher and sampling reads it instead of generating again. `None`: no cache.
         near_duplicate_threshold: MiniLM cosine at or above which a short is a near-duplicate (1 disables).
@@ -74,6 +77,7 @@ class SynthConfig:
     max_length_ratio: float = 0.5
     min_grounding: float = 0.75
     check_constraints: bool = True
+    reject_dropped_subjects: bool = True
     teacher_cache: str | None = None
     near_duplicate_threshold: float = 0.95
     embedder: str | None = None

@@ -118,14 +118,19 @@ def filter_short(
     style: UserStyle,
     cfg: SynthConfig,
     constraint_check=None,
+    subject_check=None,
 ) -> str | None:
     """The first filter a candidate fails, as a rejection reason; `None` if it passes them all.
 
     Reasons: `empty`, `refusal`, `garbage`, `too_short`, `too_long`, `length_ratio`, `missing_quote`,
-    `ungrounded`, `constraint`. (`near_duplicate` needs the accepted set: see `NearDuplicateIndex`.)
+    `ungrounded`, `constraint`, `dropped_subject`. (`near_duplicate` needs the accepted set: see
+    `NearDuplicateIndex`.)
 
     Args:
         constraint_check: `fn(short, long) -> report with .ok`; `None` skips the constraint filter.
+        subject_check: `fn(short, long) -> list` of the long's subjects the short neither names nor implies
+            (`expander.constraints.added_subjects`); `None` skips the filter. A pair whose short drops a
+            person or animal of the long teaches the expander to invent one, so it is rejected.
     """
     if not short:
         return "empty"
@@ -146,6 +151,8 @@ def filter_short(
         return "ungrounded"
     if constraint_check is not None and not constraint_check(short, long).ok:
         return "constraint"
+    if subject_check is not None and subject_check(short, long):
+        return "dropped_subject"
     return None
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from expander.constraints.added_subjects import added_subjects
 from expander.errors import MissingExtraError
 from expander.files import append_jsonl, atomic_write_json, read_jsonl, write_jsonl
 from expander.train.data import Caption, load_captions
@@ -194,8 +195,9 @@ def _synth_chunk(chunk, cfg, teacher, teacher_name, constraint_check, dedup):
             candidates = [c[0] for c in _teacher_candidates([jobs[i] for i in open_jobs], cfg, teacher, params)]
         # Filters first, then one batched embedding call for every survivor (one call per candidate is slow).
         cleaned = [clean_short(raw, jobs[i][1], truncated) for i, (raw, _, truncated) in zip(open_jobs, candidates)]
+        subject_check = added_subjects if cfg.reject_dropped_subjects else None
         reasons = [
-            filter_short(short, jobs[i][0].caption, jobs[i][1], cfg, constraint_check)
+            filter_short(short, jobs[i][0].caption, jobs[i][1], cfg, constraint_check, subject_check)
             for i, short in zip(open_jobs, cleaned)
         ]
         survivors = [short for short, r in zip(cleaned, reasons) if r is None]
