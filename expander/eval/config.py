@@ -88,8 +88,8 @@ class EvalConfig:
             image_safety_threshold: its cosine threshold (None: the reward suite's default);
             score_batch_size: images per scorer call.
     Statistics and outputs:
-        win_metrics: higher-is-better columns compared pairwise; bootstrap_samples, ci_level, stats_seed:
-            resamples, confidence level and seed of the bootstrap intervals (over prompts) of the win rates.
+        win_metrics: columns compared pairwise (higher is better; `added_subject`: lower is better);
+            bootstrap_samples, ci_level, stats_seed: resamples, confidence level and seed of the bootstrap intervals (over prompts) of the win rates.
         output_dir: the run directory; cache_dir: expansion/render cache (None: `<output_dir>/cache`).
         report_max_prompts: prompts shown in the report's image grid; report_thumb_px: longest side of
             grid images (JPEG, inlined), so reports of 1024x1024 runs stay small.
@@ -125,7 +125,7 @@ class EvalConfig:
     image_safety_threshold: float | None = None
     score_batch_size: int = 16
 
-    win_metrics: list[str] = field(default_factory=lambda: ["aesthetic", "clip_score", "constraint_score"])
+    win_metrics: list[str] = field(default_factory=lambda: ["aesthetic", "clip_score", "constraint_score", "added_subject"])
     bootstrap_samples: int = 1000
     ci_level: float = 0.95
     stats_seed: int = 0
@@ -169,7 +169,7 @@ class EvalConfig:
 
 
 # Higher-is-better per-image scores that can be compared pairwise between arms.
-WIN_METRICS = ("aesthetic", "clip_score", "constraint_score", "dino_seed_diversity")
+WIN_METRICS = ("aesthetic", "clip_score", "constraint_score", "added_subject", "dino_seed_diversity")
 
 
 def load_eval_config(path: str | Path | None = None, overrides: list[str] | None = None) -> EvalConfig:

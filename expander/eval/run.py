@@ -327,7 +327,8 @@ def run_eval(
     arms = [a.name for a in cfg.arms]
     stats_kw = dict(n_boot=cfg.bootstrap_samples, level=cfg.ci_level, seed=cfg.stats_seed)
     metrics = [m for m in cfg.win_metrics if m in results.columns]
-    mean_metrics = [m for m in ("aesthetic", "clip_score", "constraint_score", "constraint_ok", "dino_seed_diversity",
+    mean_metrics = [m for m in ("aesthetic", "clip_score", "constraint_score", "constraint_ok", "added_subject",
+                                "dino_seed_diversity",
                                 "dino_dist_to_baseline", "expansion_words") if m in results.columns]
     summary = {
         "git": git_commit(),

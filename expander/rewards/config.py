@@ -27,7 +27,7 @@ __all__ = [
     "load_rewards_config",
 ]
 
-KNOWN_REWARDS = ("aesthetic", "faithfulness", "safety", "diversity", "format", "gate")
+KNOWN_REWARDS = ("aesthetic", "faithfulness", "safety", "diversity", "format", "added_subjects", "gate")
 
 
 @dataclass
@@ -169,11 +169,15 @@ class GateConfig:
 
     Attributes:
         safety, constraints: which gates are on.
+        added_subjects: gate a completion that adds a person, animal or creature the short prompt neither
+            names nor implies (`expander.constraints.added_subjects`), like a hard-constraint failure. Off by
+            default: the `added_subjects` reward is the softer penalty.
         margin: factor (> 1) on the smallest gate weight that guarantees the ordering (see `gates.py`).
     """
 
     safety: bool = True
     constraints: bool = True
+    added_subjects: bool = False
     margin: float = 1.1
 
     def __post_init__(self) -> None:
@@ -186,7 +190,8 @@ class RewardsConfig:
     """The reward suite of one experiment.
 
     Attributes:
-        rewards: enabled reward names (`aesthetic`, `faithfulness`, `safety`, `diversity`, `format`) or
+        rewards: enabled reward names (`aesthetic`, `faithfulness`, `safety`, `diversity`, `format`,
+            `added_subjects`: 1 / (1 + added subject groups), see `expander.rewards.added_subjects`) or
             dotted paths `pkg.module:function` / `pkg.module.function` of extra TRL-style reward functions.
             The `gate` function is appended automatically when any gate is on.
         weights: reward name -> weight in the weighted sum (missing: 1.0; a disabled reward's weight is

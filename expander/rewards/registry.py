@@ -9,7 +9,7 @@ also scores whole batches (`score_rows`). `get_reward_funcs(cfg)` is the thin TR
 that only wants `(funcs, weights)`.
 
 Every function has TRL's signature `fn(prompts, completions, **kwargs) -> list[float | None]`; its
-`__name__` is the logged name (`aesthetic`, `faithfulness`, `safety`, `diversity`, `format`, `gate`, or
+`__name__` is the logged name (`aesthetic`, `faithfulness`, `safety`, `diversity`, `format`, `added_subjects`, `gate`, or
 the name of a dotted-path function). They close over one `RewardSuite`, which loads every model once
 and renders every completion once per step through the shared `RenderCache`.
 
@@ -50,6 +50,7 @@ __all__ = ["RewardSuite", "completion_text", "get_reward_funcs", "short_prompt_t
 
 RewardFunc = Callable[..., list[float | None]]
 IMAGE_REWARDS = ("aesthetic", "faithfulness", "safety", "diversity")
+BUILTIN_REWARDS = IMAGE_REWARDS + ("format", "added_subjects")
 
 
 def _message_content(message: Any) -> str:
@@ -144,7 +145,7 @@ class RewardSuite:
         self.score_seconds: Counter[str] = Counter()
         self._constraint_memo: OrderedDict[tuple[str, str], Any] = OrderedDict()
         names = list(cfg.rewards)
-        self.gates_on = cfg.gates.safety or cfg.gates.constraints
+        self.gates_on = cfg.gates.safety or cfg.gates.constraints or cfg.gates.added_subjects
         needs_safety = "safety" in names or cfg.gates.safety
         image_safety_on = needs_safety and (cfg.safety.image_layer or bool(cfg.safety.image_classifier))
         needs_constraints = cfg.gates.constraints or ("faithfulness" in names and cfg.faithfulness.constraint_weight != 0)
@@ -209,7 +210,7 @@ class RewardSuite:
         self.funcs: list[RewardFunc] = []
         self.weights: list[float] = []
         for name in names:
-            fn = self._builtin(name) if name in IMAGE_REWARDS + ("format",) else self._wrap_external(_load_dotted(name))
+            fn = self._builtin(name) if name in BUILTIN_REWARDS else self._wrap_external(_load_dotted(name))
             self.funcs.append(fn)
             self.weights.append(cfg.weight(name))
         if self.gates_on:
@@ -391,13 +392,23 @@ class RewardSuite:
         f = self.cfg.format
         return [format_check(s, raw, f.min_words, f.max_words).score for s, raw in zip(rows.shorts, rows.raw)]
 
+    def _compute_added_subjects(self, rows: _Rows) -> list[float | None]:
+        from expander.rewards.added_subjects import score_added_subjects
+
+        scored = [score_added_subjects(s, t) for s, t in zip(rows.shorts, rows.texts)]
+        if rows.log_extra is not None:
+            rows.log_extra("added_subjects", [", ".join(a.word for a in added) for _, added in scored])
+        return [score for score, _ in scored]
+
     def gate_details(self, rows: _Rows) -> list[dict[str, Any]]:
-        """Per row: `{"pass": bool, "safety": bool|None, "constraints": bool|None, "reasons": [...]}`.
+        """Per row: `{"pass": bool, "safety": bool|None, "constraints": bool|None, "added_subjects": bool|None,
+        "reasons": [...]}` (`added_subjects`: True when the completion adds no subject; None when that gate is off).
 
         A gate that cannot be evaluated (constraint check error, unrenderable image with the image
         safety layer on) fails closed.
         """
-        out = [{"pass": True, "safety": None, "constraints": None, "reasons": []} for _ in range(len(rows))]
+        out = [{"pass": True, "safety": None, "constraints": None, "added_subjects": None, "reasons": []}
+               for _ in range(len(rows))]
         if self.cfg.gates.safety:
             for d, c in zip(out, self._safety_checks(rows)):
                 d["safety"] = c.ok
@@ -411,8 +422,16 @@ class RewardSuite:
                     d["constraints"] = bool(r.ok)
                     if not r.ok:
                         d["reasons"] += [f"constraints: {v.reason}" for v in r.violated if v.constraint.hard]
+        if self.cfg.gates.added_subjects:
+            from expander.constraints.added_subjects import added_subjects
+
+            for d, short, text in zip(out, rows.shorts, rows.texts):
+                added = added_subjects(short, text)
+                d["added_subjects"] = not added
+                if added:
+                    d["reasons"].append("added subjects: " + ", ".join(a.word for a in added))
         for d in out:
-            d["pass"] = d["safety"] is not False and d["constraints"] is not False
+            d["pass"] = all(d[k] is not False for k in ("safety", "constraints", "added_subjects"))
         return out
 
     def _gate_func(self) -> RewardFunc:
@@ -422,6 +441,7 @@ class RewardSuite:
             if rows.log_extra is not None:
                 rows.log_extra("gate_safety", [d["safety"] for d in details])
                 rows.log_extra("gate_constraints", [d["constraints"] for d in details])
+                rows.log_extra("gate_added_subjects", [d["added_subjects"] for d in details])
                 rows.log_extra("gate_reasons", ["; ".join(d["reasons"]) for d in details])
             if rows.log_metric is not None:
                 rows.log_metric("gates/gated_fraction", sum(not d["pass"] for d in details) / max(len(details), 1))

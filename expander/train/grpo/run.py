@@ -42,7 +42,7 @@ def build_policy(model_args: GRPOModelConfig, training_args: GRPOConfig):
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from expander.models import resolve_adapter, resolve_model
+    from expander.models import chat_template_kwargs, resolve_adapter, resolve_model
 
     path = str(resolve_model(model_args.model_name_or_path))
     dtype = model_args.dtype if model_args.dtype not in (None, "auto") else "float32"
@@ -55,6 +55,10 @@ def build_policy(model_args: GRPOModelConfig, training_args: GRPOConfig):
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if training_args.chat_template_kwargs is None:
+        # Thinking off unless the recipe says otherwise: a Qwen3 template would spend max_completion_length
+        # on a <think> block. A template without the switch gets no argument.
+        training_args.chat_template_kwargs = chat_template_kwargs(tokenizer, False) or None
     sft_adapter = model_args.sft_adapter
     if sft_adapter in ("default", "none"):
         sft_adapter = resolve_adapter(model_args.model_name_or_path, sft_adapter)
