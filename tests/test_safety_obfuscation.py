@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from expander.safety import classify_text, normalized_views
+from expander.safety import added_categories, classify_text, normalized_views
 
 # Hard-category prompts written to dodge a plain lexicon: every one must be refused.
 OBFUSCATED_HARD = [
@@ -60,9 +60,8 @@ def test_obfuscated_hard_category_prompts_are_refused(prompt):
 
 @pytest.mark.parametrize("prompt", BENIGN_LOOKALIKES)
 def test_benign_lookalikes_are_not_refused_and_gain_no_category(prompt):
-    verdict = classify_text(prompt)
-    assert not verdict.blocked, (prompt, verdict.reasons)
-    assert verdict.categories == [], (prompt, verdict.reasons)
+    # as a prompt (refused?) and as an expansion of an empty prompt (would it be regenerated?)
+    assert (classify_text(prompt).blocked, added_categories("", prompt)) == (False, []), normalized_views(prompt)
 
 
 def test_the_plain_view_comes_first_and_views_are_unique():

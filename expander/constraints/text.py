@@ -118,21 +118,20 @@ def forms(word: str) -> frozenset[str]:
     lemmas = _lemma_lookup()(word)
     for pos in ("NOUN", "VERB", "ADJ"):
         out.update(lemmas.get(pos, ()))
-    singular = _singular_of_unknown(word, lemmas)
-    if singular:
-        out.add(singular)
-    return frozenset(out)
+    return _with_singular(out, word, lemmas)
 
 
 @lru_cache(maxsize=200_000)
 def noun_forms(word: str) -> frozenset[str]:
     """The word and its singular noun forms only ("elder" does not reach "old" this way)."""
     lemmas = _lemma_lookup()(word)
-    out = {word, *lemmas.get("NOUN", ())}
+    return _with_singular({word, *lemmas.get("NOUN", ())}, word, lemmas)
+
+
+def _with_singular(out: set[str], word: str, lemmas: dict) -> frozenset[str]:
+    """`out` plus the singular of a plural the dictionary does not know (`_singular_of_unknown`)."""
     singular = _singular_of_unknown(word, lemmas)
-    if singular:
-        out.add(singular)
-    return frozenset(out)
+    return frozenset(out | {singular} if singular else out)
 
 
 @lru_cache(maxsize=200_000)
