@@ -22,6 +22,7 @@ __all__ = [
     "FormatConfig",
     "GateConfig",
     "RenderConfig",
+    "RewardServerConfig",
     "RewardsConfig",
     "SafetyConfig",
     "load_rewards_config",
@@ -186,6 +187,53 @@ class GateConfig:
 
 
 @dataclass
+class RewardServerConfig:
+    """The reward suite as a Ray Serve service (`expander reward-server`), and how GRPO calls it.
+
+    Attributes:
+        url: client side: the service's base URL (`http://HOST:PORT/rewards`); set, GRPO scores through it with
+            async reward functions instead of loading the models in-process.
+        replicas: server: Serve replicas, each holding the renderer and every reward model (one per GPU).
+        num_cpus: server: CPUs reserved per replica.
+        num_gpus: server: GPUs per replica (1 on render nodes, 0 on CPU).
+        max_batch_jobs: server: caller requests merged into one render pass (`@serve.batch` max_batch_size).
+        batch_wait_timeout_s: server: how long a batch waits for more callers before it runs.
+        max_ongoing_requests: server: requests in flight per replica; beyond it the router queues them.
+        torch_threads: server: torch threads per replica (the in-process reference must use the same count for
+            bit-equal scores; None: torch's default).
+        host: server: HTTP bind address of the Serve proxy.
+        port: server: HTTP port of the Serve proxy.
+        address: server: Ray cluster address (`auto`, `ray://head:10001`); None starts a local Ray.
+        timeout_s: client: seconds per request attempt (also the replica's stuck-batch health limit).
+        retries: client: attempts after the first on connection errors, timeouts and 5xx.
+        backoff_s: client: first retry delay; doubles each attempt (+-20 % jitter).
+    """
+
+    url: str | None = None
+    replicas: int = 1
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    max_batch_jobs: int = 8
+    batch_wait_timeout_s: float = 0.05
+    max_ongoing_requests: int = 16
+    torch_threads: int | None = 1
+    host: str = "0.0.0.0"
+    port: int = 8000
+    address: str | None = None
+    timeout_s: float = 300.0
+    retries: int = 3
+    backoff_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.replicas < 1 or self.max_batch_jobs < 1 or self.max_ongoing_requests < 1:
+            raise ValueError("reward_server.replicas, max_batch_jobs and max_ongoing_requests must be >= 1")
+        if self.timeout_s <= 0 or self.retries < 0 or self.backoff_s < 0:
+            raise ValueError("reward_server needs timeout_s > 0, retries >= 0 and backoff_s >= 0")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ValueError(f"reward_server.torch_threads must be >= 1, got {self.torch_threads}")
+
+
+@dataclass
 class RewardsConfig:
     """The reward suite of one experiment.
 
@@ -200,6 +248,7 @@ class RewardsConfig:
         render, aesthetic, faithfulness, safety, diversity, format, gates: per-family settings.
         device: device of the reward models (None: cuda if available, else cpu).
         max_retries: bounded retries of a scorer call on a transient error.
+        reward_server: the suite as a service (`expander reward-server`) and GRPO's client of it (`url`).
     """
 
     rewards: list[str] = field(default_factory=lambda: ["aesthetic", "faithfulness", "safety", "diversity", "format"])
@@ -214,6 +263,7 @@ class RewardsConfig:
     gates: GateConfig = field(default_factory=GateConfig)
     device: str | None = None
     max_retries: int = 2
+    reward_server: RewardServerConfig = field(default_factory=RewardServerConfig)
 
     def __post_init__(self) -> None:
         if not self.rewards:

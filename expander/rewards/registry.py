@@ -46,7 +46,7 @@ from expander.rewards.render_cache import RenderCache
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RewardSuite", "completion_text", "get_reward_funcs", "short_prompt_text"]
+__all__ = ["RewardSuite", "completion_text", "get_reward_funcs", "reward_layout", "short_prompt_text"]
 
 RewardFunc = Callable[..., list[float | None]]
 IMAGE_REWARDS = ("aesthetic", "faithfulness", "safety", "diversity")
@@ -100,6 +100,17 @@ def _load_dotted(path: str) -> RewardFunc:
     if not callable(fn):
         raise ValueError(f"reward {path!r} is not callable")
     return fn
+
+
+def reward_layout(cfg: RewardsConfig, num_generations: int | None = None) -> tuple[list[str], list[float]]:
+    """The reward names (TRL's logged names, `gate` last when a gate is on) and weights `RewardSuite(cfg)` has,
+    without loading a model: what a remote client (`expander.rewards.remote`) needs to stand in for the suite."""
+    names = [n if n in BUILTIN_REWARDS else getattr(_load_dotted(n), "__name__", "reward") for n in cfg.rewards]
+    weights = [cfg.weight(n) for n in cfg.rewards]
+    if cfg.gates.safety or cfg.gates.constraints or cfg.gates.added_subjects:
+        names.append("gate")
+        weights.append(gate_weight(weights, num_generations or cfg.num_generations, cfg.gates.margin))
+    return names, weights
 
 
 class _Rows:

@@ -120,7 +120,14 @@ def build_rewards(script_args: GRPOScriptArguments, training_args: GRPOConfig):
             cfg.weights[name] = float(weight)
         except (TypeError, ValueError):
             raise GRPOSetupError(f"reward_weight_overrides: weight of {name!r} must be a number, got {weight!r}") from None
-    suite = RewardSuite(cfg, num_generations=training_args.num_generations)
+    if cfg.reward_server.url:
+        # Rendering and scoring run in the reward service (`expander reward-server`, docs/scaling.md): async
+        # reward functions with the same names and weights, no models and no render cache in this process.
+        from expander.rewards.remote import RemoteRewards
+
+        suite = RemoteRewards(cfg, num_generations=training_args.num_generations)
+    else:
+        suite = RewardSuite(cfg, num_generations=training_args.num_generations)
     training_args.reward_weights = list(suite.weights)
     logger.info("rewards: %s", ", ".join(f"{n}={w:g}" for n, w in zip(suite.names, suite.weights)))
     return suite

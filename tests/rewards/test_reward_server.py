@@ -1,0 +1,247 @@
+"""The reward suite as a Ray Serve service on the tiny stack: 2 CPU replicas, one Ray instance for the module.
+
+Same numbers as the in-process suite, one render per completion across replicas, batching across callers,
+a killed replica never hangs nor crashes a step, GRPO trains through it. Random tiny weights: plumbing only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import signal
+import socket
+import time
+import types
+import uuid
+
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+pytest.importorskip("ray.serve")
+
+import torch  # noqa: E402
+
+from expander.rewards import RewardSuite, load_rewards_config  # noqa: E402
+from expander.rewards.registry import reward_layout  # noqa: E402
+from tests.rewards.test_suite import SHORTS, TINY, Logs, completions_for  # noqa: E402
+
+SERVER_KEYS = ["--reward_server.replicas", "2", "--reward_server.num_cpus", "0.5", "--reward_server.torch_threads", "1",
+               "--reward_server.batch_wait_timeout_s", "0.2", "--reward_server.host", "127.0.0.1",
+               "--reward_server.timeout_s", "30", "--reward_server.retries", "2", "--reward_server.backoff_s", "0.5"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service():
+    """(url, handle, server config): 2 replicas of the tiny suite on a local Ray (~50 s on 2 cores)."""
+    import ray
+    from ray import serve
+
+    from expander.rewards.server import deploy, start_ray
+
+    port = _free_port()
+    cfg = load_rewards_config(TINY, [*SERVER_KEYS, "--reward_server.port", str(port)])
+    try:
+        start_ray(cfg, num_cpus=2, namespace=uuid.uuid4().hex)
+        handle = deploy(cfg)
+        yield f"http://127.0.0.1:{port}/rewards", handle, cfg
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def _client(url: str):
+    from expander.rewards.remote import RemoteRewards
+
+    cfg = load_rewards_config(TINY, [*SERVER_KEYS, "--reward_server.url", url])
+    return RemoteRewards(cfg)
+
+
+def _replica_infos(handle, want: int = 2) -> dict[int, dict]:
+    """`/v1/info` of every replica (the router picks one per call: ask until each answered)."""
+    infos: dict[int, dict] = {}
+    deadline = time.monotonic() + 30
+    while len(infos) < want and time.monotonic() < deadline:
+        info = handle.info.remote().result(timeout_s=30)
+        infos[info["pid"]] = info
+    return infos
+
+
+def _call_groups(remote, groups: list[tuple[list[str], list[str]]], step: int) -> tuple[list[dict], list[Logs]]:
+    """Each group as its own caller (a trainer rank), all concurrently; every reward function of a caller at
+    once, as TRL gathers them. Returns per caller {name: values} and its logs."""
+    logs = [Logs() for _ in groups]
+
+    async def caller(shorts, completions, log):
+        values = await asyncio.gather(*(f(shorts, completions, **log.kwargs(step)) for f in remote.funcs))
+        return dict(zip(remote.names, values))
+
+    async def main():
+        return await asyncio.gather(*(caller(s, c, log) for (s, c), log in zip(groups, logs)))
+
+    return asyncio.run(main()), logs
+
+
+def _groups(tag: str = "") -> list[tuple[list[str], list[str]]]:
+    return [([short] * 4, [c + tag for c in completions_for(short)]) for short in SHORTS]
+
+
+# ------------------------------------------------------------------------------------------ client, no Ray
+
+
+def _mock_client(replies: list[int], calls: list[dict]):
+    """A RemoteRewards whose service answers with `replies` status codes in turn (200: a valid response)."""
+    import httpx
+
+    from expander.rewards.remote import RemoteRewards
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        calls.append(body)
+        status = replies[min(len(calls), len(replies)) - 1]
+        if status != 200:
+            return httpx.Response(status, text="replica died")
+        n = len(body["shorts"])
+        return httpx.Response(200, json={"names": names, "rewards": {m: [0.5] * n for m in names}, "seeds": [1] * n,
+                                         "metrics": {"gate": [["gates/gated_fraction", 0.0]]}})
+
+    cfg = load_rewards_config(TINY, ["--reward_server.url", "http://service/rewards", "--reward_server.retries", "2",
+                                     "--reward_server.backoff_s", "0.01", "--reward_server.timeout_s", "5"])
+    names = reward_layout(cfg)[0]
+    return RemoteRewards(cfg, check=False, transport=httpx.MockTransport(handle))
+
+
+def test_client_shares_one_request_among_the_reward_functions_and_retries_5xx():
+    calls: list[dict] = []
+    remote = _mock_client([503, 200], calls)
+    [result], [log] = _call_groups(remote, _groups()[:1], step=3)
+    assert len(calls) == 2 and calls[0] == calls[1]  # 6 functions, one request, retried once
+    assert calls[0]["step"] == 3 and calls[0]["shorts"] == [SHORTS[0]] * 4
+    assert all(values == [0.5] * 4 for values in result.values())
+    assert log.metrics["gates/gated_fraction"] == [0.0] and log.metrics["remote/retries"] == [1.0]
+    assert remote.counts["retries"] == 1 and remote.counts["failed_rows"] == 0
+
+
+def test_client_gives_counted_none_rows_when_the_service_never_answers():
+    calls: list[dict] = []
+    remote = _mock_client([500], calls)
+    [result], [log] = _call_groups(remote, _groups()[:1], step=3)
+    assert len(calls) == 3  # the first attempt + 2 retries, then give up: no crash, no 0
+    assert all(values == [None] * 4 for values in result.values())
+    assert remote.counts["failed_rows"] == 4 and log.metrics["remote/failed_rows"] == [4.0]
+    assert log.metrics["rewards_none/aesthetic"] == [4.0]
+
+
+# ------------------------------------------------------------------------------------------ service (Ray)
+
+
+def test_two_replicas_score_like_the_in_process_suite_rendering_each_completion_once(service):
+    url, handle, _ = service
+    remote = _client(url)
+    start = time.perf_counter()
+    results, logs = _call_groups(remote, _groups(), step=7)
+    remote_s = time.perf_counter() - start
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the replicas' count: normalisation amplifies thread-order rounding
+    try:
+        suite = RewardSuite(load_rewards_config(TINY))
+        local = []
+        for shorts, completions in _groups():  # the same slices: one request never splits its rows
+            log = Logs()
+            local.append({f.__name__: f(shorts, completions, **log.kwargs(7)) for f in suite.funcs})
+    finally:
+        torch.set_num_threads(threads)
+
+    assert remote.names == suite.names == reward_layout(suite.cfg)[0]
+    assert remote.weights == pytest.approx(suite.weights)
+    for got, want in zip(results, local):
+        for name in suite.names:
+            assert got[name] == pytest.approx(want[name], abs=1e-5), name
+            assert all(v is not None and math.isfinite(v) for v in got[name]), name
+    # The replicas' log_metric/log_extra calls are replayed: the columns TRL logs in-process are there.
+    assert {"rewards_none/aesthetic", "renders/total", "gates/gated_fraction", "remote/latency_s"} <= set(logs[0].metrics)
+    assert len(logs[0].extra["gate_reasons"]) == 4 and remote.counts["failed_rows"] == 0
+    assert remote.counts["requests"] == 4  # one request per caller, shared by its 6 reward functions
+
+    infos = _replica_infos(handle)
+    assert sum(i["renders"] for i in infos.values()) == 16  # each completion once, over both replicas
+    assert sum(i["jobs"] for i in infos.values()) == 4
+    # Batching across callers: fewer render passes than requests.
+    assert sum(i["render_passes"] for i in infos.values()) < 4, infos
+    print(f"remote 16 rows (first call) {remote_s:.2f} s; replicas {list(infos.values())}")
+
+
+def test_a_replica_that_cannot_load_its_model_stops_the_command_with_its_error(service, tmp_path):
+    from ray import serve
+
+    from expander.rewards.server import RewardServerError, deploy
+
+    _, _, cfg = service
+    missing = tmp_path / "no-krea2"
+    bad = load_rewards_config(TINY, [*SERVER_KEYS, "--reward_server.replicas", "1", "--render.model", str(missing)])
+    start = time.perf_counter()
+    try:
+        with pytest.raises(RewardServerError, match="cannot load the Krea 2 renderer") as info:
+            deploy(bad, name="broken", route_prefix="/broken")
+    finally:
+        serve.delete("broken")
+    assert info.value.code == 2 and str(missing) in str(info.value)
+    print(f"load failure reported in {time.perf_counter() - start:.1f} s: {info.value}")
+
+
+@pytest.mark.slow
+def test_grpo_tiny_step_with_the_remote_backend_logs_the_same_reward_columns(service, tmp_path):
+    from expander.train.grpo import main, make_parser
+
+    url, _, _ = service
+    out = tmp_path / "run"
+    argv = ["--config", "configs/grpo/tiny_cpu.yaml", "--output_dir", str(out), "--max_steps", "1",
+            "--max_completion_length", "16", "--save_steps", "10", "--report_to", "none",
+            "--rewards.reward_server.url", url, *[a.replace("--", "--rewards.", 1) if a.startswith("--") else a
+                                                 for a in SERVER_KEYS]]
+    trainer = main(*make_parser().parse_args_and_config(argv))
+    assert trainer.state.global_step == 1
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    row = next(r for r in logged if "reward" in r)
+    names, _ = reward_layout(load_rewards_config(TINY))
+    assert {f"rewards/{n}/mean" for n in names} | {"renders/total", "gates/gated_fraction", "remote/latency_s"} <= set(row)
+    assert row["remote/failed_rows"] == 0
+    assert all(math.isfinite(row[f"rewards/{n}/mean"]) for n in names)
+
+
+def test_a_killed_replica_gives_retried_or_none_rows_and_the_next_request_succeeds(service):
+    url, handle, cfg = service
+    remote = _client(url)
+    victim = next(iter(_replica_infos(handle)))
+    groups = _groups(" and a second variant")  # new completions: the replicas must render
+    start = time.perf_counter()
+
+    async def fire_and_kill():
+        task = asyncio.get_running_loop().run_in_executor(None, _call_groups, remote, groups, 9)
+        await asyncio.sleep(0.3)  # inside the batch wait / render of the in-flight requests
+        os.kill(victim, signal.SIGKILL)
+        return await task
+
+    results, logs = asyncio.run(fire_and_kill())
+    elapsed = time.perf_counter() - start
+    rs = cfg.reward_server
+    assert elapsed < rs.timeout_s * (rs.retries + 1) + 10  # never hangs past the client's budget
+    nones = 0
+    for result in results:
+        for name, values in result.items():
+            assert len(values) == 4
+            nones += sum(v is None for v in values)
+            assert all(v is None or math.isfinite(v) for v in values), name
+    assert nones == remote.counts["failed_rows"] * len(remote.names)  # a None is always counted
+    # The next request is served (by the survivor, or the restarted replica).
+    after, _ = _call_groups(remote, groups[:1], step=10)
+    assert all(v is not None for values in after[0].values() for v in values)
+    print(f"kill: {elapsed:.2f} s, retries {remote.counts['retries']}, failed rows {remote.counts['failed_rows']}")
