@@ -182,4 +182,5 @@ def test_thinking_is_switched_off_in_sft_examples_when_the_template_has_the_swit
     trainer = main(script_args, training_args, model_args)
     sample = trainer.train_dataset[0]
     masked = [t for t, label in zip(sample["input_ids"], sample["labels"]) if label == -100]
-    assert trainer.processing_class.decode(masked).endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    # The prompt's last "\n\n" may merge with the caption's first token: the block itself is what matters.
+    assert trainer.processing_class.decode(masked).rstrip().endswith("<|im_start|>assistant\n<think>\n\n</think>")
