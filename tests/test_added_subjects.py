@@ -36,7 +36,8 @@ def test_one_entry_per_added_group():
     "a bird's-eye view of the bay", "a fish-eye lens shot", "man-made canals", "a teddy bear on a shelf",
     "hot dogs on a grill", "chicken broth in a bowl", "grilled salmon on rice", "a computer mouse",
     "no people anywhere, not a soul", "a lion statue by the gate", "a cat-shaped lamp", "a child's bed",
-    "fairy lights on a porch", "a red passenger train", "the kite flies high",
+    "fairy lights on a porch", "a red passenger train", "the kite flies high", "a cream fisherman sweater",
+    "a cowboy hat on a hook", "a pirate ship in a bottle",
 ])
 def test_things_that_are_not_subjects(text):
     assert subject_mentions(text) == []

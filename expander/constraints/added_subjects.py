@@ -161,6 +161,8 @@ shape lamp lamps mug mugs pillow pillows cushion cushions sticker stickers tatto
 carving carvings topiary balloon balloons kite kites cookie cookies cake cakes candle candles skull skulls
 skeleton skeletons bone bones fur-trim leather hide skin feather feathers shell shells fossil fossils
 track tracks footprint footprints pawprint pawprints prints trail antler antlers droppings
+sweater sweaters jumper jumpers hat hats cap caps boot boots jacket jackets coat coats shirt shirts dress
+dresses armor armour helmet helmets ship ships flag flags style market markets knot knots braid braids
 """)
 _OBJECT_BEFORE = _words("toy stuffed plush ceramic porcelain wooden stone marble bronze brass glass paper "
                         "plastic inflatable cardboard carved painted-wood origami mechanical clockwork")
