@@ -10,6 +10,8 @@ lists every key.
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 import time
 
 from expander.commands._passthrough import add_passthrough_parser
@@ -28,8 +30,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = line.config
     from expander.rewards.server import deploy, serve, start_ray  # MissingExtraError without the extra
 
+    import ray
+
     rs = cfg.reward_server
     start_ray(cfg)
+    # SIGTERM (systemd, Kubernetes, `kill`) shuts down like Ctrl-C: replicas and a local Ray go with the command.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         deploy(cfg)
         host = "localhost" if rs.host in ("0.0.0.0", "::") else rs.host
@@ -39,3 +45,4 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(3600)
     finally:
         serve.shutdown()
+        ray.shutdown()
