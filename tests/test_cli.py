@@ -140,7 +140,8 @@ def test_building_the_parser_imports_nothing_heavy():
 def test_top_level_help_lists_every_command():
     proc = run_cli("--help", timeout=300)
     assert proc.returncode == 0, proc.stderr
-    for name in ("check", "eval", "expand", "grpo", "make-tiny-krea2", "render", "score", "serve", "sft", "synth"):
+    for name in ("check", "eval", "expand", "grpo", "make-tiny-krea2", "render", "reward-server", "score", "serve",
+                 "sft", "synth"):
         assert f"    {name} " in proc.stdout or f"    {name}\n" in proc.stdout
 
 
@@ -158,7 +159,8 @@ def _command_configs():
 
     return {"expand": [ExpandCommandConfig], "check": [CheckCommandConfig], "render": [RenderCommandConfig],
             "make-tiny-krea2": [MakeTinyKrea2Config], "score": [ScoreOptions, RewardsConfig],
-            "eval": [EvalOptions, EvalConfig], "synth": [SynthConfig], "serve": [ServeConfig]}
+            "eval": [EvalOptions, EvalConfig], "synth": [SynthConfig], "serve": [ServeConfig],
+            "reward-server": [RewardsConfig]}
 
 
 def _keys(cls, prefix=""):
@@ -176,7 +178,8 @@ def _keys(cls, prefix=""):
             yield prefix + f.name, helps[f.name]
 
 
-@pytest.mark.parametrize("command", ["expand", "check", "render", "make-tiny-krea2", "score", "eval", "synth", "serve"])
+@pytest.mark.parametrize("command", ["expand", "check", "render", "make-tiny-krea2", "score", "eval", "synth", "serve",
+                                     "reward-server"])
 def test_command_help_lists_every_key_with_its_help(command, capsys):
     with pytest.raises(SystemExit) as info:
         main([command, "--help"])
