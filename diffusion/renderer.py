@@ -197,13 +197,16 @@ class Krea2Renderer:
 
         get_preset(preset)  # fail on a bad preset before loading gigabytes
         path = resolve_krea2(ref)
-        dev = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
+        from expander.rewards.loading import rank_device, standalone_loading
+
+        # `None`/"cuda" -> cuda:<local rank>: offload would otherwise put every process's pipeline on GPU 0.
+        dev = rank_device(device)
         if offload and dev.type != "cuda":
             raise ValueError("offload=True needs a CUDA device")
         torch_dtype = _resolve_dtype(dtype, dev)
         start = time.perf_counter()
-        pipe = Krea2Pipeline.from_pretrained(path, dtype=torch_dtype)
+        with standalone_loading():  # the text encoder whole on every rank under ZeRO-3 / FSDP2 launches
+            pipe = Krea2Pipeline.from_pretrained(path, dtype=torch_dtype)
         if offload:
             pipe.enable_model_cpu_offload(device=dev)
         else:

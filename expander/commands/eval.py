@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from expander.eval.run import run_eval
 
     result = run_eval(line.config, progress=line.options.progress)
+    if result.results is None:  # a helper process of a sharded eval: the main process reports
+        return 0
     counts = result.summary["counts"]
     print(f"results: {result.output_dir / 'results.parquet'} ({counts['rows']} rows; rendered {result.rendered}, "
           f"expanded {result.expanded} this run)")

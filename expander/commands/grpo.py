@@ -22,5 +22,6 @@ def run(args: argparse.Namespace) -> int:
     parsed = parse_trl_args("grpo", list(args.argv), make_parser)
     trainer = main(*parsed)
     _, training_args, _ = parsed
-    print(f"trained to step {trainer.state.global_step}; outputs in {training_args.output_dir}")
+    if trainer.accelerator.is_main_process:  # once, not once per process
+        print(f"trained to step {trainer.state.global_step}; outputs in {training_args.output_dir}")
     return 0

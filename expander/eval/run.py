@@ -3,7 +3,12 @@
     result = run_eval(load_eval_config("configs/eval/tiny_cpu.yaml"))
 
 Resumable: expansions and renders live in content-keyed caches (`expander.eval.cache`), so a re-run
-renders nothing new and an added arm renders only its own images. Seeds are shared by every arm: for
+renders nothing new and an added arm renders only its own images.
+
+Sharded: under `accelerate launch` / `torchrun` the missing expansion and render chunks are dealt out over
+the processes (chunk j to process j mod N; the chunks are the 1-process run's, so every batch, and so every
+text and image, is the same); the main process then scores and writes the outputs alone. Every process
+must see the same `output_dir` and cache directory. Seeds are shared by every arm: for
 prompt p and seed index i the expansion seed is `seed + i` and the render seed is a hash of
 (seed, p, i), so arm A's and arm B's images of (p, i) start from the same noise.
 """
@@ -22,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from expander.config import config_to_dict
-from expander.errors import MissingExtraError
+from expander.errors import ExpanderError, MissingExtraError
 from expander.eval.cache import EvalCache, directory_fingerprint, stable_key
 from expander.eval.config import ArmConfig, EvalConfig
 from expander.files import atomic_write_bytes, atomic_write_text
@@ -30,7 +35,7 @@ from expander.eval.prompt_sets import EvalPrompt, load_prompt_file, sample_promp
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EvalResult", "expansion_seed", "render_seed", "run_eval"]
+__all__ = ["EvalResult", "EvalShard", "EvalShardError", "expansion_seed", "render_seed", "run_eval"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,8 +106,12 @@ def expand_arm(
     cache: EvalCache,
     *,
     progress: bool = True,
+    shard: "EvalShard | None" = None,
 ) -> tuple[dict[tuple[str, int], dict], int]:
     """Expansions of every (prompt, seed index) for one arm, generating only those missing from the cache.
+
+    With a multi-process `shard`, this process generates only its share of the missing chunks (and returns
+    only the records it has); read the rest from the cache once every process is done.
 
     Returns:
         (`{(prompt_id, seed_index): record}` with record keys `text`, `raw_text`, `seed`,
@@ -115,6 +124,8 @@ def expand_arm(
         return {(p.prompt_id, i): {"text": p.text, "raw_text": p.text, "seed": None, "completion_tokens": 0,
                                    "finish_reason": "raw"} for p in prompts for i in range(k)}, 0
     settings = arm_settings(arm)
+    if shard is not None:
+        shard.barrier()  # the previous arm's writes are done (two arms may share expansions)
     records: dict[tuple[str, int], dict] = {}
     missing: dict[int, list[tuple[EvalPrompt, str]]] = defaultdict(list)
     for p in prompts:
@@ -125,7 +136,12 @@ def expand_arm(
                 missing[i].append((p, key))
             else:
                 records[(p.prompt_id, i)] = rec
-    todo = sum(len(v) for v in missing.values())
+    # Chunks of one batch: each chunk is cached as soon as it is done, so a kill loses one batch.
+    chunks = [(i, items[start : start + arm.batch_size])
+              for i, items in sorted(missing.items()) for start in range(0, len(items), arm.batch_size)]
+    if shard is not None:
+        chunks = shard.share(chunks)
+    todo = sum(len(chunk) for _, chunk in chunks)
     if not todo:
         return records, 0
 
@@ -136,18 +152,15 @@ def expand_arm(
     engine = create_engine(arm.model, backend=arm.backend, adapter=arm.adapter, **kwargs)
     try:
         bar = tqdm(total=todo, desc=f"expand {arm.name}", unit="prompt", disable=not progress)
-        for i, items in sorted(missing.items()):
-            # Chunks of one batch: each chunk is cached as soon as it is done, so a kill loses one batch.
-            for start in range(0, len(items), arm.batch_size):
-                chunk = items[start : start + arm.batch_size]
-                out = expand_prompts(engine, [p.text for p, _ in chunk], creativity=arm.creativity, n=1,
-                                     seed=expansion_seed(cfg.seed, i), max_words=arm.max_words)
-                for (p, key), [e] in zip(chunk, out):
-                    rec = {"text": e.text, "raw_text": e.raw_text, "seed": e.seed, "completion_tokens": e.completion_tokens,
-                           "finish_reason": e.finish_reason, "prompt": p.text, "arm": settings}
-                    cache.put_expansion(key, rec)
-                    records[(p.prompt_id, i)] = rec
-                bar.update(len(chunk))
+        for i, chunk in chunks:
+            out = expand_prompts(engine, [p.text for p, _ in chunk], creativity=arm.creativity, n=1,
+                                 seed=expansion_seed(cfg.seed, i), max_words=arm.max_words)
+            for (p, key), [e] in zip(chunk, out):
+                rec = {"text": e.text, "raw_text": e.raw_text, "seed": e.seed, "completion_tokens": e.completion_tokens,
+                       "finish_reason": e.finish_reason, "prompt": p.text, "arm": settings}
+                cache.put_expansion(key, rec)
+                records[(p.prompt_id, i)] = rec
+            bar.update(len(chunk))
         bar.close()
     finally:
         engine.close()
@@ -206,8 +219,11 @@ def render_missing(
     renderer=None,
     *,
     progress: bool = True,
+    shard: "EvalShard | None" = None,
 ):
     """Render every job `{render_key: (text, seed)}` not yet in the cache, in batches, caching each batch.
+
+    With a multi-process `shard`, this process renders only its share of the batches.
 
     Returns:
         (the renderer, or None when nothing had to be rendered and none was given; images rendered now).
@@ -215,13 +231,16 @@ def render_missing(
     from tqdm.auto import tqdm
 
     todo = [(key, text, seed) for key, (text, seed) in jobs.items() if not cache.has_render(key)]
+    batches = [todo[start : start + cfg.render_batch_size] for start in range(0, len(todo), cfg.render_batch_size)]
+    if shard is not None:
+        batches = shard.share(batches)
+    todo = [job for batch in batches for job in batch]
     if not todo:
         return renderer, 0
     if renderer is None:
         renderer = load_renderer(cfg)
     bar = tqdm(total=len(todo), desc="render", unit="image", disable=not progress)
-    for start in range(0, len(todo), cfg.render_batch_size):
-        batch = todo[start : start + cfg.render_batch_size]
+    for batch in batches:
         images = renderer.render(
             [t for _, t, _ in batch], [s for _, _, s in batch], height=cfg.height, width=cfg.width,
             num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale, output_type="pil",
@@ -233,6 +252,100 @@ def render_missing(
         bar.update(len(batch))
     bar.close()
     return renderer, len(todo)
+
+
+# ------------------------------------------------------------------------------------------------------
+# several processes
+
+
+class EvalShard:
+    """This process's place in a multi-process eval (`accelerate launch` / `torchrun`).
+
+    Work is planned from the cache on every process between two barriers (no process writes while another
+    is still reading what is missing), then chunk j goes to process j mod N.
+    """
+
+    def __init__(self, state):
+        self.state = state
+        self.rank, self.size = state.process_index, state.num_processes
+        self.is_main = state.is_main_process
+
+    @classmethod
+    def current(cls) -> "EvalShard | None":
+        """The shard of this process, or None in a single-process run (no process group is started then)."""
+        import os
+
+        if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+            return None
+        import torch
+        from accelerate import PartialState
+
+        # Without CUDA accelerate only starts a process group (gloo) when asked for CPU explicitly.
+        state = PartialState(cpu=not torch.cuda.is_available())
+        return cls(state) if state.num_processes > 1 else None
+
+    def share(self, chunks: list) -> list:
+        self.barrier()  # every process has listed what is missing before anyone writes
+        return chunks[self.rank :: self.size]
+
+    def barrier(self) -> None:
+        self.state.wait_for_everyone()
+
+    def total(self, count: int) -> int:
+        from accelerate.utils import gather_object
+
+        return sum(gather_object([count]))
+
+    def from_main(self, obj):
+        from accelerate.utils import broadcast_object_list
+
+        return broadcast_object_list([obj if self.is_main else None])[0]
+
+
+def check_sharded_eval(cfg: EvalConfig, shard: "EvalShard | None") -> None:
+    """Refuse a multi-process eval that cannot work; raises `EvalShardError`."""
+    if shard is None:
+        return
+    vllm = [a.name for a in cfg.arms if a.backend == "vllm" and not a.is_raw]
+    if vllm:
+        raise EvalShardError(
+            f"arms {vllm} use backend vllm, which is not supported with {shard.size} processes (each would start "
+            "its own vLLM under torchrun's RANK/WORLD_SIZE); run the eval in one process (vLLM batches on its own) "
+            "or use backend: transformers"
+        )
+    import os
+    import socket
+    import uuid
+
+    # Every process reads what the others wrote: output_dir and the cache must be one filesystem.
+    token = shard.from_main(uuid.uuid4().hex)
+    markers = [Path(cfg.output_dir) / f".expander_shared_{token}", cfg.resolved_cache_dir() / f".expander_shared_{token}"]
+    if shard.is_main:
+        for marker in markers:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(socket.gethostname())
+    shard.barrier()
+    deadline = time.monotonic() + 10.0  # network filesystems cache directory listings
+    while not (seen := all(m.is_file() for m in markers)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    from accelerate.utils import gather_object
+
+    verdicts = gather_object([(shard.rank, socket.gethostname(), seen)])
+    shard.barrier()
+    if shard.is_main:
+        for marker in markers:
+            marker.unlink(missing_ok=True)
+    blind = [(rank, host) for rank, host, ok in verdicts if not ok]
+    if blind:
+        raise EvalShardError(
+            f"output_dir {cfg.output_dir} or cache_dir {cfg.resolved_cache_dir()} is not shared by all processes "
+            f"(process {blind[0][0]} on host {blind[0][1]} cannot see it); use a filesystem every node mounts "
+            f"({os.path.basename(str(markers[0]))} was the marker)"
+        )
+
+
+class EvalShardError(ExpanderError, ValueError):
+    """A multi-process eval that cannot run (vLLM arms, an output or cache dir not shared by every process)."""
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -270,7 +383,8 @@ def run_eval(
         write_report: also write `report.html` (tests of the loop alone may skip it).
 
     Returns:
-        An `EvalResult`; `rendered`/`expanded` count only the work done by this call.
+        An `EvalResult`; `rendered`/`expanded` count only the work done by this call (by all processes).
+        On a non-main process of a sharded run `results` is None and `summary` holds only `counts`.
     """
     import pandas as pd
 
@@ -284,17 +398,32 @@ def run_eval(
     )
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    shard = EvalShard.current()
+    check_sharded_eval(cfg, shard)
+    is_main = shard is None or shard.is_main
     cache = EvalCache(cfg.resolved_cache_dir())
     # Renderer ref and scorers first: a missing model fails the run before minutes of expanding and rendering.
+    # Only the main process scores.
     settings = render_settings(cfg)
-    if scorers is None:
+    if scorers is None and is_main:
         scorers = build_scorers(cfg)
 
     expanded = 0
     expansions: dict[str, dict] = {}
     for arm in cfg.arms:
-        expansions[arm.name], n = expand_arm(arm, prompts, cfg, cache, progress=progress)
+        expansions[arm.name], n = expand_arm(arm, prompts, cfg, cache, progress=progress, shard=shard)
         expanded += n
+    if shard is not None:
+        expanded = shard.total(expanded)  # a collective: every process is done expanding
+        if not is_main:
+            # The main process decides the render jobs (it holds the text safety check) and tells the others.
+            jobs = shard.from_main(None)
+            _, rendered = render_missing(jobs, cfg, cache, renderer, progress=progress, shard=shard)
+            rendered = shard.total(rendered)
+            return EvalResult(out_dir, None, {"counts": {"expanded_this_run": expanded, "rendered_this_run": rendered}},
+                              expanded, rendered)
+        # Every process's expansions are in the cache now: read them all.
+        expansions = {arm.name: expand_arm(arm, prompts, cfg, cache, progress=False)[0] for arm in cfg.arms}
 
     rows = []
     jobs: dict[str, tuple[str, int]] = {}
@@ -317,7 +446,11 @@ def run_eval(
                     "text_blocked": verdict["blocked"], "text_flags": ", ".join(verdict["categories"]),
                     "render_key": None if verdict["blocked"] else key,
                 })
-    renderer, rendered = render_missing(jobs, cfg, cache, renderer, progress=progress)
+    if shard is not None:
+        shard.from_main(jobs)
+    renderer, rendered = render_missing(jobs, cfg, cache, renderer, progress=progress, shard=shard)
+    if shard is not None:
+        rendered = shard.total(rendered)  # also the barrier after which every image is in the cache
 
     results = pd.DataFrame(rows)
     results = score_rows(results, cache, scorers, baseline=cfg.baseline, batch_size=cfg.score_batch_size, progress=progress)

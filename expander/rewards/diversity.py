@@ -8,17 +8,18 @@ images give 0; a completion whose embedding is missing gives `None` and is left 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Hashable, Sequence
+from typing import Callable, Hashable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from expander.rewards.clip_model import default_device, resize_center_crop
+from expander.rewards.clip_model import resize_center_crop
 from expander.rewards.config import DiversityConfig
 from expander.rewards.errors import RewardModelError
+from expander.rewards.loading import rank_device, standalone_loading
 from expander.rewards.tiny import resolve_ref
 
-__all__ = ["Dinov3Embedder", "group_diversity"]
+__all__ = ["Dinov3Embedder", "gathered_group_diversity", "group_diversity"]
 
 
 def group_diversity(embeddings: Sequence[torch.Tensor | None] | torch.Tensor,
@@ -51,6 +52,35 @@ def group_diversity(embeddings: Sequence[torch.Tensor | None] | torch.Tensor,
     return out
 
 
+def gathered_group_diversity(embeddings: Sequence[torch.Tensor | None], group_ids: Sequence[Hashable],
+                             gather: Callable[[list], list]) -> list[float | None]:
+    """`group_diversity` of this process's items against their whole groups, whichever process drew the members.
+
+    GRPO on several processes may split a group across ranks (TRL cuts the global generation batch into
+    consecutive per-rank chunks and gathers only the reward matrix). Every rank gathers all (group, embedding)
+    pairs in rank order, computes the diversity of the whole batch and keeps its own slice: the values equal a
+    single-process run's on the same images.
+
+    Args:
+        embeddings, group_ids: this process's items, as in `group_diversity`.
+        gather: `accelerate.utils.gather_object` (all ranks' lists concatenated in rank order). It is a
+            collective: every rank must call this function, the same number of times, in the same order.
+    """
+    mine = [(g, None if e is None else e.float().reshape(-1).cpu()) for g, e in zip(group_ids, embeddings)]
+    sizes = gather([len(mine)])
+    everyone = gather(mine)
+    rank = _process_index()
+    offset = sum(sizes[:rank])
+    values = group_diversity([e for _, e in everyone], [g for g, _ in everyone])
+    return values[offset: offset + len(mine)]
+
+
+def _process_index() -> int:
+    from accelerate.state import PartialState
+
+    return PartialState().process_index
+
+
 class Dinov3Embedder:
     """Pure core: images -> DINOv3 pooled embeddings.
 
@@ -79,7 +109,8 @@ class Dinov3Embedder:
 
         ref = resolve_ref(model_ref)
         try:
-            model = DINOv3ViTModel.from_pretrained(ref)
+            with standalone_loading():  # whole on every rank, also when built outside `RewardSuite`
+                model = DINOv3ViTModel.from_pretrained(ref)
         except Exception as exc:
             raise RewardModelError(f"cannot load DINOv3 model {model_ref!r}: {exc}") from exc
         try:
@@ -88,7 +119,7 @@ class Dinov3Embedder:
             mean, std = list(proc.image_mean), list(proc.image_std)
         except Exception:  # a bare model dir: DINOv3's published preprocessing
             size, mean, std = (224, 224), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-        model = model.to(default_device(device)).eval().requires_grad_(False)
+        model = model.to(rank_device(device)).eval().requires_grad_(False)
         return cls(model, size, mean, std)
 
     @torch.inference_mode()

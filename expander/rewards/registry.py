@@ -42,6 +42,7 @@ from expander.prompts import clean_output
 from expander.rewards.config import RewardsConfig
 from expander.rewards.errors import RewardModelError, check_length, map_isolated
 from expander.rewards.gates import gate_weight, group_advantages
+from expander.rewards.loading import rank_device, standalone_loading
 from expander.rewards.render_cache import RenderCache
 
 logger = logging.getLogger(__name__)
@@ -148,8 +149,15 @@ class RewardSuite:
         RewardModelError: a model named by the config cannot be loaded (the message names the ref).
     """
 
+    # Under `accelerate launch` (ZeRO-3, FSDP2) every model of the suite still loads whole on this rank.
+    @standalone_loading()
     def __init__(self, cfg: RewardsConfig, renderer: Any = None, num_generations: int | None = None):
         self.cfg = cfg
+        # This process's own GPU in a multi-process run (`None`/"cuda" -> cuda:<local rank>).
+        self.device = str(rank_device(cfg.device))
+        # GRPO on several processes sets this to `accelerate.utils.gather_object`: rewards that look across a
+        # group (diversity) then see the members other ranks drew. Every rank must call them in the same order.
+        self.group_gather: Callable[[list], list] | None = None
         self.num_generations = num_generations or cfg.num_generations
         self.errors: Counter[str] = Counter()  # failed samples per model/check (renders: cache.failures)
         self.nones: Counter[str] = Counter()  # None results per reward (errors, and groups of one for diversity)
@@ -203,20 +211,21 @@ class RewardSuite:
         if needs_safety and cfg.safety.image_classifier:
             from expander.rewards.safety import ImageClassifierSafety
 
-            self.image_classifier = ImageClassifierSafety.from_config(cfg.safety, cfg.device)
+            self.image_classifier = ImageClassifierSafety.from_config(cfg.safety, self.device)
         self.moderator = None
         if needs_safety and cfg.safety.text_classifier:
             from expander.safety import ModeratorUnavailable, TextModerator
 
             try:
                 self.moderator = TextModerator(cfg.safety.text_classifier, cfg.safety.text_classifier_threshold,
-                                               cfg.safety.text_classifier_labels, device=cfg.device)
+                                               cfg.safety.text_classifier_labels,
+                                               device=cfg.device and self.device)
             except ModeratorUnavailable as exc:
                 raise RewardModelError(str(exc)) from exc
         if "diversity" in names:
             from expander.rewards.diversity import Dinov3Embedder
 
-            self.dino = Dinov3Embedder.from_config(cfg.diversity, cfg.device)
+            self.dino = Dinov3Embedder.from_config(cfg.diversity, self.device)
 
         self.funcs: list[RewardFunc] = []
         self.weights: list[float] = []
@@ -235,7 +244,7 @@ class RewardSuite:
 
         key = (clip_cfg.model, clip_cfg.pretrained)
         if key not in self._clips:
-            self._clips[key] = ClipModel.from_config(clip_cfg, self.cfg.device)
+            self._clips[key] = ClipModel.from_config(clip_cfg, self.device)
         return self._clips[key]
 
     @property
@@ -391,11 +400,13 @@ class RewardSuite:
         return [1.0 if c.ok else 0.0 for c in checks]
 
     def _compute_diversity(self, rows: _Rows) -> list[float | None]:
-        from expander.rewards.diversity import group_diversity
+        from expander.rewards.diversity import gathered_group_diversity, group_diversity
 
         emb, failed = self.cache.features("dinov3", rows.shorts, rows.texts, rows.step, self.dino.embed)
         self.errors["dinov3"] += failed
-        return group_diversity(emb, rows.shorts)
+        if self.group_gather is None:
+            return group_diversity(emb, rows.shorts)
+        return gathered_group_diversity(emb, rows.shorts, self.group_gather)
 
     def _compute_format(self, rows: _Rows) -> list[float | None]:
         from expander.rewards.format import format_check

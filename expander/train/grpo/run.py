@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list, gather_object
 from transformers import TrainerCallback
 from trl import GRPOConfig, get_peft_config
 
@@ -28,7 +31,8 @@ from expander.train.grpo.trainer import ExpanderGRPOTrainer, ZeroVarianceTracker
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_policy", "build_rewards", "find_resume_checkpoint", "main"]
+__all__ = ["build_policy", "build_rewards", "check_distributed_setup", "check_shared_output_dir", "find_resume_checkpoint",
+           "main"]
 
 
 # ---------------------------------------------------------------------------------------------- policy
@@ -173,6 +177,78 @@ def find_resume_checkpoint(training_args: GRPOConfig) -> str | None:
     return get_last_checkpoint(str(out)) if out.is_dir() else None
 
 
+# ---------------------------------------------------------------------------------------------- several processes
+
+
+def check_distributed_setup(script_args: GRPOScriptArguments, training_args: GRPOConfig) -> None:
+    """Refuse, at start, a multi-process layout that cannot work; log one that works but costs more.
+
+    Raises:
+        GRPOSetupError: an explicit `cuda:N` reward/render device that every process of a machine would share.
+    """
+    from expander.rewards import load_rewards_config
+
+    state = PartialState()
+    if state.num_processes == 1:
+        return
+    per_machine = max(int(os.environ.get("LOCAL_WORLD_SIZE", state.num_processes)), 1)
+    if per_machine > 1 and script_args.rewards_config and Path(script_args.rewards_config).is_file():
+        try:
+            cfg = load_rewards_config(script_args.rewards_config, rewards_override_args(script_args.rewards_overrides))
+        except ValueError as exc:
+            raise GRPOSetupError(str(exc)) from None
+        for key, device in (("device", cfg.device), ("render.device", cfg.render.device)):
+            if device and str(device).startswith("cuda:"):
+                raise GRPOSetupError(
+                    f"rewards {key} {device} ({script_args.rewards_config}) would be shared by all {per_machine} "
+                    f"processes on this machine; leave it unset or 'cuda' (each process uses cuda:<local rank>)"
+                )
+    per_rank = training_args.per_device_train_batch_size * training_args.steps_per_generation
+    if per_rank % training_args.num_generations and state.is_main_process:
+        logger.info(
+            "groups are split across processes (per_device_train_batch_size x steps_per_generation = %d, "
+            "num_generations = %d): diversity gathers each group's embeddings; identical completions of a "
+            "group on different processes are rendered once per process", per_rank, training_args.num_generations)
+
+
+def check_shared_output_dir(out: Path, timeout_s: float = 10.0) -> None:
+    """Check that every process sees the same `out` (one filesystem for all nodes); no-op in one process.
+
+    Process 0 writes a marker file with a fresh token; every process looks for it (retrying for up to
+    `timeout_s`: network filesystems cache directory listings). Checkpoints are written by process 0 only
+    and every process resumes from them, so a disk per node cannot work.
+
+    Raises:
+        GRPOSetupError: on every process, naming one that cannot see the marker.
+    """
+    import socket
+    import time
+    import uuid
+
+    state = PartialState()
+    if state.num_processes == 1:
+        return
+    [token] = broadcast_object_list([uuid.uuid4().hex if state.is_main_process else None])
+    marker = out / f".expander_shared_{token}"
+    if state.is_main_process:
+        marker.write_text(socket.gethostname())
+    state.wait_for_everyone()
+    deadline = time.monotonic() + timeout_s
+    while not (seen := marker.is_file()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    verdicts = gather_object([(state.process_index, socket.gethostname(), seen)])
+    state.wait_for_everyone()
+    if state.is_main_process:
+        marker.unlink(missing_ok=True)
+    blind = [(rank, host) for rank, host, ok in verdicts if not ok]
+    if blind:
+        rank, host = blind[0]
+        raise GRPOSetupError(
+            f"output_dir {out} is not shared by all processes ({len(blind)} cannot see it, e.g. process {rank} on "
+            f"host {host}); put output_dir on a filesystem every node mounts at the same path"
+        )
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -188,6 +264,7 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         torch.set_num_threads(script_args.torch_threads)
     out = Path(training_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    check_shared_output_dir(out)
 
     dataset = load_prompt_dataset(script_args)
     if len(dataset) * training_args.num_generations < training_args.generation_batch_size:
@@ -195,7 +272,11 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
             f"{len(dataset)} prompts x num_generations {training_args.num_generations} cannot fill one generation "
             f"batch of {training_args.generation_batch_size} completions; add prompts or lower the batch size"
         )
+    check_distributed_setup(script_args, training_args)
     suite = build_rewards(script_args, training_args)
+    if PartialState().num_processes > 1:
+        # A group may be split across processes: diversity gathers its members' embeddings (a collective).
+        suite.group_gather = gather_object
     model, tokenizer, peft_config = build_policy(model_args, training_args)
 
     trainer = ExpanderGRPOTrainer(
@@ -211,16 +292,19 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     trainer.reward_suite = suite
     trainer.add_callback(_RunStateCallback(out, trainer.zero_std_tracker))
 
-    checkpoint = find_resume_checkpoint(training_args)
+    # Process 0 decides where to resume and tells the others: every node resumes from the same step.
+    [checkpoint] = broadcast_object_list([find_resume_checkpoint(training_args) if trainer.accelerator.is_main_process
+                                          else None])
+    last_step = 0
     if checkpoint is not None:
-        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-        _truncate_metrics(out / METRICS_FILE, int(state["global_step"]))
+        last_step = int(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"])
         tracker_file = Path(checkpoint) / TRACKER_FILE
-        if tracker_file.is_file():
+        if tracker_file.is_file():  # every process: the samplers must drop the same prompts
             trainer.zero_std_tracker.load_state_dict(json.loads(tracker_file.read_text()))
-        logger.info("resuming from %s (global step %d)", checkpoint, state["global_step"])
-    else:
-        _truncate_metrics(out / METRICS_FILE, 0)
+        logger.info("resuming from %s (global step %d)", checkpoint, last_step)
+    if trainer.accelerator.is_main_process:
+        _truncate_metrics(out / METRICS_FILE, last_step)
+    trainer.accelerator.wait_for_everyone()
     trainer.train(resume_from_checkpoint=checkpoint)
 
     trainer.save_model(str(out))

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from transformers import TrainerCallback
+from accelerate.utils import gather_object
 from trl import GRPOTrainer
 from trl.trainer.utils import RepeatSampler, nanstd
 
@@ -30,6 +31,9 @@ from expander.train.grpo.image_grid import save_image_grid, to_pil
 logger = logging.getLogger(__name__)
 
 __all__ = ["ExpanderGRPOTrainer", "ZeroVarianceTracker"]
+
+# `log_metric` keys that are counts: summed over processes (TRL averages the rest).
+SUMMED_METRICS = ("renders/", "rewards_none/")
 
 class ZeroVarianceTracker:
     """Counts, per short prompt, the consecutive epochs in which its group's rewards had no variance.
@@ -174,24 +178,59 @@ class ExpanderGRPOTrainer(GRPOTrainer):
         spread = torch.nan_to_num(nanstd(grouped, dim=1), nan=0.0)  # (groups, funcs)
         zero_std = (spread < 1e-6).all(dim=1)
         self._metrics[mode]["frac_group_zero_std"].append(zero_std.float().mean().item())
-        if self.accelerator.num_processes == 1:
-            # Multi-process: rewards are gathered but inputs are local; the table and grid are written from
-            # single-process runs only, where both line up.
-            shorts = [x.get(SHORT_COLUMN, "") for x in inputs]
-            self.zero_std_tracker.update(shorts[::group_size], zero_std.tolist())
-            self._metrics[mode]["prompts_dropped"].append(float(len(self.zero_std_tracker.dropped)))
-            step = self.state.global_step + 1  # the step these completions are about to train
-            extras = {k: list(v) for k, v in self._pending_extra_logs.items()}
-            images = self._rendered_images(inputs, completions)
-            if images is not None and self.script_args.save_images:
-                extras["image"] = self._save_images(step, images)
-                # TRL's own completions table (log_completions: console, wandb, trackio) gets the paths too.
-                self._log_completion_extra("image", extras["image"])
-            self._write_completions_table(step, shorts, completions, rewards_per_func, extras)
-            every = self.script_args.image_grid_steps
-            if every > 0 and (step == 1 or step % every == 0):
-                self._save_grid(step, shorts, completions, images)
+        self._sum_counters_over_processes(mode)
+        # Rewards are gathered (global order) but inputs are this process's slice: gather what the table
+        # needs. Every process makes the same collective calls in the same order.
+        n_local = len(inputs)
+        shorts = gather_object([x.get(SHORT_COLUMN, "") for x in inputs])
+        texts = gather_object([completion_text(c) for c in completions])
+        # Every process updates its tracker from the same gathered values: the samplers stay identical.
+        self.zero_std_tracker.update(shorts[::group_size], zero_std.tolist())
+        self._metrics[mode]["prompts_dropped"].append(float(len(self.zero_std_tracker.dropped)))
+        step = self.state.global_step + 1  # the step these completions are about to train
+        # Read (not cleared): TRL gathers and flushes these columns right after this method.
+        extras = {k: gather_object(list(self._pending_extra_logs.get(k, [None] * n_local)))
+                  for k in sorted(set(gather_object(list(self._pending_extra_logs))))}
+        extras["rank"] = [i // n_local for i in range(len(texts))]  # which process drew (and rendered) it
+        images = self._rendered_images(inputs, completions)
+        paths = None
+        if images is not None and self.script_args.save_images:
+            # Each process writes its own images into the shared output_dir; no image bytes cross processes.
+            local_paths = self._save_images(step, images, offset=self.accelerator.process_index * n_local)
+            # TRL's own completions table (log_completions: console, wandb, trackio) gets the paths too.
+            self._log_completion_extra("image", local_paths)
+            paths = extras["image"] = gather_object(local_paths)
+        every = self.script_args.image_grid_steps
+        grid_step = every > 0 and (step == 1 or step % every == 0)
+        if self.accelerator.num_processes > 1 and (grid_step or paths is not None):
+            self.accelerator.wait_for_everyone()  # the other processes' image files are written
+        if self.accelerator.is_main_process:
+            self._write_completions_table(step, shorts, texts, rewards_per_func, extras)
+            if grid_step:
+                self._save_grid(step, shorts, texts, images if self.accelerator.num_processes == 1 else paths)
         return rewards_per_func
+
+    def _sum_counters_over_processes(self, mode: str) -> None:
+        """Render and None counts are totals: sum them over processes (TRL averages `log_metric` values).
+
+        `renders/total` is the process's cumulative render count (logged once per reward, so its last value);
+        the others are counts per reward call (summed within the process).
+        """
+        local = {}
+        for name in [k for k in self._pending_metrics if k.startswith(SUMMED_METRICS)]:
+            values = self._pending_metrics.pop(name)
+            local[name] = max(values) if name == "renders/total" else sum(values)
+        if self.accelerator.num_processes == 1:
+            for name, value in local.items():
+                self._metrics[mode][name].append(value)
+            return
+        names = sorted(set(gather_object(list(local))))
+        if not names:
+            return
+        mine = torch.tensor([float(local.get(n, 0.0)) for n in names], device=self.accelerator.device)
+        totals = self.accelerator.gather(mine).view(-1, len(names)).sum(0).tolist()
+        for name, value in zip(names, totals):
+            self._metrics[mode][name].append(value)
 
     def _rendered_images(self, inputs, completions) -> list | None:
         """This step's images, read back from the suite's render cache (hits: nothing is rendered again)."""
@@ -203,8 +242,9 @@ class ExpanderGRPOTrainer(GRPOTrainer):
         texts = [clean_output(completion_text(c)) for c in completions]
         return self.render_cache.images_for(shorts, texts, self.state.global_step)
 
-    def _save_images(self, step: int, images: list) -> list[str | None]:
-        """Write each completion's image to `images/step_XXXXXX/NNN.jpg`; returns the paths (None: no image)."""
+    def _save_images(self, step: int, images: list, offset: int = 0) -> list[str | None]:
+        """Write each completion's image to `images/step_XXXXXX/NNN.jpg` (NNN = `offset` + its index: its place in
+        the global batch); returns the paths (None: no image)."""
         folder = Path(self.args.output_dir) / "images" / f"step_{step:06d}"
         paths: list[str | None] = []
         for i, image in enumerate(images):
@@ -212,18 +252,17 @@ class ExpanderGRPOTrainer(GRPOTrainer):
             if pil is None:  # the render failed; its rewards are None
                 paths.append(None)
                 continue
-            path = folder / f"{i:03d}.jpg"
+            path = folder / f"{offset + i:03d}.jpg"
             jpeg = io.BytesIO()
             pil.save(jpeg, format="JPEG", quality=90)
             atomic_write_bytes(path, jpeg.getvalue())
             paths.append(str(path))
         return paths
 
-    def _write_completions_table(self, step, shorts, completions, rewards_per_func, extras) -> None:
+    def _write_completions_table(self, step, shorts, texts, rewards_per_func, extras) -> None:
         rows = []
-        for i, (short, completion) in enumerate(zip(shorts, completions)):
-            row = {"step": step, "group": i // self.num_generations, SHORT_COLUMN: short,
-                   "completion": completion_text(completion)}
+        for i, (short, text) in enumerate(zip(shorts, texts)):
+            row = {"step": step, "group": i // self.num_generations, SHORT_COLUMN: short, "completion": text}
             for j, name in enumerate(self.reward_func_names):
                 value = rewards_per_func[i, j].item()
                 row[f"reward/{name}"] = None if math.isnan(value) else value
@@ -233,7 +272,8 @@ class ExpanderGRPOTrainer(GRPOTrainer):
             rows.append(row)
         write_jsonl(Path(self.args.output_dir) / "completions" / f"step_{step:06d}.jsonl", rows)
 
-    def _save_grid(self, step, shorts, completions, images) -> None:
+    def _save_grid(self, step, shorts, texts, images) -> None:
+        """`images`: tensors or image paths (multi-process runs read the files the processes wrote)."""
         if not images:
             logger.warning("step %d: the rewards render no images; image grid skipped", step)
             return
@@ -242,7 +282,7 @@ class ExpanderGRPOTrainer(GRPOTrainer):
         path = Path(self.args.output_dir) / "image_grids" / f"step_{step:06d}.png"
         grid = save_image_grid(
             path, [shorts[i] for i in range(0, n, self.num_generations)],
-            [completion_text(c) for c in completions[:n]], list(images[:n]), self.num_generations,
+            list(texts[:n]), list(images[:n]), self.num_generations,
         )
         self._send_grid(grid, step)
 
