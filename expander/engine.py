@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from expander.devices import default_device, has_cuda, resolve_dtype
+from expander.errors import ExpanderError
 from expander.models import DEFAULT_MODEL, chat_template_kwargs, require_adapter_dir, resolve_model
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "BACKENDS",
+    "EngineArgsError",
     "MAX_SEED",
     "SEED_HEADROOM",
     "Generation",
@@ -37,6 +39,7 @@ __all__ = [
     "TransformersEngine",
     "VLLMEngine",
     "candidate_seed",
+    "check_vllm_engine_args",
     "chat_ids",
     "configure_vllm_cpu_env",
     "create_engine",
@@ -446,6 +449,37 @@ def vllm_engine_args(
     return kwargs
 
 
+class EngineArgsError(ExpanderError, ValueError):
+    """An `engine_args` / `llm_kwargs` key that vLLM's engine arguments do not have."""
+
+
+def check_vllm_engine_args(extra: dict, *, where: str = "engine_args") -> dict:
+    """Check that every key of `extra` is a field of `vllm.AsyncEngineArgs` (which `vllm.LLM` builds its
+    `EngineArgs` from, plus the async engine's own fields), so a typo fails at start naming the key, instead
+    of deep inside vLLM or, worse, not at all. Imports vLLM (after setting the CPU environment it reads).
+
+    Returns: `extra` unchanged. Raises: `EngineArgsError` naming each unknown key and the closest fields.
+    """
+    import dataclasses
+    import difflib
+
+    if not has_cuda():
+        configure_vllm_cpu_env()
+    from vllm import AsyncEngineArgs
+
+    fields = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
+    unknown = [str(key) for key in extra if key not in fields]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, fields, n=3)
+            hints.append(f"{key!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        raise EngineArgsError(
+            f"{where}: unknown vLLM engine argument{'s' if len(unknown) > 1 else ''} {'; '.join(hints)}; "
+            f"the keys are the fields of vllm.AsyncEngineArgs (`vllm serve --help` lists them with - for _)")
+    return extra
+
+
 def vllm_sampling_params(seed: int, temperature: float, top_p: float, max_tokens: int,
                          repetition_penalty: float = 1.0, **extra):
     """One completion's `vllm.SamplingParams` (`n=1`: each completion has its own seed)."""
@@ -478,7 +512,7 @@ class VLLMEngine(GenerationEngine):
     max_lora_rank: int = 64
     max_num_seqs: int = 64
     merge_adapter: bool = True
-    llm_kwargs: dict = field(default_factory=dict)  # any other `vllm.LLM` argument; wins over the defaults
+    llm_kwargs: dict = field(default_factory=dict)  # other vLLM engine arguments (`check_vllm_engine_args`); win over the defaults
 
     def __post_init__(self) -> None:
         self.backend = "vllm"
@@ -493,8 +527,9 @@ class VLLMEngine(GenerationEngine):
             max_num_seqs=self.max_num_seqs, gpu_memory_utilization=self.gpu_memory_utilization,
             max_lora_rank=self.max_lora_rank if runtime_lora else None,
         )
-        kwargs.update(self.llm_kwargs)
         from vllm import LLM  # after vllm_engine_args: it sets the CPU environment vLLM reads at import
+
+        kwargs.update(check_vllm_engine_args(self.llm_kwargs, where="VLLMEngine.llm_kwargs"))
 
         self.tokenizer = load_tokenizer(self.model_path)
         self.llm = LLM(**kwargs)

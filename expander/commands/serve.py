@@ -23,6 +23,10 @@ def run(args: argparse.Namespace) -> int:
         "configs/serve.yaml; default: the defaults below); every key can be overridden with --key value.",
     ).config
     resolve_model(config.model)  # fail here, with a clear message, rather than inside the engine
+    if config.engine_args:  # the engine starts in the background: a bad key must stop the command here
+        from expander.engine import check_vllm_engine_args
+
+        check_vllm_engine_args(config.engine_args)
 
     import uvicorn
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from expander.engine import (
     Generation,
     chat_ids,
+    check_vllm_engine_args,
     generate_seeded,
     load_causal_lm,
     load_tokenizer,
@@ -147,30 +148,28 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
 
     def __init__(self, model_path, adapters=None, *, dtype: str | None = None, max_model_len: int = 2048,
                  enforce_eager: bool | None = None, max_num_seqs: int = 64, max_lora_rank: int = 64,
-                 gpu_memory_utilization: float = 0.85):
+                 gpu_memory_utilization: float = 0.85, engine_args: dict | None = None):
         super().__init__(model_path, adapters)
-        self.options = dict(dtype=dtype, max_model_len=max_model_len, enforce_eager=enforce_eager,
-                            max_num_seqs=max_num_seqs, max_lora_rank=max_lora_rank,
-                            gpu_memory_utilization=gpu_memory_utilization)
+        # The offline engine's settings (`expander.engine.vllm_engine_args`), so a seeded request gives the
+        # CLI's text; it also sets the CPU environment, before vLLM is imported. `engine_args` are checked here,
+        # so an unknown key stops `expander serve` at once, naming it, rather than the engine in the background.
+        self.engine_kwargs = vllm_engine_args(
+            self.model_path, dtype=dtype, max_model_len=max_model_len, enforce_eager=enforce_eager,
+            max_num_seqs=max_num_seqs, gpu_memory_utilization=gpu_memory_utilization,
+            max_lora_rank=max_lora_rank if self.adapters else None, max_loras=max(1, len(self.adapters)),
+        )
+        self.engine_kwargs.update(check_vllm_engine_args(dict(engine_args or {}), where="engine_args"))
         self.llm = None
         self._lora_ids = {name: i + 1 for i, name in enumerate(sorted(self.adapters))}
 
     async def _start(self) -> None:
         import torch
 
-        o = self.options
-        # The offline engine's settings (`expander.engine.vllm_engine_args`), so a seeded request gives the
-        # CLI's text; it also sets the CPU environment, before vLLM is imported.
-        kwargs = vllm_engine_args(
-            self.model_path, dtype=o["dtype"], max_model_len=o["max_model_len"], enforce_eager=o["enforce_eager"],
-            max_num_seqs=o["max_num_seqs"], gpu_memory_utilization=o["gpu_memory_utilization"],
-            max_lora_rank=o["max_lora_rank"] if self.adapters else None, max_loras=max(1, len(self.adapters)),
-        )
         from vllm import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
         self.tokenizer = load_tokenizer(self.model_path)
-        args = AsyncEngineArgs(**kwargs, disable_log_stats=True)
+        args = AsyncEngineArgs(**{"disable_log_stats": True, **self.engine_kwargs})
         # Built in a worker thread so the event loop keeps answering /health (503 "starting") meanwhile.
         self.llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
         if not has_cuda():

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import yaml
 
 from expander.models import DEFAULT_MODEL
 
@@ -49,6 +51,10 @@ class ServeConfig:
         shutdown_grace_s: on SIGTERM, in-flight requests get this long to finish.
         dtype: weights dtype of either backend; default `expander.devices.default_dtype` (bf16 on CUDA, fp32 on CPU).
         max_model_len, enforce_eager, max_num_seqs, max_lora_rank, gpu_memory_utilization: vLLM settings.
+        engine_args: any other vLLM engine argument, name -> value (`--engine_args.tensor_parallel_size 2`,
+            `--engine_args.enable_prefix_caching true`): the fields of `vllm.AsyncEngineArgs`, checked at start
+            (an unknown key fails naming it). They win over the settings above. A command-line value is read
+            as YAML (`2` is a number, `true` a bool, `{...}` a mapping). vLLM backend only.
         batch_size: transformers backend: the most samples in one `generate` call.
         check_constraints: attach the constraints report to every expansion.
         candidates: verified expansion: samples drawn per requested expansion, the best that keeps the prompt's
@@ -84,6 +90,7 @@ class ServeConfig:
     max_num_seqs: int = 64
     max_lora_rank: int = 64
     gpu_memory_utilization: float = 0.85
+    engine_args: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 32
     check_constraints: bool = True
     candidates: int = 1
@@ -108,6 +115,11 @@ class ServeConfig:
             from expander.language import normalize_languages  # light: imports nothing heavy at module level
 
             self.languages = list(normalize_languages(self.languages))
+        if self.engine_args and self.backend != "vllm":
+            raise ValueError(f"engine_args ({', '.join(map(str, self.engine_args))}) are vLLM engine arguments; "
+                             f"the {self.backend} backend takes none")
+        # A `--engine_args.KEY VALUE` arrives as a string: read it as YAML so `2` is an int, `true` a bool.
+        self.engine_args = {str(k): yaml.safe_load(v) if isinstance(v, str) else v for k, v in self.engine_args.items()}
         for name in self.adapters:
             if not re.fullmatch(ADAPTER_NAME_PATTERN, str(name)):
                 raise ValueError(f"adapter name {name!r} must be 1-64 letters, digits or . _ : -")
@@ -121,5 +133,5 @@ class ServeConfig:
         if self.backend == "vllm":
             return dict(dtype=self.dtype, max_model_len=self.max_model_len, enforce_eager=self.enforce_eager,
                         max_num_seqs=self.max_num_seqs, max_lora_rank=self.max_lora_rank,
-                        gpu_memory_utilization=self.gpu_memory_utilization)
+                        gpu_memory_utilization=self.gpu_memory_utilization, engine_args=dict(self.engine_args))
         return dict(dtype=self.dtype, batch_size=self.batch_size)

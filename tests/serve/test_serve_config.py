@@ -143,3 +143,28 @@ def test_leak_check_spots_system_prompt_quotes_but_not_descriptions():
     # the user's own words do not count as a leak
     prompt = "a poster that says keep everything the user asked for"
     assert not leaks_system_prompt("A poster that says keep everything the user asked for, in bold type.", prompt)
+
+
+def test_engine_args_reach_the_vllm_backend_typed_and_only_the_vllm_backend(tmp_path):
+    cfg = load_config(ServeConfig, CONFIGS / "serve.yaml", [
+        "--engine_args.enable_prefix_caching", "true", "--engine_args.tensor_parallel_size", "1",
+        "--engine_args.quantization", "fp8"])
+    assert cfg.engine_args == {"enable_prefix_caching": True, "tensor_parallel_size": 1, "quantization": "fp8"}
+    assert cfg.backend_options()["engine_args"] == cfg.engine_args
+    with pytest.raises(ConfigError, match=r"engine_args \(max_num_seqs\) are vLLM engine arguments"):
+        load_config(ServeConfig, CONFIGS / "serve_transformers.yaml", ["--engine_args.max_num_seqs", "4"])
+
+
+def test_an_unknown_engine_arg_stops_serve_naming_it_and_the_closest_fields(capsys):
+    assert main(["serve", "--engine_args.tensor_paralel_size", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown vLLM engine argument 'tensor_paralel_size'" in err and "did you mean tensor_parallel_size" in err
+
+
+def test_the_offline_engine_checks_its_llm_kwargs_the_same_way(builtin_model_dir):
+    from expander.engine import EngineArgsError, VLLMEngine, check_vllm_engine_args
+
+    assert check_vllm_engine_args({"enable_prefix_caching": True, "max_num_batched_tokens": 4096}) is not None
+    with pytest.raises(EngineArgsError, match=r"VLLMEngine.llm_kwargs: unknown vLLM engine arguments 'max_num_seq' "
+                                              r"\(did you mean max_num_seqs.*'nonsense'"):
+        VLLMEngine(model="smollm2-135m", model_path=builtin_model_dir, llm_kwargs={"max_num_seq": 4, "nonsense": 1})
