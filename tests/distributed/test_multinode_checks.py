@@ -1,8 +1,10 @@
-"""Multi-node preconditions, checked at start on two processes (torchrun, gloo): a shared output_dir."""
+"""Multi-process preconditions checked at start: a shared output_dir (two torchrun processes, gloo), one GPU per process.
 
 from __future__ import annotations
 
 import os
+
+import pytest
 
 from tests.distributed.conftest import SCRIPTS, torchrun
 
@@ -20,3 +22,20 @@ def test_a_shared_output_dir_passes_and_leaves_no_marker(tmp_path):
              env={"EXPANDER_CACHE": os.environ["EXPANDER_CACHE"]})
     assert [(tmp_path / f"verdict{r}.txt").read_text() for r in (0, 1)] == ["ok", "ok"]
     assert not list((tmp_path / "run").glob(".expander_shared_*"))
+
+
+def test_an_explicit_gpu_shared_by_every_process_of_a_machine_is_refused_at_start(monkeypatch):
+    from types import SimpleNamespace
+
+    from expander.train.grpo import run
+    from expander.train.grpo.config import GRPOScriptArguments, GRPOSetupError
+
+    monkeypatch.setattr(run, "PartialState", lambda: SimpleNamespace(num_processes=4, is_main_process=True))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    training = SimpleNamespace(per_device_train_batch_size=2, steps_per_generation=1, num_generations=4)
+    tiny = "configs/rewards/tiny.yaml"
+    with pytest.raises(GRPOSetupError, match=r"render.device cuda:1 .* shared by all 4 processes"):
+        run.check_distributed_setup(GRPOScriptArguments(rewards_config=tiny, rewards_overrides={"render.device": "cuda:1"}),
+                                    training)
+    run.check_distributed_setup(GRPOScriptArguments(rewards_config=tiny, rewards_overrides={"render.device": "cuda"}),
+                                training)  # each process's own GPU: fine
