@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--adapter", default="default", help="the current adapter ('default': the model's shipped one)")
     p.add_argument("--new-adapter", default=None, help="a candidate adapter directory, compared with the current")
     p.add_argument("--candidates", default="1,2,4", help="comma-separated k values (1 = no verification)")
+    p.add_argument("--arms", default="base,current,new", help="which of base,current,new to run")
     p.add_argument("--prompts", default=str(Path(__file__).parent / "data" / "short_prompts.txt"),
                    help="text file, one prompt a line")
     p.add_argument("--pairs", default=None, help="use the test-split shorts of this synth output dir instead")
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     arms = {"base": None, "current": resolve_adapter(args.model, args.adapter)}
     if args.new_adapter:
         arms["new"] = args.new_adapter
+    arms = {name: ref for name, ref in arms.items() if name in args.arms.split(",")}
     results, runs = {}, {}
     for name, adapter in arms.items():
         runs[name] = run_arm(adapter, prompts, ks, args)
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             results[f"{name} k={k}"] = measure(prompts, runs[name][k])
 
     print(f"{len(prompts)} held-out prompts, creativity {args.creativity}, seed {args.seed}, backend {args.backend}; "
-          f"current adapter: {arms['current']}")
+          f"arms: {arms}")
     print(f"| arm | k | {' | '.join(KEYS)} |")
     print("|---|---:|" + "---:|" * len(KEYS))
     for name in arms:
