@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -26,13 +27,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-SHORTS = ["three red apples on a table", "a lighthouse at dusk", "a watercolor fox in snow", 'a sign that says "OPEN"']
-TAILS = [
-    ", soft window light, shallow depth of field, fine film grain and muted colours.",
-    ", seen from a low angle with dramatic clouds, crisp detail and a calm mood.",
-    ", wide shot, golden hour glow, gentle haze, textured surfaces and careful composition.",
-    ", centred composition, diffuse light, rich texture and a quiet, still atmosphere.",
-]
+sys.path.insert(0, str(REPO))
+# The reward suite's test rows: 4 short prompts x 4 completions (one GRPO step of 4 groups).
+from tests.rewards.test_suite import SHORTS, TAILS, completions_for  # noqa: E402
 
 
 class Clock:
@@ -59,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_rewards_config(args.config)
     suite = RewardSuite(cfg)
     prompts = [build_messages(s, "medium") for s in SHORTS for _ in TAILS]
-    texts = [s[0].upper() + s[1:] + t for s in SHORTS for t in TAILS]
+    texts = [text for s in SHORTS for text in completions_for(s)]
     completions = [[{"role": "assistant", "content": t}] for t in texts]
     shorts = [s for s in SHORTS for _ in TAILS]
     models = list(suite._clips.values())

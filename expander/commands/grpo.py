@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from expander.commands._passthrough import add_passthrough_parser, parse_trl_args
+from expander.commands._passthrough import add_passthrough_parser, run_trl_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,11 +17,4 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from expander.train.grpo import main, make_parser
-
-    parsed = parse_trl_args("grpo", list(args.argv), make_parser)
-    trainer = main(*parsed)
-    _, training_args, _ = parsed
-    if trainer.accelerator.is_main_process:  # once, not once per process
-        print(f"trained to step {trainer.state.global_step}; outputs in {training_args.output_dir}")
-    return 0
+    return run_trl_command("grpo", args.argv, "expander.train.grpo", "trained to step {step}; outputs in {output_dir}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from expander.commands._passthrough import add_passthrough_parser, parse_trl_args
+from expander.commands._passthrough import add_passthrough_parser, run_trl_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,10 +17,5 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from expander.train.sft import main, make_parser
-
-    parsed = parse_trl_args("sft", list(args.argv), make_parser)
-    trainer = main(*parsed)
-    _, training_args, _ = parsed
-    print(f"trained to step {trainer.state.global_step}; adapter/model and card in {training_args.output_dir}/final")
-    return 0
+    return run_trl_command("sft", args.argv, "expander.train.sft",
+                           "trained to step {step}; adapter/model and card in {output_dir}/final")

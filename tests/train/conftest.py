@@ -8,20 +8,24 @@ from pathlib import Path
 import pytest
 
 # Hand-written test captions (not the shipped corpus): one with quoted text, varied lengths.
-TEST_CAPTIONS = [
-    {"id": "t-fox", "category": "animals", "caption": "A red fox stands in deep fresh snow at the edge of a pine "
-     "forest at dawn, its thick orange coat dusted with frost, breath visible in the cold air, soft pink light on "
-     "the snow, shot with a long telephoto lens and a shallow depth of field."},
-    {"id": "t-sign", "category": "posters", "caption": 'A hand-lettered chalkboard sign reading "OPEN LATE" stands '
-     "outside a small corner bakery at night, warm yellow light spilling from the window onto wet cobblestones, a "
-     "bicycle leaning against the wall, and loaves of bread stacked on wooden shelves behind the glass."},
-    {"id": "t-lamp", "category": "interiors", "caption": "A brass desk lamp with a green glass shade glows on an "
-     "oak writing desk in a quiet study, an open leather notebook and a fountain pen beside it, shelves of old "
-     "books fading into shadow, warm tungsten light and deep brown tones, photographed on medium format film."},
-    {"id": "t-bowl", "category": "food", "caption": "A ceramic bowl of ramen with a soft boiled egg, slices of "
-     "pork, spring onions and a sheet of nori, steam rising from the rich amber broth, chopsticks resting on the "
-     "rim, on a dark slate table lit from the side by a window, overhead shot."},
-]
+TEST_CAPTIONS = [dict(zip(("id", "category", "caption"), row)) for row in [
+    ('t-fox', 'animals',
+     'A red fox stands in deep fresh snow at the edge of a pine forest at dawn, its thick orange coat '
+     'dusted with frost, breath visible in the cold air, soft pink light on the snow, shot with a long '
+     'telephoto lens and a shallow depth of field.'),
+    ('t-sign', 'posters',
+     'A hand-lettered chalkboard sign reading "OPEN LATE" stands outside a small corner bakery at night, '
+     'warm yellow light spilling from the window onto wet cobblestones, a bicycle leaning against the '
+     'wall, and loaves of bread stacked on wooden shelves behind the glass.'),
+    ('t-lamp', 'interiors',
+     'A brass desk lamp with a green glass shade glows on an oak writing desk in a quiet study, an open '
+     'leather notebook and a fountain pen beside it, shelves of old books fading into shadow, warm '
+     'tungsten light and deep brown tones, photographed on medium format film.'),
+    ('t-bowl', 'food',
+     'A ceramic bowl of ramen with a soft boiled egg, slices of pork, spring onions and a sheet of nori, '
+     'steam rising from the rich amber broth, chopsticks resting on the rim, on a dark slate table lit '
+     'from the side by a window, overhead shot.'),
+]]
 
 
 @pytest.fixture
