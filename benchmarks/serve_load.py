@@ -3,7 +3,8 @@
 For each backend (vLLM, then transformers) it starts a real `expander serve` process, drives `POST /v1/expand`
 with closed-loop clients (throughput, p50/p95/p99 latency, errors), stops it, then runs the same workload
 straight on the engine in this process. It prints the API/engine throughput ratio (target >= 0.85) and the
-vLLM/transformers ratio under the same HTTP load (target >= 3).
+vLLM/transformers ratio under the same HTTP load (target >= 3). On each server it also times one
+`prompts: [...]` batch of 32 against 32 concurrent single requests (expansions per second; target >= 1).
 
     .venv/bin/python benchmarks/serve_load.py                       # both backends, 64 x 4
     .venv/bin/python benchmarks/serve_load.py --backends vllm --clients 16 --requests-per-client 2
@@ -101,11 +102,13 @@ def main() -> int:
     p.add_argument("--requests-per-client", type=int, default=4)
     p.add_argument("--max-words", type=int, default=40, help="word budget per expansion (tokens ~ 1.6x + 16)")
     p.add_argument("--engine-backends", default="vllm", help="backends also measured straight on the engine")
+    p.add_argument("--batch", type=int, default=32, help="also time one batch of this many prompts against as many "
+                   "concurrent single requests on the same server (0 = skip)")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--log-dir", default="/tmp/expander-serve-load")
     args = p.parse_args()
 
-    from expander.serve.loadgen import run_http_load
+    from expander.serve.loadgen import run_batch_vs_singles, run_http_load
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     log_dir = Path(args.log_dir)
@@ -117,10 +120,16 @@ def main() -> int:
         try:
             r = asyncio.run(run_http_load(url, clients=args.clients, requests_per_client=args.requests_per_client,
                                           max_words=args.max_words)).to_dict()
+            if args.batch:
+                pair = asyncio.run(run_batch_vs_singles(url, prompts=args.batch, max_words=args.max_words))
         finally:
             stop_server(proc)
         results[f"{backend}/http"] = r
         show(f"{backend} API (HTTP)", r)
+        if args.batch:
+            for kind, label in (("batch", f"1 batch of {args.batch}"), ("singles", f"{args.batch} concurrent singles")):
+                results[f"{backend}/{kind}"] = pair[kind].to_dict()
+                show(label, results[f"{backend}/{kind}"])
         if backend in args.engine_backends.split(","):
             r = asyncio.run(engine_run(backend, args))
             results[f"{backend}/engine"] = r
@@ -131,6 +140,10 @@ def main() -> int:
             ratio = results[f"{backend}/http"]["req_per_s"] / results[f"{backend}/engine"]["req_per_s"]
             results[f"{backend}/api_over_engine"] = ratio
             print(f"{backend}: API / engine throughput = {ratio:.2f}   (target >= 0.85)")
+        if f"{backend}/batch" in results:
+            ratio = results[f"{backend}/batch"]["req_per_s"] / results[f"{backend}/singles"]["req_per_s"]
+            results[f"{backend}/batch_over_singles"] = ratio
+            print(f"{backend}: one {args.batch}-prompt batch / {args.batch} concurrent single requests = {ratio:.2f}   (target >= 1)")
     if "vllm/http" in results and "transformers/http" in results:
         ratio = results["vllm/http"]["req_per_s"] / results["transformers/http"]["req_per_s"]
         results["vllm_over_transformers"] = ratio

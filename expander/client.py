@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from expander.errors import ExpanderError
-from expander.serve.protocol import ExpandResponse, HealthResponse, ModelList
+from expander.serve.protocol import ExpandBatchResponse, ExpandResponse, HealthResponse, ModelList
 
 __all__ = ["AsyncExpanderClient", "ExpanderAPIError", "ExpanderClient", "RETRY_STATUSES"]
 
@@ -154,14 +154,16 @@ class ExpanderClient(_Base):
         body = _expand_body(prompt, n, seed, creativity, keep_terms, max_words, model, extra)
         return ExpandResponse.model_validate(self._request("POST", "/v1/expand", json=body).json())
 
-    def expand_batch(self, prompts: list[str], **kwargs) -> dict:
-        """`POST /v1/expand` with `prompts: [...]`: one result or one error per prompt, in order."""
+    def expand_batch(self, prompts: list[str], **kwargs) -> ExpandBatchResponse:
+        """`POST /v1/expand` with `prompts: [...]` (at most 64): per prompt, in order, its response or the error
+        it alone got (`results[i].status`, `.response`, `.error`); one bad prompt does not fail the others."""
         body = _expand_body(list(prompts), kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
                             kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None), kwargs)
-        return self._request("POST", "/v1/expand", json=body).json()
+        return ExpandBatchResponse.model_validate(self._request("POST", "/v1/expand", json=body).json())
 
     def stream_expand(self, prompt: str, **kwargs) -> Iterator[dict]:
-        """`POST /v1/expand` with `stream: true`: the server-sent events as dicts, until `[DONE]`."""
+        """`POST /v1/expand` with `stream: true`: the server-sent events as dicts until `[DONE]`:
+        `expansion.chunk` events (`index`, `delta`), then the whole response (`object: expansion`)."""
         body = _expand_body(prompt, kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
                             kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None),
                             {**kwargs, "stream": True})
@@ -237,10 +239,10 @@ class AsyncExpanderClient(_Base):
         body = _expand_body(prompt, n, seed, creativity, keep_terms, max_words, model, extra)
         return ExpandResponse.model_validate((await self._request("POST", "/v1/expand", json=body)).json())
 
-    async def expand_batch(self, prompts: list[str], **kwargs) -> dict:
+    async def expand_batch(self, prompts: list[str], **kwargs) -> ExpandBatchResponse:
         body = _expand_body(list(prompts), kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
                             kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None), kwargs)
-        return (await self._request("POST", "/v1/expand", json=body)).json()
+        return ExpandBatchResponse.model_validate((await self._request("POST", "/v1/expand", json=body)).json())
 
     async def stream_expand(self, prompt: str, **kwargs) -> AsyncIterator[dict]:
         body = _expand_body(prompt, kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),

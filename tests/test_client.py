@@ -127,7 +127,7 @@ def test_the_async_client_retries_the_same_way(sleeps):
 # ------------------------------------------------------------------------------------------------------------
 # against a real server (transformers backend: starts in seconds), held at one request at a time
 
-LONG = {"max_words": 80, "seed": 1}  # long enough to be caught in flight
+LONG = {"max_words": 40, "seed": 1}  # long enough to be caught in flight
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,8 @@ def one_at_a_time(tmp_path_factory, builtin_model_dir):
 
     server = start_server(tmp_path_factory.mktemp("client-server"),
                           ["--config", "configs/serve_transformers.yaml", "--max_concurrent_requests", "1",
-                           "--retry_after_s", "1", "--request_timeout_s", "600"],
+                           "--retry_after_s", "1", "--request_timeout_s", "600",
+                           "--check_constraints", "false"],  # the reports are the server's tests' business; seconds each here
                           env={"EXPANDER_API_KEY": "k"})
     yield server
     server.stop()
@@ -184,3 +185,21 @@ def test_a_busy_server_is_retried_after_its_retry_after_until_it_answers(one_at_
     holder.join()
     assert held["r"].status_code == 200 and reply.expansions[0].text
     assert c.retries >= 1 and waits == [1.0] * c.retries  # the server's Retry-After, not the client's backoff
+
+
+@pytest.mark.slow
+def test_batches_streams_and_the_openai_client_on_a_real_model(one_at_a_time):
+    from openai import OpenAI
+
+    with ExpanderClient(one_at_a_time.base_url, api_key="k", timeout=600) as c:
+        batch = c.expand_batch(["a paper boat on a puddle", " ", "a lighthouse at dusk"], seed=4, max_words=10)
+        assert [r.status for r in batch.results] == [200, 422, 200] and batch.results[1].error.param == "prompt"
+        *chunks, final = list(c.stream_expand("a lighthouse at dusk", seed=4, max_words=10))
+        assert "".join(e["delta"] for e in chunks) == final["expansions"][0]["text"]
+        assert final["expansions"][0]["text"] == batch.results[2].response.expansions[0].text  # same seed, same text
+    oai = OpenAI(base_url=one_at_a_time.base_url + "/v1", api_key="k")
+    ask = dict(model="smollm2-135m-expander", messages=[{"role": "user", "content": "a lighthouse at dusk"}],
+               seed=4, max_tokens=24)
+    whole = oai.chat.completions.create(**ask).choices[0].message.content
+    assert "".join(ch.choices[0].delta.content or "" for ch in oai.chat.completions.create(**ask, stream=True)
+                   if ch.choices) == whole

@@ -1,8 +1,9 @@
 """The FastAPI app: thin routers over `ExpanderService` (taken from `app.state`), errors as JSON, metrics.
 
 Routes:
-    POST /v1/expand             the expander API (`ExpandRequest` -> `ExpandResponse`)
-    POST /v1/chat/completions   OpenAI-compatible: the last user message is expanded
+    POST /v1/expand             the expander API (`ExpandRequest` -> `ExpandResponse`; `prompts: [...]` ->
+                                `ExpandBatchResponse`; `stream: true` -> server-sent events)
+    POST /v1/chat/completions   OpenAI-compatible: the last user message is expanded (`stream: true` supported)
     GET  /v1/models             OpenAI-compatible list of served names (base + adapters)
     GET  /health                200 while serving, 503 while the engine starts, stops or is down (open)
     GET  /metrics               Prometheus text format (open)
@@ -25,7 +26,7 @@ from collections.abc import Awaitable
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from expander.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
@@ -33,6 +34,7 @@ from expander.serve.protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     ErrorResponse,
+    ExpandBatchResponse,
     ExpandRequest,
     ExpandResponse,
     HealthResponse,
@@ -41,6 +43,7 @@ from expander.serve.protocol import (
 from expander.serve.config import ServeConfig
 from expander.serve.errors import ServiceError
 from expander.serve.service import ExpanderService
+from expander.serve.streaming import SSE_HEADERS, chat_chunks, expand_events, sse
 
 logger = logging.getLogger(__name__)
 
@@ -110,14 +113,25 @@ def require_api_key(request: Request) -> None:
 api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=_ERRORS)
 
 
-@api.post("/expand", response_model=ExpandResponse, summary="Expand a short prompt into dense image descriptions")
-async def expand(body: ExpandRequest, request: Request) -> ExpandResponse:
-    return await run_guarded(request, request.app.state.service.expand(body))
+@api.post("/expand", response_model=ExpandResponse | ExpandBatchResponse,
+          summary="Expand a short prompt (or a batch of `prompts`) into dense image descriptions")
+async def expand(body: ExpandRequest, request: Request):
+    service: ExpanderService = request.app.state.service
+    if body.prompts is not None:
+        return await run_guarded(request, service.expand_batch(body))
+    response = await run_guarded(request, service.expand(body))
+    if body.stream:  # checked whole first: see expander.serve.streaming
+        return StreamingResponse(sse(expand_events(response)), media_type="text/event-stream", headers=SSE_HEADERS)
+    return response
 
 
 @api.post("/chat/completions", response_model=ChatCompletionResponse, summary="OpenAI-compatible chat completions")
-async def chat_completions(body: ChatCompletionRequest, request: Request) -> ChatCompletionResponse:
-    return await run_guarded(request, request.app.state.service.chat(body))
+async def chat_completions(body: ChatCompletionRequest, request: Request):
+    response = await run_guarded(request, request.app.state.service.chat(body))
+    if body.stream:  # checked whole first: see expander.serve.streaming
+        usage = bool((body.stream_options or {}).get("include_usage"))
+        return StreamingResponse(sse(chat_chunks(response, usage)), media_type="text/event-stream", headers=SSE_HEADERS)
+    return response
 
 
 @api.get("/models", response_model=ModelList, summary="Served models: the base and every adapter")

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from expander.expand import REPETITION_PENALTY, plan_expansion
 from expander.serve.backends import AsyncGenerationBackend, SampleRequest
 
-__all__ = ["LOAD_PROMPTS", "LoadResult", "run_engine_load", "run_http_load"]
+__all__ = ["LOAD_PROMPTS", "LoadResult", "run_batch_vs_singles", "run_engine_load", "run_http_load"]
 
 LOAD_PROMPTS = [
     "a red fox in snow", "a lighthouse at dusk", "a bowl of ramen", "an old man reading in a library",
@@ -95,6 +95,39 @@ async def run_http_load(base_url: str, *, clients: int = 64, requests_per_client
         await asyncio.gather(*(client(jobs) for _, jobs in _work(clients, requests_per_client)))
         wall = time.perf_counter() - start
     return _summarise("http", latencies, errors, tokens, wall)
+
+
+async def run_batch_vs_singles(base_url: str, *, prompts: int = 32, max_words: int = 40, creativity: str = "medium",
+                               api_key: str | None = None, timeout: float = 600) -> dict[str, LoadResult]:
+    """The same `prompts` prompts as one `prompts: [...]` request and as that many concurrent single requests;
+    each run's throughput counts expansions per second; any failure is an error. The two runs use different
+    seeds, so per-text caches (the constraints check's) favour neither; run it after a warm-up (the HTTP load)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    texts = [LOAD_PROMPTS[i % len(LOAD_PROMPTS)] for i in range(prompts)]
+    common = {"max_words": max_words, "creativity": creativity}
+    limits = httpx.Limits(max_connections=prompts, max_keepalive_connections=prompts)
+    out = {}
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits, headers=headers) as http:
+        start = time.perf_counter()
+        r = await http.post("/v1/expand", json={"prompts": texts, "seed": 0, **common})
+        wall = time.perf_counter() - start
+        items = r.json()["results"] if r.status_code == 200 else []
+        ok = [i["response"] for i in items if i["status"] == 200]
+        out["batch"] = _summarise("batch", [wall] * len(ok), prompts - len(ok),
+                                  sum(x["usage"]["completion_tokens"] for x in ok), wall)
+
+        async def single(text):
+            return await http.post("/v1/expand", json={"prompt": text, "seed": 1, **common})
+
+        start = time.perf_counter()
+        replies = await asyncio.gather(*(single(t) for t in texts), return_exceptions=True)
+        wall = time.perf_counter() - start
+        ok = [x.json() for x in replies if isinstance(x, httpx.Response) and x.status_code == 200]
+        out["singles"] = _summarise("singles", [wall] * len(ok), prompts - len(ok),
+                                    sum(x["usage"]["completion_tokens"] for x in ok), wall)
+    return out
 
 
 async def run_engine_load(backend: AsyncGenerationBackend, *, clients: int = 64, requests_per_client: int = 4,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from expander.engine import MAX_SEED  # room for seed + i and the regeneration offset inside a 31-bit seed
 from expander.prompts import CREATIVITY_LEVELS, DEFAULT_CREATIVITY, PromptError, validate_prompt
 
 __all__ = [
     "MAX_KEEP_TERMS",
+    "MAX_BATCH",
     "MAX_N",
     "MAX_WORDS_LIMIT",
     "ChatChoice",
@@ -24,6 +25,8 @@ __all__ = [
     "ChatMessage",
     "ErrorBody",
     "ErrorResponse",
+    "BatchItem",
+    "ExpandBatchResponse",
     "ExpandRequest",
     "ExpandResponse",
     "ExpansionOut",
@@ -36,6 +39,7 @@ __all__ = [
 ]
 
 MAX_N = 8
+MAX_BATCH = 64
 MAX_WORDS_LIMIT = 400
 MAX_KEEP_TERMS = 16
 MAX_KEEP_TERM_CHARS = 100
@@ -52,11 +56,18 @@ def _checked_prompt(value: str) -> str:
 
 
 class ExpandRequest(BaseModel):
-    """`POST /v1/expand`: expand one short prompt `n` times."""
+    """`POST /v1/expand`: expand one short prompt `n` times, or each of a batch of `prompts`."""
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"prompt": "a red fox in snow", "n": 2, "seed": 7}]})
 
-    prompt: str = Field(description="The user's short prompt (1-2000 characters after stripping).", max_length=20000)
+    prompt: str | None = Field(None, description="The user's short prompt (1-2000 characters after stripping).",
+                               max_length=20000)
+    prompts: list[str] | None = Field(
+        None, min_length=1, max_length=MAX_BATCH, description=f"A batch (instead of `prompt`): up to {MAX_BATCH} "
+        "prompts, each validated and answered on its own (`results`, in order); the other fields apply to each.")
+    stream: bool = Field(False, description="Server-sent events: `expansion.chunk` events with the text, then the "
+                         "whole response as the last event, then `[DONE]`. The text is checked whole first "
+                         "(safety, verification), so the stream starts once every expansion has passed.")
     n: int = Field(1, ge=1, le=MAX_N, description="Number of expansions; expansion i uses seed + i.")
     seed: int | None = Field(
         None, ge=0, le=MAX_SEED, description="Seed of the first expansion; omitted = random (reported back)."
@@ -79,8 +90,24 @@ class ExpandRequest(BaseModel):
 
     @field_validator("prompt")
     @classmethod
-    def _prompt(cls, value: str) -> str:
-        return _checked_prompt(value)
+    def _prompt(cls, value: str | None) -> str | None:
+        return None if value is None else _checked_prompt(value)
+
+    @field_validator("prompts")
+    @classmethod
+    def _prompts(cls, values: list[str] | None) -> list[str] | None:
+        for value in values or []:  # each prompt is checked on its own in the service: one bad one fails only itself
+            if len(value) > 20000:
+                raise ValueError("a prompts entry is over 20000 characters")
+        return values
+
+    @model_validator(mode="after")
+    def _one_prompt_field(self) -> ExpandRequest:
+        if (self.prompt is None) == (self.prompts is None):
+            raise ValueError("give exactly one of `prompt` (one prompt) or `prompts` (a batch)")
+        if self.prompts is not None and self.stream:
+            raise ValueError("`stream` takes one `prompt`, not a batch of `prompts`")
+        return self
 
     @field_validator("keep_terms")
     @classmethod
@@ -174,6 +201,22 @@ class ExpandResponse(BaseModel):
     timings: Timings
 
 
+class BatchItem(BaseModel):
+    """One prompt of a batch: its response, or the error it alone got (the same body as an error response)."""
+
+    index: int
+    status: int = Field(description="The HTTP status this prompt would have got alone (200 = `response`).")
+    response: ExpandResponse | None = None
+    error: ErrorBody | None = None
+
+
+class ExpandBatchResponse(BaseModel):
+    object: Literal["expansion.batch"] = "expansion.batch"
+    results: list[BatchItem] = Field(description="One per prompt, in the request's order.")
+    succeeded: int
+    failed: int
+
+
 # ------------------------------------------------------------------------------------------------
 # OpenAI-compatible subset
 
@@ -196,7 +239,8 @@ class ChatMessage(BaseModel):
 class ChatCompletionRequest(BaseModel):
     """`POST /v1/chat/completions`: the last user message is the short prompt; the reply is its expansion.
 
-    Other OpenAI parameters are accepted and ignored; `stream=true` is refused (400).
+    Other OpenAI parameters are accepted and ignored. `stream=true` answers in OpenAI's chunk format once the
+    expansion has passed the output checks (`stream_options.include_usage` adds the usage chunk).
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -210,6 +254,7 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=MAX_CHAT_TOKENS, description="Upper bound on generated tokens.")
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_CHAT_TOKENS)
     stream: bool = False
+    stream_options: dict | None = Field(None, description="`{\"include_usage\": true}`: a last chunk with the usage.")
     creativity: Literal["low", "medium", "high"] = Field(DEFAULT_CREATIVITY, description="Extension: creativity level.")
 
 
@@ -270,3 +315,6 @@ class ErrorResponse(BaseModel):
     """Every error, OpenAI-style: `{"error": {"message", "type", "param", "code", ...}}`."""
 
     error: ErrorBody
+
+
+BatchItem.model_rebuild()  # ErrorBody is defined below it

@@ -51,6 +51,7 @@ from expander.serve.protocol import (
     MAX_N,
     ChatCompletionRequest,
     ChatCompletionResponse,
+    ExpandBatchResponse,
     ExpandRequest,
     ExpandResponse,
     ModelList,
@@ -326,8 +327,28 @@ class ExpanderService:
             self._constraints_check = check
         return self._constraints_check(prompt, text).to_dict()
 
+    async def expand_batch(self, req: ExpandRequest) -> ExpandBatchResponse:
+        """Serve `POST /v1/expand` with `prompts`: every prompt is validated and expanded on its own (an error
+        answers that prompt only), all at once, so the engine schedules their samples together (vLLM's continuous
+        batching; the transformers worker's next `generate` batch)."""
+
+        async def one(prompt: str) -> dict:
+            try:
+                item = req.model_copy(update={"prompt": validate_prompt(prompt), "prompts": None})
+                return {"status": 200, "response": await self.expand(item)}
+            except PromptError as exc:
+                return {"status": 422, "error": ServiceError(422, str(exc), "invalid_request_error",
+                                                             param="prompt").body()["error"]}
+            except ServiceError as exc:
+                return {"status": exc.status, "error": exc.body()["error"]}
+
+        results = await asyncio.gather(*(one(p) for p in req.prompts))
+        ok = sum(r["status"] == 200 for r in results)
+        return ExpandBatchResponse(results=[{"index": i, **r} for i, r in enumerate(results)],
+                                   succeeded=ok, failed=len(results) - ok)
+
     async def expand(self, req: ExpandRequest) -> ExpandResponse:
-        """Serve `POST /v1/expand`."""
+        """Serve `POST /v1/expand` for one `prompt`."""
         t0 = time.perf_counter()
         adapter = self.models.resolve(req.model)
         name = req.model or self.models.default_model
@@ -392,9 +413,6 @@ class ExpanderService:
 
     async def chat(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
         """Serve the OpenAI-compatible `POST /v1/chat/completions`: the last user message is the prompt."""
-        if req.stream:
-            raise ServiceError(400, "stream=true is not supported; expansions are returned whole", "invalid_request_error",
-                               param="stream", code="unsupported")
         adapter = self.models.resolve(req.model)
         users = [m for m in req.messages if m.role == "user"]
         if not users:
