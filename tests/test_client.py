@@ -203,3 +203,25 @@ def test_batches_streams_and_the_openai_client_on_a_real_model(one_at_a_time):
     whole = oai.chat.completions.create(**ask).choices[0].message.content
     assert "".join(ch.choices[0].delta.content or "" for ch in oai.chat.completions.create(**ask, stream=True)
                    if ch.choices) == whole
+
+
+def test_an_api_arm_needs_a_url_and_takes_no_adapter():
+    from expander.eval.config import ArmConfig
+
+    with pytest.raises(ValueError, match="needs a `url`"):
+        ArmConfig(name="served", creativity="low", backend="api")
+    with pytest.raises(ValueError, match="not an `adapter`"):
+        ArmConfig(name="served", creativity="low", backend="api", url="http://x", adapter="/tmp")
+    assert ArmConfig(name="served", creativity="low", backend="api", url="http://x").model is None
+
+
+@pytest.mark.slow
+def test_the_eval_api_arm_expands_through_the_server_with_its_revision(one_at_a_time, monkeypatch):
+    from expander.eval.config import ArmConfig
+    from expander.eval.run import _expand_through_api, arm_settings
+
+    monkeypatch.setenv("EXPANDER_API_KEY", "k")
+    arm = ArmConfig(name="served", creativity="low", backend="api", url=one_at_a_time.base_url, max_words=8)
+    assert arm_settings(arm)["revision"] and arm_settings(arm)["url"] == one_at_a_time.base_url
+    [a, b] = _expand_through_api(arm, ["a red fox", "a blue kite"], seed=5)
+    assert a["seed"] == b["seed"] == 5 and a["text"] and a["completion_tokens"] > 0

@@ -26,7 +26,9 @@ class ArmConfig:
         creativity: `raw` (the short prompt is rendered as typed) or `low`/`medium`/`high`.
         model: expander model ref (built-in name, local HF dir or hub id); required unless `raw`.
         adapter: LoRA adapter directory (PEFT format), or None for the bare model.
-        backend: generation backend, `transformers` or `vllm`.
+        backend: generation backend, `transformers` or `vllm`; or `api`: a running `expander serve` at `url`
+            expands (`model` is then a served model name from its `/v1/models`, or None for its default).
+        url: the server's base URL, for `backend: api` (its key, if any, from `$EXPANDER_API_KEY`).
         max_words: word budget of each expansion (None: the creativity level's).
         batch_size: prompts per transformers `generate` call.
     """
@@ -38,16 +40,24 @@ class ArmConfig:
     backend: str = "transformers"
     max_words: int | None = None
     batch_size: int = 32
+    url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
             raise ValueError(f"arm name {self.name!r} must be non-empty and use only letters, digits, '-', '_', '.'")
         if self.creativity not in CREATIVITY_LEVELS:
             raise ValueError(f"arm {self.name!r}: unknown creativity {self.creativity!r}; choose one of {', '.join(CREATIVITY_LEVELS)}")
-        if self.creativity != "raw" and not self.model:
+        if self.backend == "api":
+            if not self.url:
+                raise ValueError(f"arm {self.name!r}: backend 'api' needs a `url` (an expander server)")
+            if self.adapter is not None:
+                raise ValueError(f"arm {self.name!r}: backend 'api' takes a served `model` name, not an `adapter`")
+            if self.batch_size > 64:
+                raise ValueError(f"arm {self.name!r}: backend 'api' sends batch_size prompts per request; the server takes 64")
+        elif self.creativity != "raw" and not self.model:
             raise ValueError(f"arm {self.name!r}: creativity {self.creativity!r} needs a `model`")
-        if self.backend not in ("transformers", "vllm"):
-            raise ValueError(f"arm {self.name!r}: backend must be 'transformers' or 'vllm', got {self.backend!r}")
+        if self.backend not in ("transformers", "vllm", "api"):
+            raise ValueError(f"arm {self.name!r}: backend must be 'transformers', 'vllm' or 'api', got {self.backend!r}")
         if self.max_words is not None and self.max_words < 1:
             raise ValueError(f"arm {self.name!r}: max_words must be >= 1, got {self.max_words}")
         if self.adapter is not None and not (Path(self.adapter) / "adapter_config.json").is_file():

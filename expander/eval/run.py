@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import subprocess
 import time
 from collections import defaultdict
@@ -92,7 +93,37 @@ def arm_settings(arm: ArmConfig) -> dict:
         "backend": arm.backend,
         "max_words": arm.max_words,
         "contract": _contract_version(),
+        **({"url": arm.url, "revision": _api_revision(arm)} if arm.backend == "api" else {}),
     }
+
+
+def _api_revision(arm: ArmConfig) -> str:
+    """The served model's weights revision (`/v1/models`), so a redeployed server misses the cache."""
+    from expander.client import ExpanderClient
+
+    with ExpanderClient(arm.url, api_key=os.environ.get("EXPANDER_API_KEY") or None) as client:
+        cards = client.models().data
+    card = next((c for c in cards if c.id == arm.model), None) if arm.model else cards[0]
+    if card is None:
+        raise ValueError(f"arm {arm.name!r}: {arm.url} serves no model {arm.model!r} ({', '.join(c.id for c in cards)})")
+    return card.revision
+
+
+def _expand_through_api(arm: ArmConfig, texts: list[str], seed: int) -> list[dict]:
+    """One chunk through a running server (`backend: api`), as `expand_prompts`' fields; a failed prompt raises."""
+    from expander.client import ExpanderClient
+
+    with ExpanderClient(arm.url, api_key=os.environ.get("EXPANDER_API_KEY") or None, timeout=600) as client:
+        batch = client.expand_batch(texts, seed=seed, creativity=arm.creativity, max_words=arm.max_words,
+                                    model=arm.model)
+    out = []
+    for item in batch.results:
+        if item.response is None:
+            raise RuntimeError(f"arm {arm.name!r}: {arm.url} refused {texts[item.index]!r}: {item.error.message}")
+        e = item.response.expansions[0]
+        out.append({"text": e.text, "raw_text": e.text, "seed": e.seed, "finish_reason": e.finish_reason,
+                    "completion_tokens": item.response.usage.completion_tokens})
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -144,6 +175,15 @@ def expand_arm(
     todo = sum(len(chunk) for _, chunk in chunks)
     if not todo:
         return records, 0
+
+    if arm.backend == "api":
+        for i, chunk in chunks:
+            got = _expand_through_api(arm, [p.text for p, _ in chunk], expansion_seed(cfg.seed, i))
+            for (p, key), rec in zip(chunk, got):
+                rec = {**rec, "prompt": p.text, "arm": settings}
+                cache.put_expansion(key, rec)
+                records[(p.prompt_id, i)] = rec
+        return records, todo
 
     from expander.engine import create_engine
     from expander.expand import expand_prompts
