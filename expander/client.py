@@ -97,24 +97,42 @@ def _expand_body(prompt: str | list[str], n: int, seed: int | None, creativity: 
 
 
 class _Base:
+    """What both clients share: settings, the retry policy; `_http_class` is httpx's sync or async client.
+
+    Args:
+        transport: an httpx transport (tests, proxies); default httpx's.
+    """
+
+    _http_class: type = httpx.Client
+
     def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, *, timeout: float = 120.0,
-                 max_retries: int = 3, backoff_s: float = 0.5, max_wait_s: float = 30.0):
+                 max_retries: int = 3, backoff_s: float = 0.5, max_wait_s: float = 30.0, transport=None):
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.base_url = base_url.rstrip("/")
         self.headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self.timeout, self.max_retries, self.backoff_s, self.max_wait_s = timeout, max_retries, backoff_s, max_wait_s
         self.retries = 0  # retries made over the client's life (429/503/connection errors)
+        self._http = self._http_class(base_url=self.base_url, headers=self.headers, timeout=timeout,
+                                      transport=transport)
+
+    def _wait_or_raise(self, attempt: int, response: httpx.Response | None = None,
+                       error: BaseException | None = None) -> float:
+        """After failed attempt `attempt` (an error status `response`, or a connection `error`): the seconds to
+        wait before the next one, or raise when the failure is not retryable or the tries are spent."""
+        if error is not None:
+            if attempt == self.max_retries:
+                raise error
+        elif response.status_code not in RETRY_STATUSES or attempt == self.max_retries:
+            raise _error_from(response)
+        self.retries += 1
+        return retry_delay(response, attempt, self.backoff_s, self.max_wait_s)
 
 
 class ExpanderClient(_Base):
     """Blocking client. Use as a context manager, or call `close()`."""
 
-    def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, **kwargs):
-        transport = kwargs.pop("transport", None)
-        super().__init__(base_url, api_key, **kwargs)
-        self._http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=self.timeout,
-                                  transport=transport)
+    _http_class = httpx.Client
 
     def __enter__(self) -> ExpanderClient:
         return self
@@ -132,19 +150,14 @@ class ExpanderClient(_Base):
         for attempt in range(self.max_retries + 1):
             try:
                 response = self._http.send(self._http.build_request(method, path, **kwargs), stream=stream)
-            except _RETRY_ERRORS:
-                if attempt == self.max_retries:
-                    raise
-                response = None
-            else:
-                if response.status_code < 400:
-                    return response
-                response.read()
-                response.close()
-                if response.status_code not in RETRY_STATUSES or attempt == self.max_retries:
-                    raise _error_from(response)
-            self.retries += 1
-            time.sleep(retry_delay(response, attempt, self.backoff_s, self.max_wait_s))
+            except _RETRY_ERRORS as exc:
+                time.sleep(self._wait_or_raise(attempt, error=exc))
+                continue
+            if response.status_code < 400:
+                return response
+            response.read()
+            response.close()
+            time.sleep(self._wait_or_raise(attempt, response=response))
         raise AssertionError("unreachable")
 
     def expand(self, prompt: str, *, n: int = 1, seed: int | None = None, creativity: str | None = None,
@@ -199,11 +212,7 @@ class ExpanderClient(_Base):
 class AsyncExpanderClient(_Base):
     """Asyncio client with the same methods as `ExpanderClient` (awaitable)."""
 
-    def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, **kwargs):
-        transport = kwargs.pop("transport", None)
-        super().__init__(base_url, api_key, **kwargs)
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=self.timeout,
-                                       transport=transport)
+    _http_class = httpx.AsyncClient
 
     async def __aenter__(self) -> AsyncExpanderClient:
         return self
@@ -218,19 +227,14 @@ class AsyncExpanderClient(_Base):
         for attempt in range(self.max_retries + 1):
             try:
                 response = await self._http.send(self._http.build_request(method, path, **kwargs), stream=stream)
-            except _RETRY_ERRORS:
-                if attempt == self.max_retries:
-                    raise
-                response = None
-            else:
-                if response.status_code < 400:
-                    return response
-                await response.aread()
-                await response.aclose()
-                if response.status_code not in RETRY_STATUSES or attempt == self.max_retries:
-                    raise _error_from(response)
-            self.retries += 1
-            await asyncio.sleep(retry_delay(response, attempt, self.backoff_s, self.max_wait_s))
+            except _RETRY_ERRORS as exc:
+                await asyncio.sleep(self._wait_or_raise(attempt, error=exc))
+                continue
+            if response.status_code < 400:
+                return response
+            await response.aread()
+            await response.aclose()
+            await asyncio.sleep(self._wait_or_raise(attempt, response=response))
         raise AssertionError("unreachable")
 
     async def expand(self, prompt: str, *, n: int = 1, seed: int | None = None, creativity: str | None = None,

@@ -8,6 +8,8 @@ nothing is rendered twice.
 
 from __future__ import annotations
 
+import contextlib
+
 import io
 import logging
 import math
@@ -116,19 +118,22 @@ class ExpanderGRPOTrainer(GRPOTrainer):
         super().__init__(*args, **kwargs)
         self.add_callback(_StepTimer(self))
 
-    def _generate(self, prompts):
+    @contextlib.contextmanager
+    def _timed(self, phase: str):
+        """Add the wall time of the block to `self._phase[phase]`."""
         start = time.perf_counter()
         try:
-            return super()._generate(prompts)
+            yield
         finally:
-            self._phase["generation"] += time.perf_counter() - start
+            self._phase[phase] += time.perf_counter() - start
+
+    def _generate(self, prompts):
+        with self._timed("generation"):
+            return super()._generate(prompts)
 
     def _prepare_inputs(self, generation_batch):
-        start = time.perf_counter()
-        try:
+        with self._timed("prepare"):
             return super()._prepare_inputs(generation_batch)
-        finally:
-            self._phase["prepare"] += time.perf_counter() - start
 
     def training_step(self, model, inputs, num_items_in_batch):
         start = time.perf_counter()
