@@ -125,7 +125,10 @@ def build_tiny_krea2(path: str | os.PathLike, seed: int = 0, *, is_distilled: bo
         scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer,
         text_encoder_select_layers=TINY_SELECT_LAYERS, is_distilled=is_distilled, patch_size=2,
     )
-    pipe.save_pretrained(tmp, safe_serialization=True)
+    from expander.models import save_on_any_rank  # under torchrun, whichever rank builds must write the weights
+
+    with save_on_any_rank():
+        pipe.save_pretrained(tmp, safe_serialization=True)
     (tmp / _MARKER).write_text(
         f"format {TINY_FORMAT}\nTiny random-weight Krea 2 built by diffusion.tiny.build_tiny_krea2(seed={seed}, "
         f"is_distilled={is_distilled}). Not a real model: its images are noise-like.\n"

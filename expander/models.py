@@ -9,6 +9,8 @@ model behind.
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import importlib.util
 import logging
@@ -36,6 +38,7 @@ __all__ = [
     "merged_model_dir",
     "model_languages",
     "require_adapter_dir",
+    "save_on_any_rank",
     "resolve_adapter",
     "resolve_model",
     "weights_revision",
@@ -85,6 +88,28 @@ def model_languages(ref: str, declared=None) -> tuple[str, ...]:
         return normalize_languages(declared)
     builtin = BUILTIN_MODELS.get(ref)
     return builtin.languages if builtin else DEFAULT_LANGUAGES
+
+
+@contextlib.contextmanager
+def save_on_any_rank():
+    """Let `save_pretrained` write weights on every process while the block runs.
+
+    transformers writes a model's weights only on rank 0 once a torch process group exists
+    (`transformers.distributed.mixin.should_save_on_this_rank`). Our caches (the converted built-in model, merged
+    adapters, tiny models) are built by whichever process wins their file lock, into a private temporary
+    directory: under `torchrun`, a rank other than 0 would otherwise publish a directory without weights.
+    """
+    try:
+        import transformers.distributed.mixin as mixin
+    except ImportError:  # a transformers without the check
+        yield
+        return
+    saved = mixin._is_torch_distributed_initialized
+    mixin._is_torch_distributed_initialized = lambda: False
+    try:
+        yield
+    finally:
+        mixin._is_torch_distributed_initialized = saved
 
 
 def chat_template_kwargs(tokenizer, enable_thinking: bool = False) -> dict:
@@ -237,7 +262,8 @@ def _convert_gguf(gguf: Path, target: Path, model: BuiltinModel) -> None:
     # already dequantised, so the config is dropped before saving.
     if getattr(lm, "hf_quantizer", None) is not None:
         lm.hf_quantizer.remove_quantization_config(lm)
-    lm.save_pretrained(tmp, safe_serialization=True)
+    with save_on_any_rank():
+        lm.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     (tmp / _CONVERTED_MARKER).write_text(f"{model.hub_id}\nfrom {gguf.name}\n")
     shutil.rmtree(target, ignore_errors=True)
@@ -326,7 +352,8 @@ def merged_model_dir(model_path: str | Path, adapter: str | Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         base = AutoModelForCausalLM.from_pretrained(model_path, dtype="float32")
         merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
-        merged.save_pretrained(tmp, safe_serialization=True)
+        with save_on_any_rank():
+            merged.save_pretrained(tmp, safe_serialization=True)
         AutoTokenizer.from_pretrained(model_path).save_pretrained(tmp)
         (tmp / _MERGED_MARKER).write_text(f"{model_path}\n+ {adapter}\n")
         shutil.rmtree(target, ignore_errors=True)

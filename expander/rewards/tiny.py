@@ -28,7 +28,7 @@ import torch
 from filelock import FileLock
 
 from expander.errors import MissingExtraError
-from expander.models import cache_dir
+from expander.models import cache_dir, save_on_any_rank
 
 __all__ = ["TINY_CLIP_CONFIG", "TINY_PREFIX", "TINY_REFS", "is_tiny", "resolve_ref"]
 
@@ -131,7 +131,8 @@ def resolve_ref(ref: str) -> str:
             if not final.is_dir():  # another process may have built it while we waited
                 tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
                 try:
-                    build(tmp)
+                    with save_on_any_rank():  # under torchrun the building rank may not be rank 0
+                        build(tmp)
                     tmp.rename(final)
                 except BaseException:
                     shutil.rmtree(tmp, ignore_errors=True)

@@ -55,6 +55,9 @@ def _checked_prompt(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+_MISSING = object()
+
+
 class ExpandRequest(BaseModel):
     """`POST /v1/expand`: expand one short prompt `n` times, or each of a batch of `prompts`."""
 
@@ -87,6 +90,21 @@ class ExpandRequest(BaseModel):
                           "the model declares.", pattern=r"^(auto|[a-z]{2})$")
     strict_language: bool = Field(False, description="422 instead of the unchanged prompt when the model cannot "
                                   "expand the prompt's language.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mark_missing_prompt(cls, data):
+        # A body with neither field is a missing `prompt` (the 422 names that field, not the body).
+        if isinstance(data, dict) and "prompt" not in data and "prompts" not in data:
+            data = {**data, "prompt": _MISSING}
+        return data
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _prompt_given(cls, value):
+        if value is _MISSING:
+            raise ValueError("`prompt` is required (or `prompts`, for a batch)")
+        return value
 
     @field_validator("prompt")
     @classmethod

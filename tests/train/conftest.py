@@ -37,12 +37,16 @@ def caption_file(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def rule_pairs_dir(tmp_path_factory) -> Path:
-    """Pairs from the first 60 shipped captions by the rule-based writer (fast, deterministic, no model)."""
+    """Pairs from the first 60 shipped captions by the rule-based writer (fast, deterministic, no model).
+
+    Filters are off (constraints, near-duplicates, dropped subjects): SFT tests need enough pairs to see a loss
+    fall, not clean data; the filters have their own tests in test_synth.py.
+    """
     from expander.train.synth import SynthConfig, run_synth
 
     out = tmp_path_factory.mktemp("rule_pairs")
     cfg = SynthConfig(
-        corpus="shipped", corpus_limit=60, method="rule", check_constraints=False,
+        corpus="shipped", corpus_limit=60, method="rule", check_constraints=False, reject_dropped_subjects=False,
         near_duplicate_threshold=1.0, test_fraction=0.2, output_dir=str(out),
     )
     result = run_synth(cfg)
