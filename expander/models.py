@@ -192,7 +192,7 @@ def resolve_model(ref: str) -> Path | str:
         except Exception as exc:  # noqa: BLE001 - any hub failure means "not reachable"; we report it
             tried.append(f"Hugging Face hub id {ref!r} ({type(exc).__name__}: {_first_line(exc)})")
     else:
-        tried.append(f"not a hub id of the form 'org/name'")
+        tried.append("not a hub id of the form 'org/name'")
     raise ModelNotFoundError(ref, tried)
 
 

@@ -6,6 +6,7 @@ Everything runs the real checker (word lists, lemminflect, inflect and the shipp
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -417,3 +418,17 @@ def test_a_missing_word_form_library_is_a_missing_extra_error(monkeypatch):
             text.is_verb_form("zorbling")
     finally:
         text._lemma_lookup.cache_clear()
+
+
+def test_reports_do_not_depend_on_the_hash_seed():
+    # Two opposites present: the reason must name the same one whatever order the phrase set iterates in.
+    code = ("from expander.constraints import check\n"
+            "r = check('a crowded street market', 'An empty, deserted and desolate street market at dawn.')\n"
+            "print([v.to_dict() for v in r.violated])\n")
+    import subprocess
+    import sys
+
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(s)}).stdout for s in (0, 1, 2, 3)}
+    assert len(outs) == 1, outs
+    assert "became" in outs.pop()

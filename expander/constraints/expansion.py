@@ -43,12 +43,10 @@ class ExpansionDoc:
         return self._ngrams
 
     def has_any(self, phrases) -> tuple[str, ...] | None:
-        """The first phrase present; one-word phrases also match inflections ("grins" for "grin")."""
+        """The smallest present phrase (so reports do not depend on set order or the hash seed); one-word
+        phrases also match inflections ("grins" for "grin")."""
         grams, all_forms = self.ngrams, self.all_forms
-        for p in phrases:
-            if p in grams or (len(p) == 1 and p[0] in all_forms):
-                return p
-        return None
+        return min((p for p in phrases if p in grams or (len(p) == 1 and p[0] in all_forms)), default=None)
 
     def find(self, word: str, fuzzy: bool = True) -> list[int]:
         """Token positions that mention `word`: same lemma, same concept (puppy/dog), a longer word
