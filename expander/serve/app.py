@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from expander.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
+from expander.serve.playground import add_playground
 from expander.serve.protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -270,6 +271,7 @@ def create_app(config: ServeConfig | None = None, service: ExpanderService | Non
     app.state.api_key = os.environ.get(config.api_key_env, "") if config.api_key_env else ""
     app.include_router(api)
     app.include_router(ops)
+    add_playground(app)  # GET /: the playground page (open; its API calls carry the key)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
