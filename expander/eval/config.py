@@ -14,7 +14,7 @@ from pathlib import Path
 from expander.config import ConfigError, load_config
 from expander.prompts import CREATIVITY_LEVELS
 
-__all__ = ["ArmConfig", "EvalConfig", "load_eval_config"]
+__all__ = ["ArmConfig", "EvalConfig", "EvalRewardServerConfig", "load_eval_config"]
 
 
 @dataclass
@@ -68,6 +68,30 @@ class ArmConfig:
         return self.creativity == "raw"
 
 
+@dataclass
+class EvalRewardServerConfig:
+    """Render and score through a running reward service (`expander reward-server`) instead of in-process.
+
+    Attributes:
+        url: the service's base URL (`http://HOST:PORT/rewards`); None: eval loads Krea 2 and the scorers itself.
+        timeout_s: seconds per request attempt (one request is `render_batch_size` images).
+        retries: attempts after the first on connection errors, timeouts and 5xx; then the batch's rows are
+            unscored (NaN, counted in `summary.json` `counts.unscored`), never 0.
+        backoff_s: first retry delay; doubles each attempt (+-20 %).
+        concurrency: requests in flight at once (set it to about the service's replica count).
+    """
+
+    url: str | None = None
+    timeout_s: float = 600.0
+    retries: int = 3
+    backoff_s: float = 1.0
+    concurrency: int = 4
+
+    def __post_init__(self) -> None:
+        if self.timeout_s <= 0 or self.retries < 0 or self.backoff_s < 0 or self.concurrency < 1:
+            raise ValueError("reward_server needs timeout_s > 0, retries >= 0, backoff_s >= 0 and concurrency >= 1")
+
+
 def _default_arms() -> list[ArmConfig]:
     return [ArmConfig(name="raw"), ArmConfig(name="smollm2", creativity="medium", model="smollm2-135m")]
 
@@ -90,6 +114,10 @@ class EvalConfig:
         height, width (pixels, multiples of 16); num_inference_steps, guidance_scale (None: preset's);
         render_batch_size: images per renderer call; dtype, device (None: the renderer's defaults);
         offload: CPU offload.
+    Rendering and scoring through the reward service:
+        reward_server: `url` set: the service renders (the seeds above) and scores (the scorer refs below)
+            and sends the PNGs back; eval loads no model. The service's renderer, size, steps, dtype and
+            scorer refs must equal this config's (checked at start: a mismatch is an error naming the keys).
     Scorers (refs as in `expander.rewards.config`; `tiny:*` refs build tiny random models offline):
         clip_model, clip_pretrained: open_clip model for CLIP similarity to the short prompt and for
             the aesthetic head's embeddings; aesthetic_head: LAION-format head; dino_model: DINOv3 for
@@ -126,6 +154,7 @@ class EvalConfig:
     dtype: str | None = None
     device: str | None = None
     offload: bool = False
+    reward_server: EvalRewardServerConfig = field(default_factory=EvalRewardServerConfig)
 
     clip_model: str = "tiny:clip"
     clip_pretrained: str | None = None

@@ -248,7 +248,9 @@ def build_report(results, summary: dict, cfg) -> str:
         f"<div class='meta' id='header'>git commit <code id='commit'>{_e(commit)}</code> · generated "
         f"{_e(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))} · {counts['prompts']} prompts × "
         f"{counts['arms']} arms × {counts['seeds_per_prompt']} seeds = {counts['rows']} images · "
-        f"{counts['withheld']} withheld by safety · this run expanded {counts['expanded_this_run']} and rendered "
+        f"{counts['withheld']} withheld by safety · "
+        + (f"{counts['unscored']} not scored (NaN) · " if counts.get("unscored") else "")
+        + f"this run expanded {counts['expanded_this_run']} and rendered "
         f"{counts['rendered_this_run']} (the rest came from the cache)</div>",
         warn,
         "<h2>Arms</h2>",

@@ -5,6 +5,10 @@
 Resumable: expansions and renders live in content-keyed caches (`expander.eval.cache`), so a re-run
 renders nothing new and an added arm renders only its own images.
 
+Through the reward service (`reward_server.url`): the service renders (these seeds) and scores, eval loads no
+model and writes the PNGs it gets back into its cache (`expander.eval.remote`); the scores are the in-process
+ones. Such a run is one process: the service's replicas are its parallelism.
+
 Sharded: under `accelerate launch` / `torchrun` the missing expansion and render chunks are dealt out over
 the processes (chunk j to process j mod N; the chunks are the 1-process run's, so every batch, and so every
 text and image, is the same); the main process then scores and writes the outputs alone. Every process
@@ -346,6 +350,9 @@ def check_sharded_eval(cfg: EvalConfig, shard: "EvalShard | None") -> None:
     """Refuse a multi-process eval that cannot work; raises `EvalShardError`."""
     if shard is None:
         return
+    if cfg.reward_server.url:
+        raise EvalShardError(f"reward_server.url with {shard.size} processes: run the eval in one process (the reward "
+                             "service's replicas render in parallel; raise reward_server.concurrency to use them)")
     vllm = [a.name for a in cfg.arms if a.backend == "vllm" and not a.is_raw]
     if vllm:
         raise EvalShardError(
@@ -443,10 +450,15 @@ def run_eval(
     is_main = shard is None or shard.is_main
     cache = EvalCache(cfg.resolved_cache_dir())
     # Renderer ref and scorers first: a missing model fails the run before minutes of expanding and rendering.
-    # Only the main process scores.
-    settings = render_settings(cfg)
+    # Only the main process scores. With the reward service, it renders and scores, and its settings are checked.
+    remote = None
+    if cfg.reward_server.url:
+        from expander.eval.remote import RemoteEvalService
+
+        remote = RemoteEvalService(cfg)
+    settings = remote.render_settings if remote else render_settings(cfg)
     if scorers is None and is_main:
-        scorers = build_scorers(cfg)
+        scorers = remote.scorers() if remote else build_scorers(cfg)
 
     expanded = 0
     expansions: dict[str, dict] = {}
@@ -467,6 +479,7 @@ def run_eval(
 
     rows = []
     jobs: dict[str, tuple[str, int]] = {}
+    shorts: dict[str, str] = {}  # render key -> its short prompt (the service scores CLIP faithfulness against it)
     for p in prompts:
         for arm in cfg.arms:
             for i in range(cfg.seeds_per_prompt):
@@ -478,6 +491,7 @@ def run_eval(
                 # Hard-blocked texts are never rendered (the safety policy forbids generating them).
                 if not verdict["blocked"]:
                     jobs[key] = (text, seed)
+                    shorts[key] = p.text
                 rows.append({
                     "prompt_id": p.prompt_id, "prompt": p.text, "category": p.category, "challenge": p.challenge,
                     "arm": arm.name, "seed_index": i, "expansion_seed": rec.get("seed"), "render_seed": seed,
@@ -488,14 +502,24 @@ def run_eval(
                 })
     if shard is not None:
         shard.from_main(jobs)
-    renderer, rendered = render_missing(jobs, cfg, cache, renderer, progress=progress, shard=shard)
+    scored = None
+    if remote is not None:
+        scored, rendered = remote.render(jobs, shorts, cache, progress=progress)
+    else:
+        renderer, rendered = render_missing(jobs, cfg, cache, renderer, progress=progress, shard=shard)
     if shard is not None:
         rendered = shard.total(rendered)  # also the barrier after which every image is in the cache
 
     results = pd.DataFrame(rows)
-    results = score_rows(results, cache, scorers, baseline=cfg.baseline, batch_size=cfg.score_batch_size, progress=progress)
+    results = score_rows(results, cache, scorers, baseline=cfg.baseline, batch_size=cfg.score_batch_size,
+                         progress=progress, scored=scored)
     results["image_path"] = [str(cache.render_path(k)) if isinstance(k, str) else None for k in results["render_key"]]
-    results["withheld"] = results["text_blocked"] | results["image_flagged"].fillna(False).astype(bool)
+    # An image whose safety was never checked (the service could not score it) is withheld: fail closed.
+    unchecked = np.array([isinstance(k, str) and not ok and cache.has_render(k)
+                          for k, ok in zip(results["render_key"], results["image_scored"])], dtype=bool)
+    results.loc[unchecked, "image_flags"] = "not checked: unscored"
+    results["withheld"] = results["text_blocked"] | results["image_flagged"].fillna(False).astype(bool) | unchecked
+    unscored = int(sum(isinstance(k, str) and not ok for k, ok in zip(results["render_key"], results["image_scored"])))
 
     arms = [a.name for a in cfg.arms]
     stats_kw = dict(n_boot=cfg.bootstrap_samples, level=cfg.ci_level, seed=cfg.stats_seed)
@@ -508,13 +532,15 @@ def run_eval(
         "config": config_to_dict(cfg),
         "arms": [{**arm_settings(a), "name": a.name} if not a.is_raw else {"name": a.name, "creativity": "raw"} for a in cfg.arms],
         "baseline": cfg.baseline,
-        "renderer": {**settings, "runtime": _renderer_runtime_settings(renderer, cache, settings)},
+        "renderer": {**settings, "runtime": remote.info.get("render_runtime") if remote
+                     else _renderer_runtime_settings(renderer, cache, settings)},
         "scorers": scorers.describe(),
         "counts": {
             "prompts": len(prompts), "arms": len(arms), "seeds_per_prompt": cfg.seeds_per_prompt, "rows": len(results),
             "expanded_this_run": expanded, "rendered_this_run": rendered,
             "withheld": int(results["withheld"].sum()), "text_blocked": int(results["text_blocked"].sum()),
             "image_flagged": int(results["image_flagged"].fillna(False).astype(bool).sum()),
+            "unscored": unscored,
         },
         "categories": results.groupby("category")["prompt_id"].nunique().to_dict(),
         "challenges": results.groupby("challenge")["prompt_id"].nunique().to_dict(),

@@ -13,6 +13,7 @@ Per row (prompt x arm x seed):
 | `dino_seed_diversity`   | mean pairwise cosine distance of DINOv3 embeddings across the k seeds of (prompt, arm) | `rewards.diversity.Dinov3Embedder` |
 | `dino_dist_to_baseline` | cosine distance to the baseline arm's image of the same (prompt, seed)    | same                               |
 | `expansion_words`       | words in the rendered text                                                 | here                               |
+| `image_scored`          | the image scores above exist (False: no render, or the reward service could not score it) | here          |
 
 A scorer that could not score leaves NaN (never a silent 0). A scorer that cannot be *built* fails the run at
 once, naming the scorer: `MissingExtraError` when its optional dependencies (a pyproject extra) are not
@@ -164,7 +165,8 @@ def build_scorers(cfg) -> EvalScorers:
     return EvalScorers(clip, aesthetic, clip_similarity, dino, image_safety, check, classify_text, refs)
 
 
-def score_rows(results, cache, scorers: EvalScorers, *, baseline: str, batch_size: int = 16, progress: bool = True):
+def score_rows(results, cache, scorers: EvalScorers, *, baseline: str, batch_size: int = 16, progress: bool = True,
+               scored: dict[str, dict] | None = None):
     """Add the score columns (see the module table) to `results` (one row per prompt x arm x seed).
 
     Args:
@@ -174,6 +176,8 @@ def score_rows(results, cache, scorers: EvalScorers, *, baseline: str, batch_siz
         scorers: the loaded scorers.
         baseline: the arm `dino_dist_to_baseline` measures against.
         batch_size: images scored per call (bounds memory at 1024x1024).
+        scored: `{render_key: one image's score_images values}` already computed (the reward service scores
+            what it renders); those rows are not scored again.
 
     Returns:
         A copy of `results` with the score columns.
@@ -186,9 +190,23 @@ def score_rows(results, cache, scorers: EvalScorers, *, baseline: str, batch_siz
     clip_score = np.full(n, np.nan)
     flagged = np.zeros(n, dtype=bool)
     flags = [""] * n
+    image_scored = np.zeros(n, dtype=bool)
     embeddings: dict[int, np.ndarray] = {}
 
-    scorable = [i for i, key in enumerate(out["render_key"]) if isinstance(key, str)]
+    def put(i: int, aesthetic_i, clip_i, embedding_i, flags_i) -> None:
+        if embedding_i is None or flags_i is None:  # not scored (the reward service gave up): NaN, never 0
+            return
+        aesthetic[i], clip_score[i], embeddings[i] = aesthetic_i, clip_i, embedding_i
+        flagged[i], flags[i], image_scored[i] = bool(flags_i), ", ".join(flags_i), True
+
+    scored = scored or {}
+    scorable = []
+    for i, key in enumerate(out["render_key"]):
+        if isinstance(key, str) and key in scored:
+            s = scored[key]
+            put(i, s["aesthetic"], s["clip_score"], np.asarray(s["embedding"], dtype=np.float32), s["image_flags"])
+        elif isinstance(key, str):
+            scorable.append(i)
     bar = tqdm(total=len(scorable), desc="score", unit="image", disable=not progress)
     for start in range(0, len(scorable), batch_size):
         idx = scorable[start : start + batch_size]
@@ -203,17 +221,14 @@ def score_rows(results, cache, scorers: EvalScorers, *, baseline: str, batch_siz
         if images:
             scores = scorers.score_images(pil_to_tensor(images), [out.at[i, "prompt"] for i in present])
             for j, i in enumerate(present):
-                aesthetic[i] = scores["aesthetic"][j]
-                clip_score[i] = scores["clip_score"][j]
-                embeddings[i] = scores["embedding"][j]
-                flagged[i] = bool(scores["image_flags"][j])
-                flags[i] = ", ".join(scores["image_flags"][j])
+                put(i, scores["aesthetic"][j], scores["clip_score"][j], scores["embedding"][j], scores["image_flags"][j])
         bar.update(len(idx))
     bar.close()
     out["aesthetic"] = aesthetic
     out["clip_score"] = clip_score
     out["image_flagged"] = flagged
     out["image_flags"] = flags
+    out["image_scored"] = image_scored
 
     constraint = [scorers.constraints(p, e) for p, e in zip(out["prompt"], out["expansion"])]
     out["constraint_score"] = [c["score"] for c in constraint]

@@ -1,4 +1,5 @@
-"""The wire format between GRPO's remote reward functions (`remote.py`) and the reward service (`server.py`).
+"""The wire format between the reward service (`server.py`) and its callers: GRPO's remote reward functions
+(`remote.py`, `/v1/score`) and eval (`expander.eval.remote`, `/v1/score_images`).
 
 Pydantic models, no Ray import: the client side needs only this module and httpx. A request is one TRL reward
 call of one rank (its rows are never split: diversity, the gates and the group totals look across them); the
@@ -16,7 +17,8 @@ from pydantic import BaseModel, Field
 
 from expander.config import config_to_dict
 
-__all__ = ["SCHEMA", "ScoreRequest", "ScoreResponse", "config_digest"]
+__all__ = ["SCHEMA", "ImageJob", "ImageScoreRequest", "ImageScoreResponse", "ImageScores", "ScoreRequest", "ScoreResponse",
+           "config_digest", "eval_settings_digest"]
 
 SCHEMA = 1
 
@@ -57,3 +59,55 @@ class ScoreResponse(BaseModel):
     replica: str = ""
     batch_jobs: int = 1
     seconds: dict[str, float] = Field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------ eval's route
+
+
+class ImageJob(BaseModel):
+    """One eval image: render `text` with `seed`, or score the given `png` (base64) as it is.
+
+    `prompt` is the SHORT prompt: CLIP faithfulness (`clip_score`) is measured against it.
+    """
+
+    prompt: str
+    text: str | None = None
+    seed: int | None = None
+    png: str | None = None
+
+
+class ImageScoreRequest(BaseModel):
+    """Eval's `/v1/score_images`: images rendered with explicit seeds (or sent), scored by eval's scorers.
+
+    `settings_digest` is `eval_settings_digest` of the service's `/v1/info` `eval` section the caller checked;
+    a replica with other render or scorer settings refuses the request (409).
+    """
+
+    schema_version: int = SCHEMA
+    settings_digest: str
+    jobs: list[ImageJob]
+    return_images: bool = True
+
+
+class ImageScores(BaseModel):
+    """`expander.eval.scoring.EvalScorers.score_images` of one image; all None (and `error` set) when the
+    image could not be rendered or scored. `png`: the render (base64 PNG) when asked for."""
+
+    aesthetic: float | None = None
+    clip_score: float | None = None
+    embedding: list[float] | None = None
+    image_flags: list[str] | None = None
+    png: str | None = None
+    error: str | None = None
+
+
+class ImageScoreResponse(BaseModel):
+    items: list[ImageScores]
+    replica: str = ""
+    renders: int = 0
+    seconds: dict[str, float] = Field(default_factory=dict)
+
+
+def eval_settings_digest(settings: dict[str, Any]) -> str:
+    """sha256 of the `eval` section of `/v1/info` (what decides eval's pixels and scores)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()

@@ -34,7 +34,7 @@ from expander.rewards.config import RewardsConfig
 from expander.rewards.protocol import ScoreRequest, ScoreResponse, config_digest
 from expander.rewards.registry import _Rows, reward_layout
 
-__all__ = ["RemoteRewards", "RemoteRewardsError"]
+__all__ = ["RemoteRewards", "RemoteRewardsError", "post_with_retries"]
 
 logger = logging.getLogger(__name__)
 RETRY_STATUS = (500, 502, 503, 504)
@@ -142,29 +142,50 @@ class RemoteRewards:
         rs = self.cfg.reward_server
         request = ScoreRequest(config_digest=self.digest, step=rows.step, shorts=rows.shorts,
                                completions=rows.raw, request_id=uuid.uuid4().hex).model_dump()
-        start, error = time.perf_counter(), None
+        start = time.perf_counter()
         self.counts["requests"] += 1
-        task = asyncio.current_task()
-        for attempt in range(rs.retries + 1):
-            if attempt:
-                self.counts["retries"] += 1
-                await asyncio.sleep(rs.backoff_s * 2 ** (attempt - 1) * random.uniform(0.8, 1.2))
-            try:
-                reply = await self._http().post(f"{self.url}/v1/score", json=request)
-            except httpx.TransportError as exc:  # connect errors and timeouts
-                error = f"{type(exc).__name__}: {exc}"
-                continue
-            if reply.status_code in RETRY_STATUS:
-                error = f"HTTP {reply.status_code}: {reply.text[:300]}"
-                continue
-            if reply.status_code != 200:
-                raise RemoteRewardsError(f"reward service {self.url} refused the request: HTTP {reply.status_code} "
-                                         f"{reply.text[:500]}")
-            task.stats = (time.perf_counter() - start, attempt)  # type: ignore[attr-defined]
-            return ScoreResponse.model_validate(reply.json())
+        reply, retries, error = await post_with_retries(self._http(), f"{self.url}/v1/score", request, rs)
+        self.counts["retries"] += retries
+        asyncio.current_task().stats = (time.perf_counter() - start, retries)  # type: ignore[attr-defined]
+        if reply is not None:
+            return ScoreResponse.model_validate(reply)
         self.counts["failed_requests"] += 1
         self.counts["failed_rows"] += len(rows)
         logger.warning("reward service %s: %d rows unscored (None) after %d attempts in %.1f s: %s",
                        self.url, len(rows), rs.retries + 1, time.perf_counter() - start, error)
-        task.stats = (time.perf_counter() - start, rs.retries)  # type: ignore[attr-defined]
         return None
+
+
+async def post_with_retries(client: httpx.AsyncClient, url: str, payload: dict[str, Any],
+                            policy: Any) -> tuple[dict[str, Any] | None, int, str | None]:
+    """POST `payload` to the reward service, retrying outages (transport errors, timeouts, 5xx).
+
+    Args:
+        client: the caller's client (its timeout is the per-attempt limit).
+        url: the route.
+        payload: the JSON body (requests are idempotent: seeds are deterministic).
+        policy: anything with `retries` and `backoff_s` (a `reward_server` config section); attempt k waits
+            `backoff_s * 2**(k-1)` (+-20 %).
+
+    Returns:
+        (the 200 reply's JSON, or None after the last attempt failed; retries made; the last error or None).
+
+    Raises:
+        RemoteRewardsError: any other status (a 4xx is a bug or a config mismatch, not an outage).
+    """
+    error = None
+    for attempt in range(policy.retries + 1):
+        if attempt:
+            await asyncio.sleep(policy.backoff_s * 2 ** (attempt - 1) * random.uniform(0.8, 1.2))
+        try:
+            reply = await client.post(url, json=payload)
+        except httpx.TransportError as exc:  # connect errors and timeouts
+            error = f"{type(exc).__name__}: {exc}"
+            continue
+        if reply.status_code in RETRY_STATUS:
+            error = f"HTTP {reply.status_code}: {reply.text[:300]}"
+            continue
+        if reply.status_code != 200:
+            raise RemoteRewardsError(f"reward service {url} refused the request: HTTP {reply.status_code} {reply.text[:500]}")
+        return reply.json(), attempt, None
+    return None, policy.retries, error

@@ -2,8 +2,9 @@
 
     start_ray(cfg)                 # ray.init (local, or cfg.reward_server.address) + Serve's HTTP proxy
     handle = deploy(cfg)           # replicas of RewardDeployment; raises RewardServerError if one cannot load
-    POST {url}/v1/score            # protocol.ScoreRequest -> protocol.ScoreResponse
-    GET  {url}/v1/info             # names, weights, config digest, this replica's counters
+    POST {url}/v1/score            # protocol.ScoreRequest -> protocol.ScoreResponse (GRPO)
+    POST {url}/v1/score_images     # protocol.ImageScoreRequest -> protocol.ImageScoreResponse (eval)
+    GET  {url}/v1/info             # names, weights, config digest, eval settings, this replica's counters
 
 Each replica holds one `RewardSuite` (renderer + every reward model, on `num_gpus` of its own) and scores
 exactly as in-process: the same reward functions, the same render cache (each completion rendered once, read
@@ -13,11 +14,17 @@ callers), then each request is scored on its own rows, never split, so numbers e
 on the same slice. The suite is not thread-safe: it runs on one worker thread, off the replica's event loop,
 so health checks and queueing stay responsive while it renders.
 
+Eval (`/v1/score_images`) renders with the seeds it is given (eval's own, shared by its arms) through the same
+renderer, as PIL images like eval's in-process renders, and scores them with eval's `EvalScorers.score_images`
+built on the suite's loaded models; the PNG comes back for eval's cache and report. `/v1/info`'s `eval` section
+holds every setting that decides those pixels and scores, for eval to check against its config.
+
 Health: Serve restarts a replica whose `check_health` raises (a batch stuck longer than `timeout_s`) or whose
 process died. Metrics: Ray's Prometheus endpoint (`ray start --head --metrics-export-port 8080`) carries
 Serve's own `ray_serve_*` series (request latency and errors per replica, batch sizes, queue lengths) plus
 `expander_jobs_total`, `expander_renders_total`, `expander_render_seconds_total`,
-`expander_reward_none_total{reward}` from here.
+`expander_reward_none_total{reward}` from here, each tagged with `replica` (Serve's replica id, the tag of its
+own series); renders and render seconds also with `route` (`score` or `score_images`).
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ from typing import Any
 from expander.errors import ExpanderError, MissingExtraError
 from expander.prompts import clean_output
 from expander.rewards.config import RewardsConfig
-from expander.rewards.protocol import ScoreRequest, ScoreResponse, config_digest
+from expander.rewards.protocol import (ImageScoreRequest, ImageScoreResponse, ImageScores, ScoreRequest, ScoreResponse,
+                                      config_digest, eval_settings_digest)
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # the only outbound call Ray makes; read at import
 try:
@@ -55,6 +63,38 @@ class RewardServerError(ExpanderError, RuntimeError):
     """The reward service could not start: Ray, the HTTP port, or a replica that failed to load a model."""
 
 
+def eval_settings(cfg: RewardsConfig, suite) -> dict[str, Any]:
+    """What decides eval's pixels and scores on this service, under `EvalConfig`'s key names (the render keys
+    are eval's render cache key), plus `missing`: what eval needs that this suite did not load."""
+    from expander.devices import resolve_dtype
+    from expander.eval.cache import directory_fingerprint
+
+    r, clip_of = cfg.render, lambda c: [c.model, c.pretrained]
+    fingerprint = None
+    if suite.renderer is not None:
+        from diffusion.renderer import resolve_krea2
+
+        fingerprint = directory_fingerprint(resolve_krea2(r.model))
+    missing = [what for what, model in (("the renderer (no image reward)", suite.renderer),
+                                        ("the aesthetic scorer (rewards lacks aesthetic)", suite.aesthetic),
+                                        ("CLIP faithfulness (rewards lacks faithfulness, or clip_weight 0)", suite.similarity),
+                                        ("DINOv3 (rewards lacks diversity)", suite.dino)) if model is None]
+    if suite.aesthetic is not None and suite.similarity is not None and suite.similarity.clip is not suite.aesthetic.clip:
+        missing.append("one CLIP for aesthetic and faithfulness (eval scores both from one CLIP forward)")
+    return {
+        "renderer": r.model, "fingerprint": fingerprint, "preset": r.preset, "height": r.height, "width": r.width,
+        "num_inference_steps": r.num_inference_steps, "guidance_scale": r.guidance_scale,
+        "dtype": resolve_dtype(r.dtype, r.device),
+        "clip": {"aesthetic": clip_of(cfg.aesthetic.clip), "faithfulness": clip_of(cfg.faithfulness.clip),
+                 "image_safety": clip_of(cfg.safety.clip) if suite.image_safety is not None else None},
+        "aesthetic_head": cfg.aesthetic.head, "dino_model": cfg.diversity.model,
+        "image_safety": suite.image_safety is not None, "image_safety_threshold": cfg.safety.threshold,
+        "image_safety_thresholds": dict(cfg.safety.thresholds), "image_safety_concepts": dict(cfg.safety.concepts),
+        "missing": missing,
+    }
+
+
+# Above the deployment: Serve pickles the class at decoration time, with the module globals that exist then.
 @serve.deployment(health_check_period_s=10)
 @serve.ingress(api)
 class RewardDeployment:
@@ -82,13 +122,25 @@ class RewardDeployment:
         self.replica = f"{socket.gethostname()}:{os.getpid()}"
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward-suite")
         self.busy_since: float | None = None
-        self.counts: dict[str, int] = defaultdict(int)  # jobs, batches, render_passes
+        self.counts: dict[str, int] = defaultdict(int)  # jobs, batches, render_passes, image_jobs, image_renders
+        self.eval_settings = eval_settings(cfg, self.suite)
+        self.eval_digest = eval_settings_digest(self.eval_settings)
+        self._eval_scorers = None  # built on the first eval request
         self._score_jobs.set_max_batch_size(rs.max_batch_jobs)
         self._score_jobs.set_batch_wait_timeout_s(rs.batch_wait_timeout_s)
-        self.m_jobs = metrics.Counter("expander_jobs_total", "reward requests scored")
-        self.m_renders = metrics.Counter("expander_renders_total", "images rendered")
-        self.m_render_s = metrics.Counter("expander_render_seconds_total", "seconds spent rendering")
-        self.m_none = metrics.Counter("expander_reward_none_total", "rows a reward could not score", tag_keys=("reward",))
+        try:  # Serve's replica id: the `replica` tag of its own ray_serve_* series
+            replica_tag = serve.get_replica_context().replica_id.unique_id
+        except RuntimeError:  # constructed outside Serve
+            replica_tag = self.replica
+        tags = {"replica": replica_tag}
+        self.m_jobs = metrics.Counter("expander_jobs_total", "reward requests scored",
+                                      tag_keys=("replica",)).set_default_tags(tags)
+        self.m_renders = metrics.Counter("expander_renders_total", "images rendered",
+                                         tag_keys=("replica", "route")).set_default_tags(tags)
+        self.m_render_s = metrics.Counter("expander_render_seconds_total", "seconds spent rendering",
+                                          tag_keys=("replica", "route")).set_default_tags(tags)
+        self.m_none = metrics.Counter("expander_reward_none_total", "rows a reward could not score",
+                                      tag_keys=("replica", "reward")).set_default_tags(tags)
 
     # -- routes ------------------------------------------------------------------------------------
 
@@ -101,10 +153,24 @@ class RewardDeployment:
             raise HTTPException(422, f"{len(request.shorts)} shorts but {len(request.completions)} completions")
         return await self._score_jobs((request, time.perf_counter()))
 
+    @api.post("/v1/score_images")
+    async def score_images(self, request: ImageScoreRequest) -> dict[str, Any]:
+        if self.eval_settings["missing"]:
+            raise HTTPException(409, f"this service cannot score eval images: it lacks {'; '.join(self.eval_settings['missing'])}")
+        if request.settings_digest != self.eval_digest:
+            raise HTTPException(409, f"eval settings digest {request.settings_digest[:12]} != this replica's "
+                                     f"{self.eval_digest[:12]}: the service was redeployed with another config")
+        bad = [i for i, job in enumerate(request.jobs) if (job.png is None) == (job.text is None or job.seed is None)]
+        if bad:
+            raise HTTPException(422, f"jobs {bad[:5]}: each job needs either text and seed (render) or png (score)")
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._score_images, request)
+
     @api.get("/v1/info")
     def info(self) -> dict[str, Any]:
         cache = self.suite.cache
         return {"names": self.suite.names, "weights": self.suite.weights, "config_digest": self.digest,
+                "eval": self.eval_settings, "eval_settings_digest": self.eval_digest,
+                "render_runtime": self.suite.renderer.settings() if hasattr(self.suite.renderer, "settings") else None,
                 "replica": self.replica, "pid": os.getpid(), "renders": cache.render_count if cache else 0,
                 **self.counts, "errors": dict(self.suite.errors)}
 
@@ -136,8 +202,8 @@ class RewardDeployment:
                     render_s = time.perf_counter() - t
                     if cache.render_count > before:
                         self.counts["render_passes"] += 1
-                        self.m_renders.inc(cache.render_count - before)
-                        self.m_render_s.inc(render_s)
+                        self.m_renders.inc(cache.render_count - before, tags={"route": "score"})
+                        self.m_render_s.inc(render_s, tags={"route": "score"})
                 for i in idx:
                     req, enqueued = jobs[i]
                     out[i] = self._score_job(req, {"queue": start - enqueued, "render": render_s}, len(jobs))
@@ -167,6 +233,74 @@ class RewardDeployment:
         return ScoreResponse(names=self.suite.names, rewards=rewards, seeds=seeds, metrics=dict(metrics),
                              extras=dict(extras), replica=self.replica, batch_jobs=batch_jobs,
                              seconds={**seconds, "score": time.perf_counter() - t}).model_dump()
+
+    # -- eval ----------------------------------------------------------------------------------------
+
+    def _score_images(self, req: ImageScoreRequest) -> dict[str, Any]:
+        """Render the jobs with text + seed (as eval renders: PIL, its seeds), decode the sent PNGs, and score
+        every image with eval's own `EvalScorers.score_images`. A failed render or score is that image's
+        `error`, never a number."""
+        import base64
+        import io
+
+        from PIL import Image
+
+        from expander.eval.scoring import EvalScorers, pil_to_tensor
+        from expander.rewards.errors import map_isolated
+
+        start = self.busy_since = time.perf_counter()
+        try:
+            s, r, jobs = self.suite, self.cfg.render, req.jobs
+            if self._eval_scorers is None:  # the suite's models, one CLIP forward for three scores, as in eval
+                self._eval_scorers = EvalScorers(s.aesthetic.clip, s.aesthetic, s.similarity, s.dino, s.image_safety,
+                                                 check_constraints=None, classify_text=None)
+            images: list[Any] = [None] * len(jobs)
+            errors: list[str | None] = [None] * len(jobs)
+            todo = [i for i, job in enumerate(jobs) if job.png is None]
+            if todo:
+                got, _ = map_isolated(
+                    lambda idx: s.renderer.render([jobs[i].text for i in idx], [jobs[i].seed for i in idx],
+                                                  height=r.height, width=r.width, num_inference_steps=r.num_inference_steps,
+                                                  guidance_scale=r.guidance_scale, output_type="pil"),
+                    todo, self.cfg.max_retries, "render")
+                for i, image in zip(todo, got):
+                    images[i], errors[i] = image, None if image is not None else "render failed"
+            render_s = time.perf_counter() - start
+            rendered = sum(images[i] is not None for i in todo)
+            self.counts["image_jobs"] += 1
+            self.counts["image_renders"] += rendered
+            if rendered:  # Ray counters take only positive increments
+                self.m_renders.inc(rendered, tags={"route": "score_images"})
+                self.m_render_s.inc(render_s, tags={"route": "score_images"})
+            for i, job in enumerate(jobs):
+                if job.png is not None:
+                    try:
+                        with Image.open(io.BytesIO(base64.b64decode(job.png))) as im:
+                            images[i] = im.convert("RGB")
+                    except Exception as exc:  # noqa: BLE001 - a bad image is that row's error
+                        errors[i] = f"cannot decode the image: {exc}"
+            ok = [i for i in range(len(jobs)) if images[i] is not None]
+            items = [ImageScores(error=e) for e in errors]
+            try:
+                scores = self._eval_scorers.score_images(pil_to_tensor([images[i] for i in ok]), [jobs[i].prompt for i in ok]) if ok else None
+            except Exception as exc:  # noqa: BLE001 - the rows stay unscored (None), counted by the caller
+                logger.warning("eval scoring failed on %d images: %s", len(ok), exc)
+                scores, ok = None, []
+                items = [ImageScores(error=errors[i] or f"scoring failed: {exc}") for i in range(len(jobs))]
+            for j, i in enumerate(ok):
+                items[i] = ImageScores(aesthetic=float(scores["aesthetic"][j]), clip_score=float(scores["clip_score"][j]),
+                                       embedding=[float(v) for v in scores["embedding"][j]],
+                                       image_flags=list(scores["image_flags"][j]))
+            if req.return_images:
+                for i in todo:
+                    if images[i] is not None:
+                        buf = io.BytesIO()
+                        images[i].save(buf, format="PNG")
+                        items[i].png = base64.b64encode(buf.getvalue()).decode()
+            return ImageScoreResponse(items=items, replica=self.replica, renders=rendered,
+                                      seconds={"render": render_s, "total": time.perf_counter() - start}).model_dump()
+        finally:
+            self.busy_since = None
 
 
 # ------------------------------------------------------------------------------------------ driver side

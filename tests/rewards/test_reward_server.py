@@ -22,6 +22,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 pytest.importorskip("ray.serve")
 
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from expander.rewards import RewardSuite, load_rewards_config  # noqa: E402
 from expander.rewards.registry import reward_layout  # noqa: E402
@@ -195,6 +196,57 @@ def test_a_replica_that_cannot_load_its_model_stops_the_command_with_its_error(s
         serve.delete("broken")
     assert info.value.code == 2 and str(missing) in str(info.value)
     print(f"load failure reported in {time.perf_counter() - start:.1f} s: {info.value}")
+
+
+def test_eval_through_the_service_scores_like_in_process_eval_and_writes_its_report(service, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from expander.eval.config import load_eval_config
+    from expander.eval.remote import EvalServiceError
+    from expander.eval.run import run_eval
+
+    url, handle, _ = service
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": s, "category": "c"}) + "\n" for s in SHORTS[:3]))
+    remote_keys = ["--reward_server.url", url, "--reward_server.concurrency", "2", "--reward_server.timeout_s", "30"]
+
+    def config(name: str, *extra: str, remote: bool = True):
+        return load_eval_config("configs/eval/tiny_remote.yaml", [
+            "--prompt_file", str(prompts), "--num_prompts", "3", "--stratify_by", "none", "--arms", "[{name: raw}]",
+            "--render_batch_size", "4", "--bootstrap_samples", "100", "--output_dir", str(tmp_path / name),
+            *(remote_keys if remote else ["--reward_server.url", "null"]), *extra])
+
+    with pytest.raises(EvalServiceError, match=r"height: eval 64, service render.height 32"):
+        run_eval(config("wrong", "--height", "64"), progress=False)
+
+    before = sum(i.get("image_renders", 0) for i in _replica_infos(handle).values())
+    remote = run_eval(config("remote"), progress=False)
+    # The same cache, a fresh run: the service scores the cached PNGs it is sent, renders nothing.
+    rescored = run_eval(config("rescored", "--cache_dir", str(tmp_path / "remote" / "cache")), progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the replicas' count
+    try:
+        local = run_eval(config("local", remote=False), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+
+    assert remote.rendered == local.rendered == 6 and rescored.rendered == 0
+    assert sum(i.get("image_renders", 0) for i in _replica_infos(handle).values()) - before == 6
+    cols = ["aesthetic", "clip_score", "dino_seed_diversity", "image_flagged", "constraint_score", "render_key"]
+    want = local.results.set_index(["prompt_id", "seed_index"]).sort_index()
+    for run in (remote, rescored):
+        got = run.results.set_index(["prompt_id", "seed_index"]).sort_index()
+        assert got["image_scored"].all() and run.summary["counts"]["unscored"] == 0
+        assert (got["render_key"] == want["render_key"]).all()  # the service's settings make eval's cache key
+        diff = np.abs(got[cols[:3]].to_numpy(float) - want[cols[:3]].to_numpy(float)).max()
+        assert diff < 1e-5, diff
+        pd.testing.assert_frame_equal(got[cols[3:]], want[cols[3:]])
+    pixels = [np.asarray(Image.open(p)) for p in (remote.results["image_path"][0], local.results["image_path"][0])]
+    assert np.abs(pixels[0].astype(int) - pixels[1].astype(int)).max() <= 1  # the same render, within rounding
+    html = remote.report_path.read_text()
+    assert html.count("<img") >= 6 and remote.summary["scorers"]["reward_server"]["url"] == url
+    print(f"eval through the service: max |remote - in-process| = {diff:.2e}")
 
 
 @pytest.mark.slow
