@@ -276,6 +276,7 @@ def run_grpo(args, dev: dict) -> dict:
         "policy_params_gib": _gib(module_bytes(trainer.model)),
         "policy_trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         "optimizer_state_gib": _gib(optim_bytes),
+        "optimizer_state_bytes": optim_bytes,  # LoRA's Adam state rounds to 0.000 GiB at tiny size
         "krea2_gib": {k: _gib(module_bytes(getattr(pipe, k, None))) for k in ("transformer", "text_encoder", "vae")},
         "reward_models_gib": reward_models,
         # vLLM colocate is created inside GRPOTrainer.__init__: what that allocated (weights + KV cache + TRL's

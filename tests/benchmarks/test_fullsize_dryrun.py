@@ -42,7 +42,7 @@ def test_tiny_grpo_reports_phase_times_peak_memory_and_components(tiny_run):
         assert r["peak_memory_gib"][phase] > 0, phase
     assert r["renders_per_step"] == [4.0]  # 2 prompts x G=2, each rendered once
     c = r["components"]
-    assert c["policy_params_gib"] > 0 and c["optimizer_state_gib"] > 0 and c["policy_trainable_params"] > 0
+    assert c["policy_params_gib"] > 0 and c["optimizer_state_bytes"] > 0 and c["policy_trainable_params"] > 0
     assert all(v > 0 for v in c["krea2_gib"].values())
     assert c["reward_models_gib"]["clip"] > 0 and c["reward_models_gib"]["dinov3"] > 0
 
