@@ -255,7 +255,7 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
         self.dtype = dtype
         self.device = device
         self.batch_size = batch_size
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queue: queue.Queue[list[_Job] | None] = queue.Queue()  # one entry per `generate` call
         self._thread: threading.Thread | None = None
         self.lm = None
 
@@ -278,8 +278,7 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
     async def _generate(self, samples):
         loop = asyncio.get_running_loop()
         jobs = [_Job(s, loop.create_future(), loop) for s in samples]
-        for job in jobs:
-            self._queue.put(job)
+        self._queue.put(jobs)  # at once: the worker never starts a batch with only the first of them
         try:
             return list(await asyncio.gather(*(j.future for j in jobs)))
         except BaseException:
@@ -293,19 +292,19 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
         pending: list[_Job] = []
         while True:
             if not pending:
-                job = self._queue.get()
-                if job is None:
+                jobs = self._queue.get()
+                if jobs is None:
                     return
-                pending.append(job)
+                pending.extend(jobs)
             while True:  # take everything queued right now: it all joins this batch if its settings match
                 try:
-                    job = self._queue.get_nowait()
+                    jobs = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if job is None:
+                if jobs is None:
                     self._fail(pending, EngineUnavailable("engine stopped"))
                     return
-                pending.append(job)
+                pending.extend(jobs)
             pending = [j for j in pending if not j.cancelled.is_set()]
             if not pending:
                 continue

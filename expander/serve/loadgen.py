@@ -1,8 +1,9 @@
-"""Closed-loop load generation for the expander API and for its engine alone (used by benchmarks/serve_load.py).
+"""Closed-loop load generation for the expander API, for any OpenAI-compatible chat server (vLLM's own, to compare
+with) and for our engine alone (used by benchmarks/serve_load.py).
 
 `clients` concurrent clients each send `requests_per_client` requests one after another (the next when the
 previous returns). Request `k` of client `c` expands prompt `(c * requests_per_client + k) % len(prompts)`
-with seed `c * 1000 + k`, so the HTTP run and the engine run do the same work.
+with seed `c * 1000 + k`, so the HTTP runs, the chat runs and the engine run do the same work.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import asdict, dataclass
 from expander.expand import REPETITION_PENALTY, plan_expansion
 from expander.serve.backends import AsyncGenerationBackend, SampleRequest
 
-__all__ = ["LOAD_PROMPTS", "LoadResult", "run_batch_vs_singles", "run_engine_load", "run_http_load"]
+__all__ = ["LOAD_PROMPTS", "LoadResult", "chat_request", "run_batch_vs_singles", "run_chat_load", "run_engine_load",
+           "run_http_load"]
 
 LOAD_PROMPTS = [
     "a red fox in snow", "a lighthouse at dusk", "a bowl of ramen", "an old man reading in a library",
@@ -63,9 +65,10 @@ def _work(clients: int, per_client: int):
         yield c, [((c * per_client + k) % len(LOAD_PROMPTS), c * 1000 + k) for k in range(per_client)]
 
 
-async def run_http_load(base_url: str, *, clients: int = 64, requests_per_client: int = 4, max_words: int = 40,
-                        creativity: str = "medium", api_key: str | None = None, timeout: float = 600) -> LoadResult:
-    """Drive `POST /v1/expand` with closed-loop clients; any non-200 counts as an error."""
+async def _closed_loop(base_url: str, path: str, body, *, clients: int, requests_per_client: int,
+                       api_key: str | None, timeout: float, label: str) -> LoadResult:
+    """`clients` closed-loop clients POSTing `body(prompt_idx, seed)` to `path`; any non-200 is an error;
+    throughput counts the replies' `usage.completion_tokens`."""
     import httpx
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -80,8 +83,7 @@ async def run_http_load(base_url: str, *, clients: int = 64, requests_per_client
             for prompt_idx, seed in jobs:
                 t0 = time.perf_counter()
                 try:
-                    r = await http.post("/v1/expand", json={"prompt": LOAD_PROMPTS[prompt_idx], "seed": seed,
-                                                            "max_words": max_words, "creativity": creativity})
+                    r = await http.post(path, json=body(prompt_idx, seed))
                 except httpx.HTTPError:
                     errors += 1
                     continue
@@ -94,7 +96,42 @@ async def run_http_load(base_url: str, *, clients: int = 64, requests_per_client
         start = time.perf_counter()
         await asyncio.gather(*(client(jobs) for _, jobs in _work(clients, requests_per_client)))
         wall = time.perf_counter() - start
-    return _summarise("http", latencies, errors, tokens, wall)
+    return _summarise(label, latencies, errors, tokens, wall)
+
+
+async def run_http_load(base_url: str, *, clients: int = 64, requests_per_client: int = 4, max_words: int = 40,
+                        creativity: str = "medium", api_key: str | None = None, timeout: float = 600) -> LoadResult:
+    """Drive `POST /v1/expand` with closed-loop clients; any non-200 counts as an error."""
+
+    def body(prompt_idx: int, seed: int) -> dict:
+        return {"prompt": LOAD_PROMPTS[prompt_idx], "seed": seed, "max_words": max_words, "creativity": creativity}
+
+    return await _closed_loop(base_url, "/v1/expand", body, clients=clients, requests_per_client=requests_per_client,
+                              api_key=api_key, timeout=timeout, label="http")
+
+
+def chat_request(prompt_idx: int, seed: int, *, model: str, max_tokens: int = 80,
+                 creativity: str = "medium") -> dict:
+    """The OpenAI chat request of the chat workload, the same body for the expander and for vLLM's own server:
+    the contract's messages (system prompt + the short prompt, as `plan_expansion` builds them), the creativity
+    level's temperature and top-p, the seed, a `max_tokens` budget and the contract's repetition penalty (a vLLM
+    sampling extension; the expander applies the same value on its own and ignores the field)."""
+    plan = plan_expansion(LOAD_PROMPTS[prompt_idx], creativity)
+    return {"model": model, "messages": plan.conversation, "seed": seed, "max_tokens": max_tokens,
+            "temperature": plan.temperature, "top_p": plan.top_p, "repetition_penalty": REPETITION_PENALTY}
+
+
+async def run_chat_load(base_url: str, *, model: str, clients: int = 64, requests_per_client: int = 4,
+                        max_tokens: int = 80, creativity: str = "medium", api_key: str | None = None,
+                        timeout: float = 600, label: str = "chat") -> LoadResult:
+    """Drive `POST /v1/chat/completions` (any OpenAI-compatible server) with closed-loop clients sending
+    `chat_request` bodies; any non-200 counts as an error."""
+
+    def body(prompt_idx: int, seed: int) -> dict:
+        return chat_request(prompt_idx, seed, model=model, max_tokens=max_tokens, creativity=creativity)
+
+    return await _closed_loop(base_url, "/v1/chat/completions", body, clients=clients,
+                              requests_per_client=requests_per_client, api_key=api_key, timeout=timeout, label=label)
 
 
 async def run_batch_vs_singles(base_url: str, *, prompts: int = 32, max_words: int = 40, creativity: str = "medium",

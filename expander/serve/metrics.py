@@ -11,13 +11,22 @@
 | `expander_rejected_total` | counter | (429: over the concurrency limit) |
 | `expander_in_flight_requests` | gauge | (requests inside the service now) |
 | `expander_engine_up` | gauge | (1 while the engine serves) |
+| `expander_phase_seconds` | summary | `route`, `phase`: wall time of each phase of a served request (`PhaseClock`) |
+
+The phases (`expander.serve.service` charges them): `input` (prompt validation, input moderation, language),
+`template` (the expansion plan and the chat template's token ids), `engine` (waiting for and sampling the
+completions), `output` (cleaning, the output safety check, a resample if one is needed), `report` (/v1/expand's
+constraints report and safety verdict per expansion), `response` (the response object). Their sum against
+`expander_request_latency_seconds` is what HTTP, validation and serialisation cost.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import time
 
-__all__ = ["CONTENT_TYPE_LATEST", "ServeMetrics"]
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
+
+__all__ = ["CONTENT_TYPE_LATEST", "PhaseClock", "ServeMetrics"]
 
 # Expansions take 0.1-30 s on CPU and 50 ms - 3 s on a GPU; the buckets span both.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0)
@@ -44,7 +53,28 @@ class ServeMetrics:
         self.rejected = Counter("expander_rejected", "Requests refused with 429 (over the concurrency limit)", registry=r)
         self.in_flight = Gauge("expander_in_flight_requests", "Requests being served now", registry=r)
         self.engine_up = Gauge("expander_engine_up", "1 while the generation engine serves", registry=r)
+        self.phase = Summary("expander_phase_seconds", "Wall time of each phase of a served request",
+                             ["route", "phase"], registry=r)
+
+    def observe_phases(self, route: str, clock: PhaseClock) -> None:
+        for phase, seconds in clock.phases.items():
+            self.phase.labels(route, phase).observe(seconds)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+class PhaseClock:
+    """Splits one request's wall time into named phases: `lap(phase)` charges the time since the previous lap
+    (or the clock's start) to `phase`. Seconds per phase in `phases`."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.phases: dict[str, float] = {}
+
+    def lap(self, phase: str) -> float:
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self.last
+        self.last = now
+        return now

@@ -24,12 +24,17 @@ Two guards of the expansion contract run around step 4 (`expander.expand` docume
 language the model does not declare comes back unchanged (`finish_reason: language_unsupported`, or 422 with
 `strict_language`), and with `candidates > 1` each expansion is the best of that many samples drawn in the same
 batch (verified: keeps the hard constraints, adds no subject; `attempts` and `verified` say what happened).
+
+A batch (`prompts: [...]`) runs these steps for each prompt on its own, but draws every prompt's samples in one
+engine call (`SampleBatch`). Each request's time per step is in `expander_phase_seconds` (`PhaseClock`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import gc
 import logging
 import re
 import time
@@ -45,7 +50,7 @@ from expander.safety import ModeratorUnavailable, TextModerator, added_categorie
 from expander.serve.backends import AsyncGenerationBackend, EngineUnavailable, SampleRequest, create_backend
 from expander.serve.config import ServeConfig
 from expander.serve.errors import ServiceError
-from expander.serve.metrics import ServeMetrics
+from expander.serve.metrics import PhaseClock, ServeMetrics
 from expander.serve.models import ServedModels
 from expander.serve.protocol import (
     MAX_N,
@@ -79,6 +84,73 @@ _SYSTEM_SHINGLES = _shingles(SYSTEM_PROMPT.replace("{min_words}", "").replace("{
 def leaks_system_prompt(text: str, prompt: str = "") -> bool:
     """Whether `text` quotes the system prompt (a shared 6-word run that the user's own prompt lacks)."""
     return bool((_shingles(text) & _SYSTEM_SHINGLES) - _shingles(prompt))
+
+
+class SampleBatch:
+    """Makes the first engine call of each of `size` concurrent expansions one engine call.
+
+    Each expansion of a batch runs the single-prompt path on its own (so it is validated, moderated, checked and
+    answered alone) inside a `slot()`. Its first `_sample` hands its samples here instead of to the engine; once
+    every expansion has either handed in or left without sampling (an error, `raw`, an unsupported language), all
+    samples go to the backend in one `generate`: one transformers batch instead of a first batch of whoever came
+    first, and for vLLM every request enters the scheduler in the same step. Later calls (a resample after a failed
+    output check) go straight to the engine.
+    """
+
+    def __init__(self, size: int, backend: AsyncGenerationBackend):
+        self.backend = backend
+        self.open = size  # expansions that may still hand in samples
+        self.parts: list[tuple[list[SampleRequest], asyncio.Future]] = []
+        self.call: asyncio.Task | None = None
+
+    @contextlib.asynccontextmanager
+    async def slot(self):
+        """Run one expansion of the batch inside this: its first `_sample` joins the batch's engine call."""
+        token = _BATCH_SLOT.set([self])
+        try:
+            yield
+        finally:
+            if _BATCH_SLOT.get():  # left without sampling
+                _BATCH_SLOT.get().clear()
+                self._leave()
+            _BATCH_SLOT.reset(token)
+
+    async def submit(self, samples: list[SampleRequest]) -> list[Generation]:
+        future = asyncio.get_running_loop().create_future()
+        self.parts.append((samples, future))
+        self._leave()
+        return await future
+
+    def _leave(self) -> None:
+        self.open -= 1
+        if self.open == 0 and self.parts:
+            self.call = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        flat = [s for samples, _ in self.parts for s in samples]
+        try:
+            gens = await self.backend.generate(flat)
+        except BaseException as exc:
+            for _, future in self.parts:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else EngineUnavailable("cancelled"))
+            raise
+        start = 0
+        for samples, future in self.parts:
+            if not future.done():
+                future.set_result(gens[start:start + len(samples)])
+            start += len(samples)
+
+    async def close(self) -> None:
+        """Cancel the engine call if it still runs (the batch request was cancelled)."""
+        if self.call is not None and not self.call.done():
+            self.call.cancel()
+        if self.call is not None:
+            await asyncio.gather(self.call, return_exceptions=True)
+
+
+# The batch the current expansion belongs to, while it has not sampled yet (a one-item list, emptied when used).
+_BATCH_SLOT: contextvars.ContextVar[list[SampleBatch]] = contextvars.ContextVar("expander_batch_slot", default=[])
 
 
 class ExpanderService:
@@ -130,6 +202,11 @@ class ExpanderService:
         # First use of the constraints checker loads word lists and embeddings (seconds): do it now, not in a
         # user's request.
         await asyncio.to_thread(self._constraints, "a red fox", "a red fox")
+        # Everything loaded so far lives as long as the server: move it out of the collector's sight, so the
+        # oldest generation's collections do not walk millions of static objects (torch, vLLM, the constraints
+        # word lists) while requests wait; vLLM's own server does the same after its start-up.
+        gc.collect()
+        gc.freeze()
         self.metrics.engine_up.set(1)
 
     async def close(self) -> None:
@@ -216,8 +293,12 @@ class ExpanderService:
     # -- expansion ------------------------------------------------------------------------------------------
 
     async def _sample(self, samples: list[SampleRequest]) -> list[Generation]:
+        slot = _BATCH_SLOT.get()
         try:
-            gens = await self.backend.generate(samples)
+            if slot:  # the first engine call of a batch's expansion joins the batch's one call
+                gens = await slot.pop().submit(samples)
+            else:
+                gens = await self.backend.generate(samples)
         except EngineUnavailable as exc:
             raise ServiceError(503, str(exc), "service_unavailable", code="engine_unavailable") from None
         self.metrics.tokens.labels("prompt").inc(sum(g.prompt_tokens for g in gens))
@@ -227,8 +308,9 @@ class ExpanderService:
     async def _expand(self, prompt: str, *, n: int, seed: int | None, creativity: str, max_words: int | None,
                       keep_terms: list[str], adapter: str | None, temperature: float | None = None,
                       top_p: float | None = None, max_new_tokens: int | None = None, candidates: int = 1,
-                      language: str | None = None):
+                      language: str | None = None, clock: PhaseClock | None = None):
         """Sample (k candidates each when verifying), clean, check and (once) resample `n` expansions.
+        `clock`: charged the `template`, `engine`, `verify` and `output` phases.
 
         Returns:
             (texts, gens, regenerated flags, verified flags (None when not verifying), completion tokens spent).
@@ -251,7 +333,10 @@ class ExpanderService:
             return SampleRequest(ids, s, plan.temperature if temperature is None else temperature,
                                  plan.top_p if top_p is None else top_p, new_tokens, REPETITION_PENALTY, adapter)
 
+        clock = clock or PhaseClock()
+        clock.lap("template")
         drawn = await self._sample([sample(candidate_seed(seed + i, j)) for i in range(n) for j in range(candidates)])
+        clock.lap("engine")
         spent = sum(g.completion_tokens for g in drawn)
         verified: list[bool | None] = [None] * n
         if candidates == 1:
@@ -265,13 +350,17 @@ class ExpanderService:
                 group = drawn[i * candidates:(i + 1) * candidates]
                 j, verified[i], _ = await asyncio.to_thread(rank_candidates, prompt, group, clean)
                 gens.append(group[j])
+            clock.lap("verify")
         texts = [plan.finish(g.text) for g in gens]
         problems = await self._output_problems(prompt, texts)
+        clock.lap("output")
         regenerated = [False] * n
         redo = [i for i, p in enumerate(problems) if p]
         if redo:
             self.metrics.regenerations.inc(len(redo))
+            clock.lap("output")
             again = await self._sample([sample(seed + i + REGEN_SEED_OFFSET) for i in redo])
+            clock.lap("engine")
             spent += sum(g.completion_tokens for g in again)
             again_texts = [plan.finish(g.text) for g in again]
             again_problems = await self._output_problems(prompt, again_texts)
@@ -285,6 +374,7 @@ class ExpanderService:
                         "content_policy_violation", code="output_refused", categories=p,
                     )
                 gens[i], texts[i], regenerated[i] = g, t, True
+            clock.lap("output")
         return texts, gens, regenerated, verified, spent
 
     # -- languages ------------------------------------------------------------------------------------------
@@ -329,27 +419,31 @@ class ExpanderService:
 
     async def expand_batch(self, req: ExpandRequest) -> ExpandBatchResponse:
         """Serve `POST /v1/expand` with `prompts`: every prompt is validated and expanded on its own (an error
-        answers that prompt only), all at once, so the engine schedules their samples together (vLLM's continuous
-        batching; the transformers worker's next `generate` batch)."""
+        answers that prompt only), and their samples are drawn in one engine call (`SampleBatch`)."""
+        batch = SampleBatch(len(req.prompts), self.backend)
 
         async def one(prompt: str) -> dict:
             try:
-                item = req.model_copy(update={"prompt": validate_prompt(prompt), "prompts": None})
-                return {"status": 200, "response": await self.expand(item)}
+                async with batch.slot():
+                    item = req.model_copy(update={"prompt": validate_prompt(prompt), "prompts": None})
+                    return {"status": 200, "response": await self.expand(item)}
             except PromptError as exc:
                 return {"status": 422, "error": ServiceError(422, str(exc), "invalid_request_error",
                                                              param="prompt").body()["error"]}
             except ServiceError as exc:
                 return {"status": exc.status, "error": exc.body()["error"]}
 
-        results = await asyncio.gather(*(one(p) for p in req.prompts))
+        try:
+            results = await asyncio.gather(*(one(p) for p in req.prompts))
+        finally:
+            await batch.close()
         ok = sum(r["status"] == 200 for r in results)
         return ExpandBatchResponse(results=[{"index": i, **r} for i, r in enumerate(results)],
                                    succeeded=ok, failed=len(results) - ok)
 
     async def expand(self, req: ExpandRequest) -> ExpandResponse:
         """Serve `POST /v1/expand` for one `prompt`."""
-        t0 = time.perf_counter()
+        clock = PhaseClock()
         adapter = self.models.resolve(req.model)
         name = req.model or self.models.default_model
         self._require_serving()
@@ -358,7 +452,7 @@ class ExpanderService:
         for term in req.keep_terms:
             await self.moderate_input(f"{prompt} {term}", param="keep_terms")
         guess, supported, write_in = await self._language(prompt, req.language, req.strict_language)
-        t_mod = time.perf_counter()
+        t_mod = clock.lap("input")
         k = req.candidates or self.config.candidates
         verified: list[bool | None] = [None] * req.n
         spent = 0
@@ -371,12 +465,12 @@ class ExpanderService:
             seed = req.seed if req.seed is not None else draw_seed()
             texts, gens, regenerated, verified, spent = await self._expand(
                 prompt, n=req.n, seed=seed, creativity=req.creativity, max_words=req.max_words,
-                keep_terms=req.keep_terms, adapter=adapter, candidates=k, language=write_in,
+                keep_terms=req.keep_terms, adapter=adapter, candidates=k, language=write_in, clock=clock,
             )
             # Expansion i reports seed + i (with the same `candidates` it reproduces), or its resample's seed.
             seeds = [g.seed if regen else seed + i for i, (g, regen) in enumerate(zip(gens, regenerated))]
             finish, attempts = None, k
-        t_gen = time.perf_counter()
+        t_gen = clock.last
         expansions = []
         for text, gen, seed, regen, ver in zip(texts, gens, seeds, regenerated, verified):
             text, missing = repair_keep_terms(text, req.keep_terms)
@@ -395,8 +489,8 @@ class ExpanderService:
             })
         prompt_tokens = sum(g.prompt_tokens for g in gens if g is not None)
         completion_tokens = spent
-        t_end = time.perf_counter()
-        return ExpandResponse(
+        t_end = clock.lap("report")
+        response = ExpandResponse(
             id=f"exp-{uuid.uuid4().hex[:24]}",
             model=name,
             revision=self.models.revisions.get(name, ""),
@@ -407,12 +501,16 @@ class ExpanderService:
             expansions=expansions,
             usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                    "total_tokens": prompt_tokens + completion_tokens},
-            timings={"moderation_ms": 1000 * (t_mod - t0), "generation_ms": 1000 * (t_gen - t_mod),
-                     "total_ms": 1000 * (t_end - t0)},
+            timings={"moderation_ms": 1000 * (t_mod - clock.start), "generation_ms": 1000 * (t_gen - t_mod),
+                     "total_ms": 1000 * (t_end - clock.start)},
         )
+        clock.lap("response")
+        self.metrics.observe_phases("/v1/expand", clock)
+        return response
 
     async def chat(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
         """Serve the OpenAI-compatible `POST /v1/chat/completions`: the last user message is the prompt."""
+        clock = PhaseClock()
         adapter = self.models.resolve(req.model)
         users = [m for m in req.messages if m.role == "user"]
         if not users:
@@ -425,6 +523,7 @@ class ExpanderService:
         self._require_serving()
         await self.moderate_input(prompt, param="messages")
         guess, supported, write_in = await self._language(prompt, "auto", False)
+        clock.lap("input")
         if not supported:  # never unrelated text: the prompt comes back as it is
             return ChatCompletionResponse(
                 id=f"chatcmpl-{uuid.uuid4().hex[:24]}", created=int(time.time()), model=req.model,
@@ -436,10 +535,10 @@ class ExpanderService:
         texts, gens, _, _, completion_tokens = await self._expand(
             prompt, n=req.n, seed=req.seed, creativity=req.creativity, max_words=None, keep_terms=[], adapter=adapter,
             temperature=req.temperature, top_p=req.top_p, max_new_tokens=req.max_completion_tokens or req.max_tokens,
-            candidates=self.config.candidates, language=write_in,
+            candidates=self.config.candidates, language=write_in, clock=clock,
         )
         prompt_tokens = sum(g.prompt_tokens for g in gens)
-        return ChatCompletionResponse(
+        response = ChatCompletionResponse(
             id=f"chatcmpl-{uuid.uuid4().hex[:24]}",
             created=int(time.time()),
             model=req.model,
@@ -449,3 +548,6 @@ class ExpanderService:
             usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                    "total_tokens": prompt_tokens + completion_tokens},
         )
+        clock.lap("response")
+        self.metrics.observe_phases("/v1/chat/completions", clock)
+        return response
