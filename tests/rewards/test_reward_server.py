@@ -245,7 +245,7 @@ def test_eval_through_the_service_scores_like_in_process_eval_and_writes_its_rep
     pixels = [np.asarray(Image.open(p)) for p in (remote.results["image_path"][0], local.results["image_path"][0])]
     assert np.abs(pixels[0].astype(int) - pixels[1].astype(int)).max() <= 1  # the same render, within rounding
     html = remote.report_path.read_text()
-    assert html.count("<img") >= 6 and remote.summary["scorers"]["reward_server"]["url"] == url
+    assert html.count("class='grid-img'") == 6 and remote.summary["scorers"]["reward_server"]["url"] == url
     print(f"eval through the service: max |remote - in-process| = {diff:.2e}")
 
 
