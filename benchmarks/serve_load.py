@@ -8,8 +8,8 @@ Arms (`--arms`, run in this order):
   the same requests (`expander.serve.loadgen.chat_request`: the contract's system prompt and user message, the
   creativity level's temperature and top-p, per-request seeds, max_tokens 80, repetition penalty 1.05 on both).
   Both servers are up at once and loaded one after the other, `--rounds` times in alternating order. Printed per
-  arm: completion tokens/s and p50/p95 latency; the completion token totals (equal = the same texts were
-  sampled); CPU ms per request of each server's front-end process and of its engine processes; and for ours the
+  arm: completion tokens/s and p50/p95 latency; the completion token totals (different
+  totals mean different texts were sampled; equal totals do not prove equal texts); CPU ms per request of each server's front-end process and of its engine processes; and for ours the
   mean time per request in each server phase (`expander_phase_seconds`: input checks, chat template, engine,
   output checks, response; `http_rest` is HTTP, validation and serialisation). Target: ours / peer >= 0.95.
 * `expand`: `POST /v1/expand` on our vLLM server, then one `prompts: [...]` batch of 32 against 32 concurrent
@@ -285,7 +285,7 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
                   f"server CPU second: ours {row['ours']['tok_per_cpu_s']:.1f}, peer {row['peer']['tok_per_cpu_s']:.1f} "
                   f"(ratio {row['cpu_ratio']:.2f})")
             print(f"  completion tokens: ours {row['ours']['completion_tokens']}, peer "
-                  f"{row['peer']['completion_tokens']} (equal = the same texts were sampled)")
+                  f"{row['peer']['completion_tokens']} (a difference means different texts were sampled)")
             phases = row["ours"].get("phases_ms", {})
             if phases:
                 print("  ours, mean ms per request in each server phase: "
