@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     per_func: dict[str, list[float]] = {name: [] for name in suite.names}
 
     def reward_pass(step: int) -> dict[str, float]:
-        renders, render_cpu = suite.cache.render_count, 0.0
+        renders = suite.cache.render_count
         clock = Clock()
         for fn in suite.funcs:
             t = time.perf_counter()

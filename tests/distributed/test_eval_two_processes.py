@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pandas as pd
-import pytest
 
 from tests.distributed.conftest import REPO, torchrun
 

@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import time
-import types
 import uuid
 
 import pytest
