@@ -421,7 +421,8 @@ def test_a_missing_word_form_library_is_a_missing_extra_error(monkeypatch):
 
 
 def test_reports_do_not_depend_on_the_hash_seed():
-    # Two opposites present: the reason must name the same one whatever order the phrase set iterates in.
+    # Two opposites present: the reason must name the same one whatever order the phrase set iterates in
+    # (before the fix, hash seeds 1 and 2 named "desolate" and "deserted").
     code = ("from expander.constraints import check\n"
             "r = check('a crowded street market', 'An empty, deserted and desolate street market at dawn.')\n"
             "print([v.to_dict() for v in r.violated])\n")
@@ -429,6 +430,6 @@ def test_reports_do_not_depend_on_the_hash_seed():
     import sys
 
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": str(s)}).stdout for s in (0, 1, 2, 3)}
+                           env={**os.environ, "PYTHONHASHSEED": str(s)}).stdout for s in (1, 2)}
     assert len(outs) == 1, outs
     assert "became" in outs.pop()
