@@ -11,6 +11,15 @@ import torch
 from expander.rewards.loading import rank_device, standalone_loading
 
 
+@pytest.fixture(autouse=True)
+def no_accelerate_state(monkeypatch):
+    """`LOCAL_RANK` decides only while accelerate's state is uninitialised: an earlier in-process GRPO run
+    (the dry-run test) leaves it initialised with local index 0."""
+    from accelerate.state import PartialState
+
+    monkeypatch.setattr(PartialState, "_shared_state", {})
+
+
 @pytest.mark.parametrize("device, want", [(None, "cuda:1"), ("cuda", "cuda:1"), ("cuda:0", "cuda:0"), ("cpu", "cpu")])
 def test_an_unset_or_bare_cuda_device_means_the_local_rank_gpu(monkeypatch, device, want):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
