@@ -261,7 +261,7 @@ def run_grpo(args, dev: dict) -> dict:
     pipe = getattr(renderer, "pipe", None)
     optim_bytes = sum(t.numel() * t.element_size() for st in trainer.optimizer.state.values()
                       for t in st.values() if torch.is_tensor(t))
-    reward_models = {}
+    reward_models, reward_bytes = {}, {}
     seen: set[int] = set()
     for name, mod in (("clip", getattr(getattr(suite, "aesthetic", None), "clip", None)),
                       ("clip_faithfulness", getattr(getattr(suite, "similarity", None), "clip", None)),
@@ -271,7 +271,8 @@ def run_grpo(args, dev: dict) -> dict:
         mod = getattr(mod, "model", mod) if name.startswith("clip") else mod
         if mod is not None and id(mod) not in seen:
             seen.add(id(mod))
-            reward_models[name] = _gib(module_bytes(mod))
+            reward_bytes[name] = module_bytes(mod)
+            reward_models[name] = _gib(reward_bytes[name])
     components = {
         "policy_params_gib": _gib(module_bytes(trainer.model)),
         "policy_trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
@@ -279,6 +280,7 @@ def run_grpo(args, dev: dict) -> dict:
         "optimizer_state_bytes": optim_bytes,  # LoRA's Adam state rounds to 0.000 GiB at tiny size
         "krea2_gib": {k: _gib(module_bytes(getattr(pipe, k, None))) for k in ("transformer", "text_encoder", "vae")},
         "reward_models_gib": reward_models,
+        "reward_models_bytes": reward_bytes,  # the tiny models round to 0.000 GiB
         # vLLM colocate is created inside GRPOTrainer.__init__: what that allocated (weights + KV cache + TRL's
         # LoRA bookkeeping) on the card; None on CPU (no vLLM in the tiny recipe).
         "trainer_init_allocated_gib": _gib(init.get("trainer_init_allocated_bytes")),

@@ -44,7 +44,7 @@ def test_tiny_grpo_reports_phase_times_peak_memory_and_components(tiny_run):
     c = r["components"]
     assert c["policy_params_gib"] > 0 and c["optimizer_state_bytes"] > 0 and c["policy_trainable_params"] > 0
     assert all(v > 0 for v in c["krea2_gib"].values())
-    assert c["reward_models_gib"]["clip"] > 0 and c["reward_models_gib"]["dinov3"] > 0
+    assert c["reward_models_bytes"]["clip"] > 0 and c["reward_models_bytes"]["dinov3"] > 0
 
 
 def test_tiny_eval_reports_images_per_second_and_time_shares(tiny_run):
