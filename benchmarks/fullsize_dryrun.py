@@ -375,28 +375,6 @@ def run_eval_part(args, dev: dict) -> dict:
 # ---------------------------------------------------------------------------------------------- serve
 
 
-async def _engine_load(model: str, backend: str, clients: int, per_client: int, max_words: int, options: dict) -> dict:
-    """The same workload straight on the engine (as serve_load.engine_run does for the built-in model)."""
-    from expander.serve.backends import create_backend
-    from expander.serve.config import ServeConfig
-    from expander.serve.loadgen import run_engine_load
-    from expander.serve.models import ServedModels
-
-    cfg = ServeConfig(backend=backend, **options) if model == "smollm2-135m" else \
-        ServeConfig(backend=backend, model=model, default_adapter="none", **options)
-    served = ServedModels.from_config(cfg)
-    model_path, adapters = served.engine_weights()
-    adapter = served.default_model if served.default_model in adapters else None
-    engine = create_backend(backend, model_path, adapters, **cfg.backend_options())
-    await engine.start()
-    try:
-        result = await run_engine_load(engine, clients=clients, requests_per_client=per_client, max_words=max_words,
-                                       adapter=adapter)
-    finally:
-        await engine.close()
-    return result.to_dict()
-
-
 def run_serve(args, dev: dict) -> dict:
     import serve_load
     from expander.serve.loadgen import run_http_load
@@ -404,11 +382,10 @@ def run_serve(args, dev: dict) -> dict:
     refs = model_refs(args)
     if args.size == "tiny":
         backend, clients, per_client, max_words, model = "transformers", 2, 1, 8, refs["served"]
-        extra, options = [], {}
+        extra = []
     else:
         backend, clients, per_client, max_words, model = "vllm", 64, 4, 40, refs["served"]
         extra = ["--model", model, "--default_adapter", "none"]
-        options = {}
     log_dir = Path(tempfile.mkdtemp(prefix="dryrun_serve_"))
     start = time.perf_counter()
     proc, url = serve_load.start_server(backend, log_dir / f"{backend}.log", extra)
@@ -418,7 +395,12 @@ def run_serve(args, dev: dict) -> dict:
                                          max_words=max_words)).to_dict()
     finally:
         serve_load.stop_server(proc)
-    engine = asyncio.run(_engine_load(model, backend, clients, per_client, max_words, options))
+    from expander.serve.config import ServeConfig
+
+    cfg = ServeConfig(backend=backend) if args.size == "tiny" else \
+        ServeConfig(backend=backend, model=model, default_adapter="none")
+    engine = asyncio.run(serve_load.engine_load(cfg, clients=clients, requests_per_client=per_client,
+                                                max_words=max_words))
     shutil.rmtree(log_dir, ignore_errors=True)
     return {
         "part": "serve", "size": args.size, **dev, "backend": backend,

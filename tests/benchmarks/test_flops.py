@@ -47,16 +47,11 @@ def test_flop_counter_matches_a_hand_count_of_a_toy_attention_block():
 
 
 def test_flop_counter_matches_torch_and_a_hand_count_on_the_tiny_krea2_transformer():
-    from diffusers import Krea2Transformer2DModel
     from torch.utils.flop_counter import FlopCounterMode
 
-    torch.manual_seed(0)
-    # The tiny layout of diffusion/tiny.py.
-    transformer = Krea2Transformer2DModel(
-        in_channels=16, num_layers=2, attention_head_dim=16, num_attention_heads=4, num_key_value_heads=2,
-        intermediate_size=128, timestep_embed_dim=32, text_hidden_dim=32, num_text_layers=4,
-        text_num_attention_heads=4, text_num_key_value_heads=4, text_intermediate_size=64,
-        num_layerwise_text_blocks=1, num_refiner_text_blocks=1, axes_dims_rope=(4, 6, 6)).eval()
+    from tests.benchmarks.tiny_krea2 import tiny_krea2_attention_flops, tiny_krea2_transformer
+
+    transformer = tiny_krea2_transformer()
     text_len, grid = 6, 4
     pos = torch.zeros(text_len + grid * grid, 3, dtype=torch.long)
     inputs = dict(hidden_states=torch.randn(2, grid * grid, 16), encoder_hidden_states=torch.randn(2, text_len, 4, 32),
@@ -67,13 +62,8 @@ def test_flop_counter_matches_torch_and_a_hand_count_on_the_tiny_krea2_transform
         transformer(**inputs)
     # Every matmul of the model is a linear layer: torch's counter (aten mm/addmm) gives the same total.
     assert ours.by_kind["linear"] == theirs.get_total_flops() == 8_965_120
-    # Attention by hand (B=2, 2 FLOPs x (D + Dv) per query-key pair and head): 2 single-stream blocks over
-    # [text, image] = 6 + 16 tokens, 4 heads of 16; the text fusion's layer-wise block attends across the 4
-    # tapped layers of each of the B x 6 text tokens and its refiner over the 6 text tokens, 4 heads of 8.
-    blocks = 2 * (2 * 2 * 4 * 22 * 22 * (16 + 16))
-    layerwise = 2 * (2 * 6) * 4 * 4 * 4 * (8 + 8)
-    refiner = 2 * 2 * 4 * 6 * 6 * (8 + 8)
-    assert ours.by_kind["attention"] == blocks + layerwise + refiner == 529_408
+    # Attention by hand: B=2, 6 text + 16 image tokens.
+    assert ours.by_kind["attention"] == tiny_krea2_attention_flops(2, 6, 16) == 529_408
     assert ours.calls == {"linear": 40, "attention": 4}
 
 

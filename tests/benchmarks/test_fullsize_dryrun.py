@@ -65,8 +65,9 @@ def test_tiny_serve_reports_throughput_latency_and_api_engine_ratio(tiny_run):
 
 def test_tiny_render_flop_count_matches_the_hand_count(tiny_run):
     import torch
-    from diffusers import Krea2Transformer2DModel
     from torch.utils.flop_counter import FlopCounterMode
+
+    from tests.benchmarks.tiny_krea2 import tiny_krea2_attention_flops, tiny_krea2_transformer
 
     r = tiny_run[1]["render"]
     assert r["bf16_dense_peak_tflops"] is None  # CPU: FLOP/s only, no share of a peak
@@ -77,16 +78,9 @@ def test_tiny_render_flop_count_matches_the_hand_count(tiny_run):
     tok = f["tokens_per_forward"]
     assert tok["image"] == (64 // 16) ** 2  # VAE /8 then 2x2 patches
     b, t, n = tok["batch"], tok["text"], tok["text"] + tok["image"]
-    # Attention by hand (diffusion/tiny.py layout): 2 single-stream blocks over [text, image], 4 heads of 16; the
-    # text fusion's layer-wise block over the 4 taps of each text token and its refiner over the text, 4 heads of 8.
-    attention = (2 * (2 * b * 4 * n * n * 32) + 2 * (b * t) * 4 * 4 * 4 * 16 + 2 * b * 4 * t * t * 16)
+    attention = tiny_krea2_attention_flops(b, t, tok["image"])
     # Linear layers: the same transformer at the same token counts under torch's own FLOP counter (aten mm/addmm).
-    torch.manual_seed(0)
-    transformer = Krea2Transformer2DModel(
-        in_channels=16, num_layers=2, attention_head_dim=16, num_attention_heads=4, num_key_value_heads=2,
-        intermediate_size=128, timestep_embed_dim=32, text_hidden_dim=32, num_text_layers=4,
-        text_num_attention_heads=4, text_num_key_value_heads=4, text_intermediate_size=64,
-        num_layerwise_text_blocks=1, num_refiner_text_blocks=1, axes_dims_rope=(4, 6, 6)).eval()
+    transformer = tiny_krea2_transformer()
     with torch.no_grad(), FlopCounterMode(display=False) as linear:
         transformer(hidden_states=torch.randn(b, tok["image"], 16), encoder_hidden_states=torch.randn(b, t, 4, 32),
                     timestep=torch.full((b,), 0.5), position_ids=torch.zeros(n, 3, dtype=torch.long))
