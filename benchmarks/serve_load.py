@@ -140,32 +140,40 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-async def engine_run(backend: str, args) -> dict:
+async def engine_load(cfg, *, clients: int, requests_per_client: int, max_words: int) -> dict:
+    """The `/v1/expand` workload straight on the engine that serve config `cfg` builds, no HTTP in between: the
+    weights the API serves by default (for the built-in expander its shipped adapter, merged), so an API run and
+    this one do the same work."""
     from expander.serve.backends import create_backend
-    from expander.serve.config import ServeConfig
     from expander.serve.loadgen import run_engine_load
     from expander.serve.models import ServedModels
 
-    cfg = ServeConfig(backend=backend)
     served = ServedModels.from_config(cfg)
-    # The weights the API serves by default (the built-in expander's shipped adapter, merged), so both runs do the
-    # same work.
     model_path, adapters = served.engine_weights()
     adapter = served.default_model if served.default_model in adapters else None
-    engine = create_backend(backend, model_path, adapters, **cfg.backend_options())
+    engine = create_backend(cfg.backend, model_path, adapters, **cfg.backend_options())
     await engine.start()
     try:
-        result = await run_engine_load(engine, clients=args.clients, requests_per_client=args.requests_per_client,
-                                       max_words=args.max_words, adapter=adapter)
+        result = await run_engine_load(engine, clients=clients, requests_per_client=requests_per_client,
+                                       max_words=max_words, adapter=adapter)
     finally:
         await engine.close()
     return result.to_dict()
+
+
+async def engine_run(backend: str, args) -> dict:
+    from expander.serve.config import ServeConfig
+
+    return await engine_load(ServeConfig(backend=backend), clients=args.clients,
+                             requests_per_client=args.requests_per_client, max_words=args.max_words)
 
 
 def show(label: str, r: dict) -> None:
     print(f"{label:<30} {r['requests']:>4} req  {r['errors']:>3} err  {r['wall_s']:7.1f} s  "
           f"{r['req_per_s']:6.2f} req/s  {r['tok_per_s']:7.1f} tok/s  "
           f"p50 {r['p50_s']:6.1f} s  p95 {r['p95_s']:6.1f} s  p99 {r['p99_s']:6.1f} s", flush=True)
+    for kind, count in sorted(r.get("error_kinds", {}).items(), key=lambda kv: -kv[1]):
+        print(f"{'':<32}{count} x {kind}", flush=True)
 
 
 def load_average() -> str:
@@ -217,6 +225,23 @@ def scrape_phases(url: str) -> dict[tuple[str, str], tuple[float, float]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+def scrape_output_checks(url: str) -> dict[str, float]:
+    """Our server's output-check counters: `regenerated` (expansions resampled because the first sample added a
+    sensitive category; both samples' tokens are in the reply's usage) and `refused` (the resample failed too:
+    a 400 `output_refused`, counted as an error by the load generator)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {"regenerated": 0.0, "refused": 0.0}
+    for family in text_string_to_metric_families(httpx.get(url + "/metrics", timeout=30).text):
+        for sample in family.samples:
+            if sample.name == "expander_regenerations_total":
+                out["regenerated"] += sample.value
+            elif sample.name == "expander_moderation_blocks_total" and sample.labels.get("stage") == "output":
+                out["refused"] += sample.value
+    return out
+
+
 def phase_table(before: dict, after: dict, route: str) -> dict[str, float]:
     """Mean milliseconds per request in each phase of `route` between two scrapes."""
     out = {}
@@ -257,6 +282,7 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
             for name, url in order:
                 proc = ours if name == "ours" else peer
                 before = scrape_phases(url) if name == "ours" else {}
+                checks_before = scrape_output_checks(url) if name == "ours" else {}
                 cpu0 = cpu_seconds(proc.pid)
                 r = asyncio.run(run_chat_load(url, label=name, **workload)).to_dict()
                 cpu1 = cpu_seconds(proc.pid)
@@ -271,10 +297,15 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
                 r["tok_per_cpu_s"] = r["completion_tokens"] / cpu_s if cpu_s else float("nan")
                 if name == "ours":
                     r["phases_ms"] = phase_table(before, scrape_phases(url), "/v1/chat/completions")
+                    r["output_checks"] = {k: v - checks_before[k] for k, v in scrape_output_checks(url).items()}
+                # Every request, served or refused, did its work: requests/s counts both (the token rate counts
+                # a resampled expansion's two samples on our side).
+                r["all_req_per_s"] = r["requests"] / r["wall_s"]
                 row[name] = r
             row["load_after"] = load_average()
             row["ratio"] = row["ours"]["tok_per_s"] / row["peer"]["tok_per_s"]
             row["cpu_ratio"] = row["ours"]["tok_per_cpu_s"] / row["peer"]["tok_per_cpu_s"]
+            row["req_ratio"] = row["ours"]["all_req_per_s"] / row["peer"]["all_req_per_s"]
             results["rounds"].append(row)
             print(f"round {i + 1}  (load average {row['load_before']} -> {row['load_after']})")
             show("  vLLM OpenAI server (peer)", row["peer"])
@@ -290,7 +321,13 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
             if phases:
                 print("  ours, mean ms per request in each server phase: "
                       + "  ".join(f"{k} {v:.1f}" for k, v in phases.items()))
-            print(f"  ours / peer completion tokens/s = {row['ratio']:.2f}   (target >= 0.95)", flush=True)
+            checks = row["ours"].get("output_checks", {})
+            if checks:
+                print(f"  ours, output checks: {checks['regenerated']:.0f} expansions resampled (a sensitive category "
+                      f"added; both samples' tokens in usage), {checks['refused']:.0f} refused after the resample "
+                      "(400 output_refused: the errors above)")
+            print(f"  ours / peer completion tokens/s = {row['ratio']:.2f}   (target >= 0.95); requests/s, refused "
+                  f"ones included = {row['req_ratio']:.2f}", flush=True)
     finally:
         stop_server(ours)
         stop_server(peer)
@@ -299,6 +336,8 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
     ours_s = sum(r["ours"]["wall_s"] for r in results["rounds"])
     peer_s = sum(r["peer"]["wall_s"] for r in results["rounds"])
     results["ratio"] = (ours_tok / ours_s) / (peer_tok / peer_s)
+    results["req_ratio"] = (sum(r["ours"]["requests"] for r in results["rounds"]) / ours_s) / (
+        sum(r["peer"]["requests"] for r in results["rounds"]) / peer_s)
     results["cpu_ratio"] = (sum(r["ours"]["completion_tokens"] for r in results["rounds"])
                             / sum((r["ours"]["frontend_cpu_ms"] + r["ours"]["engine_cpu_ms"]) * r["ours"]["requests"]
                                   for r in results["rounds"])) / (
@@ -369,6 +408,8 @@ def main() -> int:
               f"{results['peer']['ratio']:.2f}   (target >= 0.95; load average now {load_average()})")
         print(f"chat API: ours / vLLM's own OpenAI server, completion tokens per server CPU second = "
               f"{results['peer']['cpu_ratio']:.2f}   (the same ratio with other jobs' share of the cores taken out)")
+        print(f"chat API: ours / vLLM's own OpenAI server, requests/s (refused ones included) = "
+              f"{results['peer']['req_ratio']:.2f}   (no resample's extra tokens on our side)")
     if "vllm/engine" in results and "vllm/http" in results:
         ratio = results["vllm/http"]["req_per_s"] / results["vllm/engine"]["req_per_s"]
         results["vllm/api_over_engine"] = ratio
@@ -385,7 +426,10 @@ def main() -> int:
         print(f"vLLM / transformers API throughput = {ratio:.2f}   (target >= 3)")
     errors = sum(v["errors"] for v in results.values() if isinstance(v, dict) and "errors" in v)
     errors += sum(r[k]["errors"] for r in results.get("peer", {}).get("rounds", []) for k in ("ours", "peer"))
-    print(f"errors: {errors}   (must be 0)")
+    # An expansion the output check refused twice is the contract at work, not a failure (the peer has no check).
+    refused = sum(int(r["ours"].get("output_checks", {}).get("refused", 0)) for r in results.get("peer", {}).get("rounds", []))
+    errors -= refused
+    print(f"errors: {errors}   (must be 0; besides, {refused} chat requests refused by our output check)")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
     return 0 if errors == 0 else 1

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 
 from expander.expand import REPETITION_PENALTY, plan_expansion
 from expander.serve.backends import AsyncGenerationBackend, SampleRequest
@@ -42,6 +43,7 @@ class LoadResult:
     p95_s: float
     p99_s: float
     completion_tokens: int
+    error_kinds: dict[str, int] = field(default_factory=dict)  # "HTTP 503: <body start>" or the exception type
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,10 +56,10 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def _summarise(label, latencies, errors, tokens, wall) -> LoadResult:
+def _summarise(label, latencies, errors, tokens, wall, error_kinds=None) -> LoadResult:
     n = len(latencies) + errors
     return LoadResult(label, n, errors, wall, len(latencies) / wall, tokens / wall, statistics.median(latencies) if latencies else float("nan"),
-                      _percentile(latencies, 95), _percentile(latencies, 99), tokens)
+                      _percentile(latencies, 95), _percentile(latencies, 99), tokens, dict(error_kinds or {}))
 
 
 def _work(clients: int, per_client: int):
@@ -74,6 +76,7 @@ async def _closed_loop(base_url: str, path: str, body, *, clients: int, requests
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     latencies: list[float] = []
     errors = 0
+    kinds: Counter[str] = Counter()
     tokens = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits, headers=headers) as http:
@@ -84,11 +87,13 @@ async def _closed_loop(base_url: str, path: str, body, *, clients: int, requests
                 t0 = time.perf_counter()
                 try:
                     r = await http.post(path, json=body(prompt_idx, seed))
-                except httpx.HTTPError:
+                except httpx.HTTPError as exc:
                     errors += 1
+                    kinds[type(exc).__name__] += 1
                     continue
                 if r.status_code != 200:
                     errors += 1
+                    kinds[f"HTTP {r.status_code}: {r.text[:160]}"] += 1
                     continue
                 latencies.append(time.perf_counter() - t0)
                 tokens += r.json()["usage"]["completion_tokens"]
@@ -96,7 +101,7 @@ async def _closed_loop(base_url: str, path: str, body, *, clients: int, requests
         start = time.perf_counter()
         await asyncio.gather(*(client(jobs) for _, jobs in _work(clients, requests_per_client)))
         wall = time.perf_counter() - start
-    return _summarise(label, latencies, errors, tokens, wall)
+    return _summarise(label, latencies, errors, tokens, wall, kinds)
 
 
 async def run_http_load(base_url: str, *, clients: int = 64, requests_per_client: int = 4, max_words: int = 40,
@@ -175,6 +180,7 @@ async def run_engine_load(backend: AsyncGenerationBackend, *, clients: int = 64,
     ids = [backend.chat_ids(plan.conversation) for plan in plans]
     latencies: list[float] = []
     errors = 0
+    kinds: Counter[str] = Counter()
     tokens = 0
 
     async def client(jobs):
@@ -186,12 +192,13 @@ async def run_engine_load(backend: AsyncGenerationBackend, *, clients: int = 64,
                                    REPETITION_PENALTY, adapter)
             try:
                 [gen] = await backend.generate([sample])
-            except Exception:
+            except Exception as exc:  # noqa: BLE001 - counted and named, the load goes on
                 errors += 1
+                kinds[f"{type(exc).__name__}: {str(exc)[:160]}"] += 1
                 continue
             latencies.append(time.perf_counter() - t0)
             tokens += gen.completion_tokens
 
     start = time.perf_counter()
     await asyncio.gather(*(client(jobs) for _, jobs in _work(clients, requests_per_client)))
-    return _summarise("engine", latencies, errors, tokens, time.perf_counter() - start)
+    return _summarise("engine", latencies, errors, tokens, time.perf_counter() - start, kinds)
