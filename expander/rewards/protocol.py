@@ -41,6 +41,7 @@ class ScoreRequest(BaseModel):
     shorts: list[str]
     completions: list[str]
     request_id: str = ""
+    return_images: bool = False  # the trainer's image table and grid steps: each row's render comes back as PNG
 
 
 class ScoreResponse(BaseModel):
@@ -49,6 +50,7 @@ class ScoreResponse(BaseModel):
     `metrics[name]` / `extras[name]`: the `(key, value)` pairs reward `name` passed to `log_metric` /
     `log_extra`, in order, so the client replays them and TRL logs the same columns as in-process.
     `seconds`: `queue` (waiting for a batch), `render`, `score` on the replica.
+    `images`: with `return_images`, each row's render (base64 PNG, the render cache's pixels; None: no image).
     """
 
     names: list[str]
@@ -59,6 +61,7 @@ class ScoreResponse(BaseModel):
     replica: str = ""
     batch_jobs: int = 1
     seconds: dict[str, float] = Field(default_factory=dict)
+    images: list[str | None] | None = None
 
 
 # ------------------------------------------------------------------------------------------ eval's route

@@ -83,6 +83,15 @@ def completion_text(completion: Any) -> str:
     raise TypeError(f"completion must be a string or a list of messages, got {type(completion).__name__}")
 
 
+def needs_images(cfg: RewardsConfig) -> bool:
+    """Whether the rewards of `cfg` render the completions (an image reward, CLIP faithfulness or the image
+    safety layer): then the suite holds a renderer and a render cache."""
+    names = list(cfg.rewards)
+    image_safety_on = ("safety" in names or cfg.gates.safety) and (cfg.safety.image_layer or bool(cfg.safety.image_classifier))
+    return (any(n in names for n in ("aesthetic", "diversity"))
+            or ("faithfulness" in names and cfg.faithfulness.clip_weight != 0) or image_safety_on)
+
+
 def _step_of(kwargs: dict[str, Any]) -> int:
     state = kwargs.get("trainer_state")
     if state is not None and getattr(state, "global_step", None) is not None:
@@ -166,10 +175,7 @@ class RewardSuite:
         names = list(cfg.rewards)
         self.gates_on = cfg.gates.safety or cfg.gates.constraints or cfg.gates.added_subjects
         needs_safety = "safety" in names or cfg.gates.safety
-        image_safety_on = needs_safety and (cfg.safety.image_layer or bool(cfg.safety.image_classifier))
         needs_constraints = cfg.gates.constraints or ("faithfulness" in names and cfg.faithfulness.constraint_weight != 0)
-        needs_images = (any(n in names for n in ("aesthetic", "diversity"))
-                        or ("faithfulness" in names and cfg.faithfulness.clip_weight != 0) or image_safety_on)
 
         self._check = None
         if needs_constraints:
@@ -182,7 +188,7 @@ class RewardSuite:
             self._check = check
 
         self.cache: RenderCache | None = None
-        if needs_images:
+        if needs_images(cfg):
             if renderer is None:
                 renderer = _load_renderer(cfg)
             r = cfg.render

@@ -1,7 +1,8 @@
 """GRPO's reward functions when the suite runs as a service (`expander reward-server`, `reward_server.url` set).
 
-    rewards = RemoteRewards(cfg, num_generations=G)   # same .funcs / .weights / .names as RewardSuite; .cache None
+    rewards = RemoteRewards(cfg, num_generations=G)   # same .funcs / .weights / .names as RewardSuite
     GRPOTrainer(reward_funcs=rewards.funcs, ...)      # TRL runs async reward functions concurrently
+    rewards.cache.wanted = lambda step: ...           # steps whose renders come back (the trainer's table/grid)
 
 One `async def` per reward name (its `__name__` is the logged name, so TRL logs the same `rewards/<name>/...`
 columns). TRL gathers them all at once on its event loop; they share ONE request per call (the first creates
@@ -14,6 +15,11 @@ deterministic), so a retry on another replica gives the same numbers. After the 
 the call's rows is `None` (TRL: NaN, the row is unscorable and gets advantage 0), counted in
 `remote/failed_rows` and logged: a step never crashes and never scores 0 because the service did not answer.
 A 4xx (config mismatch, bad request) is a bug, not an outage: it raises.
+
+Images: `.cache` is a `RemoteImages` (None when the rewards render nothing) that stands in for the suite's render
+cache in the trainer. On the steps its `wanted(step)` names (the trainer's image table and grid steps), the
+request asks for the renders back (`return_images`) and `cache.images_for` returns them; other steps ship no
+pixels. The PNGs hold the render cache's 8-bit pixels, so a grid equals the in-process run's.
 """
 
 from __future__ import annotations
@@ -32,9 +38,9 @@ import httpx
 from expander.errors import ExpanderError
 from expander.rewards.config import RewardsConfig
 from expander.rewards.protocol import ScoreRequest, ScoreResponse, config_digest
-from expander.rewards.registry import _Rows, reward_layout
+from expander.rewards.registry import _Rows, needs_images, reward_layout
 
-__all__ = ["RemoteRewards", "RemoteRewardsError", "post_with_retries"]
+__all__ = ["RemoteImages", "RemoteRewards", "RemoteRewardsError", "post_with_retries"]
 
 logger = logging.getLogger(__name__)
 RETRY_STATUS = (500, 502, 503, 504)
@@ -42,6 +48,46 @@ RETRY_STATUS = (500, 502, 503, 504)
 
 class RemoteRewardsError(ExpanderError, RuntimeError):
     """The reward service is unreachable at start-up, or serves a different rewards config."""
+
+
+class RemoteImages:
+    """The renders the reward service sent back, read like `RenderCache.images_for` (the trainer's table and grid).
+
+    Attributes:
+        wanted: `step -> bool`, the steps whose requests ask for the renders (default: none).
+        render_seconds: the replicas' render seconds of this process's requests (the trainer's phase split).
+        render_count: images received.
+    """
+
+    def __init__(self, keep_steps: int = 2):
+        self.wanted: Callable[[int], bool] = lambda step: False
+        self.render_seconds = 0.0
+        self.render_count = 0
+        self.keep_steps = keep_steps
+        self._images: dict[int, dict[tuple[str, str], Any]] = {}
+
+    def put(self, step: int, shorts: list[str], texts: list[str], pngs: list[str | None]) -> None:
+        """Store a response's images (`texts`: the cleaned completions, as the trainer keys them)."""
+        import base64
+        import io
+
+        from PIL import Image
+
+        store = self._images.setdefault(step, {})
+        for short, text, png in zip(shorts, texts, pngs):
+            if png is None:
+                store[(short, text)] = None
+                continue
+            with Image.open(io.BytesIO(base64.b64decode(png))) as im:
+                store[(short, text)] = im.convert("RGB")
+            self.render_count += 1
+        for old in sorted(self._images)[:-self.keep_steps]:
+            del self._images[old]
+
+    def images_for(self, short_prompts: list[str], completions: list[str], step: int) -> list[Any]:
+        """PIL images of the rows (None: no image came back for that row, or the step did not ask)."""
+        store = self._images.get(step, {})
+        return [store.get((short, text)) for short, text in zip(short_prompts, completions)]
 
 
 class RemoteRewards:
@@ -57,8 +103,6 @@ class RemoteRewards:
         RemoteRewardsError: `check` and the service is unreachable or serves another config.
     """
 
-    cache = None  # no local renders: the trainer's image table and grid are skipped
-
     def __init__(self, cfg: RewardsConfig, num_generations: int | None = None, *, check: bool = True,
                  transport: httpx.AsyncBaseTransport | None = None):
         rs = cfg.reward_server
@@ -73,6 +117,8 @@ class RemoteRewards:
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._transport = transport
         self.funcs = [self._func(name) for name in self.names]
+        # No local renders: the service's, on the steps that ask (None when the rewards render nothing).
+        self.cache: RemoteImages | None = RemoteImages() if needs_images(cfg) else None
         if check:
             self.check()
 
@@ -140,15 +186,21 @@ class RemoteRewards:
 
     async def _post(self, rows: _Rows) -> ScoreResponse | None:
         rs = self.cfg.reward_server
-        request = ScoreRequest(config_digest=self.digest, step=rows.step, shorts=rows.shorts,
-                               completions=rows.raw, request_id=uuid.uuid4().hex).model_dump()
+        want_images = self.cache is not None and bool(self.cache.wanted(rows.step))
+        request = ScoreRequest(config_digest=self.digest, step=rows.step, shorts=rows.shorts, completions=rows.raw,
+                               request_id=uuid.uuid4().hex, return_images=want_images).model_dump()
         start = time.perf_counter()
         self.counts["requests"] += 1
         reply, retries, error = await post_with_retries(self._http(), f"{self.url}/v1/score", request, rs)
         self.counts["retries"] += retries
         asyncio.current_task().stats = (time.perf_counter() - start, retries)  # type: ignore[attr-defined]
         if reply is not None:
-            return ScoreResponse.model_validate(reply)
+            response = ScoreResponse.model_validate(reply)
+            if self.cache is not None:
+                self.cache.render_seconds += response.seconds.get("render", 0.0)
+                if want_images and response.images is not None:
+                    self.cache.put(rows.step, rows.shorts, rows.texts, response.images)
+            return response
         self.counts["failed_requests"] += 1
         self.counts["failed_rows"] += len(rows)
         logger.warning("reward service %s: %d rows unscored (None) after %d attempts in %.1f s: %s",

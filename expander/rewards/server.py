@@ -94,6 +94,24 @@ def eval_settings(cfg: RewardsConfig, suite) -> dict[str, Any]:
     }
 
 
+def _png(image) -> str | None:
+    """A render-cache image (a (3, H, W) float tensor in [0, 1], or PIL) as base64 PNG; None stays None."""
+    import base64
+    import io
+
+    import torch
+    from PIL import Image
+
+    if image is None:
+        return None
+    if not hasattr(image, "save"):  # as the trainer's `to_pil`: the same 8-bit pixels as an in-process run
+        array = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+        image = Image.fromarray(array.permute(1, 2, 0).numpy())
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
 # Above the deployment: Serve pickles the class at decoration time, with the module globals that exist then.
 @serve.deployment(health_check_period_s=10)
 @serve.ingress(api)
@@ -230,9 +248,13 @@ class RewardDeployment:
         self.m_jobs.inc()
         cache = self.suite.cache
         seeds = [cache.seed_for(s, req.step) for s in req.shorts] if cache else [None] * len(req.shorts)
+        images = None
+        if req.return_images and cache is not None:  # cache hits: the pixels the rewards scored
+            images = [_png(image) for image in cache.images_for(req.shorts, [clean_output(c) for c in req.completions],
+                                                                req.step)]
         return ScoreResponse(names=self.suite.names, rewards=rewards, seeds=seeds, metrics=dict(metrics),
                              extras=dict(extras), replica=self.replica, batch_jobs=batch_jobs,
-                             seconds={**seconds, "score": time.perf_counter() - t}).model_dump()
+                             seconds={**seconds, "score": time.perf_counter() - t}, images=images).model_dump()
 
     # -- eval ----------------------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ a killed replica never hangs nor crashes a step, GRPO trains through it. Random 
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
 import math
 import os
@@ -109,8 +111,17 @@ def _mock_client(replies: list[int], calls: list[dict]):
         if status != 200:
             return httpx.Response(status, text="replica died")
         n = len(body["shorts"])
+        images = None
+        if body.get("return_images"):  # row i: an 8x8 image of grey level 10 * i; the last row has none
+            images = []
+            for i in range(n - 1):
+                png = io.BytesIO()
+                Image.new("RGB", (8, 8), (10 * i,) * 3).save(png, format="PNG")
+                images.append(base64.b64encode(png.getvalue()).decode())
+            images.append(None)
         return httpx.Response(200, json={"names": names, "rewards": {m: [0.5] * n for m in names}, "seeds": [1] * n,
-                                         "metrics": {"gate": [["gates/gated_fraction", 0.0]]}})
+                                         "metrics": {"gate": [["gates/gated_fraction", 0.0]]}, "images": images,
+                                         "seconds": {"render": 0.25}})
 
     cfg = load_rewards_config(TINY, ["--reward_server.url", "http://service/rewards", "--reward_server.retries", "2",
                                      "--reward_server.backoff_s", "0.01", "--reward_server.timeout_s", "5"])
@@ -137,6 +148,23 @@ def test_client_gives_counted_none_rows_when_the_service_never_answers():
     assert all(values == [None] * 4 for values in result.values())
     assert remote.counts["failed_rows"] == 4 and log.metrics["remote/failed_rows"] == [4.0]
     assert log.metrics["rewards_none/aesthetic"] == [4.0]
+
+
+def test_client_asks_for_renders_only_on_the_steps_the_trainer_reads_them():
+    calls: list[dict] = []
+    remote = _mock_client([200], calls)
+    remote.cache.wanted = lambda step: step % 5 == 0
+    shorts, completions = _groups()[0]
+    _call_groups(remote, [(shorts, completions)], step=3)
+    assert calls[-1]["return_images"] is False
+    assert remote.cache.images_for(shorts, completions, 3) == [None] * 4  # nothing shipped, nothing held
+    _call_groups(remote, [(shorts, completions)], step=5)
+    assert calls[-1]["return_images"] is True
+    from expander.prompts import clean_output
+
+    images = remote.cache.images_for(shorts, [clean_output(c) for c in completions], 5)  # keyed as the trainer keys
+    assert [im.getpixel((0, 0)) if im else None for im in images] == [(0, 0, 0), (10, 10, 10), (20, 20, 20), None]
+    assert remote.cache.render_count == 3 and remote.cache.render_seconds == 0.5  # both calls' replica seconds
 
 
 # ------------------------------------------------------------------------------------------ service (Ray)
@@ -266,6 +294,21 @@ def test_grpo_tiny_step_with_the_remote_backend_logs_the_same_reward_columns(ser
     assert {f"rewards/{n}/mean" for n in names} | {"renders/total", "gates/gated_fraction", "remote/latency_s"} <= set(row)
     assert row["remote/failed_rows"] == 0
     assert all(math.isfinite(row[f"rewards/{n}/mean"]) for n in names)
+    # The image table and grid: the service sent each row's render back, the pixels of an in-process render.
+    from expander.prompts import clean_output
+    from expander.train.grpo.image_grid import to_pil
+
+    table = [json.loads(line) for line in (out / "completions" / "step_000001.jsonl").read_text().splitlines()]
+    assert table and all(r["image"] for r in table)
+    assert (out / "image_grids" / "step_000001.png").is_file()
+    local = RewardSuite(load_rewards_config(TINY)).cache.images_for(
+        [r["short_prompt"] for r in table], [clean_output(r["completion"]) for r in table], 0)
+    for r, image in zip(table, local):
+        jpeg = io.BytesIO()
+        to_pil(image).save(jpeg, format="JPEG", quality=90)  # as the trainer saves it
+        ours = torch.tensor(list(Image.open(jpeg).convert("RGB").getdata()), dtype=torch.float32)
+        theirs = torch.tensor(list(Image.open(r["image"]).convert("RGB").getdata()), dtype=torch.float32)
+        assert (ours - theirs).abs().mean() < 0.5, r["image"]
 
 
 def test_a_killed_replica_gives_retried_or_none_rows_and_the_next_request_succeeds(service):

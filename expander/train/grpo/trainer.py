@@ -3,7 +3,8 @@
 Per step, beside TRL's metrics: the share of groups whose rewards had no variance, a completions table
 (`completions/step_XXXXXX.jsonl`), the rendered images (`images/step_XXXXXX/`), an image grid every
 `image_grid_steps` steps and a wall-time split. The images come from the reward suite's render cache:
-nothing is rendered twice.
+nothing is rendered twice. With the reward service (`reward_server.url`) the cache is `RemoteImages`: on the steps
+this trainer reads images (`save_images`, grid steps) the service sends each row's render back with its scores.
 """
 
 from __future__ import annotations
@@ -112,11 +113,19 @@ class ExpanderGRPOTrainer(GRPOTrainer):
     def __init__(self, *args, script_args: GRPOScriptArguments, render_cache=None, **kwargs):
         self.script_args = script_args
         self.render_cache = render_cache
+        if render_cache is not None and hasattr(render_cache, "wanted"):  # RemoteImages: ask for these steps only
+            render_cache.wanted = self._images_wanted
         self.zero_std_tracker = ZeroVarianceTracker(script_args.drop_zero_std_epochs)
         self._phase: dict[str, float] = defaultdict(float)
         self._step_started: float | None = None
         super().__init__(*args, **kwargs)
         self.add_callback(_StepTimer(self))
+
+    def _images_wanted(self, step: int) -> bool:
+        """Whether this trainer reads the renders of the reward call at `step` (TRL's `global_step` then, one less
+        than the step the table and grid are named after)."""
+        every = self.script_args.image_grid_steps
+        return self.script_args.save_images or (every > 0 and (step == 0 or (step + 1) % every == 0))
 
     @contextlib.contextmanager
     def _timed(self, phase: str):
