@@ -90,7 +90,7 @@ def test_the_shipped_default_adapter_is_small_bf16_with_its_card():
     config = json.loads((shipped / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and config["base_model_name_or_path"] == "smollm2-135m"
     card = (shipped / "README.md").read_text()
-    assert "Base vs this adapter" in card and "constraint pass rate" in card
+    assert "Held-out quality" in card and "constraint pass rate" in card and "added-subject share" in card
 
 
 def test_merged_adapter_gives_the_runtime_loras_logits_and_is_made_once(tmp_path, monkeypatch, builtin_model_dir):
