@@ -167,9 +167,19 @@ def model_refs(args) -> dict[str, str]:
     if args.size == "tiny":
         return {"policy": "smollm2-135m", "served": "smollm2-135m", "krea2": "tiny:krea2", "clip": "tiny:clip",
                 "aesthetic_head": "tiny:aesthetic-head", "dinov3": "tiny:dinov3"}
+    import gc
+
+    import torch
+
     import fullsize_configs
 
-    return fullsize_configs.full_refs(Path(args.models_dir), device="cuda", served=args.served_model)
+    refs = fullsize_configs.full_refs(Path(args.models_dir), device="cuda", served=args.served_model)
+    # A fresh machine builds (and saves) every model here, whichever part runs: hand the CUDA cache back before the
+    # part measures its own peak or starts a vLLM server beside this process.
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return refs
 
 
 # ---------------------------------------------------------------------------------------------- grpo

@@ -225,21 +225,24 @@ def scrape_phases(url: str) -> dict[tuple[str, str], tuple[float, float]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def scrape_output_checks(url: str) -> dict[str, float]:
-    """Our server's output-check counters: `regenerated` (expansions resampled because the first sample added a
-    sensitive category; both samples' tokens are in the reply's usage) and `refused` (the resample failed too:
-    a 400 `output_refused`, counted as an error by the load generator)."""
+def scrape_regenerations(url: str) -> float:
+    """Our server's count of expansions resampled because the first sample added a sensitive category (both
+    samples' tokens are in the reply's usage)."""
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
-    out = {"regenerated": 0.0, "refused": 0.0}
     for family in text_string_to_metric_families(httpx.get(url + "/metrics", timeout=30).text):
         for sample in family.samples:
             if sample.name == "expander_regenerations_total":
-                out["regenerated"] += sample.value
-            elif sample.name == "expander_moderation_blocks_total" and sample.labels.get("stage") == "output":
-                out["refused"] += sample.value
-    return out
+                return sample.value
+    return 0.0
+
+
+def refused_outputs(result: dict) -> int:
+    """Requests of a load run refused by our output check (400 `output_refused`: the resample added a sensitive
+    category too), from the load generator's named errors."""
+    return sum(n for kind, n in result.get("error_kinds", {}).items()
+               if kind.startswith("HTTP 400") and "output_refused" in kind)
 
 
 def phase_table(before: dict, after: dict, route: str) -> dict[str, float]:
@@ -264,7 +267,11 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
     from expander.serve.loadgen import run_chat_load
 
     ours, our_url = start_server("vllm", log_dir / "ours-chat.log", [], wait=False, tree=Path(args.ours_tree))
-    peer, peer_url, model = start_peer(log_dir / "peer.log", wait=False)
+    try:
+        peer, peer_url, model = start_peer(log_dir / "peer.log", wait=False)
+    except BaseException:
+        stop_server(ours)  # never leave our engine holding the cores (or a GPU) behind
+        raise
     results: dict = {"rounds": []}
     try:
         wait_healthy(ours, our_url, log_dir / "ours-chat.log")
@@ -282,7 +289,7 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
             for name, url in order:
                 proc = ours if name == "ours" else peer
                 before = scrape_phases(url) if name == "ours" else {}
-                checks_before = scrape_output_checks(url) if name == "ours" else {}
+                regenerated_before = scrape_regenerations(url) if name == "ours" else 0.0
                 cpu0 = cpu_seconds(proc.pid)
                 r = asyncio.run(run_chat_load(url, label=name, **workload)).to_dict()
                 cpu1 = cpu_seconds(proc.pid)
@@ -297,7 +304,8 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
                 r["tok_per_cpu_s"] = r["completion_tokens"] / cpu_s if cpu_s else float("nan")
                 if name == "ours":
                     r["phases_ms"] = phase_table(before, scrape_phases(url), "/v1/chat/completions")
-                    r["output_checks"] = {k: v - checks_before[k] for k, v in scrape_output_checks(url).items()}
+                    r["output_checks"] = {"regenerated": scrape_regenerations(url) - regenerated_before,
+                                          "refused": refused_outputs(r)}
                 # Every request, served or refused, did its work: requests/s counts both (the token rate counts
                 # a resampled expansion's two samples on our side).
                 r["all_req_per_s"] = r["requests"] / r["wall_s"]
@@ -427,7 +435,7 @@ def main() -> int:
     errors = sum(v["errors"] for v in results.values() if isinstance(v, dict) and "errors" in v)
     errors += sum(r[k]["errors"] for r in results.get("peer", {}).get("rounds", []) for k in ("ours", "peer"))
     # An expansion the output check refused twice is the contract at work, not a failure (the peer has no check).
-    refused = sum(int(r["ours"].get("output_checks", {}).get("refused", 0)) for r in results.get("peer", {}).get("rounds", []))
+    refused = sum(refused_outputs(r["ours"]) for r in results.get("peer", {}).get("rounds", []))
     errors -= refused
     print(f"errors: {errors}   (must be 0; besides, {refused} chat requests refused by our output check)")
     if args.out:

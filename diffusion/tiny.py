@@ -19,7 +19,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TINY_FORMAT", "TINY_KREA2_REF", "TINY_SELECT_LAYERS", "build_tiny_krea2", "cached_tiny_krea2",
+__all__ = ["TINY_FORMAT", "TINY_KREA2_REF", "TINY_SELECT_LAYERS", "TINY_TRANSFORMER", "build_tiny_krea2", "cached_tiny_krea2",
            "resolve_tiny_krea2", "tiny_tokenizer_source"]
 
 TINY_KREA2_REF = "tiny:krea2"
@@ -31,6 +31,26 @@ TINY_SELECT_LAYERS = (1, 2, 3, 4)
 # Bumped whenever the tiny layout changes, so cached builds of an older layout are rebuilt.
 TINY_FORMAT = 1
 _MARKER = "TINY_RANDOM_WEIGHTS.txt"
+
+
+# The tiny Krea 2 transformer's layout (also what tests/benchmarks count FLOPs of by hand).
+TINY_TRANSFORMER = dict(
+    in_channels=16,  # z_dim 4 x patch 2 x 2
+    num_layers=2,
+    attention_head_dim=16,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    intermediate_size=128,
+    timestep_embed_dim=32,
+    text_hidden_dim=32,
+    num_text_layers=len(TINY_SELECT_LAYERS),
+    text_num_attention_heads=4,
+    text_num_key_value_heads=4,
+    text_intermediate_size=64,
+    num_layerwise_text_blocks=1,
+    num_refiner_text_blocks=1,
+    axes_dims_rope=(4, 6, 6),
+)
 
 
 def tiny_tokenizer_source() -> Path:
@@ -96,23 +116,7 @@ def build_tiny_krea2(path: str | os.PathLike, seed: int = 0, *, is_distilled: bo
     }
     text_encoder = Qwen3VLModel(Qwen3VLConfig(text_config=text_config, vision_config=vision_config)).eval()
 
-    transformer = Krea2Transformer2DModel(
-        in_channels=16,  # z_dim 4 x patch 2 x 2
-        num_layers=2,
-        attention_head_dim=16,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=128,
-        timestep_embed_dim=32,
-        text_hidden_dim=32,
-        num_text_layers=len(TINY_SELECT_LAYERS),
-        text_num_attention_heads=4,
-        text_num_key_value_heads=4,
-        text_intermediate_size=64,
-        num_layerwise_text_blocks=1,
-        num_refiner_text_blocks=1,
-        axes_dims_rope=(4, 6, 6),
-    ).eval()
+    transformer = Krea2Transformer2DModel(**TINY_TRANSFORMER).eval()
     vae = AutoencoderKLQwenImage(
         base_dim=16, z_dim=4, dim_mult=[1, 2, 4, 4], num_res_blocks=1, temperal_downsample=[False, True, True],
         latents_mean=[0.0] * 4, latents_std=[1.0] * 4,

@@ -75,7 +75,7 @@ class EvalRewardServerConfig:
     Attributes:
         url: the service's base URL (`http://HOST:PORT/rewards`); None: eval loads Krea 2 and the scorers itself.
         timeout_s: seconds per request attempt (one request is `render_batch_size` images).
-        retries: attempts after the first on connection errors, timeouts and 5xx; then the batch's rows are
+        retries: attempts after the first on connection errors, timeouts and HTTP 500/502/503/504; then the batch's rows are
             unscored (NaN, counted in `summary.json` `counts.unscored`), never 0.
         backoff_s: first retry delay; doubles each attempt (+-20 %).
         concurrency: requests in flight at once (set it to about the service's replica count).

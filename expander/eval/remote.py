@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -166,14 +165,12 @@ class RemoteEvalService:
         """
         from PIL import Image
 
-        from expander.rewards.protocol import ImageJob
+        from expander.rewards.protocol import ImageJob, encode_png
 
         jobs = []
         for image, prompt in zip(images, short_prompts):
             pixels = (image.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
-            buf = io.BytesIO()
-            Image.fromarray(pixels).save(buf, format="PNG")
-            jobs.append(ImageJob(prompt=prompt, png=base64.b64encode(buf.getvalue()).decode()))
+            jobs.append(ImageJob(prompt=prompt, png=encode_png(Image.fromarray(pixels))))
         [items] = self._post_all([jobs], return_images=False, progress=False, what="score")
         return per_image_arrays(items)
 
@@ -200,9 +197,11 @@ class RemoteEvalService:
                     self.counts["retries"] += retries
                     if reply is None:
                         self.counts["failed_requests"] += 1
+                        self.counts["unscored"] += len(jobs)
                         logger.warning("reward service %s: %d images unscored after %d attempts: %s",
                                        self.url, len(jobs), self.rs.retries + 1, error)
                         return [{} for _ in jobs]
+                    self.counts["unscored"] += sum(item.get("aesthetic") is None for item in reply["items"])
                     if not self.cfg.image_safety:  # the service's suite may check images eval does not ask it to
                         for item in reply["items"]:
                             item["image_flags"] = [] if item.get("image_flags") is not None else None

@@ -217,22 +217,33 @@ def expand_arm(
 
 def render_settings(cfg: EvalConfig) -> dict:
     """Everything that decides a render besides its text and seed (the render cache key's settings)."""
-    try:
-        from diffusion.renderer import resolve_krea2
-    except ImportError as exc:
-        raise MissingExtraError("eval's renders (the Krea 2 runtime)", "diffusion", exc) from exc
-    # Resolve now, before minutes of expanding: a missing or incomplete model is a named error at once.
-    # `tiny:krea2` is resolved (built once) by the runtime, like a directory or a hub id.
-    local = resolve_krea2(cfg.renderer)
+    return render_cache_settings(cfg.renderer, cfg.preset, cfg.height, cfg.width, cfg.num_inference_steps,
+                                 cfg.guidance_scale, effective_dtype(cfg))
+
+
+def render_cache_settings(renderer: str, preset, height: int, width: int, num_inference_steps, guidance_scale,
+                          dtype: str, *, fingerprint: bool = True) -> dict:
+    """Eval's render cache key settings, under its key names; also what the reward service reports for eval
+    (`expander.rewards.server.eval_settings`), so both sides key a render alike. `fingerprint=False`: None there
+    (a service without a renderer)."""
+    local = None
+    if fingerprint:
+        try:
+            from diffusion.renderer import resolve_krea2
+        except ImportError as exc:
+            raise MissingExtraError("eval's renders (the Krea 2 runtime)", "diffusion", exc) from exc
+        # Resolve now, before minutes of expanding: a missing or incomplete model is a named error at once.
+        # `tiny:krea2` is resolved (built once) by the runtime, like a directory or a hub id.
+        local = resolve_krea2(renderer)
     return {
-        "renderer": cfg.renderer,
-        "fingerprint": directory_fingerprint(local),
-        "preset": cfg.preset,
-        "height": cfg.height,
-        "width": cfg.width,
-        "num_inference_steps": cfg.num_inference_steps,
-        "guidance_scale": cfg.guidance_scale,
-        "dtype": effective_dtype(cfg),
+        "renderer": renderer,
+        "fingerprint": directory_fingerprint(local) if fingerprint else None,
+        "preset": preset,
+        "height": height,
+        "width": width,
+        "num_inference_steps": num_inference_steps,
+        "guidance_scale": guidance_scale,
+        "dtype": dtype,
     }
 
 

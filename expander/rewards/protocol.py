@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from expander.config import config_to_dict
 
 __all__ = ["SCHEMA", "ImageJob", "ImageScoreRequest", "ImageScoreResponse", "ImageScores", "ScoreRequest", "ScoreResponse",
-           "config_digest", "eval_settings_digest"]
+           "config_digest", "encode_png", "eval_settings_digest"]
 
 SCHEMA = 1
 
@@ -112,5 +112,19 @@ class ImageScoreResponse(BaseModel):
 
 
 def eval_settings_digest(settings: dict[str, Any]) -> str:
-    """sha256 of the `eval` section of `/v1/info` (what decides eval's pixels and scores)."""
+    """sha256 of the `eval` section of `/v1/info` (what decides eval's pixels and scores), without the renderer
+    directory's `fingerprint`: that one hashes file mtimes, which differ between the nodes of one deployment (each
+    downloaded or built its copy at its own time), so it would refuse requests routed to another node. Eval
+    checks it once, against the replica that answered `/v1/info`, through its render cache key."""
+    settings = {k: v for k, v in settings.items() if k != "fingerprint"}
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def encode_png(image: Any) -> str:
+    """A PIL image as base64 PNG (the image bytes of both routes)."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()

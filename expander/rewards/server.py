@@ -42,7 +42,7 @@ from expander.errors import ExpanderError, MissingExtraError
 from expander.prompts import clean_output
 from expander.rewards.config import RewardsConfig
 from expander.rewards.protocol import (ImageScoreRequest, ImageScoreResponse, ImageScores, ScoreRequest, ScoreResponse,
-                                      config_digest, eval_settings_digest)
+                                      config_digest, encode_png, eval_settings_digest)
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # the only outbound call Ray makes; read at import
 try:
@@ -67,14 +67,9 @@ def eval_settings(cfg: RewardsConfig, suite) -> dict[str, Any]:
     """What decides eval's pixels and scores on this service, under `EvalConfig`'s key names (the render keys
     are eval's render cache key), plus `missing`: what eval needs that this suite did not load."""
     from expander.devices import resolve_dtype
-    from expander.eval.cache import directory_fingerprint
+    from expander.eval.run import render_cache_settings
 
     r, clip_of = cfg.render, lambda c: [c.model, c.pretrained]
-    fingerprint = None
-    if suite.renderer is not None:
-        from diffusion.renderer import resolve_krea2
-
-        fingerprint = directory_fingerprint(resolve_krea2(r.model))
     missing = [what for what, model in (("the renderer (no image reward)", suite.renderer),
                                         ("the aesthetic scorer (rewards lacks aesthetic)", suite.aesthetic),
                                         ("CLIP faithfulness (rewards lacks faithfulness, or clip_weight 0)", suite.similarity),
@@ -82,9 +77,8 @@ def eval_settings(cfg: RewardsConfig, suite) -> dict[str, Any]:
     if suite.aesthetic is not None and suite.similarity is not None and suite.similarity.clip is not suite.aesthetic.clip:
         missing.append("one CLIP for aesthetic and faithfulness (eval scores both from one CLIP forward)")
     return {
-        "renderer": r.model, "fingerprint": fingerprint, "preset": r.preset, "height": r.height, "width": r.width,
-        "num_inference_steps": r.num_inference_steps, "guidance_scale": r.guidance_scale,
-        "dtype": resolve_dtype(r.dtype, r.device),
+        **render_cache_settings(r.model, r.preset, r.height, r.width, r.num_inference_steps, r.guidance_scale,
+                                resolve_dtype(r.dtype, r.device), fingerprint=suite.renderer is not None),
         "clip": {"aesthetic": clip_of(cfg.aesthetic.clip), "faithfulness": clip_of(cfg.faithfulness.clip),
                  "image_safety": clip_of(cfg.safety.clip) if suite.image_safety is not None else None},
         "aesthetic_head": cfg.aesthetic.head, "dino_model": cfg.diversity.model,
@@ -96,9 +90,6 @@ def eval_settings(cfg: RewardsConfig, suite) -> dict[str, Any]:
 
 def _png(image) -> str | None:
     """A render-cache image (a (3, H, W) float tensor in [0, 1], or PIL) as base64 PNG; None stays None."""
-    import base64
-    import io
-
     import torch
     from PIL import Image
 
@@ -107,9 +98,7 @@ def _png(image) -> str | None:
     if not hasattr(image, "save"):  # as the trainer's `to_pil`: the same 8-bit pixels as an in-process run
         array = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
         image = Image.fromarray(array.permute(1, 2, 0).numpy())
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
+    return encode_png(image)
 
 
 # Above the deployment: Serve pickles the class at decoration time, with the module globals that exist then.
@@ -148,7 +137,7 @@ class RewardDeployment:
         self._score_jobs.set_batch_wait_timeout_s(rs.batch_wait_timeout_s)
         try:  # Serve's replica id: the `replica` tag of its own ray_serve_* series
             replica_tag = serve.get_replica_context().replica_id.unique_id
-        except RuntimeError:  # constructed outside Serve
+        except Exception:  # noqa: BLE001 - constructed outside Serve (RayServeException)
             replica_tag = self.replica
         tags = {"replica": replica_tag}
         self.m_jobs = metrics.Counter("expander_jobs_total", "reward requests scored",
@@ -316,9 +305,7 @@ class RewardDeployment:
             if req.return_images:
                 for i in todo:
                     if images[i] is not None:
-                        buf = io.BytesIO()
-                        images[i].save(buf, format="PNG")
-                        items[i].png = base64.b64encode(buf.getvalue()).decode()
+                        items[i].png = encode_png(images[i])
             return ImageScoreResponse(items=items, replica=self.replica, renders=rendered,
                                       seconds={"render": render_s, "total": time.perf_counter() - start}).model_dump()
         finally:

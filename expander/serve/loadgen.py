@@ -62,6 +62,15 @@ def _summarise(label, latencies, errors, tokens, wall, error_kinds=None) -> Load
                       _percentile(latencies, 95), _percentile(latencies, 99), tokens, dict(error_kinds or {}))
 
 
+def _error_kind(reply) -> str:
+    """`HTTP <status> <error code>: <message start>` of an OpenAI-style error body, else the body's start."""
+    try:
+        error = reply.json()["error"]
+        return f"HTTP {reply.status_code} {error.get('code') or error.get('type')}: {str(error.get('message'))[:120]}"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"HTTP {reply.status_code}: {reply.text[:160]}"
+
+
 def _work(clients: int, per_client: int):
     for c in range(clients):
         yield c, [((c * per_client + k) % len(LOAD_PROMPTS), c * 1000 + k) for k in range(per_client)]
@@ -93,7 +102,7 @@ async def _closed_loop(base_url: str, path: str, body, *, clients: int, requests
                     continue
                 if r.status_code != 200:
                     errors += 1
-                    kinds[f"HTTP {r.status_code}: {r.text[:160]}"] += 1
+                    kinds[_error_kind(r)] += 1
                     continue
                 latencies.append(time.perf_counter() - t0)
                 tokens += r.json()["usage"]["completion_tokens"]

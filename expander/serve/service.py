@@ -213,6 +213,7 @@ class ExpanderService:
         self.metrics.engine_up.set(0)
         if self.backend is not None:
             await self.backend.close()
+        gc.unfreeze()  # an in-process app (tests, embedding) lets its objects be collected again
 
     def health(self) -> tuple[bool, str, str | None]:
         """(serving?, status word, detail)."""

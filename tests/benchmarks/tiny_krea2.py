@@ -9,12 +9,10 @@ def tiny_krea2_transformer():
     import torch
     from diffusers import Krea2Transformer2DModel
 
+    from diffusion.tiny import TINY_TRANSFORMER
+
     torch.manual_seed(0)
-    return Krea2Transformer2DModel(
-        in_channels=16, num_layers=2, attention_head_dim=16, num_attention_heads=4, num_key_value_heads=2,
-        intermediate_size=128, timestep_embed_dim=32, text_hidden_dim=32, num_text_layers=4,
-        text_num_attention_heads=4, text_num_key_value_heads=4, text_intermediate_size=64,
-        num_layerwise_text_blocks=1, num_refiner_text_blocks=1, axes_dims_rope=(4, 6, 6)).eval()
+    return Krea2Transformer2DModel(**TINY_TRANSFORMER).eval()
 
 
 def tiny_krea2_attention_flops(batch: int, text: int, image: int) -> int:
