@@ -111,10 +111,17 @@ class BrowserPage:
             os.dup2(res, 4)
 
         self._stderr = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(
-            [str(exe), *_FLAGS, "--remote-debugging-pipe", f"--user-data-dir={self._profile.name}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-            preexec_fn=wire_pipes, pass_fds=(3, 4))
+        try:
+            self._proc = subprocess.Popen(
+                [str(exe), *_FLAGS, "--remote-debugging-pipe", f"--user-data-dir={self._profile.name}", "about:blank"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
+                preexec_fn=wire_pipes, pass_fds=(3, 4))
+        except BaseException:  # nothing started: hand back the pipes, the log file and the profile
+            for fd in (cmd_r, self._cmd_w, self._res_r, res_w):
+                os.close(fd)
+            self._stderr.close()
+            self._profile.cleanup()
+            raise
         os.close(cmd_r)
         os.close(res_w)
         self._buffer = b""
