@@ -36,18 +36,16 @@ def test_one_candidate_is_the_plain_expansion_and_is_not_verified(engine):
 
 
 def test_verified_expansion_keeps_a_passing_candidate_when_there_is_one(engine):
-    k = 3
-    rows = expand_prompts(engine, PROMPTS, seed=11, n=2, max_words=WORDS, candidates=k)
-    again = expand_prompts(engine, PROMPTS, seed=11, n=2, max_words=WORDS, candidates=k)
-    assert [[e.text for e in r] for r in rows] == [[e.text for e in r] for r in again]  # deterministic
-    # the same candidates, drawn one by one with their own seeds
+    k, words = 3, 20  # short: 12 batched samples, then each drawn again on its own
+    rows = expand_prompts(engine, PROMPTS, seed=11, n=2, max_words=words, candidates=k)
+    # Deterministic: each kept text is one of its candidates, drawn again one by one with their own seeds.
     for prompt, row in zip(PROMPTS, rows):
         for i, exp in enumerate(row):
             assert exp.attempts == k and exp.seed == 11 + i
             assert exp.report is not None and "added" in exp.report
             texts = []
             for j in range(k):
-                [[alone]] = expand_prompts(engine, [prompt], seed=candidate_seed(11 + i, j), max_words=WORDS)
+                [[alone]] = expand_prompts(engine, [prompt], seed=candidate_seed(11 + i, j), max_words=words)
                 texts.append(alone.text)
             assert exp.text in texts
             passing = [t for t in texts if verify_expansion(prompt, t)[0]]
