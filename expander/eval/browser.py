@@ -101,7 +101,9 @@ class BrowserPage:
         if exe is None:
             raise BrowserError("chromium not found at /usr/bin/chromium; run scripts/install_browser.sh")
         self.timeout_s = timeout_s
-        self._profile = tempfile.TemporaryDirectory(prefix="expander-chromium-")
+        # Chromium's helper processes can still write to the profile for a moment after the browser is killed:
+        # cleanup must not fail a finished page (a leftover file is removed with the rest, or left in /tmp).
+        self._profile = tempfile.TemporaryDirectory(prefix="expander-chromium-", ignore_cleanup_errors=True)
         cmd_r, self._cmd_w = os.pipe()
         self._res_r, res_w = os.pipe()
 

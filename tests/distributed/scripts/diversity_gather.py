@@ -51,3 +51,8 @@ if state.is_main_process:
     reference = diversity(shorts, texts, step=0)
     verdicts["suite"] = [[v for _, v in sorted(everyone)], reference]
 (out / f"rank{rank}.json").write_text(json.dumps(verdicts))
+# Leave together and take the process group down before exit: a rank that exits while its peer still computes the
+# reference can abort in gloo's teardown ("terminate called without an active exception", seen once in CI).
+state.wait_for_everyone()
+if torch.distributed.is_initialized():
+    torch.distributed.destroy_process_group()
