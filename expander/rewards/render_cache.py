@@ -27,7 +27,20 @@ from expander.rewards.errors import RewardLengthError, map_isolated
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RenderCache", "derive_seed"]
+__all__ = ["RenderCache", "derive_seed", "to_pil"]
+
+
+def to_pil(image):
+    """A PIL image from a PIL image or a float tensor (3, H, W) in [0, 1] (a render of this cache); None for
+    anything else. 8-bit rounding here is what the trainer saves and the reward service sends."""
+    if hasattr(image, "convert"):
+        return image.convert("RGB")
+    if isinstance(image, torch.Tensor) and image.ndim == 3:
+        from PIL import Image
+
+        array = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        return Image.fromarray(array)
+    return None
 
 
 def derive_seed(short_prompt: str, step: int, seed_base: int = 0) -> int:

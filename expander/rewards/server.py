@@ -89,16 +89,10 @@ def eval_settings(cfg: RewardsConfig, suite) -> dict[str, Any]:
 
 
 def _png(image) -> str | None:
-    """A render-cache image (a (3, H, W) float tensor in [0, 1], or PIL) as base64 PNG; None stays None."""
-    import torch
-    from PIL import Image
+    """A render-cache image as base64 PNG, with the trainer's 8-bit pixels (`to_pil`); None stays None."""
+    from expander.rewards.render_cache import to_pil
 
-    if image is None:
-        return None
-    if not hasattr(image, "save"):  # as the trainer's `to_pil`: the same 8-bit pixels as an in-process run
-        array = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
-        image = Image.fromarray(array.permute(1, 2, 0).numpy())
-    return encode_png(image)
+    return None if image is None else encode_png(to_pil(image))
 
 
 # Above the deployment: Serve pickles the class at decoration time, with the module globals that exist then.

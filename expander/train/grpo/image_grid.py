@@ -6,23 +6,10 @@ import io
 import textwrap
 from pathlib import Path
 
-import torch
-
 from expander.files import atomic_write_bytes
+from expander.rewards.render_cache import to_pil  # re-exported: the trainer and tests import it from here
 
 __all__ = ["save_image_grid", "to_pil"]
-
-
-def to_pil(image):
-    """A PIL image from a PIL image or a float tensor (3, H, W) in [0, 1]; None for anything else."""
-    if hasattr(image, "convert"):
-        return image.convert("RGB")
-    if isinstance(image, torch.Tensor) and image.ndim == 3:
-        from PIL import Image
-
-        array = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-        return Image.fromarray(array)
-    return None
 
 
 def save_image_grid(path: Path, shorts: list[str], expansions: list[str], images: list, group_size: int,
