@@ -60,7 +60,7 @@ def main() -> None:
     # Unseen text: warm up on the first half of the labelled prompts, then time the other half once.
     # Their prompts and words are new, so this includes extraction and MiniLM encodes of new words.
     rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
-    seen, unseen = _pairs(rows[: len(rows) // 2]), _pairs(rows[len(rows) // 2:])
+    seen, unseen = _pairs(rows[: len(rows) // 2]), _pairs(rows[len(rows) // 2 :])
     t0 = time.perf_counter()
     rate(check, seen)
     warm = time.perf_counter() - t0

@@ -14,16 +14,37 @@ import os
 import time
 
 PROMPTS = [
-    "a red fox in snow", "three lemons on a blue plate", "a lighthouse at dusk", "cyberpunk street market at night",
-    "a watercolor of a heron", "an empty train station, no people", "a cat to the left of a vase",
-    "close-up of a dewy spider web", "pixel art castle", "a neon sign that says \"OPEN ALL NIGHT\"",
-    "a 1970s film photo of a diner", "top-down view of a ramen bowl", "an old wooden rowboat on a lake",
-    "a charcoal portrait of an old fisherman", "isometric 3D render of a tiny office", "a pair of red sneakers",
-    "a snowy mountain cabin under a full moon", "a golden retriever puppy in a field", "minimalist poster of a whale",
-    "a bowl of ramen with steam", "a futuristic electric car in a showroom", "autumn forest path, fog",
-    "a knitted wool sweater, macro texture", "a child flying a kite on a beach", "an oil painting of sunflowers",
-    "a brutalist concrete library", "a hummingbird drinking from a flower", "a desert at noon, no clouds",
-    "a cozy reading nook with plants", "a samurai in the rain, cinematic", "anime girl on a rooftop at sunset",
+    "a red fox in snow",
+    "three lemons on a blue plate",
+    "a lighthouse at dusk",
+    "cyberpunk street market at night",
+    "a watercolor of a heron",
+    "an empty train station, no people",
+    "a cat to the left of a vase",
+    "close-up of a dewy spider web",
+    "pixel art castle",
+    'a neon sign that says "OPEN ALL NIGHT"',
+    "a 1970s film photo of a diner",
+    "top-down view of a ramen bowl",
+    "an old wooden rowboat on a lake",
+    "a charcoal portrait of an old fisherman",
+    "isometric 3D render of a tiny office",
+    "a pair of red sneakers",
+    "a snowy mountain cabin under a full moon",
+    "a golden retriever puppy in a field",
+    "minimalist poster of a whale",
+    "a bowl of ramen with steam",
+    "a futuristic electric car in a showroom",
+    "autumn forest path, fog",
+    "a knitted wool sweater, macro texture",
+    "a child flying a kite on a beach",
+    "an oil painting of sunflowers",
+    "a brutalist concrete library",
+    "a hummingbird drinking from a flower",
+    "a desert at noon, no clouds",
+    "a cozy reading nook with plants",
+    "a samurai in the rain, cinematic",
+    "anime girl on a rooftop at sunset",
     "a glass perfume bottle on black velvet",
 ]
 
@@ -33,7 +54,9 @@ def run_backend(backend: str, model: str, max_new_tokens: int, **kwargs) -> tupl
     from expander.prompts import build_messages
 
     conversations = [build_messages(p, "medium") for p in PROMPTS]
-    params = SamplingParams(n=1, seed=0, temperature=0.5, top_p=0.9, max_new_tokens=max_new_tokens, repetition_penalty=1.05)
+    params = SamplingParams(
+        n=1, seed=0, temperature=0.5, top_p=0.9, max_new_tokens=max_new_tokens, repetition_penalty=1.05
+    )
     t0 = time.perf_counter()
     engine = create_engine(model, backend=backend, **kwargs)
     startup = time.perf_counter() - t0

@@ -26,8 +26,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-KEYS = ("constraint_pass_rate", "added_subject_share", "raw_description_share", "description_share", "mean_words",
-        "seconds_per_expansion")
+KEYS = (
+    "constraint_pass_rate",
+    "added_subject_share",
+    "raw_description_share",
+    "description_share",
+    "mean_words",
+    "seconds_per_expansion",
+)
 
 
 def load_prompts(args) -> list[str]:
@@ -48,10 +54,21 @@ def _cache_path(args, adapter: str | None, prompts: list[str], k: int) -> Path |
     if not args.cache:
         return None
     weights = Path(adapter) / "adapter_model.safetensors" if adapter else None
-    key = hashlib.sha1(json.dumps([
-        args.model, adapter, weights.stat().st_mtime_ns if weights and weights.exists() else None, prompts,
-        args.creativity, args.seed, args.backend, k, "verified-v1",
-    ]).encode()).hexdigest()[:16]
+    key = hashlib.sha1(
+        json.dumps(
+            [
+                args.model,
+                adapter,
+                weights.stat().st_mtime_ns if weights and weights.exists() else None,
+                prompts,
+                args.creativity,
+                args.seed,
+                args.backend,
+                k,
+                "verified-v1",
+            ]
+        ).encode()
+    ).hexdigest()[:16]
     return Path(args.cache) / f"{key}.json"
 
 
@@ -72,8 +89,11 @@ def run_arm(adapter: str | None, prompts: list[str], ks: list[int], args) -> dic
                 engine = create_engine(args.model, backend=args.backend, adapter=adapter, **kwargs)
             start = time.perf_counter()
             got = expand_prompts(engine, prompts, creativity=args.creativity, n=1, seed=args.seed, candidates=k)
-            out[k] = {"texts": [e[0].text for e in got], "raw": [e[0].raw_text for e in got],
-                      "seconds": time.perf_counter() - start}
+            out[k] = {
+                "texts": [e[0].text for e in got],
+                "raw": [e[0].raw_text for e in got],
+                "seconds": time.perf_counter() - start,
+            }
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 tmp = cached.with_suffix(".tmp")
@@ -91,8 +111,10 @@ def measure(prompts: list[str], run: dict) -> dict:
 
     summary = asdict(summarize(prompts, run["texts"], raw=run["raw"]))
     added = [bool(added_subjects(p, t)) for p, t in zip(prompts, run["texts"])]
-    return summary | {"added_subject_share": sum(added) / max(len(added), 1),
-                      "seconds_per_expansion": run["seconds"] / max(len(prompts), 1)}
+    return summary | {
+        "added_subject_share": sum(added) / max(len(added), 1),
+        "seconds_per_expansion": run["seconds"] / max(len(prompts), 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,8 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--new-adapter", default=None, help="a candidate adapter directory, compared with the current")
     p.add_argument("--candidates", default="1,2,4", help="comma-separated k values (1 = no verification)")
     p.add_argument("--arms", default="base,current,new", help="which of base,current,new to run")
-    p.add_argument("--prompts", default=str(Path(__file__).parent / "data" / "short_prompts.txt"),
-                   help="text file, one prompt a line")
+    p.add_argument(
+        "--prompts",
+        default=str(Path(__file__).parent / "data" / "short_prompts.txt"),
+        help="text file, one prompt a line",
+    )
     p.add_argument("--pairs", default=None, help="use the test-split shorts of this synth output dir instead")
     p.add_argument("--num-prompts", type=int, default=32)
     p.add_argument("--creativity", default="medium")
@@ -129,22 +154,39 @@ def main(argv: list[str] | None = None) -> int:
         for k in ks:
             results[f"{name} k={k}"] = measure(prompts, runs[name][k])
 
-    print(f"{len(prompts)} held-out prompts, creativity {args.creativity}, seed {args.seed}, backend {args.backend}; "
-          f"arms: {arms}")
+    print(
+        f"{len(prompts)} held-out prompts, creativity {args.creativity}, seed {args.seed}, backend {args.backend}; "
+        f"arms: {arms}"
+    )
     print(f"| arm | k | {' | '.join(KEYS)} |")
     print("|---|---:|" + "---:|" * len(KEYS))
     for name in arms:
         for k in ks:
             r = results[f"{name} k={k}"]
-            cells = [f"{r[key]:.1f}" if key == "mean_words" else f"{r[key]:.2f}" if key.startswith("seconds")
-                     else f"{r[key]:.3f}" for key in KEYS]
+            cells = [
+                f"{r[key]:.1f}"
+                if key == "mean_words"
+                else f"{r[key]:.2f}"
+                if key.startswith("seconds")
+                else f"{r[key]:.3f}"
+                for key in KEYS
+            ]
             print(f"| {name} | {k} | " + " | ".join(cells) + " |")
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "args": vars(args), "arms": arms, "results": results,
-            "expansions": [{"prompt": p, **{f"{n} k={k}": runs[n][k]["texts"][i] for n in arms for k in ks}}
-                           for i, p in enumerate(prompts)],
-        }, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "args": vars(args),
+                    "arms": arms,
+                    "results": results,
+                    "expansions": [
+                        {"prompt": p, **{f"{n} k={k}": runs[n][k]["texts"][i] for n in arms for k in ks}}
+                        for i, p in enumerate(prompts)
+                    ],
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

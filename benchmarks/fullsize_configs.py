@@ -25,23 +25,56 @@ sys.path.insert(0, str(REPO))
 
 # Qwen/Qwen3-1.7B config.json (architecture keys): 28 layers, width 2048, GQA 16/8 heads of 128, tied embeddings.
 QWEN3_1P7B = dict(
-    vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=28, num_attention_heads=16,
-    num_key_value_heads=8, head_dim=128, max_position_embeddings=40960, rms_norm_eps=1e-6, rope_theta=1_000_000.0,
-    tie_word_embeddings=True, hidden_act="silu", attention_bias=False,
+    vocab_size=151936,
+    hidden_size=2048,
+    intermediate_size=6144,
+    num_hidden_layers=28,
+    num_attention_heads=16,
+    num_key_value_heads=8,
+    head_dim=128,
+    max_position_embeddings=40960,
+    rms_norm_eps=1e-6,
+    rope_theta=1_000_000.0,
+    tie_word_embeddings=True,
+    hidden_act="silu",
+    attention_bias=False,
 )
 # Qwen/Qwen3-4B config.json: 36 layers, width 2560, GQA 32/8 heads of 128, tied embeddings.
 QWEN3_4B = dict(
-    vocab_size=151936, hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32,
-    num_key_value_heads=8, head_dim=128, max_position_embeddings=40960, rms_norm_eps=1e-6, rope_theta=1_000_000.0,
-    tie_word_embeddings=True, hidden_act="silu", attention_bias=False,
+    vocab_size=151936,
+    hidden_size=2560,
+    intermediate_size=9728,
+    num_hidden_layers=36,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=128,
+    max_position_embeddings=40960,
+    rms_norm_eps=1e-6,
+    rope_theta=1_000_000.0,
+    tie_word_embeddings=True,
+    hidden_act="silu",
+    attention_bias=False,
 )
 QWEN3 = {"qwen3-1.7b": QWEN3_1P7B, "qwen3-4b": QWEN3_4B}
 
 # facebook/dinov3-vitb16-pretrain-lvd1689m config.json: ViT-B/16 with 4 register tokens.
 DINOV3_VITB16 = dict(
-    hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, patch_size=16,
-    num_register_tokens=4, image_size=224, layerscale_value=1.0, rope_theta=100.0, query_bias=True, key_bias=False,
-    value_bias=True, proj_bias=True, mlp_bias=True, use_gated_mlp=False, layer_norm_eps=1e-5,
+    hidden_size=768,
+    intermediate_size=3072,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    patch_size=16,
+    num_register_tokens=4,
+    image_size=224,
+    layerscale_value=1.0,
+    rope_theta=100.0,
+    query_bias=True,
+    key_bias=False,
+    value_bias=True,
+    proj_bias=True,
+    mlp_bias=True,
+    use_gated_mlp=False,
+    layer_norm_eps=1e-5,
 )
 
 CLIP_MODEL = "ViT-L-14"
@@ -141,8 +174,10 @@ def _current(path: Path) -> bool:
 
 
 def _mark(path: Path, what: str) -> None:
-    (path / "RANDOM_WEIGHTS.txt").write_text(f"format {_FORMAT}\n{what}: random weights at full size, built by "
-                                             "benchmarks/fullsize_configs.py. Not a real model.\n")
+    (path / "RANDOM_WEIGHTS.txt").write_text(
+        f"format {_FORMAT}\n{what}: random weights at full size, built by "
+        "benchmarks/fullsize_configs.py. Not a real model.\n"
+    )
 
 
 def stand_in_tokenizer():

@@ -56,8 +56,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 PARTS = ("grpo", "eval", "serve", "render")
 GIB = 2**30
-PROMPT = ("A red fox stands alert in deep fresh snow at the edge of a birch forest, its thick winter coat glowing "
-          "orange against pale blue shadows, soft overcast light, shallow depth of field, wildlife photography.")
+PROMPT = (
+    "A red fox stands alert in deep fresh snow at the edge of a birch forest, its thick winter coat glowing "
+    "orange against pale blue shadows, soft overcast light, shallow depth of field, wildlife photography."
+)
 
 
 # ---------------------------------------------------------------------------------------------- device and memory
@@ -70,8 +72,12 @@ def device_info() -> dict:
         name = torch.cuda.get_device_name(0)
         total = torch.cuda.get_device_properties(0).total_memory
         return {"device": name, "slug": _slug(name), "cuda": True, "total_memory_gib": round(total / GIB, 2)}
-    return {"device": f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)", "slug": "cpu",
-            "cuda": False, "total_memory_gib": None}
+    return {
+        "device": f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
+        "slug": "cpu",
+        "cuda": False,
+        "total_memory_gib": None,
+    }
 
 
 def _slug(name: str) -> str:
@@ -165,13 +171,18 @@ def _gib(n: int | float | None):
 def model_refs(args) -> dict[str, str]:
     """Refs of every model of the part, for `--size tiny` the suite's tiny builders, else full-size random dirs."""
     if args.size == "tiny":
-        return {"policy": "smollm2-135m", "served": "smollm2-135m", "krea2": "tiny:krea2", "clip": "tiny:clip",
-                "aesthetic_head": "tiny:aesthetic-head", "dinov3": "tiny:dinov3"}
+        return {
+            "policy": "smollm2-135m",
+            "served": "smollm2-135m",
+            "krea2": "tiny:krea2",
+            "clip": "tiny:clip",
+            "aesthetic_head": "tiny:aesthetic-head",
+            "dinov3": "tiny:dinov3",
+        }
     import gc
 
-    import torch
-
     import fullsize_configs
+    import torch
 
     refs = fullsize_configs.full_refs(Path(args.models_dir), device="cuda", served=args.served_model)
     # A fresh machine builds (and saves) every model here, whichever part runs: hand the CUDA cache back before the
@@ -228,19 +239,65 @@ def _probed_trainer(probe: PhaseMemory, init: dict):
 
 
 def grpo_argv(args, refs: dict, out: Path) -> list[str]:
-    common = ["--output_dir", str(out), "--max_steps", str(args.steps), "--save_steps", str(10**6),
-              "--image_grid_steps", "0", "--report_to", "none", "--logging_steps", "1"]
+    common = [
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        str(args.steps),
+        "--save_steps",
+        str(10**6),
+        "--image_grid_steps",
+        "0",
+        "--report_to",
+        "none",
+        "--logging_steps",
+        "1",
+    ]
     if args.size == "tiny":
-        return ["--config", str(REPO / "configs/grpo/tiny_cpu.yaml"), *common,
-                "--num_generations", "2", "--per_device_train_batch_size", "4", "--max_completion_length", "8",
-                "--max_prompts", "2", "--rewards.render.height", "64", "--rewards.render.width", "64",
-                "--rewards.render.num_inference_steps", "1"]
-    return ["--config", str(REPO / "configs/grpo/krea2_turbo.yaml"), *common,
-            "--model_name_or_path", refs["policy"], "--sft_adapter", "none", "--dataset_name", "",
-            "--prompt_files", str(REPO / "configs/grpo/tiny_prompts.txt"),
-            "--rewards.render.model", refs["krea2"], "--rewards.aesthetic.head", refs["aesthetic_head"],
-            "--rewards.aesthetic.clip.pretrained", "null", "--rewards.faithfulness.clip.pretrained", "null",
-            "--rewards.safety.clip.pretrained", "null", "--rewards.diversity.model", refs["dinov3"]]
+        return [
+            "--config",
+            str(REPO / "configs/grpo/tiny_cpu.yaml"),
+            *common,
+            "--num_generations",
+            "2",
+            "--per_device_train_batch_size",
+            "4",
+            "--max_completion_length",
+            "8",
+            "--max_prompts",
+            "2",
+            "--rewards.render.height",
+            "64",
+            "--rewards.render.width",
+            "64",
+            "--rewards.render.num_inference_steps",
+            "1",
+        ]
+    return [
+        "--config",
+        str(REPO / "configs/grpo/krea2_turbo.yaml"),
+        *common,
+        "--model_name_or_path",
+        refs["policy"],
+        "--sft_adapter",
+        "none",
+        "--dataset_name",
+        "",
+        "--prompt_files",
+        str(REPO / "configs/grpo/tiny_prompts.txt"),
+        "--rewards.render.model",
+        refs["krea2"],
+        "--rewards.aesthetic.head",
+        refs["aesthetic_head"],
+        "--rewards.aesthetic.clip.pretrained",
+        "null",
+        "--rewards.faithfulness.clip.pretrained",
+        "null",
+        "--rewards.safety.clip.pretrained",
+        "null",
+        "--rewards.diversity.model",
+        refs["dinov3"],
+    ]
 
 
 def run_grpo(args, dev: dict) -> dict:
@@ -264,20 +321,28 @@ def run_grpo(args, dev: dict) -> dict:
         grpo_run.ExpanderGRPOTrainer = original
     wall = time.perf_counter() - start
     steps = [r for r in rows if "timing/step_s" in r]
-    timing = {k: [round(r[f"timing/{k}_s"], 3) for r in steps]
-              for k in ("generation", "rendering", "scoring", "backward", "other", "step")}
+    timing = {
+        k: [round(r[f"timing/{k}_s"], 3) for r in steps]
+        for k in ("generation", "rendering", "scoring", "backward", "other", "step")
+    }
     suite = trainer.reward_suite
     renderer = getattr(getattr(suite, "cache", None), "renderer", None)
     pipe = getattr(renderer, "pipe", None)
-    optim_bytes = sum(t.numel() * t.element_size() for st in trainer.optimizer.state.values()
-                      for t in st.values() if torch.is_tensor(t))
+    optim_bytes = sum(
+        t.numel() * t.element_size()
+        for st in trainer.optimizer.state.values()
+        for t in st.values()
+        if torch.is_tensor(t)
+    )
     reward_models, reward_bytes = {}, {}
     seen: set[int] = set()
-    for name, mod in (("clip", getattr(getattr(suite, "aesthetic", None), "clip", None)),
-                      ("clip_faithfulness", getattr(getattr(suite, "similarity", None), "clip", None)),
-                      ("clip_safety", getattr(getattr(suite, "image_safety", None), "clip", None)),
-                      ("aesthetic_head", getattr(getattr(suite, "aesthetic", None), "head", None)),
-                      ("dinov3", getattr(getattr(suite, "dino", None), "model", None))):
+    for name, mod in (
+        ("clip", getattr(getattr(suite, "aesthetic", None), "clip", None)),
+        ("clip_faithfulness", getattr(getattr(suite, "similarity", None), "clip", None)),
+        ("clip_safety", getattr(getattr(suite, "image_safety", None), "clip", None)),
+        ("aesthetic_head", getattr(getattr(suite, "aesthetic", None), "head", None)),
+        ("dinov3", getattr(getattr(suite, "dino", None), "model", None)),
+    ):
         mod = getattr(mod, "model", mod) if name.startswith("clip") else mod
         if mod is not None and id(mod) not in seen:
             seen.add(id(mod))
@@ -300,14 +365,26 @@ def run_grpo(args, dev: dict) -> dict:
     total = torch.cuda.get_device_properties(0).total_memory if dev["cuda"] else None
     renders = [r.get("renders/total") for r in steps]
     result = {
-        "part": "grpo", "size": args.size, **dev, "recipe": argv[1], "argv": argv, "steps": len(steps),
-        "wall_s": round(wall, 2), "timing_s": timing, "memory_kind": probe.kind, "peak_memory_gib": probe.to_dict(),
-        "components": components, "renders_per_step": renders,
+        "part": "grpo",
+        "size": args.size,
+        **dev,
+        "recipe": argv[1],
+        "argv": argv,
+        "steps": len(steps),
+        "wall_s": round(wall, 2),
+        "timing_s": timing,
+        "memory_kind": probe.kind,
+        "peak_memory_gib": probe.to_dict(),
+        "components": components,
+        "renders_per_step": renders,
         "completions_per_step": trainer.args.per_device_train_batch_size,
         "headroom_gib": _gib(total - peak) if total else None,
         "min_free_gib_seen": _gib(probe.min_free),
-        "note": ("random weights; policy tokenizer: SmolLM2's stand-in (Qwen3 vocabulary kept in the model)"
-                 if args.size == "full" else "tiny random models on CPU: plumbing and ratios, not GPU figures"),
+        "note": (
+            "random weights; policy tokenizer: SmolLM2's stand-in (Qwen3 vocabulary kept in the model)"
+            if args.size == "full"
+            else "tiny random models on CPU: plumbing and ratios, not GPU figures"
+        ),
     }
     shutil.rmtree(out, ignore_errors=True)
     del trainer
@@ -324,17 +401,39 @@ def run_eval_part(args, dev: dict) -> dict:
 
     refs = model_refs(args)
     out = Path(tempfile.mkdtemp(prefix="dryrun_eval_"))
-    common = ["--output_dir", str(out), "--cache_dir", str(out / "cache"), "--bootstrap_samples", "100",
-              "--seeds_per_prompt", "2"]
+    common = [
+        "--output_dir",
+        str(out),
+        "--cache_dir",
+        str(out / "cache"),
+        "--bootstrap_samples",
+        "100",
+        "--seeds_per_prompt",
+        "2",
+    ]
     if args.size == "tiny":
-        cfg = load_eval_config(REPO / "configs/eval/tiny_cpu.yaml", [*common, "--num_prompts", "2", "--height", "64",
-                                                                     "--width", "64", "--num_inference_steps", "1"])
-        arm = ArmConfig(name="smollm2-low", model=refs["policy"], creativity="low", backend="transformers",
-                        max_words=8)
+        cfg = load_eval_config(
+            REPO / "configs/eval/tiny_cpu.yaml",
+            [*common, "--num_prompts", "2", "--height", "64", "--width", "64", "--num_inference_steps", "1"],
+        )
+        arm = ArmConfig(name="smollm2-low", model=refs["policy"], creativity="low", backend="transformers", max_words=8)
     else:
-        cfg = load_eval_config(REPO / "configs/eval/krea2_turbo_parti.yaml", [
-            *common, "--num_prompts", "8", "--renderer", refs["krea2"], "--aesthetic_head", refs["aesthetic_head"],
-            "--clip_pretrained", "null", "--dino_model", refs["dinov3"]])
+        cfg = load_eval_config(
+            REPO / "configs/eval/krea2_turbo_parti.yaml",
+            [
+                *common,
+                "--num_prompts",
+                "8",
+                "--renderer",
+                refs["krea2"],
+                "--aesthetic_head",
+                refs["aesthetic_head"],
+                "--clip_pretrained",
+                "null",
+                "--dino_model",
+                refs["dinov3"],
+            ],
+        )
         arm = ArmConfig(name="qwen3-1.7b-random", model=refs["served"], creativity="medium", backend="vllm")
     cfg = dataclasses.replace(cfg, arms=[cfg.arms[0], arm])
     probe = PhaseMemory()
@@ -350,10 +449,14 @@ def run_eval_part(args, dev: dict) -> dict:
             finally:
                 _sync()
                 seconds[phase] += time.perf_counter() - start
+
         return wrapper
 
-    patched = [(eval_run, "expand_arm", "expansion"), (eval_run, "render_missing", "rendering"),
-               (eval_scoring, "score_rows", "scoring")]
+    patched = [
+        (eval_run, "expand_arm", "expansion"),
+        (eval_run, "render_missing", "rendering"),
+        (eval_scoring, "score_rows", "scoring"),
+    ]
     originals = [getattr(mod, name) for mod, name, _ in patched]
     for mod, name, phase in patched:
         setattr(mod, name, timed(phase, getattr(mod, name)))
@@ -367,16 +470,25 @@ def run_eval_part(args, dev: dict) -> dict:
     wall = time.perf_counter() - start
     counted = sum(seconds.values())
     out_dict = {
-        "part": "eval", "size": args.size, **dev, "config": "configs/eval/krea2_turbo_parti.yaml" if args.size == "full"
-        else "configs/eval/tiny_cpu.yaml", "prompts": cfg.num_prompts, "arms": [a.name for a in cfg.arms],
-        "seeds_per_prompt": cfg.seeds_per_prompt, "height": cfg.height, "width": cfg.width,
-        "rendered": result.rendered, "expanded": result.expanded, "wall_s": round(wall, 2),
+        "part": "eval",
+        "size": args.size,
+        **dev,
+        "config": "configs/eval/krea2_turbo_parti.yaml" if args.size == "full" else "configs/eval/tiny_cpu.yaml",
+        "prompts": cfg.num_prompts,
+        "arms": [a.name for a in cfg.arms],
+        "seeds_per_prompt": cfg.seeds_per_prompt,
+        "height": cfg.height,
+        "width": cfg.width,
+        "rendered": result.rendered,
+        "expanded": result.expanded,
+        "wall_s": round(wall, 2),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "share": {k: round(v / wall, 3) for k, v in seconds.items()},
         "other_share": round(1 - counted / wall, 3),
         "images_per_s_rendering": round(result.rendered / seconds["rendering"], 3) if seconds["rendering"] else None,
         "images_per_s_end_to_end": round(result.rendered / wall, 3),
-        "memory_kind": probe.kind, "peak_memory_gib": probe.to_dict(),
+        "memory_kind": probe.kind,
+        "peak_memory_gib": probe.to_dict(),
     }
     shutil.rmtree(out, ignore_errors=True)
     return out_dict
@@ -387,6 +499,7 @@ def run_eval_part(args, dev: dict) -> dict:
 
 def run_serve(args, dev: dict) -> dict:
     import serve_load
+
     from expander.serve.loadgen import run_http_load
 
     refs = model_refs(args)
@@ -401,23 +514,37 @@ def run_serve(args, dev: dict) -> dict:
     proc, url = serve_load.start_server(backend, log_dir / f"{backend}.log", extra)
     startup = time.perf_counter() - start
     try:
-        http = asyncio.run(run_http_load(url, clients=clients, requests_per_client=per_client,
-                                         max_words=max_words)).to_dict()
+        http = asyncio.run(
+            run_http_load(url, clients=clients, requests_per_client=per_client, max_words=max_words)
+        ).to_dict()
     finally:
         serve_load.stop_server(proc)
     from expander.serve.config import ServeConfig
 
-    cfg = ServeConfig(backend=backend) if args.size == "tiny" else \
-        ServeConfig(backend=backend, model=model, default_adapter="none")
-    engine = asyncio.run(serve_load.engine_load(cfg, clients=clients, requests_per_client=per_client,
-                                                max_words=max_words))
+    cfg = (
+        ServeConfig(backend=backend)
+        if args.size == "tiny"
+        else ServeConfig(backend=backend, model=model, default_adapter="none")
+    )
+    engine = asyncio.run(
+        serve_load.engine_load(cfg, clients=clients, requests_per_client=per_client, max_words=max_words)
+    )
     shutil.rmtree(log_dir, ignore_errors=True)
     return {
-        "part": "serve", "size": args.size, **dev, "backend": backend,
+        "part": "serve",
+        "size": args.size,
+        **dev,
+        "backend": backend,
         "model": "qwen3-1.7b random weights" if args.size == "full" else "smollm2-135m (built-in)",
-        "clients": clients, "requests_per_client": per_client, "max_words": max_words,
-        "server_start_s": round(startup, 1), "http": http, "engine": engine,
-        "tok_per_s": http["tok_per_s"], "p50_s": http["p50_s"], "p95_s": http["p95_s"],
+        "clients": clients,
+        "requests_per_client": per_client,
+        "max_words": max_words,
+        "server_start_s": round(startup, 1),
+        "http": http,
+        "engine": engine,
+        "tok_per_s": http["tok_per_s"],
+        "p50_s": http["p50_s"],
+        "p95_s": http["p95_s"],
         "api_over_engine": round(http["req_per_s"] / engine["req_per_s"], 3) if engine["req_per_s"] else None,
         "errors": http["errors"] + engine["errors"],
     }
@@ -439,8 +566,14 @@ def run_render(args, dev: dict) -> dict:
         import fullsize_configs
 
         pipe = fullsize_configs.build_krea2("cuda")
-        renderer = Krea2Renderer(pipe, ref="random-weights-full-size", preset="turbo", device=torch.device("cuda"),
-                                 dtype=torch.bfloat16, batch_size=1)
+        renderer = Krea2Renderer(
+            pipe,
+            ref="random-weights-full-size",
+            preset="turbo",
+            device=torch.device("cuda"),
+            dtype=torch.bfloat16,
+            batch_size=1,
+        )
         sizes, steps = (512, 1024), 8
     transformer = renderer.pipe.transformer
     state = {"seconds": 0.0, "calls": 0, "counter": None, "tokens": None}
@@ -487,26 +620,45 @@ def run_render(args, dev: dict) -> dict:
         for size in sizes:
             if size not in flops_per_render:  # count in eager (same FLOPs compiled)
                 _, _, counter = render(size, count=True)
-                flops_per_render[size] = {"total": counter.total, **counter.by_kind, "forwards": state["calls"],
-                                           "tokens_per_forward": state["tokens"]}
+                flops_per_render[size] = {
+                    "total": counter.total,
+                    **counter.by_kind,
+                    "forwards": state["calls"],
+                    "tokens_per_forward": state["tokens"],
+                }
             render(size)  # warm-up (compiles with --compile)
             wall, tf_s, _ = render(size, repeats=args.repeats)
             flops = flops_per_render[size]["total"]
             achieved = flops / tf_s / 1e12
-            rows.append({
-                "mode": mode, "size": size, "steps": steps, "seconds_per_image": round(wall, 4),
-                "transformer_seconds_per_image": round(tf_s, 4), "transformer_share_of_render": round(tf_s / wall, 3),
-                "transformer_flop_per_image": flops, "achieved_flop_per_s": round(flops / tf_s),
-                "achieved_tflops": round(achieved, 3),
-                "share_of_bf16_peak": round(achieved / peak, 3) if peak else None,
-            })
-            print(f"render {mode:<7} {size}x{size}: {wall:.3f} s/image, transformer {tf_s:.3f} s "
-                  f"({flops / 1e9:,.3f} GFLOP) = {achieved * 1e3:,.3f} GFLOP/s"
-                  + (f" = {100 * achieved / peak:.1f}% of {peak:.0f} bf16 peak" if peak else " (peak unknown: CPU)"),
-                  flush=True)
-    return {"part": "render", "size": args.size, **dev, "bf16_dense_peak_tflops": peak,
-            "flops_per_render": {str(k): v for k, v in flops_per_render.items()}, "rows": rows,
-            "text_tokens_note": "FLOPs counted at the prompt's real token count (the renderer trims padding)"}
+            rows.append(
+                {
+                    "mode": mode,
+                    "size": size,
+                    "steps": steps,
+                    "seconds_per_image": round(wall, 4),
+                    "transformer_seconds_per_image": round(tf_s, 4),
+                    "transformer_share_of_render": round(tf_s / wall, 3),
+                    "transformer_flop_per_image": flops,
+                    "achieved_flop_per_s": round(flops / tf_s),
+                    "achieved_tflops": round(achieved, 3),
+                    "share_of_bf16_peak": round(achieved / peak, 3) if peak else None,
+                }
+            )
+            print(
+                f"render {mode:<7} {size}x{size}: {wall:.3f} s/image, transformer {tf_s:.3f} s "
+                f"({flops / 1e9:,.3f} GFLOP) = {achieved * 1e3:,.3f} GFLOP/s"
+                + (f" = {100 * achieved / peak:.1f}% of {peak:.0f} bf16 peak" if peak else " (peak unknown: CPU)"),
+                flush=True,
+            )
+    return {
+        "part": "render",
+        "size": args.size,
+        **dev,
+        "bf16_dense_peak_tflops": peak,
+        "flops_per_render": {str(k): v for k, v in flops_per_render.items()},
+        "rows": rows,
+        "text_tokens_note": "FLOPs counted at the prompt's real token count (the renderer trims padding)",
+    }
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -525,8 +677,9 @@ def dry_plan(args) -> dict:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
     p.add_argument("--size", choices=("full", "tiny"), default="full")
     p.add_argument("--out", default=None, help="write <part>_<device>.json here")
@@ -534,8 +687,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=None, help="GRPO steps (default 3; tiny 1)")
     p.add_argument("--repeats", type=int, default=None, help="render: timed renders per size (default 3; tiny 1)")
     p.add_argument("--served-model", default="qwen3-1.7b", choices=("qwen3-1.7b", "qwen3-4b"))
-    p.add_argument("--models-dir", default=str(REPO / ".cache" / "expander" / "fullsize"),
-                   help="where the full-size random models are saved once and reused")
+    p.add_argument(
+        "--models-dir",
+        default=str(REPO / ".cache" / "expander" / "fullsize"),
+        help="where the full-size random models are saved once and reused",
+    )
     p.add_argument("--dry-plan", action="store_true", help="build full-size models on `meta`; print params and bytes")
     args = p.parse_args(argv)
     args.steps = args.steps or (1 if args.size == "tiny" else 3)
@@ -579,10 +735,12 @@ def main(argv=None) -> dict[str, dict]:
 
 
 def _headline(r: dict) -> dict:
-    keys = {"grpo": ("part_wall_s", "timing_s", "peak_memory_gib", "renders_per_step", "headroom_gib"),
-            "eval": ("part_wall_s", "rendered", "images_per_s_rendering", "share", "peak_memory_gib"),
-            "serve": ("part_wall_s", "tok_per_s", "p50_s", "p95_s", "api_over_engine", "errors"),
-            "render": ("part_wall_s", "rows")}[r["part"]]
+    keys = {
+        "grpo": ("part_wall_s", "timing_s", "peak_memory_gib", "renders_per_step", "headroom_gib"),
+        "eval": ("part_wall_s", "rendered", "images_per_s_rendering", "share", "peak_memory_gib"),
+        "serve": ("part_wall_s", "tok_per_s", "p50_s", "p95_s", "api_over_engine", "errors"),
+        "render": ("part_wall_s", "rows"),
+    }[r["part"]]
     return {k: r.get(k) for k in keys}
 
 

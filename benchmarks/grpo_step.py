@@ -32,12 +32,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps < 2:
         parser.error("--steps must be >= 2 (the first step is warm-up)")
 
-    from expander.train.grpo import main as grpo_main, make_parser
+    from expander.train.grpo import main as grpo_main
+    from expander.train.grpo import make_parser
 
     out = Path(tempfile.mkdtemp(prefix="grpo_step_"))
     try:
-        recipe = ["--config", args.config, "--output_dir", str(out), "--max_steps", str(args.steps),
-                  "--save_steps", str(10**6), "--image_grid_steps", "0", "--report_to", "none", *args.overrides]
+        recipe = [
+            "--config",
+            args.config,
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            str(args.steps),
+            "--save_steps",
+            str(10**6),
+            "--image_grid_steps",
+            "0",
+            "--report_to",
+            "none",
+            *args.overrides,
+        ]
         grpo_main(*make_parser().parse_args_and_config(recipe))
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     finally:

@@ -29,7 +29,7 @@ SHORT = [
     "a bowl of ramen, top view",
     "an old sailor, oil painting",
     "a tiny robot watering a plant",
-    "a neon sign that says \"OPEN\"",
+    'a neon sign that says "OPEN"',
     "a misty pine forest",
 ]
 # Expansion-like prompts (what RL renders): dense, caption-style, 50-80 words.
@@ -52,7 +52,7 @@ DENSE = [
     "A tiny round robot with a dented copper body and glowing blue eyes waters a small green seedling in a "
     "terracotta pot using a miniature watering can, on a cluttered workbench with screws and tools, "
     "afternoon sunlight through a dusty window, whimsical 3D render with soft shadows.",
-    "A pink neon sign that reads \"OPEN\" in cursive letters hangs in the rain-streaked window of a small "
+    'A pink neon sign that reads "OPEN" in cursive letters hangs in the rain-streaked window of a small '
     "diner at night, reflections of the glow on the wet sidewalk, a red booth and a coffee cup visible "
     "inside, cinematic street photography with shallow depth of field and moody blue tones.",
     "A misty pine forest at sunrise, tall dark trunks fading into fog, shafts of golden light breaking "
@@ -69,8 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=2, help="seeds per prompt (default 2)")
     p.add_argument("--batch-size", type=int, default=8, help="renderer micro-batch (default 8)")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads, set explicitly (default 2)")
-    p.add_argument("--breakdown", action="store_true",
-                   help="also time the renderer with batch 1 and with the text cache off")
+    p.add_argument(
+        "--breakdown", action="store_true", help="also time the renderer with batch 1 and with the text cache off"
+    )
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     return p.parse_args(argv)
 
@@ -111,15 +112,28 @@ def main(argv=None) -> dict:
         return wall - start[0], cpu - start[1]
 
     def pipeline_one(prompt, seed):
-        return pipe(prompt, height=size, width=size, num_inference_steps=args.steps, guidance_scale=0.0,
-                    generator=torch.Generator("cpu").manual_seed(seed), output_type="pt").images
+        return pipe(
+            prompt,
+            height=size,
+            width=size,
+            num_inference_steps=args.steps,
+            guidance_scale=0.0,
+            generator=torch.Generator("cpu").manual_seed(seed),
+            output_type="pt",
+        ).images
 
     def renderer_run(**kwargs):
         r = Krea2Renderer.from_pretrained(model, preset="turbo", **kwargs)
         r.render(["warm-up prompt, unrelated"], [999], height=size, width=size, num_inference_steps=args.steps)
         start = clock()
-        out = r.render([p for p, _ in pairs], [s for _, s in pairs], height=size, width=size,
-                       num_inference_steps=args.steps, output_type="pt")
+        out = r.render(
+            [p for p, _ in pairs],
+            [s for _, s in pairs],
+            height=size,
+            width=size,
+            num_inference_steps=args.steps,
+            output_type="pt",
+        )
         return elapsed(start), out, r
 
     pipeline_one("warm-up prompt, unrelated", 999)
@@ -128,17 +142,22 @@ def main(argv=None) -> dict:
     pipeline_t = elapsed(start)
 
     renderer_t, images, r = renderer_run(batch_size=args.batch_size)
-    rows = {"pipeline, one call per image": pipeline_t,
-            f"renderer, batch {args.batch_size}, text cache": renderer_t}
+    rows = {"pipeline, one call per image": pipeline_t, f"renderer, batch {args.batch_size}, text cache": renderer_t}
     if args.breakdown:
-        rows["renderer, batch 1, no text cache (padding trim only)"] = renderer_run(batch_size=1,
-                                                                                    text_cache_size=0)[0]
+        rows["renderer, batch 1, no text cache (padding trim only)"] = renderer_run(batch_size=1, text_cache_size=0)[0]
         rows["renderer, batch 1, text cache"] = renderer_run(batch_size=1)[0]
-        rows[f"renderer, batch {args.batch_size}, no text cache"] = renderer_run(batch_size=args.batch_size,
-                                                                                 text_cache_size=0)[0]
+        rows[f"renderer, batch {args.batch_size}, no text cache"] = renderer_run(
+            batch_size=args.batch_size, text_cache_size=0
+        )[0]
     results = {
-        "model": str(model), "images": n, "prompts": len(prompts), "seeds_per_prompt": args.seeds,
-        "size": size, "steps": args.steps, "threads": args.threads, "batch_size": args.batch_size,
+        "model": str(model),
+        "images": n,
+        "prompts": len(prompts),
+        "seeds_per_prompt": args.seeds,
+        "size": size,
+        "steps": args.steps,
+        "threads": args.threads,
+        "batch_size": args.batch_size,
         "pipeline_images_per_s": round(n / pipeline_t[0], 3),
         "renderer_images_per_s": round(n / renderer_t[0], 3),
         "ratio_wall": round(pipeline_t[0] / renderer_t[0], 2),
@@ -148,15 +167,21 @@ def main(argv=None) -> dict:
         "rows": {name: {"wall_s": round(w, 3), "cpu_s": round(c, 3)} for name, (w, c) in rows.items()},
     }
 
-    print(f"model {model}\n{n} images ({len(prompts)} prompts x {args.seeds} seeds), {size}x{size}, "
-          f"{args.steps} steps, torch threads {args.threads}")
+    print(
+        f"model {model}\n{n} images ({len(prompts)} prompts x {args.seeds} seeds), {size}x{size}, "
+        f"{args.steps} steps, torch threads {args.threads}"
+    )
     print(f"{'':54s} {'wall s':>8s} {'images/s':>9s} {'ratio':>7s} {'cpu s':>8s} {'ratio':>7s}")
     for name, (wall, cpu) in rows.items():
-        print(f"{name:54s} {wall:8.2f} {n / wall:9.3f} {pipeline_t[0] / wall:6.2f}x {cpu:8.2f} "
-              f"{pipeline_t[1] / cpu:6.2f}x")
-    print(f"ratio (renderer / pipeline images/s): {results['ratio_wall']:.2f}x wall clock, "
-          f"{results['ratio_cpu']:.2f}x CPU time; mean |renderer - pipeline| = "
-          f"{results['mean_abs_diff_vs_pipeline']:.2e} (pixels in [0, 1])")
+        print(
+            f"{name:54s} {wall:8.2f} {n / wall:9.3f} {pipeline_t[0] / wall:6.2f}x {cpu:8.2f} "
+            f"{pipeline_t[1] / cpu:6.2f}x"
+        )
+    print(
+        f"ratio (renderer / pipeline images/s): {results['ratio_wall']:.2f}x wall clock, "
+        f"{results['ratio_cpu']:.2f}x CPU time; mean |renderer - pipeline| = "
+        f"{results['mean_abs_diff_vs_pipeline']:.2e} (pixels in [0, 1])"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return results

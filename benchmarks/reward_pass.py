@@ -77,9 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         """Render the same 16 (text, seed) pairs directly, then one batch forward of each reward model."""
         seeds = [suite.cache.seed_for(s, step) for s in shorts]
         clock = Clock()
-        images = suite.renderer.render(texts, seeds, height=r.height, width=r.width,
-                                       num_inference_steps=r.num_inference_steps, guidance_scale=r.guidance_scale,
-                                       output_type="pt")
+        images = suite.renderer.render(
+            texts,
+            seeds,
+            height=r.height,
+            width=r.width,
+            num_inference_steps=r.num_inference_steps,
+            guidance_scale=r.guidance_scale,
+            output_type="pt",
+        )
         render_wall, render_cpu = clock.read()
         for clip in models:
             clip.encode_images(images)
@@ -106,20 +112,30 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.median(row[key] for row in rows)
 
     renders = [p["renders"] for p in passes]
-    print(f"reward functions: {', '.join(suite.names)}  (torch threads: {torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"reward functions: {', '.join(suite.names)}  (torch threads: {torch.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.1f})"
+    )
     print(f"renders per step: {renders} (expected 16 = 4 prompts x 4 completions)")
     rendering = statistics.median(pass_render)
-    print(f"reward pass (wall): {med(passes, 'wall'):.3f} s = rendering {rendering:.3f} s "
-          f"+ scoring {med(passes, 'wall') - rendering:.3f} s")
-    print(f"bare work   (wall): {med(bares, 'wall'):.3f} s = rendering {med(bares, 'render_wall'):.3f} s "
-          f"+ one forward per reward model {med(bares, 'wall') - med(bares, 'render_wall'):.3f} s")
-    print("per reward function, wall (the first image reward includes the 16 renders): "
-          + ", ".join(f"{n} {statistics.median(v[1:]):.3f} s" for n, v in per_func.items()))
+    print(
+        f"reward pass (wall): {med(passes, 'wall'):.3f} s = rendering {rendering:.3f} s "
+        f"+ scoring {med(passes, 'wall') - rendering:.3f} s"
+    )
+    print(
+        f"bare work   (wall): {med(bares, 'wall'):.3f} s = rendering {med(bares, 'render_wall'):.3f} s "
+        f"+ one forward per reward model {med(bares, 'wall') - med(bares, 'render_wall'):.3f} s"
+    )
+    print(
+        "per reward function, wall (the first image reward includes the 16 renders): "
+        + ", ".join(f"{n} {statistics.median(v[1:]):.3f} s" for n, v in per_func.items())
+    )
     for key in ("cpu", "wall"):
         ratio = med(passes, key) / med(bares, key)
-        print(f"ratio total / (render + one forward per model), {key} time: {ratio:.3f}  "
-              f"(target <= 1.2: {'met' if ratio <= 1.2 else 'NOT met'})")
+        print(
+            f"ratio total / (render + one forward per model), {key} time: {ratio:.3f}  "
+            f"(target <= 1.2: {'met' if ratio <= 1.2 else 'NOT met'})"
+        )
     return 0 if all(n == 16 for n in renders) else 1
 
 

@@ -30,8 +30,12 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 SHORTS = ["three red apples on a table", "a lighthouse at dusk", "a watercolor fox in snow", 'a sign that says "OPEN"']
-TAILS = [", soft window light, fine film grain and muted colours.", ", low angle, dramatic clouds, crisp detail.",
-         ", wide shot, golden hour glow, gentle haze.", ", centred composition, diffuse light, rich texture."]
+TAILS = [
+    ", soft window light, fine film grain and muted colours.",
+    ", low angle, dramatic clouds, crisp detail.",
+    ", wide shot, golden hour glow, gentle haze.",
+    ", centred composition, diffuse light, rich texture.",
+]
 
 
 def groups(step: int) -> list[tuple[list[str], list[str]]]:
@@ -102,10 +106,24 @@ def main(argv: list[str] | None = None) -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/rewards"
-    base = ["--render.height", str(args.size), "--render.width", str(args.size),
-            "--reward_server.torch_threads", str(args.torch_threads), "--reward_server.host", "127.0.0.1",
-            "--reward_server.port", str(port), "--reward_server.num_cpus", str(args.num_cpus),
-            "--reward_server.num_gpus", str(args.num_gpus), "--reward_server.batch_wait_timeout_s", "0.01"]
+    base = [
+        "--render.height",
+        str(args.size),
+        "--render.width",
+        str(args.size),
+        "--reward_server.torch_threads",
+        str(args.torch_threads),
+        "--reward_server.host",
+        "127.0.0.1",
+        "--reward_server.port",
+        str(port),
+        "--reward_server.num_cpus",
+        str(args.num_cpus),
+        "--reward_server.num_gpus",
+        str(args.num_gpus),
+        "--reward_server.batch_wait_timeout_s",
+        "0.01",
+    ]
     steps = list(range(1000, 1001 + args.steps))
     results = {}
 
@@ -133,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"in-process s/step before / after the service runs: {first[0]:.3f} / {again[0]:.3f}")
 
     ref_step, ref_cached = results["in-process"]
-    print(f"\n{args.size}x{args.size}, 16 rows/step (4 prompts x 4 completions), medians of {args.steps} steps, "
-          f"torch threads {args.torch_threads}, {os.cpu_count()} CPUs")
+    print(
+        f"\n{args.size}x{args.size}, 16 rows/step (4 prompts x 4 completions), medians of {args.steps} steps, "
+        f"torch threads {args.torch_threads}, {os.cpu_count()} CPUs"
+    )
     print(f"{'backend':<24} {'s/step':>8} {'rows/s':>8} {'vs in-process':>14} {'overhead ms/request':>20}")
     for name, (step_s, cached_s) in results.items():
         overhead = "" if name == "in-process" else f"{1000 * (cached_s - ref_cached):.1f}"

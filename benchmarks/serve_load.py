@@ -69,14 +69,27 @@ def launch(cmd: list[str], log_path: Path, env: dict, cwd: Path = REPO) -> subpr
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def start_server(backend: str, log_path: Path, extra: list[str], wait: bool = True,
-                 tree: Path = REPO) -> tuple[subprocess.Popen, str]:
+def start_server(
+    backend: str, log_path: Path, extra: list[str], wait: bool = True, tree: Path = REPO
+) -> tuple[subprocess.Popen, str]:
     """An `expander serve` process on a free port (no API key, no admission limit in the way), running the
     `expander` package of source tree `tree` (this checkout, or another commit's `git archive`)."""
     port = free_port()
-    cmd = [sys.executable, "-c", "import sys; from expander.cli import main; sys.exit(main())", "serve",
-           "--backend", backend, "--port", str(port), "--max_concurrent_requests", "1024",
-           "--request_timeout_s", "3600", *extra]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from expander.cli import main; sys.exit(main())",
+        "serve",
+        "--backend",
+        backend,
+        "--port",
+        str(port),
+        "--max_concurrent_requests",
+        "1024",
+        "--request_timeout_s",
+        "3600",
+        *extra,
+    ]
     env = {**os.environ, "EXPANDER_API_KEY": "", "PYTHONPATH": str(tree)}
     proc = launch(cmd, log_path, env, cwd=tree)
     url = f"http://127.0.0.1:{port}"
@@ -104,13 +117,25 @@ def peer_command(port: int) -> tuple[list[str], str]:
     if adapters:
         raise RuntimeError("the peer arm needs merged weights (merge_default_adapter with one adapter)")
     opts = cfg.backend_options()
-    kwargs = vllm_engine_args(model_path, dtype=opts["dtype"], max_model_len=opts["max_model_len"],
-                              enforce_eager=opts["enforce_eager"], max_num_seqs=opts["max_num_seqs"],
-                              gpu_memory_utilization=opts["gpu_memory_utilization"])
+    kwargs = vllm_engine_args(
+        model_path,
+        dtype=opts["dtype"],
+        max_model_len=opts["max_model_len"],
+        enforce_eager=opts["enforce_eager"],
+        max_num_seqs=opts["max_num_seqs"],
+        gpu_memory_utilization=opts["gpu_memory_utilization"],
+    )
     kwargs.update(opts["engine_args"])
     kwargs["disable_log_stats"] = True  # as our server's AsyncEngineArgs
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--port", str(port),
-           "--served-model-name", served.default_model]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--port",
+        str(port),
+        "--served-model-name",
+        served.default_model,
+    ]
     for key, value in kwargs.items():
         flag = "--" + key.replace("_", "-")
         if value is True:
@@ -154,8 +179,9 @@ async def engine_load(cfg, *, clients: int, requests_per_client: int, max_words:
     engine = create_backend(cfg.backend, model_path, adapters, **cfg.backend_options())
     await engine.start()
     try:
-        result = await run_engine_load(engine, clients=clients, requests_per_client=requests_per_client,
-                                       max_words=max_words, adapter=adapter)
+        result = await run_engine_load(
+            engine, clients=clients, requests_per_client=requests_per_client, max_words=max_words, adapter=adapter
+        )
     finally:
         await engine.close()
     return result.to_dict()
@@ -164,14 +190,21 @@ async def engine_load(cfg, *, clients: int, requests_per_client: int, max_words:
 async def engine_run(backend: str, args) -> dict:
     from expander.serve.config import ServeConfig
 
-    return await engine_load(ServeConfig(backend=backend), clients=args.clients,
-                             requests_per_client=args.requests_per_client, max_words=args.max_words)
+    return await engine_load(
+        ServeConfig(backend=backend),
+        clients=args.clients,
+        requests_per_client=args.requests_per_client,
+        max_words=args.max_words,
+    )
 
 
 def show(label: str, r: dict) -> None:
-    print(f"{label:<30} {r['requests']:>4} req  {r['errors']:>3} err  {r['wall_s']:7.1f} s  "
-          f"{r['req_per_s']:6.2f} req/s  {r['tok_per_s']:7.1f} tok/s  "
-          f"p50 {r['p50_s']:6.1f} s  p95 {r['p95_s']:6.1f} s  p99 {r['p99_s']:6.1f} s", flush=True)
+    print(
+        f"{label:<30} {r['requests']:>4} req  {r['errors']:>3} err  {r['wall_s']:7.1f} s  "
+        f"{r['req_per_s']:6.2f} req/s  {r['tok_per_s']:7.1f} tok/s  "
+        f"p50 {r['p50_s']:6.1f} s  p95 {r['p95_s']:6.1f} s  p99 {r['p99_s']:6.1f} s",
+        flush=True,
+    )
     for kind, count in sorted(r.get("error_kinds", {}).items(), key=lambda kv: -kv[1]):
         print(f"{'':<32}{count} x {kind}", flush=True)
 
@@ -241,8 +274,11 @@ def scrape_regenerations(url: str) -> float:
 def refused_outputs(result: dict) -> int:
     """Requests of a load run refused by our output check (400 `output_refused`: the resample added a sensitive
     category too), from the load generator's named errors."""
-    return sum(n for kind, n in result.get("error_kinds", {}).items()
-               if kind.startswith("HTTP 400") and "output_refused" in kind)
+    return sum(
+        n
+        for kind, n in result.get("error_kinds", {}).items()
+        if kind.startswith("HTTP 400") and "output_refused" in kind
+    )
 
 
 def phase_table(before: dict, after: dict, route: str) -> dict[str, float]:
@@ -276,8 +312,12 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
     try:
         wait_healthy(ours, our_url, log_dir / "ours-chat.log")
         wait_healthy(peer, peer_url, log_dir / "peer.log")
-        workload = dict(model=model, clients=args.clients, requests_per_client=args.requests_per_client,
-                        max_tokens=args.chat_max_tokens)
+        workload = dict(
+            model=model,
+            clients=args.clients,
+            requests_per_client=args.requests_per_client,
+            max_tokens=args.chat_max_tokens,
+        )
         # One short warm-up each (first requests pay lazy initialisation on both sides).
         for url in (our_url, peer_url):
             asyncio.run(run_chat_load(url, **{**workload, "clients": 2, "requests_per_client": 1}))
@@ -304,8 +344,10 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
                 r["tok_per_cpu_s"] = r["completion_tokens"] / cpu_s if cpu_s else float("nan")
                 if name == "ours":
                     r["phases_ms"] = phase_table(before, scrape_phases(url), "/v1/chat/completions")
-                    r["output_checks"] = {"regenerated": scrape_regenerations(url) - regenerated_before,
-                                          "refused": refused_outputs(r)}
+                    r["output_checks"] = {
+                        "regenerated": scrape_regenerations(url) - regenerated_before,
+                        "refused": refused_outputs(r),
+                    }
                 # Every request, served or refused, did its work: requests/s counts both (the token rate counts
                 # a resampled expansion's two samples on our side).
                 r["all_req_per_s"] = r["requests"] / r["wall_s"]
@@ -318,24 +360,35 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
             print(f"round {i + 1}  (load average {row['load_before']} -> {row['load_after']})")
             show("  vLLM OpenAI server (peer)", row["peer"])
             show("  expander /v1/chat/completions", row["ours"])
-            print("  CPU ms per request, front end / engine processes: "
-                  f"ours {row['ours']['frontend_cpu_ms']:.0f} / {row['ours']['engine_cpu_ms']:.0f}, "
-                  f"peer {row['peer']['frontend_cpu_ms']:.0f} / {row['peer']['engine_cpu_ms']:.0f}; completion tokens per "
-                  f"server CPU second: ours {row['ours']['tok_per_cpu_s']:.1f}, peer {row['peer']['tok_per_cpu_s']:.1f} "
-                  f"(ratio {row['cpu_ratio']:.2f})")
-            print(f"  completion tokens: ours {row['ours']['completion_tokens']}, peer "
-                  f"{row['peer']['completion_tokens']} (a difference means different texts were sampled)")
+            print(
+                "  CPU ms per request, front end / engine processes: "
+                f"ours {row['ours']['frontend_cpu_ms']:.0f} / {row['ours']['engine_cpu_ms']:.0f}, "
+                f"peer {row['peer']['frontend_cpu_ms']:.0f} / {row['peer']['engine_cpu_ms']:.0f}; completion tokens per "
+                f"server CPU second: ours {row['ours']['tok_per_cpu_s']:.1f}, peer {row['peer']['tok_per_cpu_s']:.1f} "
+                f"(ratio {row['cpu_ratio']:.2f})"
+            )
+            print(
+                f"  completion tokens: ours {row['ours']['completion_tokens']}, peer "
+                f"{row['peer']['completion_tokens']} (a difference means different texts were sampled)"
+            )
             phases = row["ours"].get("phases_ms", {})
             if phases:
-                print("  ours, mean ms per request in each server phase: "
-                      + "  ".join(f"{k} {v:.1f}" for k, v in phases.items()))
+                print(
+                    "  ours, mean ms per request in each server phase: "
+                    + "  ".join(f"{k} {v:.1f}" for k, v in phases.items())
+                )
             checks = row["ours"].get("output_checks", {})
             if checks:
-                print(f"  ours, output checks: {checks['regenerated']:.0f} expansions resampled (a sensitive category "
-                      f"added; both samples' tokens in usage), {checks['refused']:.0f} refused after the resample "
-                      "(400 output_refused: the errors above)")
-            print(f"  ours / peer completion tokens/s = {row['ratio']:.2f}   (target >= 0.95); requests/s, refused "
-                  f"ones included = {row['req_ratio']:.2f}", flush=True)
+                print(
+                    f"  ours, output checks: {checks['regenerated']:.0f} expansions resampled (a sensitive category "
+                    f"added; both samples' tokens in usage), {checks['refused']:.0f} refused after the resample "
+                    "(400 output_refused: the errors above)"
+                )
+            print(
+                f"  ours / peer completion tokens/s = {row['ratio']:.2f}   (target >= 0.95); requests/s, refused "
+                f"ones included = {row['req_ratio']:.2f}",
+                flush=True,
+            )
     finally:
         stop_server(ours)
         stop_server(peer)
@@ -345,33 +398,56 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
     peer_s = sum(r["peer"]["wall_s"] for r in results["rounds"])
     results["ratio"] = (ours_tok / ours_s) / (peer_tok / peer_s)
     results["req_ratio"] = (sum(r["ours"]["requests"] for r in results["rounds"]) / ours_s) / (
-        sum(r["peer"]["requests"] for r in results["rounds"]) / peer_s)
-    results["cpu_ratio"] = (sum(r["ours"]["completion_tokens"] for r in results["rounds"])
-                            / sum((r["ours"]["frontend_cpu_ms"] + r["ours"]["engine_cpu_ms"]) * r["ours"]["requests"]
-                                  for r in results["rounds"])) / (
+        sum(r["peer"]["requests"] for r in results["rounds"]) / peer_s
+    )
+    results["cpu_ratio"] = (
+        sum(r["ours"]["completion_tokens"] for r in results["rounds"])
+        / sum(
+            (r["ours"]["frontend_cpu_ms"] + r["ours"]["engine_cpu_ms"]) * r["ours"]["requests"]
+            for r in results["rounds"]
+        )
+    ) / (
         sum(r["peer"]["completion_tokens"] for r in results["rounds"])
-        / sum((r["peer"]["frontend_cpu_ms"] + r["peer"]["engine_cpu_ms"]) * r["peer"]["requests"]
-              for r in results["rounds"]))
+        / sum(
+            (r["peer"]["frontend_cpu_ms"] + r["peer"]["engine_cpu_ms"]) * r["peer"]["requests"]
+            for r in results["rounds"]
+        )
+    )
     return results
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--arms", default="peer,expand,engine,transformers",
-                   help="comma list of: peer (our chat API vs vLLM's own OpenAI server), expand (our /v1/expand on "
-                   "vLLM + the batch line), engine (the same workload straight on our vLLM engine), transformers "
-                   "(/v1/expand on the transformers backend)")
+    p.add_argument(
+        "--arms",
+        default="peer,expand,engine,transformers",
+        help="comma list of: peer (our chat API vs vLLM's own OpenAI server), expand (our /v1/expand on "
+        "vLLM + the batch line), engine (the same workload straight on our vLLM engine), transformers "
+        "(/v1/expand on the transformers backend)",
+    )
     p.add_argument("--clients", type=int, default=64)
     p.add_argument("--requests-per-client", type=int, default=4)
     p.add_argument("--max-words", type=int, default=40, help="/v1/expand word budget (tokens ~ 1.6x + 16)")
     p.add_argument("--chat-max-tokens", type=int, default=80, help="completion budget of each chat request")
     p.add_argument("--rounds", type=int, default=1, help="peer arm: ours and the peer this many times, alternating")
-    p.add_argument("--batch", type=int, default=32, help="also time one batch of this many prompts against as many "
-                   "concurrent single requests on the same server (0 = skip)")
-    p.add_argument("--ours-tree", default=str(REPO), help="peer arm: the source tree our server runs from (default "
-                   "this checkout; `git archive <commit> | tar -x -C DIR` measures another commit against the same peer)")
-    p.add_argument("--quick", action="store_true", help="small counts (8 clients x 2, a batch of 8): a one-minute check "
-                   "that every arm runs, not a measurement")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=32,
+        help="also time one batch of this many prompts against as many "
+        "concurrent single requests on the same server (0 = skip)",
+    )
+    p.add_argument(
+        "--ours-tree",
+        default=str(REPO),
+        help="peer arm: the source tree our server runs from (default "
+        "this checkout; `git archive <commit> | tar -x -C DIR` measures another commit against the same peer)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small counts (8 clients x 2, a batch of 8): a one-minute check that every arm runs, not a measurement",
+    )
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--log-dir", default="/tmp/expander-serve-load")
     args = p.parse_args()
@@ -385,17 +461,22 @@ def main() -> int:
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {}
-    print(f"workload: {args.clients} clients x {args.requests_per_client} requests; chat: max_tokens "
-          f"{args.chat_max_tokens}; expand: max_words {args.max_words}; load average {load_average()} "
-          f"on {os.cpu_count()} cores")
+    print(
+        f"workload: {args.clients} clients x {args.requests_per_client} requests; chat: max_tokens "
+        f"{args.chat_max_tokens}; expand: max_words {args.max_words}; load average {load_average()} "
+        f"on {os.cpu_count()} cores"
+    )
     if "peer" in arms:
         results["peer"] = run_peer_comparison(args, log_dir)
     backends = [b for b in ("vllm", "transformers") if (b == "vllm" and "expand" in arms) or b in arms]
     for backend in backends:
         proc, url = start_server(backend, log_dir / f"{backend}.log", [])
         try:
-            r = asyncio.run(run_http_load(url, clients=args.clients, requests_per_client=args.requests_per_client,
-                                          max_words=args.max_words)).to_dict()
+            r = asyncio.run(
+                run_http_load(
+                    url, clients=args.clients, requests_per_client=args.requests_per_client, max_words=args.max_words
+                )
+            ).to_dict()
             if args.batch:
                 pair = asyncio.run(run_batch_vs_singles(url, prompts=args.batch, max_words=args.max_words))
         finally:
@@ -412,12 +493,18 @@ def main() -> int:
         show("vllm engine direct", r)
     print()
     if "peer" in arms:
-        print(f"chat API: ours / vLLM's own OpenAI server, completion tokens/s over {args.rounds} round(s) = "
-              f"{results['peer']['ratio']:.2f}   (target >= 0.95; load average now {load_average()})")
-        print(f"chat API: ours / vLLM's own OpenAI server, completion tokens per server CPU second = "
-              f"{results['peer']['cpu_ratio']:.2f}   (the same ratio with other jobs' share of the cores taken out)")
-        print(f"chat API: ours / vLLM's own OpenAI server, requests/s (refused ones included) = "
-              f"{results['peer']['req_ratio']:.2f}   (no resample's extra tokens on our side)")
+        print(
+            f"chat API: ours / vLLM's own OpenAI server, completion tokens/s over {args.rounds} round(s) = "
+            f"{results['peer']['ratio']:.2f}   (target >= 0.95; load average now {load_average()})"
+        )
+        print(
+            f"chat API: ours / vLLM's own OpenAI server, completion tokens per server CPU second = "
+            f"{results['peer']['cpu_ratio']:.2f}   (the same ratio with other jobs' share of the cores taken out)"
+        )
+        print(
+            f"chat API: ours / vLLM's own OpenAI server, requests/s (refused ones included) = "
+            f"{results['peer']['req_ratio']:.2f}   (no resample's extra tokens on our side)"
+        )
     if "vllm/engine" in results and "vllm/http" in results:
         ratio = results["vllm/http"]["req_per_s"] / results["vllm/engine"]["req_per_s"]
         results["vllm/api_over_engine"] = ratio
@@ -426,8 +513,10 @@ def main() -> int:
         if f"{backend}/batch" in results:
             ratio = results[f"{backend}/batch"]["req_per_s"] / results[f"{backend}/singles"]["req_per_s"]
             results[f"{backend}/batch_over_singles"] = ratio
-            print(f"{backend}: one {args.batch}-prompt batch / {args.batch} concurrent single requests = {ratio:.2f}"
-                  "   (target >= 1)")
+            print(
+                f"{backend}: one {args.batch}-prompt batch / {args.batch} concurrent single requests = {ratio:.2f}"
+                "   (target >= 1)"
+            )
     if "vllm/http" in results and "transformers/http" in results:
         ratio = results["vllm/http"]["req_per_s"] / results["transformers/http"]["req_per_s"]
         results["vllm_over_transformers"] = ratio

@@ -23,8 +23,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -42,15 +43,23 @@ _REQUIRED = {
     "scheduler": (("scheduler_config.json",),),
     "tokenizer": (("tokenizer.json", "vocab.json", "vocab.txt", "tokenizer.model"), ("tokenizer_config.json",)),
     "text_encoder": (("config.json",), ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")),
-    "transformer": (("config.json",), ("diffusion_pytorch_model.safetensors",
-                                        "diffusion_pytorch_model.safetensors.index.json",
-                                        "diffusion_pytorch_model.bin")),
+    "transformer": (
+        ("config.json",),
+        (
+            "diffusion_pytorch_model.safetensors",
+            "diffusion_pytorch_model.safetensors.index.json",
+            "diffusion_pytorch_model.bin",
+        ),
+    ),
     "vae": (("config.json",), ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")),
 }
 _DTYPES = {
-    "float32": torch.float32, "fp32": torch.float32,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float16": torch.float16, "fp16": torch.float16,
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
 }
 
 
@@ -140,10 +149,21 @@ class Krea2Renderer:
     pipeline).
     """
 
-    def __init__(self, pipe: Any, *, ref: str, preset: str = "turbo", device: torch.device, dtype: torch.dtype,
-                 offload: bool = False, batch_size: int = 8, compile: bool = False,
-                 text_cache_size: int = 1024, attention_backend: str | None = None,
-                 max_sequence_length: int = 512):
+    def __init__(
+        self,
+        pipe: Any,
+        *,
+        ref: str,
+        preset: str = "turbo",
+        device: torch.device,
+        dtype: torch.dtype,
+        offload: bool = False,
+        batch_size: int = 8,
+        compile: bool = False,
+        text_cache_size: int = 1024,
+        attention_backend: str | None = None,
+        max_sequence_length: int = 512,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self._preset = get_preset(preset)
@@ -167,15 +187,26 @@ class Krea2Renderer:
         if bool(pipe.config.is_distilled) != self._preset.distilled:
             logger.warning(
                 "preset %r is meant for a %s checkpoint, but %s has is_distilled=%s; the checkpoint's config "
-                "decides the timestep shift", self._preset.name,
-                "distilled" if self._preset.distilled else "base (undistilled)", ref, pipe.config.is_distilled,
+                "decides the timestep shift",
+                self._preset.name,
+                "distilled" if self._preset.distilled else "base (undistilled)",
+                ref,
+                pipe.config.is_distilled,
             )
 
     @classmethod
-    def from_pretrained(cls, ref: str | os.PathLike, preset: str = "turbo", dtype: str | torch.dtype | None = None,
-                        device: str | torch.device | None = None, offload: bool = False, batch_size: int = 8,
-                        compile: bool = False, text_cache_size: int = 1024,
-                        attention_backend: str | None = None) -> "Krea2Renderer":
+    def from_pretrained(
+        cls,
+        ref: str | os.PathLike,
+        preset: str = "turbo",
+        dtype: str | torch.dtype | None = None,
+        device: str | torch.device | None = None,
+        offload: bool = False,
+        batch_size: int = 8,
+        compile: bool = False,
+        text_cache_size: int = 1024,
+        attention_backend: str | None = None,
+    ) -> Krea2Renderer:
         """Load a Krea 2 diffusers directory (or hub id) into a renderer.
 
         Args:
@@ -218,11 +249,19 @@ class Krea2Renderer:
                 pipe.transformer.compile_repeated_blocks(fullgraph=True)
             else:
                 pipe.transformer = torch.compile(pipe.transformer, fullgraph=True)
-        logger.info("loaded Krea 2 from %s on %s (%s) in %.1f s", path, dev, torch_dtype,
-                    time.perf_counter() - start)
-        return cls(pipe, ref=str(ref), preset=preset, device=dev, dtype=torch_dtype, offload=offload,
-                   batch_size=batch_size, compile=compile, text_cache_size=text_cache_size,
-                   attention_backend=attention_backend)
+        logger.info("loaded Krea 2 from %s on %s (%s) in %.1f s", path, dev, torch_dtype, time.perf_counter() - start)
+        return cls(
+            pipe,
+            ref=str(ref),
+            preset=preset,
+            device=dev,
+            dtype=torch_dtype,
+            offload=offload,
+            batch_size=batch_size,
+            compile=compile,
+            text_cache_size=text_cache_size,
+            attention_backend=attention_backend,
+        )
 
     @property
     def preset(self) -> str:
@@ -260,15 +299,26 @@ class Krea2Renderer:
         m = self.size_multiple
         rounded = (-(-height // m) * m, -(-width // m) * m)
         if rounded != (height, width):
-            logger.warning("Krea 2 needs sides that are multiples of %d: rendering %dx%d instead of %dx%d "
-                           "(height x width)", m, rounded[0], rounded[1], height, width)
+            logger.warning(
+                "Krea 2 needs sides that are multiples of %d: rendering %dx%d instead of %dx%d (height x width)",
+                m,
+                rounded[0],
+                rounded[1],
+                height,
+                width,
+            )
         return rounded
 
     # ---------------------------------------------------------------- text
     def _cache_key(self, prompt: str) -> tuple:
-        return (prompt, self.max_sequence_length, tuple(self.pipe.text_encoder_select_layers),
-                str(self.pipe.text_encoder.dtype), self.pipe.prompt_template_encode_prefix,
-                self.pipe.prompt_template_encode_suffix)
+        return (
+            prompt,
+            self.max_sequence_length,
+            tuple(self.pipe.text_encoder_select_layers),
+            str(self.pipe.text_encoder.dtype),
+            self.pipe.prompt_template_encode_prefix,
+            self.pipe.prompt_template_encode_suffix,
+        )
 
     def encode(self, prompts: Sequence[str]) -> list[torch.Tensor]:
         """Compact text embeddings `(valid_tokens, num_text_layers, text_hidden_dim)` (CPU), one per prompt.
@@ -286,7 +336,7 @@ class Krea2Renderer:
                 found[p] = hit
         i = 0
         while i < len(todo):
-            chunk = todo[i:i + self.batch_size]
+            chunk = todo[i : i + self.batch_size]
             try:
                 encoded = self._encode_uncached(chunk)
             except torch.OutOfMemoryError as exc:
@@ -309,12 +359,15 @@ class Krea2Renderer:
 
     def _encode_uncached(self, prompts: list[str]) -> list[torch.Tensor]:
         pipe = self.pipe
-        lengths = [len(ids) - self.prefix_tokens
-                   for ids in pipe.tokenizer([pipe.prompt_template_encode_prefix + p for p in prompts])["input_ids"]]
+        lengths = [
+            len(ids) - self.prefix_tokens
+            for ids in pipe.tokenizer([pipe.prompt_template_encode_prefix + p for p in prompts])["input_ids"]
+        ]
         length = min(self.max_sequence_length, max(lengths) + self.suffix_tokens)
         with torch.inference_mode():
-            hidden, mask = pipe.get_text_hidden_states(prompts, max_sequence_length=length,
-                                                       device=pipe._execution_device)
+            hidden, mask = pipe.get_text_hidden_states(
+                prompts, max_sequence_length=length, device=pipe._execution_device
+            )
         self.text_encoder_calls += 1
         hidden, mask = hidden.cpu(), mask.cpu()
         # The mask keeps prompt tokens then suffix tokens, in order: `[prompt | suffix]`.
@@ -323,24 +376,30 @@ class Krea2Renderer:
     def _assemble(self, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Pad compact embeddings back into the pipeline's `[prompt | PAD | suffix]` layout (one length)."""
         longest = max(e.shape[0] for e in embeddings)
-        length = max(longest, min(-(-longest // self._text_bucket) * self._text_bucket,
-                                  self.max_sequence_length))
+        length = max(longest, min(-(-longest // self._text_bucket) * self._text_bucket, self.max_sequence_length))
         n, (_, layers, dim) = len(embeddings), embeddings[0].shape
         out = embeddings[0].new_zeros((n, length, layers, dim))
         mask = torch.zeros((n, length), dtype=torch.bool)
         s = self.suffix_tokens
         for i, e in enumerate(embeddings):
             k = e.shape[0] - s
-            out[i, :k], out[i, length - s:] = e[:k], e[k:]
+            out[i, :k], out[i, length - s :] = e[:k], e[k:]
             mask[i, :k] = True
-            mask[i, length - s:] = True
+            mask[i, length - s :] = True
         device = self.pipe._execution_device
         return out.to(device), mask.to(device)
 
     # ---------------------------------------------------------------- images
-    def render(self, prompts: Sequence[str], seeds: Sequence[int] | int, height: int = 512, width: int = 512,
-               num_inference_steps: int | None = None, guidance_scale: float | None = None,
-               output_type: str = "pil") -> list | torch.Tensor:
+    def render(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int] | int,
+        height: int = 512,
+        width: int = 512,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        output_type: str = "pil",
+    ) -> list | torch.Tensor:
         """Render one image per `(prompts[i], seeds[i])`.
 
         Args:
@@ -383,7 +442,7 @@ class Krea2Renderer:
         images: dict[tuple[str, int], torch.Tensor] = {}
         i = 0
         while i < len(pairs):
-            chunk = pairs[i:i + self.batch_size]
+            chunk = pairs[i : i + self.batch_size]
             try:
                 out = self._render_batch(chunk, embeddings, negative, height, width, steps, guidance)
             except torch.OutOfMemoryError as exc:
@@ -408,8 +467,15 @@ class Krea2Renderer:
             kwargs["negative_prompt_embeds"], kwargs["negative_prompt_embeds_mask"] = embeds[n:], mask[n:]
         generators = [torch.Generator("cpu").manual_seed(seed) for _, seed in chunk]
         out = self.pipe(
-            prompt_embeds=prompt_embeds, prompt_embeds_mask=prompt_mask, height=height, width=width,
-            num_inference_steps=steps, guidance_scale=guidance, generator=generators, output_type="pt",
-            max_sequence_length=self.max_sequence_length, **kwargs,
+            prompt_embeds=prompt_embeds,
+            prompt_embeds_mask=prompt_mask,
+            height=height,
+            width=width,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=generators,
+            output_type="pt",
+            max_sequence_length=self.max_sequence_length,
+            **kwargs,
         ).images
         return out.float().cpu()

@@ -60,5 +60,9 @@ class TextEmbeddingCache:
         self._entries.clear()
 
     def stats(self) -> dict[str, int]:
-        return {"entries": len(self._entries), "max_entries": self.max_entries, "hits": self.hits,
-                "misses": self.misses}
+        return {
+            "entries": len(self._entries),
+            "max_entries": self.max_entries,
+            "hits": self.hits,
+            "misses": self.misses,
+        }

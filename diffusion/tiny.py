@@ -19,8 +19,16 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TINY_FORMAT", "TINY_KREA2_REF", "TINY_SELECT_LAYERS", "TINY_TRANSFORMER", "build_tiny_krea2", "cached_tiny_krea2",
-           "resolve_tiny_krea2", "tiny_tokenizer_source"]
+__all__ = [
+    "TINY_FORMAT",
+    "TINY_KREA2_REF",
+    "TINY_SELECT_LAYERS",
+    "TINY_TRANSFORMER",
+    "build_tiny_krea2",
+    "cached_tiny_krea2",
+    "resolve_tiny_krea2",
+    "tiny_tokenizer_source",
+]
 
 TINY_KREA2_REF = "tiny:krea2"
 """The model ref every Krea 2 loader accepts for the tiny random Krea 2 of seed 0 (`cached_tiny_krea2()`)."""
@@ -105,29 +113,56 @@ def build_tiny_krea2(path: str | os.PathLike, seed: int = 0, *, is_distilled: bo
         "num_key_value_heads": 2,
         "head_dim": 8,
         "max_position_embeddings": 2048,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [2, 1, 1],
-                            "mrope_interleaved": True},
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 1_000_000.0,
+            "mrope_section": [2, 1, 1],
+            "mrope_interleaved": True,
+        },
         "pad_token_id": tokenizer.pad_token_id,
     }
     vision_config = {
-        "depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 4, "patch_size": 16,
-        "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 32,
-        "num_position_embeddings": 64, "deepstack_visual_indexes": [0],
+        "depth": 1,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 4,
+        "patch_size": 16,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "out_hidden_size": 32,
+        "num_position_embeddings": 64,
+        "deepstack_visual_indexes": [0],
     }
     text_encoder = Qwen3VLModel(Qwen3VLConfig(text_config=text_config, vision_config=vision_config)).eval()
 
     transformer = Krea2Transformer2DModel(**TINY_TRANSFORMER).eval()
     vae = AutoencoderKLQwenImage(
-        base_dim=16, z_dim=4, dim_mult=[1, 2, 4, 4], num_res_blocks=1, temperal_downsample=[False, True, True],
-        latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
+        base_dim=16,
+        z_dim=4,
+        dim_mult=[1, 2, 4, 4],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+        latents_mean=[0.0] * 4,
+        latents_std=[1.0] * 4,
     ).eval()
     scheduler = FlowMatchEulerDiscreteScheduler(
-        num_train_timesteps=1000, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
-        base_image_seq_len=256, max_image_seq_len=6400, time_shift_type="exponential",
+        num_train_timesteps=1000,
+        use_dynamic_shifting=True,
+        base_shift=0.5,
+        max_shift=1.15,
+        base_image_seq_len=256,
+        max_image_seq_len=6400,
+        time_shift_type="exponential",
     )
     pipe = Krea2Pipeline(
-        scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer,
-        text_encoder_select_layers=TINY_SELECT_LAYERS, is_distilled=is_distilled, patch_size=2,
+        scheduler=scheduler,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+        text_encoder_select_layers=TINY_SELECT_LAYERS,
+        is_distilled=is_distilled,
+        patch_size=2,
     )
     from expander.models import save_on_any_rank  # under torchrun, whichever rank builds must write the weights
 

@@ -26,8 +26,11 @@ __all__ = ["CommandError", "ExpanderError", "main", "make_parser"]
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="expander", description="Prompt expander for Krea 2.",
-                                     epilog="`expander COMMAND --help` lists the keys of a command.")
+    parser = argparse.ArgumentParser(
+        prog="expander",
+        description="Prompt expander for Krea 2.",
+        epilog="`expander COMMAND --help` lists the keys of a command.",
+    )
     parser.add_argument("--version", action="version", version=f"expander {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -41,10 +41,25 @@ class ExpanderAPIError(ExpanderError):
         body: the whole decoded error body (or the raw text when it was not JSON).
     """
 
-    def __init__(self, status: int, message: str, *, code: str | None = None, type: str | None = None,
-                 param: str | None = None, body: Any = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        type: str | None = None,
+        param: str | None = None,
+        body: Any = None,
+    ):
         super().__init__(f"HTTP {status}{f' {code}' if code else ''}: {message}")
-        self.status, self.message, self.code, self.type, self.param, self.body = status, message, code, type, param, body
+        self.status, self.message, self.code, self.type, self.param, self.body = (
+            status,
+            message,
+            code,
+            type,
+            param,
+            body,
+        )
 
 
 def _error_from(response: httpx.Response) -> ExpanderAPIError:
@@ -56,8 +71,14 @@ def _error_from(response: httpx.Response) -> ExpanderAPIError:
     err = body.get("error") if isinstance(body, dict) else None
     if not isinstance(err, dict):  # not an OpenAI-style body (a proxy's page, `{"detail": ...}`)
         err = {"message": str(err or (body.get("detail") if isinstance(body, dict) else None) or body or "")}
-    return ExpanderAPIError(response.status_code, err.get("message") or response.reason_phrase or "error",
-                            code=err.get("code"), type=err.get("type"), param=err.get("param"), body=body)
+    return ExpanderAPIError(
+        response.status_code,
+        err.get("message") or response.reason_phrase or "error",
+        code=err.get("code"),
+        type=err.get("type"),
+        param=err.get("param"),
+        body=body,
+    )
 
 
 # Errors raised before the request reached the server: retrying them cannot run a generation twice. A read
@@ -82,14 +103,27 @@ def retry_delay(response: httpx.Response | None, attempt: int, backoff_s: float,
             if when.tzinfo is None:  # RFC 9110 dates are GMT
                 when = when.replace(tzinfo=datetime.timezone.utc)
             return min(max(when.timestamp() - time.time(), 0.0), max_wait_s)
-    return min(backoff_s * (2 ** attempt) * (1 + 0.1 * random.random()), max_wait_s)
+    return min(backoff_s * (2**attempt) * (1 + 0.1 * random.random()), max_wait_s)
 
 
-def _expand_body(prompt: str | list[str], n: int, seed: int | None, creativity: str | None,
-                 keep_terms: list[str] | None, max_words: int | None, model: str | None, extra: dict) -> dict:
+def _expand_body(
+    prompt: str | list[str],
+    n: int,
+    seed: int | None,
+    creativity: str | None,
+    keep_terms: list[str] | None,
+    max_words: int | None,
+    model: str | None,
+    extra: dict,
+) -> dict:
     body: dict[str, Any] = {"prompts" if isinstance(prompt, list) else "prompt": prompt, "n": n}
-    for key, value in (("seed", seed), ("creativity", creativity), ("keep_terms", keep_terms),
-                       ("max_words", max_words), ("model", model)):
+    for key, value in (
+        ("seed", seed),
+        ("creativity", creativity),
+        ("keep_terms", keep_terms),
+        ("max_words", max_words),
+        ("model", model),
+    ):
         if value is not None:
             body[key] = value
     body.update(extra)
@@ -105,19 +139,30 @@ class _Base:
 
     _http_class: type = httpx.Client
 
-    def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, *, timeout: float = 120.0,
-                 max_retries: int = 3, backoff_s: float = 0.5, max_wait_s: float = 30.0, transport=None):
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        api_key: str | None = None,
+        *,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        max_wait_s: float = 30.0,
+        transport=None,
+    ):
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.base_url = base_url.rstrip("/")
         self.headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self.timeout, self.max_retries, self.backoff_s, self.max_wait_s = timeout, max_retries, backoff_s, max_wait_s
         self.retries = 0  # retries made over the client's life (429/503/connection errors)
-        self._http = self._http_class(base_url=self.base_url, headers=self.headers, timeout=timeout,
-                                      transport=transport)
+        self._http = self._http_class(
+            base_url=self.base_url, headers=self.headers, timeout=timeout, transport=transport
+        )
 
-    def _wait_or_raise(self, attempt: int, response: httpx.Response | None = None,
-                       error: BaseException | None = None) -> float:
+    def _wait_or_raise(
+        self, attempt: int, response: httpx.Response | None = None, error: BaseException | None = None
+    ) -> float:
         """After failed attempt `attempt` (an error status `response`, or a connection `error`): the seconds to
         wait before the next one, or raise when the failure is not retryable or the tries are spent."""
         if error is not None:
@@ -160,9 +205,18 @@ class ExpanderClient(_Base):
             time.sleep(self._wait_or_raise(attempt, response=response))
         raise AssertionError("unreachable")
 
-    def expand(self, prompt: str, *, n: int = 1, seed: int | None = None, creativity: str | None = None,
-               keep_terms: list[str] | None = None, max_words: int | None = None, model: str | None = None,
-               **extra) -> ExpandResponse:
+    def expand(
+        self,
+        prompt: str,
+        *,
+        n: int = 1,
+        seed: int | None = None,
+        creativity: str | None = None,
+        keep_terms: list[str] | None = None,
+        max_words: int | None = None,
+        model: str | None = None,
+        **extra,
+    ) -> ExpandResponse:
         """`POST /v1/expand` for one prompt. `extra`: any other request field the server accepts."""
         body = _expand_body(prompt, n, seed, creativity, keep_terms, max_words, model, extra)
         return ExpandResponse.model_validate(self._request("POST", "/v1/expand", json=body).json())
@@ -170,16 +224,31 @@ class ExpanderClient(_Base):
     def expand_batch(self, prompts: list[str], **kwargs) -> ExpandBatchResponse:
         """`POST /v1/expand` with `prompts: [...]` (at most 64): per prompt, in order, its response or the error
         it alone got (`results[i].status`, `.response`, `.error`); one bad prompt does not fail the others."""
-        body = _expand_body(list(prompts), kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
-                            kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None), kwargs)
+        body = _expand_body(
+            list(prompts),
+            kwargs.pop("n", 1),
+            kwargs.pop("seed", None),
+            kwargs.pop("creativity", None),
+            kwargs.pop("keep_terms", None),
+            kwargs.pop("max_words", None),
+            kwargs.pop("model", None),
+            kwargs,
+        )
         return ExpandBatchResponse.model_validate(self._request("POST", "/v1/expand", json=body).json())
 
     def stream_expand(self, prompt: str, **kwargs) -> Iterator[dict]:
         """`POST /v1/expand` with `stream: true`: the server-sent events as dicts until `[DONE]`:
         `expansion.chunk` events (`index`, `delta`), then the whole response (`object: expansion`)."""
-        body = _expand_body(prompt, kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
-                            kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None),
-                            {**kwargs, "stream": True})
+        body = _expand_body(
+            prompt,
+            kwargs.pop("n", 1),
+            kwargs.pop("seed", None),
+            kwargs.pop("creativity", None),
+            kwargs.pop("keep_terms", None),
+            kwargs.pop("max_words", None),
+            kwargs.pop("model", None),
+            {**kwargs, "stream": True},
+        )
         response = self._request("POST", "/v1/expand", stream=True, json=body)
         try:
             yield from _sse_events(response.iter_lines())
@@ -237,21 +306,45 @@ class AsyncExpanderClient(_Base):
             await asyncio.sleep(self._wait_or_raise(attempt, response=response))
         raise AssertionError("unreachable")
 
-    async def expand(self, prompt: str, *, n: int = 1, seed: int | None = None, creativity: str | None = None,
-                     keep_terms: list[str] | None = None, max_words: int | None = None, model: str | None = None,
-                     **extra) -> ExpandResponse:
+    async def expand(
+        self,
+        prompt: str,
+        *,
+        n: int = 1,
+        seed: int | None = None,
+        creativity: str | None = None,
+        keep_terms: list[str] | None = None,
+        max_words: int | None = None,
+        model: str | None = None,
+        **extra,
+    ) -> ExpandResponse:
         body = _expand_body(prompt, n, seed, creativity, keep_terms, max_words, model, extra)
         return ExpandResponse.model_validate((await self._request("POST", "/v1/expand", json=body)).json())
 
     async def expand_batch(self, prompts: list[str], **kwargs) -> ExpandBatchResponse:
-        body = _expand_body(list(prompts), kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
-                            kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None), kwargs)
+        body = _expand_body(
+            list(prompts),
+            kwargs.pop("n", 1),
+            kwargs.pop("seed", None),
+            kwargs.pop("creativity", None),
+            kwargs.pop("keep_terms", None),
+            kwargs.pop("max_words", None),
+            kwargs.pop("model", None),
+            kwargs,
+        )
         return ExpandBatchResponse.model_validate((await self._request("POST", "/v1/expand", json=body)).json())
 
     async def stream_expand(self, prompt: str, **kwargs) -> AsyncIterator[dict]:
-        body = _expand_body(prompt, kwargs.pop("n", 1), kwargs.pop("seed", None), kwargs.pop("creativity", None),
-                            kwargs.pop("keep_terms", None), kwargs.pop("max_words", None), kwargs.pop("model", None),
-                            {**kwargs, "stream": True})
+        body = _expand_body(
+            prompt,
+            kwargs.pop("n", 1),
+            kwargs.pop("seed", None),
+            kwargs.pop("creativity", None),
+            kwargs.pop("keep_terms", None),
+            kwargs.pop("max_words", None),
+            kwargs.pop("model", None),
+            {**kwargs, "stream": True},
+        )
         response = await self._request("POST", "/v1/expand", stream=True, json=body)
         try:
             async for line in response.aiter_lines():
@@ -284,8 +377,14 @@ def _sse_event(line: str):
     event = json.loads(data)
     if isinstance(event, dict) and "error" in event:
         err = event["error"]
-        raise ExpanderAPIError(200, err.get("message", "stream error"), code=err.get("code"),
-                               type=err.get("type"), param=err.get("param"), body=event)
+        raise ExpanderAPIError(
+            200,
+            err.get("message", "stream error"),
+            code=err.get("code"),
+            type=err.get("type"),
+            param=err.get("param"),
+            body=event,
+        )
     return event
 
 

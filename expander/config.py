@@ -203,10 +203,12 @@ def load_command_line(
         else:
             values[key] = value
     if len(loose) > len(positionals):
-        extra = loose[len(positionals):]
-        raise ConfigError(f"unexpected argument(s) {', '.join(map(repr, extra))} (keys are given as --key value)\n{usage}")
+        extra = loose[len(positionals) :]
+        raise ConfigError(
+            f"unexpected argument(s) {', '.join(map(repr, extra))} (keys are given as --key value)\n{usage}"
+        )
     if len(loose) < len(positionals):
-        missing = list(positionals)[len(loose):]
+        missing = list(positionals)[len(loose) :]
         raise ConfigError(f"missing {' '.join(n.upper() for n in missing)}\n{usage}")
     if config_required and path is None:
         raise ConfigError(f"--config is required\n{usage}")
@@ -307,24 +309,38 @@ def config_help(cls: type, prefix: str = "") -> str:
 
 
 def _wrap(text: str, indent: int, hanging: int = 0) -> list[str]:
-    return textwrap.wrap(text, width=110, initial_indent=" " * indent, subsequent_indent=" " * (indent + hanging),
-                         break_on_hyphens=False, break_long_words=False)
+    return textwrap.wrap(
+        text,
+        width=110,
+        initial_indent=" " * indent,
+        subsequent_indent=" " * (indent + hanging),
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
 
 
-def _command_help(usage: str, description: str, cls: type, positionals: Mapping[str, str],
-                  options: type | None, config_required: bool) -> str:
+def _command_help(
+    usage: str, description: str, cls: type, positionals: Mapping[str, str], options: type | None, config_required: bool
+) -> str:
     parts = [usage, "", description]
     if positionals:
         parts += ["", "positional arguments:"]
         parts += [f"  {name.upper():<14}{text}" for name, text in positionals.items()]
-    parts += ["", "options:", "  -h, --help    show this help and exit",
-              f"  --config YAML a YAML of the {cls.__name__} keys below"
-              + ("" if config_required else " (default: the defaults shown)")]
+    parts += [
+        "",
+        "options:",
+        "  -h, --help    show this help and exit",
+        f"  --config YAML a YAML of the {cls.__name__} keys below"
+        + ("" if config_required else " (default: the defaults shown)"),
+    ]
     if options is not None:
         parts += ["", "command options (not part of the config):", config_help(options)]
-    parts += ["", f"{cls.__name__} keys (YAML keys; on the command line --key value or --key=value, `-` and `_` alike;",
-              "a bool key alone is true and --no-KEY false; a nested key is --section.key):",
-              config_help(cls)]
+    parts += [
+        "",
+        f"{cls.__name__} keys (YAML keys; on the command line --key value or --key=value, `-` and `_` alike;",
+        "a bool key alone is true and --no-KEY false; a nested key is --section.key):",
+        config_help(cls),
+    ]
     return "\n".join(parts)
 
 
@@ -403,8 +419,14 @@ def _parse_docstring(doc: str, names: set[str]) -> tuple[dict[str, str], list[st
             continue
         indent = len(raw) - len(raw.lstrip())
         is_entry = _entry(raw.split("; ")[0], names) is not None
-        if lines and lines[-1][1] and not is_entry and (
-            indent > lines[-1][0] or (indent == lines[-1][0] and not lines[-1][2] and not lines[-1][1].endswith(":"))
+        if (
+            lines
+            and lines[-1][1]
+            and not is_entry
+            and (
+                indent > lines[-1][0]
+                or (indent == lines[-1][0] and not lines[-1][2] and not lines[-1][1].endswith(":"))
+            )
         ):
             start_indent, text, was_entry = lines[-1]
             lines[-1] = (start_indent, f"{text} {raw.strip()}", was_entry)
@@ -456,8 +478,11 @@ def _build(cls: type[T], data: dict[str, Any], source: str, prefix: str) -> T:
             f"{source}: unknown key(s) {', '.join(prefix + k for k in unknown)} for {cls.__name__}; "
             f"known keys: {', '.join(sorted(fields))}"
         )
-    required = [prefix + name for name, f in fields.items() if name not in data
-                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    required = [
+        prefix + name
+        for name, f in fields.items()
+        if name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     if required:
         raise ConfigError(f"{source}: missing required key(s) {', '.join(required)} (--KEY VALUE or a YAML key)")
     hints = typing.get_type_hints(cls)
@@ -492,7 +517,10 @@ def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
         item = args[0] if args else Any
-        items = [_coerce(item, v if not isinstance(value, _CliValue) else v, source, f"{key}[{i}]") for i, v in enumerate(value)]
+        items = [
+            _coerce(item, v if not isinstance(value, _CliValue) else v, source, f"{key}[{i}]")
+            for i, v in enumerate(value)
+        ]
         return items if origin is list else tuple(items)
     if origin is dict:
         if isinstance(value, _CliValue):
@@ -518,7 +546,9 @@ def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
         try:
             number = tp(value) if isinstance(value, str) else value
         except ValueError:
-            raise ConfigError(f"{source}: {key} must be {'an integer' if tp is int else 'a number'}, got {value!r}") from None
+            raise ConfigError(
+                f"{source}: {key} must be {'an integer' if tp is int else 'a number'}, got {value!r}"
+            ) from None
         if tp is int and isinstance(number, float):
             if not number.is_integer():
                 raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")

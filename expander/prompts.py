@@ -179,7 +179,9 @@ _PREAMBLE_RE = re.compile(
     re.IGNORECASE,
 )
 _LEADING_ACK_RE = re.compile(r"^\s*(?:sure|certainly|of course|absolutely|okay)[!,.]\s+", re.IGNORECASE)
-_LABEL_RE = re.compile(r"^\s*(?:\*\*|#+\s*)?(?:prompt|description|image description|caption)\s*:?\s*(?:\*\*)?\s*:\s*", re.I)
+_LABEL_RE = re.compile(
+    r"^\s*(?:\*\*|#+\s*)?(?:prompt|description|image description|caption)\s*:?\s*(?:\*\*)?\s*:\s*", re.I
+)
 _TRAILER_RE = re.compile(
     r"\n+\s*(?:let me know|i hope|feel free|this (?:prompt|description) (?:captures|should)|note:).*$",
     re.IGNORECASE | re.DOTALL,

@@ -29,10 +29,15 @@ def test_expand_json_with_the_builtin_model(builtin_model_dir):
     assert [e["seed"] for e in out["expansions"]] == [0, 1]
     for e in out["expansions"]:
         assert len(e["text"].split()) > 3 * len("a red fox in snow".split())
-    again = json.loads(run_cli("expand", "a red fox in snow", "--json", "--seed", "0", "--n", "2", "--max-words", "60").stdout)
+    again = json.loads(
+        run_cli("expand", "a red fox in snow", "--json", "--seed", "0", "--n", "2", "--max-words", "60").stdout
+    )
     assert again["expansions"] == out["expansions"]
-    bare = json.loads(run_cli("expand", "a red fox in snow", "--json", "--seed", "0", "--n", "2", "--max-words", "60",
-                              "--adapter", "none").stdout)
+    bare = json.loads(
+        run_cli(
+            "expand", "a red fox in snow", "--json", "--seed", "0", "--n", "2", "--max-words", "60", "--adapter", "none"
+        ).stdout
+    )
     assert bare["adapter"] is None and bare["expansions"] != out["expansions"]
 
 
@@ -83,10 +88,29 @@ def test_usage_errors_exit_2(capsys):
 def test_expand_reads_its_yaml_and_takes_repeated_and_bare_flags(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("EXPANDER_CACHE", "/nonexistent/never-used")  # a model load would fail here
     recipe = tmp_path / "raw.yaml"
-    recipe.write_text((CONFIGS / "expand" / "builtin.yaml").read_text().replace("creativity: medium", "creativity: raw"))
+    recipe.write_text(
+        (CONFIGS / "expand" / "builtin.yaml").read_text().replace("creativity: medium", "creativity: raw")
+    )
     # The flag before the prompt is a bare bool: the prompt stays the positional argument.
-    assert main(["expand", "--json", "  a red fox  ", "--config", str(recipe), "--seed=4", "--n", "2",
-                 "--keep", "snow, deep", "--keep", "dawn"]) == 0
+    assert (
+        main(
+            [
+                "expand",
+                "--json",
+                "  a red fox  ",
+                "--config",
+                str(recipe),
+                "--seed=4",
+                "--n",
+                "2",
+                "--keep",
+                "snow, deep",
+                "--keep",
+                "dawn",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["creativity"] == "raw" and out["model"] == "smollm2-135m" and out["backend"] is None
     assert [e["seed"] for e in out["expansions"]] == [4, 5] and out["prompt"] == "a red fox"
@@ -98,12 +122,30 @@ def test_builtin_expand_yaml_is_what_expand_config_reads():
     from expander.commands.expand import ExpandCommandConfig
     from expander.config import load_command_line
 
-    line = load_command_line(["a fox", "--config", str(CONFIGS / "expand" / "builtin.yaml"), "--keep", "a, b",
-                              "--keep", "c", "--max-words", "30"],
-                             ExpandCommandConfig, prog="expander expand", positionals={"prompt": "p"})
+    line = load_command_line(
+        [
+            "a fox",
+            "--config",
+            str(CONFIGS / "expand" / "builtin.yaml"),
+            "--keep",
+            "a, b",
+            "--keep",
+            "c",
+            "--max-words",
+            "30",
+        ],
+        ExpandCommandConfig,
+        prog="expander expand",
+        positionals={"prompt": "p"},
+    )
     cfg = line.config
     assert line.positionals == {"prompt": "a fox"} and line.config_path.endswith("builtin.yaml")
-    assert (cfg.model, cfg.adapter, cfg.backend, cfg.creativity) == ("smollm2-135m", "default", "transformers", "medium")
+    assert (cfg.model, cfg.adapter, cfg.backend, cfg.creativity) == (
+        "smollm2-135m",
+        "default",
+        "transformers",
+        "medium",
+    )
     assert cfg.vllm == {"dtype": "float32", "enforce_eager": True, "max_model_len": 2048}
     assert cfg.keep == ["a, b", "c"] and cfg.max_words == 30 and cfg.json is False
 
@@ -130,8 +172,10 @@ HEAVY = ("pydantic", "prometheus_client", "vllm", "diffusers", "fastapi", "torch
 
 def test_building_the_parser_imports_nothing_heavy():
     """`expander --help` and every non-serve command work without the serve extra (and start fast)."""
-    code = ("from expander.cli import make_parser; make_parser(); import sys; "
-            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    code = (
+        "from expander.cli import make_parser; make_parser(); import sys; "
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
@@ -140,8 +184,19 @@ def test_building_the_parser_imports_nothing_heavy():
 def test_top_level_help_lists_every_command():
     proc = run_cli("--help", timeout=300)
     assert proc.returncode == 0, proc.stderr
-    for name in ("check", "eval", "expand", "grpo", "make-tiny-krea2", "render", "reward-server", "score", "serve",
-                 "sft", "synth"):
+    for name in (
+        "check",
+        "eval",
+        "expand",
+        "grpo",
+        "make-tiny-krea2",
+        "render",
+        "reward-server",
+        "score",
+        "serve",
+        "sft",
+        "synth",
+    ):
         assert f"    {name} " in proc.stdout or f"    {name}\n" in proc.stdout
 
 
@@ -157,10 +212,17 @@ def _command_configs():
     from expander.serve.config import ServeConfig
     from expander.train.synth import SynthConfig
 
-    return {"expand": [ExpandCommandConfig], "check": [CheckCommandConfig], "render": [RenderCommandConfig],
-            "make-tiny-krea2": [MakeTinyKrea2Config], "score": [ScoreOptions, RewardsConfig],
-            "eval": [EvalOptions, EvalConfig], "synth": [SynthConfig], "serve": [ServeConfig],
-            "reward-server": [RewardsConfig]}
+    return {
+        "expand": [ExpandCommandConfig],
+        "check": [CheckCommandConfig],
+        "render": [RenderCommandConfig],
+        "make-tiny-krea2": [MakeTinyKrea2Config],
+        "score": [ScoreOptions, RewardsConfig],
+        "eval": [EvalOptions, EvalConfig],
+        "synth": [SynthConfig],
+        "serve": [ServeConfig],
+        "reward-server": [RewardsConfig],
+    }
 
 
 def _keys(cls, prefix=""):
@@ -178,8 +240,9 @@ def _keys(cls, prefix=""):
             yield prefix + f.name, helps[f.name]
 
 
-@pytest.mark.parametrize("command", ["expand", "check", "render", "make-tiny-krea2", "score", "eval", "synth", "serve",
-                                     "reward-server"])
+@pytest.mark.parametrize(
+    "command", ["expand", "check", "render", "make-tiny-krea2", "score", "eval", "synth", "serve", "reward-server"]
+)
 def test_command_help_lists_every_key_with_its_help(command, capsys):
     with pytest.raises(SystemExit) as info:
         main([command, "--help"])
@@ -196,8 +259,9 @@ def test_expand_returns_a_prompt_in_an_unsupported_language_unchanged_without_lo
     assert main(["expand", "un zorro rojo en la nieve", "--json", "--seed", "3", "--n", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["language"]["code"] == "es" and out["backend"] is None
-    assert out["expansions"] == [{"text": "un zorro rojo en la nieve", "seed": s, "finish_reason": "language_unsupported"}
-                                 for s in (3, 4)]
+    assert out["expansions"] == [
+        {"text": "un zorro rojo en la nieve", "seed": s, "finish_reason": "language_unsupported"} for s in (3, 4)
+    ]
     assert main(["expand", "un zorro rojo en la nieve"]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == "un zorro rojo en la nieve" and "not one smollm2-135m expands" in captured.err

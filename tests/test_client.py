@@ -15,13 +15,25 @@ import pytest
 from expander import client as client_module
 from expander.client import AsyncExpanderClient, ExpanderAPIError, ExpanderClient, retry_delay
 
-EXPANSION = {"text": "a red fox in deep snow, soft light", "seed": 3, "finish_reason": "stop",
-             "constraints": {"ok": True}, "safety": {"blocked": False, "categories": [], "added_categories": [],
-                                                      "regenerated": False}}
-REPLY = {"id": "exp-1", "model": "m", "revision": "r", "backend": "transformers", "creativity": "medium",
-         "prompt": "a fox", "language": {"code": "en", "confidence": 1.0, "method": "words", "supported": True},
-         "expansions": [EXPANSION], "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
-         "timings": {"moderation_ms": 0, "generation_ms": 1, "total_ms": 1}}
+EXPANSION = {
+    "text": "a red fox in deep snow, soft light",
+    "seed": 3,
+    "finish_reason": "stop",
+    "constraints": {"ok": True},
+    "safety": {"blocked": False, "categories": [], "added_categories": [], "regenerated": False},
+}
+REPLY = {
+    "id": "exp-1",
+    "model": "m",
+    "revision": "r",
+    "backend": "transformers",
+    "creativity": "medium",
+    "prompt": "a fox",
+    "language": {"code": "en", "confidence": 1.0, "method": "words", "supported": True},
+    "expansions": [EXPANSION],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+    "timings": {"moderation_ms": 0, "generation_ms": 1, "total_ms": 1},
+}
 
 
 def scripted(*responses: httpx.Response):
@@ -38,8 +50,11 @@ def scripted(*responses: httpx.Response):
 
 def busy(retry_after: str | None = "2") -> httpx.Response:
     headers = {"retry-after": retry_after} if retry_after is not None else {}
-    return httpx.Response(429, headers=headers, json={"error": {"message": "busy", "type": "rate_limit_error",
-                                                                "code": "too_many_requests"}})
+    return httpx.Response(
+        429,
+        headers=headers,
+        json={"error": {"message": "busy", "type": "rate_limit_error", "code": "too_many_requests"}},
+    )
 
 
 @pytest.fixture
@@ -56,8 +71,9 @@ def sleeps(monkeypatch) -> list[float]:
 
 
 def test_429_and_503_are_retried_after_what_retry_after_says(sleeps):
-    transport, seen = scripted(busy("2"), httpx.Response(503, headers={"retry-after": "1"}, json={}),
-                               httpx.Response(200, json=REPLY))
+    transport, seen = scripted(
+        busy("2"), httpx.Response(503, headers={"retry-after": "1"}, json={}), httpx.Response(200, json=REPLY)
+    )
     with ExpanderClient("http://x", api_key="k", transport=transport) as c:
         reply = c.expand("a fox", seed=3, keep_terms=["fox"])
     assert reply.expansions[0].text == EXPANSION["text"] and c.retries == 2
@@ -83,8 +99,17 @@ def test_when_retries_run_out_the_last_error_is_raised_with_its_code(sleeps):
 
 
 def test_other_errors_raise_at_once_with_the_server_fields(sleeps):
-    bad = httpx.Response(422, json={"error": {"message": "n: must be <= 8", "type": "invalid_request_error",
-                                              "param": "n", "code": "validation_error"}})
+    bad = httpx.Response(
+        422,
+        json={
+            "error": {
+                "message": "n: must be <= 8",
+                "type": "invalid_request_error",
+                "param": "n",
+                "code": "validation_error",
+            }
+        },
+    )
     transport, seen = scripted(bad)
     with ExpanderClient("http://x", transport=transport) as c, pytest.raises(ExpanderAPIError) as err:
         c.expand("a fox", n=99)
@@ -100,7 +125,9 @@ def test_other_errors_raise_at_once_with_the_server_fields(sleeps):
 def test_sse_events_are_decoded_until_done_and_an_error_event_raises(sleeps):
     chunks = [{"index": 0, "delta": "a red"}, {"index": 0, "delta": " fox"}]
     stream = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + ": keep-alive\n\ndata: [DONE]\n\n"
-    transport, seen = scripted(busy("1"), httpx.Response(200, text=stream, headers={"content-type": "text/event-stream"}))
+    transport, seen = scripted(
+        busy("1"), httpx.Response(200, text=stream, headers={"content-type": "text/event-stream"})
+    )
     with ExpanderClient("http://x", transport=transport) as c:
         assert list(c.stream_expand("a fox", seed=1)) == chunks
     assert sleeps == [1.0] and json.loads(seen[-1].content)["stream"] is True
@@ -134,11 +161,22 @@ LONG = {"max_words": 40, "seed": 1}  # long enough to be caught in flight
 def one_at_a_time(tmp_path_factory, builtin_model_dir):
     from tests.serve.conftest import start_server
 
-    server = start_server(tmp_path_factory.mktemp("client-server"),
-                          ["--config", "configs/serve_transformers.yaml", "--max_concurrent_requests", "1",
-                           "--retry_after_s", "1", "--request_timeout_s", "600",
-                           "--check_constraints", "false"],  # the reports are the server's tests' business; seconds each here
-                          env={"EXPANDER_API_KEY": "k"})
+    server = start_server(
+        tmp_path_factory.mktemp("client-server"),
+        [
+            "--config",
+            "configs/serve_transformers.yaml",
+            "--max_concurrent_requests",
+            "1",
+            "--retry_after_s",
+            "1",
+            "--request_timeout_s",
+            "600",
+            "--check_constraints",
+            "false",
+        ],  # the reports are the server's tests' business; seconds each here
+        env={"EXPANDER_API_KEY": "k"},
+    )
     yield server
     server.stop()
 
@@ -169,9 +207,16 @@ def test_the_client_speaks_the_servers_schema_and_surfaces_its_errors(one_at_a_t
 def test_a_busy_server_is_retried_after_its_retry_after_until_it_answers(one_at_a_time, monkeypatch):
     url = one_at_a_time.base_url
     held = {}
-    holder = threading.Thread(target=lambda: held.update(r=httpx.post(
-        url + "/v1/expand", json={"prompt": "an enormous gothic cathedral in a thunderstorm", **LONG},
-        headers={"Authorization": "Bearer k"}, timeout=600)))
+    holder = threading.Thread(
+        target=lambda: held.update(
+            r=httpx.post(
+                url + "/v1/expand",
+                json={"prompt": "an enormous gothic cathedral in a thunderstorm", **LONG},
+                headers={"Authorization": "Bearer k"},
+                timeout=600,
+            )
+        )
+    )
     holder.start()
     deadline = time.monotonic() + 60
     while httpx.get(url + "/health").json()["in_flight"] == 0:
@@ -198,11 +243,19 @@ def test_batches_streams_and_the_openai_client_on_a_real_model(one_at_a_time):
         assert "".join(e["delta"] for e in chunks) == final["expansions"][0]["text"]
         assert final["expansions"][0]["text"] == batch.results[2].response.expansions[0].text  # same seed, same text
     oai = OpenAI(base_url=one_at_a_time.base_url + "/v1", api_key="k")
-    ask = dict(model="smollm2-135m-expander", messages=[{"role": "user", "content": "a lighthouse at dusk"}],
-               seed=4, max_tokens=24)
+    ask = dict(
+        model="smollm2-135m-expander",
+        messages=[{"role": "user", "content": "a lighthouse at dusk"}],
+        seed=4,
+        max_tokens=24,
+    )
     whole = oai.chat.completions.create(**ask).choices[0].message.content
-    assert "".join(ch.choices[0].delta.content or "" for ch in oai.chat.completions.create(**ask, stream=True)
-                   if ch.choices) == whole
+    assert (
+        "".join(
+            ch.choices[0].delta.content or "" for ch in oai.chat.completions.create(**ask, stream=True) if ch.choices
+        )
+        == whole
+    )
 
 
 def test_an_api_arm_needs_a_url_and_takes_no_adapter():

@@ -24,7 +24,9 @@ def _config_class(path: Path):
     section = path.relative_to(CONFIGS).parts[0]
     if section.startswith("serve"):
         return ServeConfig
-    return {"expand": ExpandCommandConfig, "eval": EvalConfig, "rewards": RewardsConfig, "synth": SynthConfig}.get(section)
+    return {"expand": ExpandCommandConfig, "eval": EvalConfig, "rewards": RewardsConfig, "synth": SynthConfig}.get(
+        section
+    )
 
 
 def _rel(path: Path) -> str:
@@ -180,9 +182,29 @@ def test_command_line_positionals_flags_options_and_repeats(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("alpha: 5\nrender:\n  height: 64\n")
     line = load_command_line(
-        ["--epsilon", "first", "--config", str(path), "--items", "a, b", "--items=c", "second", "--beta=7",
-         "--render.height", "32", "--verbose", "--", "--gamma", "-0.5", "--no-epsilon"],
-        Documented, prog="t", positionals={"one": "1st", "two": "2nd"}, options=Options)
+        [
+            "--epsilon",
+            "first",
+            "--config",
+            str(path),
+            "--items",
+            "a, b",
+            "--items=c",
+            "second",
+            "--beta=7",
+            "--render.height",
+            "32",
+            "--verbose",
+            "--",
+            "--gamma",
+            "-0.5",
+            "--no-epsilon",
+        ],
+        Documented,
+        prog="t",
+        positionals={"one": "1st", "two": "2nd"},
+        options=Options,
+    )
     assert line.positionals == {"one": "first", "two": "second"} and line.config_path == str(path)
     assert line.options == Options(verbose=True)
     cfg = line.config
@@ -212,7 +234,7 @@ def test_a_required_config_and_required_keys():
     @dataclass
     class Needs:
         """Attributes:
-            out: where.
+        out: where.
         """
 
         out: str
@@ -226,8 +248,9 @@ def test_a_required_config_and_required_keys():
 
 def test_help_exits_0_listing_keys_and_options(capsys):
     with pytest.raises(SystemExit) as info:
-        load_command_line(["x", "--help"], Documented, prog="expander t", positionals={"one": "the first"},
-                          options=Options)
+        load_command_line(
+            ["x", "--help"], Documented, prog="expander t", positionals={"one": "the first"}, options=Options
+        )
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: expander t ONE [--config YAML]")

@@ -33,9 +33,11 @@ def _violated_kinds(report: ConstraintReport) -> set[str]:
 
 # --- extraction ---------------------------------------------------------------------------------
 
+
 def test_extract_finds_every_kind():
-    prompt = ('a watercolor close-up of two red apples on top of a wooden crate at night, '
-              'a sign reading "FRESH", no people')
+    prompt = (
+        'a watercolor close-up of two red apples on top of a wooden crate at night, a sign reading "FRESH", no people'
+    )
     kinds = _kinds(prompt)
     assert set(KINDS) <= set(kinds), f"missing kinds: {set(KINDS) - set(kinds)}"
     assert kinds["count"][0].value == "2" and kinds["count"][0].binds_to == "apples"
@@ -57,19 +59,22 @@ def test_extract_spans_point_into_the_prompt():
         assert prompt[start:end] == c.text
 
 
-@pytest.mark.parametrize("prompt,kind,value", [
-    ("a single rose in a vase", "count", "1"),
-    ("a pair of boots by the door", "count", "2"),
-    ("12 eggs in a carton", "count", "12"),
-    ("a dozen donuts in a box", "count", "12"),
-    ("a windowless room", "negation", "window"),
-    ("a street without cars", "negation", "cars"),
-    ("a deserted plaza", "negation", "people"),
-    ("a black and white photo of a cat", "style", "black and white photo"),
-    ("a 1970s film photo of a diner", "style", "era:70s"),
-    ("bird's-eye view of a city", "viewpoint", "bird's-eye"),
-    ("a dog hiding under a table", "spatial", "under"),
-])
+@pytest.mark.parametrize(
+    "prompt,kind,value",
+    [
+        ("a single rose in a vase", "count", "1"),
+        ("a pair of boots by the door", "count", "2"),
+        ("12 eggs in a carton", "count", "12"),
+        ("a dozen donuts in a box", "count", "12"),
+        ("a windowless room", "negation", "window"),
+        ("a street without cars", "negation", "cars"),
+        ("a deserted plaza", "negation", "people"),
+        ("a black and white photo of a cat", "style", "black and white photo"),
+        ("a 1970s film photo of a diner", "style", "era:70s"),
+        ("bird's-eye view of a city", "viewpoint", "bird's-eye"),
+        ("a dog hiding under a table", "spatial", "under"),
+    ],
+)
 def test_extract_recognises(prompt, kind, value):
     assert value in {c.value for c in _kinds(prompt).get(kind, [])}, extract(prompt)
 
@@ -99,18 +104,22 @@ def test_compound_subject_needs_both_words():
 
 # --- paraphrases pass ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("prompt,expansion", [
-    ("three apples on a plate", "3 glossy apples rest on a white porcelain plate in soft window light."),
-    ("12 eggs in a carton", "Twelve speckled eggs sit in an open cardboard carton on a kitchen counter."),
-    ("a puppy on a rug", "A sleepy little dog curled up on a thick wool rug by the fireplace."),
-    ("a blue vase on a shelf", "A cobalt blue ceramic vase stands on a floating oak shelf, backlit."),
-    ("a deserted street at dawn", "An empty street at dawn, no people anywhere, pale pink light on wet asphalt."),
-    ("a street with no people", "A deserted cobblestone street lined with shuttered shops in morning fog."),
-    ("overhead shot of a desk", "Top-down view of a tidy desk with a laptop, notebook and a mug of tea."),
-    ("a windowless office", "A cramped office with no windows, lit by buzzing fluorescent tubes."),
-    ("a kitten in a basket", "A tiny cat, only weeks old, peeks out of a wicker basket lined with linen."),
-    ("two cats on a couch", "A pair of tabby cats doze side by side on a sofa in afternoon light."),
-])
+
+@pytest.mark.parametrize(
+    "prompt,expansion",
+    [
+        ("three apples on a plate", "3 glossy apples rest on a white porcelain plate in soft window light."),
+        ("12 eggs in a carton", "Twelve speckled eggs sit in an open cardboard carton on a kitchen counter."),
+        ("a puppy on a rug", "A sleepy little dog curled up on a thick wool rug by the fireplace."),
+        ("a blue vase on a shelf", "A cobalt blue ceramic vase stands on a floating oak shelf, backlit."),
+        ("a deserted street at dawn", "An empty street at dawn, no people anywhere, pale pink light on wet asphalt."),
+        ("a street with no people", "A deserted cobblestone street lined with shuttered shops in morning fog."),
+        ("overhead shot of a desk", "Top-down view of a tidy desk with a laptop, notebook and a mug of tea."),
+        ("a windowless office", "A cramped office with no windows, lit by buzzing fluorescent tubes."),
+        ("a kitten in a basket", "A tiny cat, only weeks old, peeks out of a wicker basket lined with linen."),
+        ("two cats on a couch", "A pair of tabby cats doze side by side on a sofa in afternoon light."),
+    ],
+)
 def test_paraphrase_is_not_punished(prompt, expansion):
     report = check(prompt, expansion)
     assert report.ok, [v.reason for v in report.violated]
@@ -119,19 +128,31 @@ def test_paraphrase_is_not_punished(prompt, expansion):
 
 # --- changes are caught -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("prompt,expansion,kind", [
-    ("a red cube and a blue sphere", "A glossy blue cube beside a matte red sphere on gray concrete.", "color"),
-    ("a lamp to the left of a sofa", "A brass lamp stands to the right of a velvet sofa in a dim room.", "spatial"),
-    ("three apples on a plate", "Five glossy apples rest on a white porcelain plate in soft window light.", "count"),
-    ("three apples on a plate", "Glossy apples rest on a white porcelain plate in soft window light.", "count"),
-    ("a dog on a rug", "A sleepy tabby cat curled up on a thick wool rug by the fireplace.", "subject"),
-    ("a watercolor of a harbor", "A crisp photograph of a harbor at noon, shot on a 35mm lens.", "style"),
-    ("a street with no cars", "A narrow street lined with parked cars and scooters under string lights.", "negation"),
-    ("a close-up of a rose", "A wide shot of a rose garden stretching to a distant manor house.", "viewpoint"),
-    ("a city at night", "A city skyline under a bright midday sun, crisp shadows and blue sky.", "attribute"),
-    ('a sign that says "OPEN"', 'A wooden sign that says "Open" hangs by a cafe door.', "quoted_text"),
-    ("a cat on top of a fridge", "A cat crouches underneath an old fridge in a dim kitchen.", "spatial"),
-])
+
+@pytest.mark.parametrize(
+    "prompt,expansion,kind",
+    [
+        ("a red cube and a blue sphere", "A glossy blue cube beside a matte red sphere on gray concrete.", "color"),
+        ("a lamp to the left of a sofa", "A brass lamp stands to the right of a velvet sofa in a dim room.", "spatial"),
+        (
+            "three apples on a plate",
+            "Five glossy apples rest on a white porcelain plate in soft window light.",
+            "count",
+        ),
+        ("three apples on a plate", "Glossy apples rest on a white porcelain plate in soft window light.", "count"),
+        ("a dog on a rug", "A sleepy tabby cat curled up on a thick wool rug by the fireplace.", "subject"),
+        ("a watercolor of a harbor", "A crisp photograph of a harbor at noon, shot on a 35mm lens.", "style"),
+        (
+            "a street with no cars",
+            "A narrow street lined with parked cars and scooters under string lights.",
+            "negation",
+        ),
+        ("a close-up of a rose", "A wide shot of a rose garden stretching to a distant manor house.", "viewpoint"),
+        ("a city at night", "A city skyline under a bright midday sun, crisp shadows and blue sky.", "attribute"),
+        ('a sign that says "OPEN"', 'A wooden sign that says "Open" hangs by a cafe door.', "quoted_text"),
+        ("a cat on top of a fridge", "A cat crouches underneath an old fridge in a dim kitchen.", "spatial"),
+    ],
+)
 def test_change_is_caught(prompt, expansion, kind):
     report = check(prompt, expansion)
     assert not report.ok
@@ -147,8 +168,9 @@ def test_reason_names_the_change():
 
 
 def test_swapped_colour_names_both_objects():
-    reasons = [v.reason for v in check("a red cube and a blue sphere",
-                                       "A blue cube and a red sphere on a table.").violated]
+    reasons = [
+        v.reason for v in check("a red cube and a blue sphere", "A blue cube and a red sphere on a table.").violated
+    ]
     assert any("red cube" in r and "blue" in r for r in reasons)
     assert any("blue sphere" in r and "red" in r for r in reasons)
 
@@ -173,6 +195,7 @@ def test_empty_expansion_fails():
 
 
 # --- report format and input errors -------------------------------------------------------------
+
 
 def test_report_is_json_serialisable():
     report = check("two red apples, watercolor", "A watercolor of three green apples.")
@@ -203,6 +226,7 @@ def test_extract_returns_a_copy():
 
 # --- the labelled set ---------------------------------------------------------------------------
 
+
 def test_labelled_set_is_large_and_covers_every_kind():
     rows = _rows()
     assert len(rows) >= 120
@@ -226,6 +250,7 @@ def test_accuracy_on_labelled_set():
 
 
 # --- CLI ----------------------------------------------------------------------------------------
+
 
 def test_cli_check_json(capsys):
     from expander.cli import main
@@ -270,8 +295,12 @@ CAPTIONS = Path(__file__).resolve().parents[1] / "data" / "captions"
 def test_identity_over_caption_corpus_and_labelled_texts():
     import time
 
-    texts = [json.loads(line)["caption"] for f in sorted(CAPTIONS.glob("*.jsonl"))
-             for line in f.read_text().splitlines() if line.strip()]
+    texts = [
+        json.loads(line)["caption"]
+        for f in sorted(CAPTIONS.glob("*.jsonl"))
+        for line in f.read_text().splitlines()
+        if line.strip()
+    ]
     assert len(texts) >= 300
     texts += [t for r in _rows() for t in r["faithful"] + [u["text"] for u in r["unfaithful"]]]
     start = time.process_time()
@@ -282,62 +311,83 @@ def test_identity_over_caption_corpus_and_labelled_texts():
 
 # --- regressions: one group per root cause of the identity failures ------------------------------
 
-@pytest.mark.parametrize("prompt,expansion", [
-    # colour lists bind to the noun before them, not to the first colour of the list
-    ("a rug in cream, charcoal, and mustard", "A wool rug in cream, charcoal, and mustard stripes lies on oak."),
-    ("a rug in blue and pale pink", "A flat-woven rug in blue, white and pale pink on a tiled floor."),
-    ("houses in ochre, rose, and pale blue", "The old houses, painted ochre, rose, and pale blue, line the harbor."),
-    ("a palette of navy, coral, cream, and sea green",
-     "A restrained palette of deep navy, coral, cream, and sea green throughout."),
-    # compound colours are one colour
-    ("walls painted mint green", "Kitchen walls painted mint green catch the morning light."),
-    ("a butter yellow vase", "A vase glazed butter yellow stands on the sill."),
-    ("a blue-grey coat", "He wears a long blue-grey wool coat."),
-    ("a dog with reddish-orange hair", "A dog with shaggy reddish-orange hair naps in the sun."),
-    ("a white fuchsia blossom", "A close-up of a white fuchsia blossom after rain."),
-    # several colour + noun pairs in one sentence
-    ("orange hair and a green scarf", "A girl with orange hair wears a green scarf and a red coat."),
-    # counts restated with "both" / "a pair of"
-    ("both hands on the wheel", "She grips the wheel with both hands, knuckles white."),
-    ("a pair of over-ear headphones", "A pair of matte over-ear headphones rests on the desk."),
-    ("two front teeth", "A grinning child missing two front teeth."),
-    # side of the frame: the mention nearest its side phrase
-    ("a scoop on the right", "A bowl of berries sits on the left, and a silver scoop rests on the right."),
-    # "-less" words that are not negations
-    ("a stainless steel sink", "A stainless steel sink with a few water stains near the drain."),
-    ("a seamless white backdrop", "Studio shot against a seamless white backdrop, no seams or stains."),
-    # negation scope ends with its noun phrase
-    ("no harsh shadows, tactile and luxurious texture, playful and feminine mood",
-     "Soft diffused light with no harsh shadows, a tactile and luxurious texture, playful and feminine mood."),
-    # absence stated after the mention; a verb that can also name the thing
-    ("an empty dinner table, no people",
-     "An empty dinner table, no people are present, as if the guests have not yet arrived."),
-    ("a desert highway, no people", "A desert highway at dusk where low mesas silhouette the distance."),
-])
+
+@pytest.mark.parametrize(
+    "prompt,expansion",
+    [
+        # colour lists bind to the noun before them, not to the first colour of the list
+        ("a rug in cream, charcoal, and mustard", "A wool rug in cream, charcoal, and mustard stripes lies on oak."),
+        ("a rug in blue and pale pink", "A flat-woven rug in blue, white and pale pink on a tiled floor."),
+        (
+            "houses in ochre, rose, and pale blue",
+            "The old houses, painted ochre, rose, and pale blue, line the harbor.",
+        ),
+        (
+            "a palette of navy, coral, cream, and sea green",
+            "A restrained palette of deep navy, coral, cream, and sea green throughout.",
+        ),
+        # compound colours are one colour
+        ("walls painted mint green", "Kitchen walls painted mint green catch the morning light."),
+        ("a butter yellow vase", "A vase glazed butter yellow stands on the sill."),
+        ("a blue-grey coat", "He wears a long blue-grey wool coat."),
+        ("a dog with reddish-orange hair", "A dog with shaggy reddish-orange hair naps in the sun."),
+        ("a white fuchsia blossom", "A close-up of a white fuchsia blossom after rain."),
+        # several colour + noun pairs in one sentence
+        ("orange hair and a green scarf", "A girl with orange hair wears a green scarf and a red coat."),
+        # counts restated with "both" / "a pair of"
+        ("both hands on the wheel", "She grips the wheel with both hands, knuckles white."),
+        ("a pair of over-ear headphones", "A pair of matte over-ear headphones rests on the desk."),
+        ("two front teeth", "A grinning child missing two front teeth."),
+        # side of the frame: the mention nearest its side phrase
+        ("a scoop on the right", "A bowl of berries sits on the left, and a silver scoop rests on the right."),
+        # "-less" words that are not negations
+        ("a stainless steel sink", "A stainless steel sink with a few water stains near the drain."),
+        ("a seamless white backdrop", "Studio shot against a seamless white backdrop, no seams or stains."),
+        # negation scope ends with its noun phrase
+        (
+            "no harsh shadows, tactile and luxurious texture, playful and feminine mood",
+            "Soft diffused light with no harsh shadows, a tactile and luxurious texture, playful and feminine mood.",
+        ),
+        # absence stated after the mention; a verb that can also name the thing
+        (
+            "an empty dinner table, no people",
+            "An empty dinner table, no people are present, as if the guests have not yet arrived.",
+        ),
+        ("a desert highway, no people", "A desert highway at dusk where low mesas silhouette the distance."),
+    ],
+)
 def test_restated_or_equivalent_constraints_are_kept(prompt, expansion):
     report = check(prompt, expansion)
     assert report.ok, [v.reason for v in report.violated]
 
 
-@pytest.mark.parametrize("prompt,expansion,kind", [
-    ("a rug in cream, charcoal, and mustard", "A wool rug in cream and charcoal, a mustard cushion.", "color"),
-    ("walls painted purple", "The walls are painted white, purple flowers in a vase.", "color"),
-    ("a blue-grey coat", "He wears a long red coat.", "color"),
-    ("a scoop on the right", "A bowl sits on the right, and a silver scoop rests on the left.", "spatial"),
-    ("a pair of boots by the door", "Three leather boots by the door.", "count"),
-    ("a windowless room", "A small room with one window.", "negation"),
-    ("no cars, trucks, or buses", "An empty road, a truck parked on the shoulder.", "negation"),
-    ("no people", "A lone hiker on the ridge.", "negation"),
-])
+@pytest.mark.parametrize(
+    "prompt,expansion,kind",
+    [
+        ("a rug in cream, charcoal, and mustard", "A wool rug in cream and charcoal, a mustard cushion.", "color"),
+        ("walls painted purple", "The walls are painted white, purple flowers in a vase.", "color"),
+        ("a blue-grey coat", "He wears a long red coat.", "color"),
+        ("a scoop on the right", "A bowl sits on the right, and a silver scoop rests on the left.", "spatial"),
+        ("a pair of boots by the door", "Three leather boots by the door.", "count"),
+        ("a windowless room", "A small room with one window.", "negation"),
+        ("no cars, trucks, or buses", "An empty road, a truck parked on the shoulder.", "negation"),
+        ("no people", "A lone hiker on the ridge.", "negation"),
+    ],
+)
 def test_regression_changes_are_still_caught(prompt, expansion, kind):
     assert kind in _violated_kinds(check(prompt, expansion)), check(prompt, expansion).violated
 
 
-@pytest.mark.parametrize("prompt,absent", [
-    ("a stainless steel sink", "stain"), ("a seamless endless floor", "seam"), ("countless stars", "count"),
-    ("a timeless spotless room", "spot"),
-    ("no harsh shadows, tactile and playful or bright", "playful"),
-])
+@pytest.mark.parametrize(
+    "prompt,absent",
+    [
+        ("a stainless steel sink", "stain"),
+        ("a seamless endless floor", "seam"),
+        ("countless stars", "count"),
+        ("a timeless spotless room", "spot"),
+        ("no harsh shadows, tactile and playful or bright", "playful"),
+    ],
+)
 def test_not_negations(prompt, absent):
     assert absent not in {c.value for c in _kinds(prompt).get("negation", [])}, extract(prompt)
 
@@ -359,7 +409,7 @@ def test_compound_colour_binds_to_the_noun():
         ("I want a picture of a red fox in snow", {"fox"}),
         ("can you make a lighthouse at dusk?", {"lighthouse"}),
         ("could you draw me a watercolor heron", {"heron"}),
-        ("make me a poster that says \"SALE\"", {"poster"}),
+        ('make me a poster that says "SALE"', {"poster"}),
         ("show me an old wooden boat", {"boat"}),
         ("hey, please generate an image of three cats", {"cats"}),
     ],
@@ -369,7 +419,9 @@ def test_request_framing_is_not_content(prompt, subjects):
     found = {c.text for c in extract(prompt) if c.kind == "subject"}
     assert found == subjects
     long = "A dense description: " + prompt.split(" ", 3)[-1] + ", soft light, detailed textures."
-    assert not any(v.constraint.text in ("want", "make", "draw me", "make me", "show me") for v in check(prompt, long).violated)
+    assert not any(
+        v.constraint.text in ("want", "make", "draw me", "make me", "show me") for v in check(prompt, long).violated
+    )
 
 
 def test_a_drawing_keeps_its_medium():
@@ -378,13 +430,16 @@ def test_a_drawing_keeps_its_medium():
 
 # --- the constraints extra -----------------------------------------------------------------------
 
+
 def test_importing_the_package_loads_none_of_the_extra():
     """`require_constraints` is meant to be called cheaply: the package imports no extra module."""
     import subprocess
     import sys
 
-    code = ("import sys, expander.constraints as c; c.require_constraints(); "
-            "print(sorted(m for m in ('inflect', 'lemminflect', 'sentence_transformers', 'torch') if m in sys.modules))")
+    code = (
+        "import sys, expander.constraints as c; c.require_constraints(); "
+        "print(sorted(m for m in ('inflect', 'lemminflect', 'sentence_transformers', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -423,13 +478,23 @@ def test_a_missing_word_form_library_is_a_missing_extra_error(monkeypatch):
 def test_reports_do_not_depend_on_the_hash_seed():
     # Two opposites present: the reason must name the same one whatever order the phrase set iterates in
     # (before the fix, hash seeds 1 and 2 named "desolate" and "deserted").
-    code = ("from expander.constraints import check\n"
-            "r = check('a crowded street market', 'An empty, deserted and desolate street market at dawn.')\n"
-            "print([v.to_dict() for v in r.violated])\n")
+    code = (
+        "from expander.constraints import check\n"
+        "r = check('a crowded street market', 'An empty, deserted and desolate street market at dawn.')\n"
+        "print([v.to_dict() for v in r.violated])\n"
+    )
     import subprocess
     import sys
 
-    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": str(s)}).stdout for s in (1, 2)}
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": str(s)},
+        ).stdout
+        for s in (1, 2)
+    }
     assert len(outs) == 1, outs
     assert "became" in outs.pop()

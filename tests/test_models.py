@@ -56,7 +56,12 @@ def test_expander_cache_moves_the_conversion(tmp_path):
     code = "from expander.models import resolve_model; print(resolve_model('smollm2-135m'))"
     env = {"EXPANDER_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     # Two processes at once: the file lock makes one convert and the other wait for it.
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     paths = {o[0].strip().splitlines()[-1] for o in outs}
@@ -106,7 +111,9 @@ def test_merged_adapter_gives_the_runtime_loras_logits_and_is_made_once(tmp_path
     assert merged.parent == tmp_path / "merged" and (merged / "tokenizer.json").is_file()
     ids = torch.tensor([[1, 504, 2295, 17835, 281, 6217]])
     with torch.no_grad():
-        runtime = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(builtin_model_dir), str(shipped))(ids).logits
+        runtime = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(builtin_model_dir), str(shipped))(
+            ids
+        ).logits
         base = AutoModelForCausalLM.from_pretrained(builtin_model_dir)(ids).logits
         folded = AutoModelForCausalLM.from_pretrained(merged)(ids).logits
     assert torch.allclose(folded, runtime, atol=2e-3) and not torch.allclose(folded, base, atol=1e-2)

@@ -55,8 +55,13 @@ def test_verified_expansion_keeps_a_passing_candidate_when_there_is_one(engine):
 
 
 def test_a_prompt_in_an_unsupported_language_comes_back_unchanged_without_a_model_call():
-    rows = expand_prompts(None, ["un zorro rojo en la nieve", "雪の中の赤いキツネ"], seed=3, n=2,
-                          languages=model_languages("smollm2-135m"))
+    rows = expand_prompts(
+        None,
+        ["un zorro rojo en la nieve", "雪の中の赤いキツネ"],
+        seed=3,
+        n=2,
+        languages=model_languages("smollm2-135m"),
+    )
     for prompt, row in zip(["un zorro rojo en la nieve", "雪の中の赤いキツネ"], rows):
         assert [e.text for e in row] == [prompt, prompt]
         assert {e.finish_reason for e in row} == {"language_unsupported"}

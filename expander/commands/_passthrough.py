@@ -14,7 +14,10 @@ from pathlib import Path
 
 
 def add_passthrough_parser(
-    sub: argparse._SubParsersAction, name: str, help: str, run: Callable,
+    sub: argparse._SubParsersAction,
+    name: str,
+    help: str,
+    run: Callable,
     arg_help: str = "--config YAML and --key value overrides (see --help)",
 ) -> None:
     """A subcommand whose arguments all belong to its own config parser: they arrive untouched in `args.argv`.

@@ -21,21 +21,30 @@ class CheckCommandConfig:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_passthrough_parser(sub, "check", "check an expansion against the constraints of its prompt", run,
-                           arg_help="PROMPT EXPANSION, then --json (see --help)")
+    add_passthrough_parser(
+        sub,
+        "check",
+        "check an expansion against the constraints of its prompt",
+        run,
+        arg_help="PROMPT EXPANSION, then --json (see --help)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the report. The exit status is 0 whether or not the expansion passes (2 on bad input)."""
     from expander.config import load_command_line
-    from expander.errors import CommandError
     from expander.constraints import check
+    from expander.errors import CommandError
 
     line = load_command_line(
-        args.argv, CheckCommandConfig, prog="expander check",
+        args.argv,
+        CheckCommandConfig,
+        prog="expander check",
         description="Report which constraints of a prompt an expansion keeps (exit 0 either way).",
-        positionals={"prompt": "the short prompt, e.g. 'three red apples, watercolor'",
-                     "expansion": "the expansion (or long caption) to check"},
+        positionals={
+            "prompt": "the short prompt, e.g. 'three red apples, watercolor'",
+            "expansion": "the expansion (or long caption) to check",
+        },
     )
     prompt, expansion = line.positionals["prompt"], line.positionals["expansion"]
     if not prompt.strip():

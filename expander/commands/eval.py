@@ -26,8 +26,11 @@ class EvalOptions:
 
 def register(sub: argparse._SubParsersAction) -> None:
     add_passthrough_parser(
-        sub, "eval", "compare arms (raw prompt, expanders) on the same prompts and seeds: render, score, report",
-        run, arg_help="--config YAML, --output-dir DIR and --key value overrides",
+        sub,
+        "eval",
+        "compare arms (raw prompt, expanders) on the same prompts and seeds: render, score, report",
+        run,
+        arg_help="--config YAML, --output-dir DIR and --key value overrides",
     )
 
 
@@ -35,9 +38,15 @@ def run(args: argparse.Namespace) -> int:
     from expander.config import load_command_line
     from expander.eval.config import EvalConfig
 
-    line = load_command_line(args.argv, EvalConfig, prog="expander eval", options=EvalOptions, config_required=True,
-                             description="Compare arms (raw prompt, expanders) on the same prompts and seeds: render, "
-                             "score, report. Re-running renders only what is missing.")
+    line = load_command_line(
+        args.argv,
+        EvalConfig,
+        prog="expander eval",
+        options=EvalOptions,
+        config_required=True,
+        description="Compare arms (raw prompt, expanders) on the same prompts and seeds: render, "
+        "score, report. Re-running renders only what is missing.",
+    )
 
     from expander.eval.run import run_eval
 
@@ -45,12 +54,16 @@ def run(args: argparse.Namespace) -> int:
     if result.results is None:  # a helper process of a sharded eval: the main process reports
         return 0
     counts = result.summary["counts"]
-    print(f"results: {result.output_dir / 'results.parquet'} ({counts['rows']} rows; rendered {result.rendered}, "
-          f"expanded {result.expanded} this run)")
+    print(
+        f"results: {result.output_dir / 'results.parquet'} ({counts['rows']} rows; rendered {result.rendered}, "
+        f"expanded {result.expanded} this run)"
+    )
     print(f"summary: {result.output_dir / 'summary.json'}")
     print(f"report:  {result.report_path}")
     for w in result.summary["win_rates"]:
         if w["win_rate"] is not None:
-            print(f"  {w['arm']} vs {w['other']} on {w['metric']}: win rate {w['win_rate']:.2f} "
-                  f"[{w['ci_low']:.2f}, {w['ci_high']:.2f}] over {w['n_pairs']} pairs")
+            print(
+                f"  {w['arm']} vs {w['other']} on {w['metric']}: win rate {w['win_rate']:.2f} "
+                f"[{w['ci_low']:.2f}, {w['ci_high']:.2f}] over {w['n_pairs']} pairs"
+            )
     return 0

@@ -66,8 +66,13 @@ class ExpandCommandConfig:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_passthrough_parser(sub, "expand", "expand a short prompt into a dense image description", run,
-                           arg_help="PROMPT, then --config YAML and --key value options (see --help)")
+    add_passthrough_parser(
+        sub,
+        "expand",
+        "expand a short prompt into a dense image description",
+        run,
+        arg_help="PROMPT, then --config YAML and --key value options (see --help)",
+    )
 
 
 @contextlib.contextmanager
@@ -89,9 +94,13 @@ def run(args: argparse.Namespace) -> int:
     from expander.config import load_command_line
     from expander.prompts import validate_prompt
 
-    line = load_command_line(args.argv, ExpandCommandConfig, prog="expander expand",
-                             description="Expand a short prompt into a dense image description and print it.",
-                             positionals={"prompt": "the short prompt, e.g. 'a red fox in snow'"})
+    line = load_command_line(
+        args.argv,
+        ExpandCommandConfig,
+        prog="expander expand",
+        description="Expand a short prompt into a dense image description and print it.",
+        positionals={"prompt": "the short prompt, e.g. 'a red fox in snow'"},
+    )
     cfg = line.config
     prompt = validate_prompt(line.positionals["prompt"])
 
@@ -110,37 +119,57 @@ def run(args: argparse.Namespace) -> int:
             from expander.engine import create_engine
 
             options = cfg.vllm if cfg.backend == "vllm" else {}
-            engine = create_engine(cfg.model, backend=cfg.backend, adapter=adapter,
-                                   enable_thinking=cfg.enable_thinking, **options)
+            engine = create_engine(
+                cfg.model, backend=cfg.backend, adapter=adapter, enable_thinking=cfg.enable_thinking, **options
+            )
         from expander.expand import expand_prompts
 
         try:
             [expansions] = expand_prompts(
-                engine, [prompt], creativity=cfg.creativity, n=cfg.n, seed=cfg.seed,
-                max_words=cfg.max_words, keep_terms=cfg.keep or None, candidates=cfg.candidates,
+                engine,
+                [prompt],
+                creativity=cfg.creativity,
+                n=cfg.n,
+                seed=cfg.seed,
+                max_words=cfg.max_words,
+                keep_terms=cfg.keep or None,
+                candidates=cfg.candidates,
                 languages=languages,
             )
         finally:
             if engine is not None:
                 engine.close()
     if cfg.json:
-        print(json.dumps({
-            "model": cfg.model,
-            "adapter": adapter,
-            "backend": cfg.backend if engine is not None else None,
-            "creativity": cfg.creativity,
-            "prompt": prompt,
-            **({"language": guess.to_dict()} if guess is not None else {}),
-            "expansions": [{"text": e.text, "seed": e.seed,
+        print(
+            json.dumps(
+                {
+                    "model": cfg.model,
+                    "adapter": adapter,
+                    "backend": cfg.backend if engine is not None else None,
+                    "creativity": cfg.creativity,
+                    "prompt": prompt,
+                    **({"language": guess.to_dict()} if guess is not None else {}),
+                    "expansions": [
+                        {
+                            "text": e.text,
+                            "seed": e.seed,
                             **({"finish_reason": e.finish_reason} if cfg.creativity != "raw" else {}),
                             **({"attempts": e.attempts, "verified": e.verified} if cfg.candidates > 1 else {}),
-                            **({"keep_terms_repaired": e.keep_terms_repaired} if cfg.keep else {})}
-                           for e in expansions],
-        }, indent=2))
+                            **({"keep_terms_repaired": e.keep_terms_repaired} if cfg.keep else {}),
+                        }
+                        for e in expansions
+                    ],
+                },
+                indent=2,
+            )
+        )
     else:
         if expansions[0].finish_reason == "language_unsupported":
-            print(f"note: the prompt's language ({guess.code}) is not one {cfg.model} expands "
-                  f"({', '.join(languages)}); printed unchanged", file=sys.stderr)
+            print(
+                f"note: the prompt's language ({guess.code}) is not one {cfg.model} expands "
+                f"({', '.join(languages)}); printed unchanged",
+                file=sys.stderr,
+            )
         for i, e in enumerate(expansions):
             if len(expansions) > 1:
                 print(f"[{i}] seed={e.seed}")

@@ -13,7 +13,9 @@ from expander.commands._passthrough import add_passthrough_parser, run_trl_comma
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_passthrough_parser(sub, "grpo", "train the expander with GRPO on rendered images (--config YAML, TRL-style overrides)", run)
+    add_passthrough_parser(
+        sub, "grpo", "train the expander with GRPO on rendered images (--config YAML, TRL-style overrides)", run
+    )
 
 
 def run(args: argparse.Namespace) -> int:

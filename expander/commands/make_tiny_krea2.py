@@ -22,8 +22,13 @@ class MakeTinyKrea2Config:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_passthrough_parser(sub, "make-tiny-krea2", "write a tiny random Krea 2 directory (real architecture, tiny size)",
-                           run, arg_help="DIR, then --seed N and --base (see --help)")
+    add_passthrough_parser(
+        sub,
+        "make-tiny-krea2",
+        "write a tiny random Krea 2 directory (real architecture, tiny size)",
+        run,
+        arg_help="DIR, then --seed N and --base (see --help)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,15 +37,20 @@ def run(args: argparse.Namespace) -> int:
     from expander.config import load_command_line
     from expander.errors import CommandError
 
-    line = load_command_line(args.argv, MakeTinyKrea2Config, prog="expander make-tiny-krea2",
-                             description="Write a tiny random-weight Krea 2 (real architecture, diffusers format) for CPU tests.",
-                             positionals={"dir": "target directory (replaced if it holds a Krea 2 model)"})
+    line = load_command_line(
+        args.argv,
+        MakeTinyKrea2Config,
+        prog="expander make-tiny-krea2",
+        description="Write a tiny random-weight Krea 2 (real architecture, diffusers format) for CPU tests.",
+        positionals={"dir": "target directory (replaced if it holds a Krea 2 model)"},
+    )
     target = Path(line.positionals["dir"]).expanduser()
     if target.exists() and not target.is_dir():
         raise CommandError(f"{target} exists and is not a directory", code=2)
     if target.is_dir() and any(target.iterdir()) and not (target / "model_index.json").is_file():
-        raise CommandError(f"{target} is a non-empty directory that is not a Krea 2 model; refusing to replace it",
-                           code=2)
+        raise CommandError(
+            f"{target} is a non-empty directory that is not a Krea 2 model; refusing to replace it", code=2
+        )
 
     from diffusion.tiny import build_tiny_krea2
 

@@ -74,9 +74,13 @@ def run(args: argparse.Namespace) -> int:
     from expander.config import load_command_line
     from expander.errors import CommandError
 
-    cfg = load_command_line(args.argv, RenderCommandConfig, prog="expander render",
-                            description="Render every prompt with every seed with Krea 2 into DIR: "
-                            "p{prompt}-s{seed}.png files and manifest.json.").config
+    cfg = load_command_line(
+        args.argv,
+        RenderCommandConfig,
+        prog="expander render",
+        description="Render every prompt with every seed with Krea 2 into DIR: "
+        "p{prompt}-s{seed}.png files and manifest.json.",
+    ).config
     prompts = [p.strip() for p in cfg.prompt]
     seeds = cfg.seed or [0]
     out = Path(cfg.out).expanduser()
@@ -87,16 +91,28 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         renderer = Krea2Renderer.from_pretrained(
-            cfg.model, preset=cfg.preset, dtype=cfg.dtype, device=cfg.device, offload=cfg.offload,
-            batch_size=cfg.batch_size, compile=cfg.compile, attention_backend=cfg.attention_backend,
+            cfg.model,
+            preset=cfg.preset,
+            dtype=cfg.dtype,
+            device=cfg.device,
+            offload=cfg.offload,
+            batch_size=cfg.batch_size,
+            compile=cfg.compile,
+            attention_backend=cfg.attention_backend,
         )
     except ValueError as exc:  # settings this machine cannot honour (offload without CUDA)
         raise CommandError(str(exc), code=2) from None
 
     grid = [(i, p, s) for i, p in enumerate(prompts) for s in seeds]
     start = time.perf_counter()
-    images = renderer.render([p for _, p, _ in grid], [s for _, _, s in grid], height=cfg.height,
-                             width=cfg.width, num_inference_steps=cfg.steps, guidance_scale=cfg.guidance)
+    images = renderer.render(
+        [p for _, p, _ in grid],
+        [s for _, _, s in grid],
+        height=cfg.height,
+        width=cfg.width,
+        num_inference_steps=cfg.steps,
+        guidance_scale=cfg.guidance,
+    )
     seconds = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -111,7 +127,16 @@ def run(args: argparse.Namespace) -> int:
         settings["steps"] = cfg.steps
     if cfg.guidance is not None:
         settings["guidance"] = cfg.guidance
-    (out / "manifest.json").write_text(json.dumps(
-        {"images": files, "settings": settings, "seconds": round(seconds, 3),
-         "images_per_second": round(len(images) / seconds, 4)}, indent=2) + "\n")
+    (out / "manifest.json").write_text(
+        json.dumps(
+            {
+                "images": files,
+                "settings": settings,
+                "seconds": round(seconds, 3),
+                "images_per_second": round(len(images) / seconds, 4),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return 0

@@ -18,19 +18,26 @@ from expander.commands._passthrough import add_passthrough_parser
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_passthrough_parser(sub, "reward-server", "serve the render + reward suite with Ray Serve (replicas, batching)", run)
+    add_passthrough_parser(
+        sub, "reward-server", "serve the render + reward suite with Ray Serve (replicas, batching)", run
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from expander.config import load_command_line
     from expander.rewards.config import RewardsConfig
 
-    line = load_command_line(args.argv, RewardsConfig, prog="expander reward-server", config_required=True,
-                             description="Serve the render + reward suite as a Ray Serve application.")
+    line = load_command_line(
+        args.argv,
+        RewardsConfig,
+        prog="expander reward-server",
+        config_required=True,
+        description="Serve the render + reward suite as a Ray Serve application.",
+    )
     cfg = line.config
-    from expander.rewards.server import deploy, serve, start_ray  # MissingExtraError without the extra
-
     import ray
+
+    from expander.rewards.server import deploy, serve, start_ray  # MissingExtraError without the extra
 
     rs = cfg.reward_server
     start_ray(cfg)
@@ -39,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         deploy(cfg)
         host = "localhost" if rs.host in ("0.0.0.0", "::") else rs.host
-        print(f"reward server: {rs.replicas} replica(s) at http://{host}:{rs.port}/rewards "
-              f"(set reward_server.url to it in the trainer's rewards config); Ctrl-C stops it", flush=True)
+        print(
+            f"reward server: {rs.replicas} replica(s) at http://{host}:{rs.port}/rewards "
+            f"(set reward_server.url to it in the trainer's rewards config); Ctrl-C stops it",
+            flush=True,
+        )
         while True:
             time.sleep(3600)
     finally:

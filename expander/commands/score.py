@@ -66,18 +66,32 @@ def run(args: argparse.Namespace) -> int:
     from expander.rewards import RewardSuite
     from expander.rewards.config import RewardsConfig
 
-    line = load_command_line(args.argv, RewardsConfig, prog="expander score", options=ScoreOptions,
-                             config_required=True, description="Score (short prompt, completion) rows with the reward suite.")
+    line = load_command_line(
+        args.argv,
+        RewardsConfig,
+        prog="expander score",
+        options=ScoreOptions,
+        config_required=True,
+        description="Score (short prompt, completion) rows with the reward suite.",
+    )
     cfg, opts = line.config, line.options
     prompts, completions = read_rows(Path(opts.input))
     suite = RewardSuite(cfg)
     rows = suite.score_rows(prompts, completions, step=opts.step)
     renders = suite.cache.render_count if suite.cache else 0
     if opts.json:
-        print(json.dumps({
-            "rows": rows, "renders": renders, "reward_names": suite.names,
-            "weights": dict(zip(suite.names, suite.weights)), "errors": dict(suite.errors),
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "renders": renders,
+                    "reward_names": suite.names,
+                    "weights": dict(zip(suite.names, suite.weights)),
+                    "errors": dict(suite.errors),
+                },
+                indent=2,
+            )
+        )
         return 0
     names = [n for n in suite.names if n != "gate"]
     for i, row in enumerate(rows):
@@ -86,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         print("    " + "  ".join(f"{n}={_fmt(row['rewards'][n])}" for n in names))
         status = "pass" if gates["pass"] else "GATED (" + "; ".join(gates.get("reasons", [])) + ")"
         print(f"    gates: {status}  weighted_sum={_fmt(row['weighted_sum'])}  total={_fmt(row['total'])}")
-    print(f"renders: {renders} for {len(rows)} rows; weights: "
-          + ", ".join(f"{n}={w:.3g}" for n, w in zip(suite.names, suite.weights)))
+    print(
+        f"renders: {renders} for {len(rows)} rows; weights: "
+        + ", ".join(f"{n}={w:.3g}" for n, w in zip(suite.names, suite.weights))
+    )
     return 0

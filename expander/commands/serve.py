@@ -9,7 +9,9 @@ from expander.commands._passthrough import add_passthrough_parser
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_passthrough_parser(sub, "serve", "serve the expander API (/v1/expand, OpenAI-compatible /v1/chat/completions)", run)
+    add_passthrough_parser(
+        sub, "serve", "serve the expander API (/v1/expand, OpenAI-compatible /v1/chat/completions)", run
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,7 +20,9 @@ def run(args: argparse.Namespace) -> int:
     from expander.serve.config import ServeConfig
 
     config = load_command_line(
-        args.argv, ServeConfig, prog="expander serve",
+        args.argv,
+        ServeConfig,
+        prog="expander serve",
         description="Start the expander API. Settings come from --config (a YAML of ServeConfig keys, e.g. "
         "configs/serve.yaml; default: the defaults below); every key can be overridden with --key value.",
     ).config
@@ -35,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(config)
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: stop accepting, let in-flight requests finish
     # (up to shutdown_grace_s), then the app's lifespan closes the engine.
-    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level,
-                timeout_graceful_shutdown=config.shutdown_grace_s)
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        timeout_graceful_shutdown=config.shutdown_grace_s,
+    )
     return 0

@@ -13,9 +13,15 @@ from expander.commands._passthrough import add_passthrough_parser, run_trl_comma
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_passthrough_parser(sub, "sft", "fine-tune the expander on synthetic (short -> long) pairs (--config YAML, TRL-style overrides)", run)
+    add_passthrough_parser(
+        sub,
+        "sft",
+        "fine-tune the expander on synthetic (short -> long) pairs (--config YAML, TRL-style overrides)",
+        run,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_trl_command("sft", args.argv, "expander.train.sft",
-                           "trained to step {step}; adapter/model and card in {output_dir}/final")
+    return run_trl_command(
+        "sft", args.argv, "expander.train.sft", "trained to step {step}; adapter/model and card in {output_dir}/final"
+    )

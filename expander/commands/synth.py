@@ -14,7 +14,10 @@ from expander.commands._passthrough import add_passthrough_parser
 
 def register(sub: argparse._SubParsersAction) -> None:
     add_passthrough_parser(
-        sub, "synth", "synthesise (short -> long) training pairs from dense captions with a teacher LLM", run,
+        sub,
+        "synth",
+        "synthesise (short -> long) training pairs from dense captions with a teacher LLM",
+        run,
     )
 
 
@@ -22,9 +25,13 @@ def run(args: argparse.Namespace) -> int:
     from expander.config import load_command_line
     from expander.train.synth import SynthConfig
 
-    line = load_command_line(args.argv, SynthConfig, prog="expander synth",
-                             description="Synthesise (short -> long) training pairs from dense captions with a teacher LLM. "
-                             "Re-running skips captions already done in output_dir.")
+    line = load_command_line(
+        args.argv,
+        SynthConfig,
+        prog="expander synth",
+        description="Synthesise (short -> long) training pairs from dense captions with a teacher LLM. "
+        "Re-running skips captions already done in output_dir.",
+    )
 
     from expander.train.synth import run_synth
 

@@ -35,5 +35,17 @@ from expander.constraints.extract import extract
 from expander.constraints.text import require_constraints
 from expander.constraints.types import KINDS, SOFT_WEIGHT, Constraint, ConstraintReport, Violation
 
-__all__ = ["KINDS", "SOFT_SIMILARITY", "SOFT_WEIGHT", "SYNONYM_SIMILARITY", "AddedSubject", "Constraint",
-           "ConstraintReport", "Violation", "added_subjects", "check", "extract", "require_constraints"]
+__all__ = [
+    "KINDS",
+    "SOFT_SIMILARITY",
+    "SOFT_WEIGHT",
+    "SYNONYM_SIMILARITY",
+    "AddedSubject",
+    "Constraint",
+    "ConstraintReport",
+    "Violation",
+    "added_subjects",
+    "check",
+    "extract",
+    "require_constraints",
+]

@@ -76,22 +76,24 @@ cooking dancing reading writing singing surfing skiing snowboarding skateboardin
 biking knitting sewing praying studying shopping kissing hugging laughing smiling crying posing wearing
 gardening riding juggling selfie portrait headshot fashion
 """)
-CREATURES = _words("robot android droid cyborg dragon monster alien ghost unicorn griffin phoenix demon "
-                   "troll goblin ogre yeti golem creature")
+CREATURES = _words(
+    "robot android droid cyborg dragon monster alien ghost unicorn griffin phoenix demon "
+    "troll goblin ogre yeti golem creature"
+)
 
 # Animal words -> their kind (a word of a kind implies the others of that kind).
 _KINDS = {
     "dog": "dog puppy pup hound retriever labrador poodle terrier corgi beagle husky spaniel dachshund "
-           "bulldog pug collie chihuahua dalmatian greyhound mutt pooch shiba akita rottweiler doberman",
+    "bulldog pug collie chihuahua dalmatian greyhound mutt pooch shiba akita rottweiler doberman",
     "cat": "cat kitten kitty feline tabby tomcat",
     "horse": "horse pony foal stallion mare colt steed",
     "cow": "cow cattle calf bull ox heifer",
     "bird": "bird songbird fowl sparrow robin crow raven pigeon dove gull seagull finch owl eagle hawk falcon "
-            "parrot blackbird bluebird hummingbird heron egret stork magpie wren starling kingfisher "
-            "woodpecker flamingo pelican penguin peacock swan goose duck duckling gosling chicken hen "
-            "rooster chick turkey ostrich vulture albatross cormorant puffin toucan cockatoo crane",
+    "parrot blackbird bluebird hummingbird heron egret stork magpie wren starling kingfisher "
+    "woodpecker flamingo pelican penguin peacock swan goose duck duckling gosling chicken hen "
+    "rooster chick turkey ostrich vulture albatross cormorant puffin toucan cockatoo crane",
     "insect": "insect bug beetle bee bumblebee ant butterfly moth dragonfly ladybug grasshopper cricket "
-              "firefly wasp caterpillar fly",
+    "firefly wasp caterpillar fly",
     "fish": "fish goldfish koi carp trout salmon tuna shark ray eel seahorse clownfish",
     "rabbit": "rabbit bunny hare",
     "sheep": "sheep lamb ram ewe",
@@ -100,12 +102,14 @@ _KINDS = {
     "bear": "bear cub grizzly",
     "deer": "deer fawn stag doe elk moose reindeer caribou antelope gazelle",
 }
-_SPECIES = ("fox wolf coyote squirrel chipmunk mouse rat hamster lion tiger leopard cheetah jaguar panther "
-            "lynx elephant giraffe zebra monkey ape gorilla chimpanzee orangutan panda koala kangaroo sloth "
-            "otter beaver raccoon hedgehog badger skunk opossum bat camel llama alpaca donkey mule bison "
-            "buffalo hippo hippopotamus rhino rhinoceros dolphin whale orca seal walrus frog toad turtle "
-            "tortoise snake lizard gecko iguana crocodile alligator chameleon spider scorpion crab lobster "
-            "octopus squid jellyfish starfish snail slug worm meerkat lemur mongoose ferret weasel mink")
+_SPECIES = (
+    "fox wolf coyote squirrel chipmunk mouse rat hamster lion tiger leopard cheetah jaguar panther "
+    "lynx elephant giraffe zebra monkey ape gorilla chimpanzee orangutan panda koala kangaroo sloth "
+    "otter beaver raccoon hedgehog badger skunk opossum bat camel llama alpaca donkey mule bison "
+    "buffalo hippo hippopotamus rhino rhinoceros dolphin whale orca seal walrus frog toad turtle "
+    "tortoise snake lizard gecko iguana crocodile alligator chameleon spider scorpion crab lobster "
+    "octopus squid jellyfish starfish snail slug worm meerkat lemur mongoose ferret weasel mink"
+)
 ANIMAL_KIND: dict[str, str] = {}
 for _kind, _members in _KINDS.items():
     for _w in _members.split():
@@ -116,19 +120,50 @@ for _w in ("panda", "koala", "grizzly"):
     ANIMAL_KIND[_w] = "bear" if _w == "grizzly" else _w
 ANIMAL_GENERIC = _words("animal animals wildlife creature creatures pet pets beast beasts fauna critter")
 ANIMAL_SCENES = {  # scene word -> kinds it implies ("*" = any animal)
-    "farm": "cow horse sheep goat pig bird dog cat", "barn": "cow horse sheep goat pig bird",
-    "barnyard": "cow horse sheep goat pig bird", "pasture": "cow horse sheep goat", "ranch": "cow horse",
-    "stable": "horse", "zoo": "*", "safari": "*", "savanna": "*", "savannah": "*", "jungle": "*",
-    "aquarium": "fish", "reef": "fish", "coral": "fish", "pond": "fish bird frog", "aviary": "bird",
-    "kennel": "dog", "vet": "*", "wildlife": "*", "nest": "bird", "hive": "insect", "beehive": "insect",
-    "rodeo": "horse cow", "equestrian": "horse", "circus": "*",
+    "farm": "cow horse sheep goat pig bird dog cat",
+    "barn": "cow horse sheep goat pig bird",
+    "barnyard": "cow horse sheep goat pig bird",
+    "pasture": "cow horse sheep goat",
+    "ranch": "cow horse",
+    "stable": "horse",
+    "zoo": "*",
+    "safari": "*",
+    "savanna": "*",
+    "savannah": "*",
+    "jungle": "*",
+    "aquarium": "fish",
+    "reef": "fish",
+    "coral": "fish",
+    "pond": "fish bird frog",
+    "aviary": "bird",
+    "kennel": "dog",
+    "vet": "*",
+    "wildlife": "*",
+    "nest": "bird",
+    "hive": "insect",
+    "beehive": "insect",
+    "rodeo": "horse cow",
+    "equestrian": "horse",
+    "circus": "*",
 }
 # Young of a kind: implied by any word of that kind (and by one another).
-YOUNG = {"cub": "bear fox wolf lion tiger leopard cheetah panda", "pup": "dog seal wolf fox otter",
-         "kit": "fox rabbit ferret beaver", "calf": "cow elephant whale giraffe deer bison buffalo",
-         "foal": "horse donkey zebra", "fawn": "deer", "chick": "bird", "duckling": "bird",
-         "gosling": "bird", "kitten": "cat", "puppy": "dog", "piglet": "pig", "lamb": "sheep",
-         "joey": "kangaroo", "hatchling": "bird turtle snake lizard crocodile"}
+YOUNG = {
+    "cub": "bear fox wolf lion tiger leopard cheetah panda",
+    "pup": "dog seal wolf fox otter",
+    "kit": "fox rabbit ferret beaver",
+    "calf": "cow elephant whale giraffe deer bison buffalo",
+    "foal": "horse donkey zebra",
+    "fawn": "deer",
+    "chick": "bird",
+    "duckling": "bird",
+    "gosling": "bird",
+    "kitten": "cat",
+    "puppy": "dog",
+    "piglet": "pig",
+    "lamb": "sheep",
+    "joey": "kangaroo",
+    "hatchling": "bird turtle snake lizard crocodile",
+}
 
 # Contexts where an animal or person word is not a subject.
 _FIXED_PHRASES = re.compile(
@@ -164,19 +199,24 @@ track tracks footprint footprints pawprint pawprints prints trail antler antlers
 sweater sweaters jumper jumpers hat hats cap caps boot boots jacket jackets coat coats shirt shirts dress
 dresses armor armour helmet helmets ship ships flag flags style market markets knot knots braid braids
 """)
-_OBJECT_BEFORE = _words("toy stuffed plush ceramic porcelain wooden stone marble bronze brass glass paper "
-                        "plastic inflatable cardboard carved painted-wood origami mechanical clockwork")
-_FOOD_ANIMALS = _words("chicken turkey duck fish salmon tuna trout lamb crab lobster octopus squid eel pig "
-                       "goat rabbit cod shrimp prawn")
+_OBJECT_BEFORE = _words(
+    "toy stuffed plush ceramic porcelain wooden stone marble bronze brass glass paper "
+    "plastic inflatable cardboard carved painted-wood origami mechanical clockwork"
+)
+_FOOD_ANIMALS = _words(
+    "chicken turkey duck fish salmon tuna trout lamb crab lobster octopus squid eel pig goat rabbit cod shrimp prawn"
+)
 _FOOD_AFTER = _words("""
 broth soup stew curry wings wing breast thigh thighs drumstick drumsticks nuggets fillet fillets filet steak
 meat sandwich salad skewer skewers stock sauce burger burgers tacos taco roll rolls sashimi nigiri tartare
 confit leg legs chop chops rack ribs bacon sausage ham jerky pie pot-pie dumplings fried-rice noodles ramen
 pho katsu teriyaki tikka masala parmesan parmigiana roe caviar oil liver pate belly
 """)
-_FOOD_BEFORE = _words("grilled roasted roast fried smoked baked braised poached seared steamed minced shredded "
-                      "sliced cooked boiled barbecued bbq glazed cured pulled crispy fried stewed raw sauteed "
-                      "sautéed marinated")
+_FOOD_BEFORE = _words(
+    "grilled roasted roast fried smoked baked braised poached seared steamed minced shredded "
+    "sliced cooked boiled barbecued bbq glazed cured pulled crispy fried stewed raw sauteed "
+    "sautéed marinated"
+)
 # Words that are animals only as nouns with a determiner before them ("a fly on a grape", not "fly over").
 _AMBIGUOUS = _words("fly bat seal crane mouse bear duck swallow ram kid turkey ray bug cricket seal kit pupil")
 _NEGATORS = _words("no without nobody devoid free empty absent absence lack lacking none never zero not")
@@ -208,16 +248,44 @@ def _singular(word: str) -> str:
     """Singular noun form via the package's lemma tables (plural nouns the tables miss: strip an 's')."""
     if word in PERSON or word in ANIMAL_KIND or word in CREATURES:
         return word
-    irregular = {"men": "man", "women": "woman", "children": "child", "people": "person", "geese": "goose",
-                 "mice": "mouse", "teeth": "tooth", "feet": "foot", "oxen": "ox", "wolves": "wolf",
-                 "calves": "calf", "elves": "elf", "fishermen": "fisherman", "passersby": "passerby",
-                 "policemen": "policeman", "craftsmen": "craftsman", "firemen": "firefighter",
-                 "ladies": "lady", "puppies": "puppy", "bunnies": "bunny", "butterflies": "butterfly",
-                 "ponies": "pony", "babies": "baby", "fairies": "fairy", "ies": "y"}
+    irregular = {
+        "men": "man",
+        "women": "woman",
+        "children": "child",
+        "people": "person",
+        "geese": "goose",
+        "mice": "mouse",
+        "teeth": "tooth",
+        "feet": "foot",
+        "oxen": "ox",
+        "wolves": "wolf",
+        "calves": "calf",
+        "elves": "elf",
+        "fishermen": "fisherman",
+        "passersby": "passerby",
+        "policemen": "policeman",
+        "craftsmen": "craftsman",
+        "firemen": "firefighter",
+        "ladies": "lady",
+        "puppies": "puppy",
+        "bunnies": "bunny",
+        "butterflies": "butterfly",
+        "ponies": "pony",
+        "babies": "baby",
+        "fairies": "fairy",
+        "ies": "y",
+    }
     if word in irregular:
         return irregular[word]
-    for suffix, repl in (("ies", "y"), ("ves", "f"), ("ches", "ch"), ("shes", "sh"), ("xes", "x"),
-                         ("sses", "ss"), ("s", "")):
+    for suffix, repl in (
+        ("ies", "y"),
+        ("ves", "f"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("xes", "x"),
+        ("sses", "ss"),
+        ("s", ""),
+    ):
         if word.endswith(suffix) and len(word) > len(suffix) + 1:
             base = word[: -len(suffix)] + repl
             if base in PERSON or base in ANIMAL_KIND or base in CREATURES:
@@ -256,7 +324,7 @@ def subject_mentions(text: str) -> list[_Mention]:
             kind, group = "creature", lemma
         else:
             continue
-        prev = [t for t, _, _ in tokens[max(0, i - 3): i]]
+        prev = [t for t, _, _ in tokens[max(0, i - 3) : i]]
         nxt = tokens[i + 1][0] if i + 1 < len(tokens) else ""
         before = prev[-1] if prev else ""
         if any(p in _NEGATORS for p in prev) or (before == "a" and len(prev) >= 2 and prev[-2] in ("not", "nor")):
@@ -265,8 +333,11 @@ def subject_mentions(text: str) -> list[_Mention]:
             continue
         if lemma in _AMBIGUOUS and before not in _DETERMINERS:
             continue
-        if kind == "animal" and lemma in _FOOD_ANIMALS and (nxt in _FOOD_AFTER or before in _FOOD_BEFORE
-                                                            or (word == lemma and before not in _DETERMINERS)):
+        if (
+            kind == "animal"
+            and lemma in _FOOD_ANIMALS
+            and (nxt in _FOOD_AFTER or before in _FOOD_BEFORE or (word == lemma and before not in _DETERMINERS))
+        ):
             continue  # "chicken broth", "grilled salmon", "rice with chicken" (a mass noun is food)
         if lemma == "figure" and before in ("a", "the") and nxt == "of":
             continue  # "the figure of a dancer": the dancer is the subject
@@ -274,9 +345,11 @@ def subject_mentions(text: str) -> list[_Mention]:
     return out
 
 
-_DETERMINERS = _words("a an the one two three four five six seven eight nine ten several some many few "
-                      "a-few pair couple dozen its his her their our my your this that these those another "
-                      "every each lone single small large big little tiny giant young old baby wild")
+_DETERMINERS = _words(
+    "a an the one two three four five six seven eight nine ten several some many few "
+    "a-few pair couple dozen its his her their our my your this that these those another "
+    "every each lone single small large big little tiny giant young old baby wild"
+)
 
 
 def _prompt_context(prompt: str) -> tuple[bool, bool, set[str], bool, set[str]]:
@@ -284,8 +357,12 @@ def _prompt_context(prompt: str) -> tuple[bool, bool, set[str], bool, set[str]]:
     words = set(re.findall(r"[a-z]+(?:-[a-z]+)*", lowered))
     mentions = subject_mentions(prompt)
     persons = {m.group for m in mentions if m.kind == "person"}
-    has_person = bool(persons) or bool(words & PERSON_PRONOUNS) or bool(words & PERSON_SCENES) \
+    has_person = (
+        bool(persons)
+        or bool(words & PERSON_PRONOUNS)
+        or bool(words & PERSON_SCENES)
         or bool(words & HUMAN_ACTIVITIES and not any(m.kind == "animal" for m in mentions))
+    )
     has_child = "child" in persons
     kinds = {m.group for m in mentions if m.kind in ("animal", "creature")}
     any_animal = bool(words & ANIMAL_GENERIC)

@@ -25,6 +25,7 @@ SOFT_SIMILARITY = 0.6
 
 # --- quoted_text ----------------------------------------------------------------------------------
 
+
 def _check_quoted(c: Constraint, doc: ExpansionDoc) -> str | None:
     """``quoted_text``: holds when the quoted text appears verbatim (whitespace and curly quotes
     normalised); fails as "changed to" when it appears in another case, else as "missing"."""
@@ -34,20 +35,23 @@ def _check_quoted(c: Constraint, doc: ExpansionDoc) -> str | None:
         return None
     if want.lower() in norm.lower():
         i = norm.lower().index(want.lower())
-        return f"quoted text '{want}' changed to '{norm[i:i + len(want)]}'"
+        return f"quoted text '{want}' changed to '{norm[i : i + len(want)]}'"
     return f"quoted text '{want}' missing"
 
 
 # --- color ----------------------------------------------------------------------------------------
 
-_FORWARD_COLOR_LINK = frozenset("painted glazed colored dyed tinted in of is are was were that which with "
-                                "rendered finished lacquered stained washed shaded hued toned".split())
+_FORWARD_COLOR_LINK = frozenset(
+    "painted glazed colored dyed tinted in of is are was were that which with "
+    "rendered finished lacquered stained washed shaded hued toned".split()
+)
 
 
 def _joined(doc: ExpansionDoc, k: int) -> bool:
     """Token k is fused with the next into one colour ("blue-grey", "reddish orange")."""
     return k + 1 < len(doc.tokens) and (
-        doc.words[k].endswith("ish") or doc.text[doc.tokens[k].end:doc.tokens[k + 1].start] == "-")
+        doc.words[k].endswith("ish") or doc.text[doc.tokens[k].end : doc.tokens[k + 1].start] == "-"
+    )
 
 
 def _list_goes_on(doc: ExpansionDoc, k: int) -> bool:
@@ -63,8 +67,13 @@ def _list_goes_on(doc: ExpansionDoc, k: int) -> bool:
         j += 1
     while j < len(words) and words[j] in lx.COLOR_QUALIFIERS:
         j += 1
-    if j + 1 < len(words) and words[j] not in color_of and words[j].isalpha() and words[j] not in BOUNDARY \
-            and words[j + 1] in color_of:
+    if (
+        j + 1 < len(words)
+        and words[j] not in color_of
+        and words[j].isalpha()
+        and words[j] not in BOUNDARY
+        and words[j + 1] in color_of
+    ):
         j += 1  # a compound with a modifier no list knows: "sea green", "brick red"
     if j >= len(words) or words[j] not in color_of:
         return False
@@ -79,8 +88,12 @@ def _colors_near(doc: ExpansionDoc, p: int) -> set[str]:
     fams: set[str] = set()
     back = window_back(doc, p, 5)
     colored = [k for k in back if doc.words[k] in color_of]
-    if len(colored) > 1 and colored[0] == p - 1 and doc.words[p - 1] in lx.AMBIGUOUS_COLOR_WORDS \
-            and not any(_joined(doc, k) for k in colored[1:]):
+    if (
+        len(colored) > 1
+        and colored[0] == p - 1
+        and doc.words[p - 1] in lx.AMBIGUOUS_COLOR_WORDS
+        and not any(_joined(doc, k) for k in colored[1:])
+    ):
         colored = colored[1:]  # "a white fuchsia blossom": fuchsia names the plant, white its colour
     for k in colored:
         fams |= color_of[doc.words[k]]
@@ -90,7 +103,7 @@ def _colors_near(doc: ExpansionDoc, p: int) -> set[str]:
         if w in color_of:
             fams |= color_of[w]
             # A compound ("mint green") or a list ("in cream, charcoal, and mustard") goes on.
-            nxt = doc.words[k + 1:k + 4]
+            nxt = doc.words[k + 1 : k + 4]
             if nxt and (nxt[0] in color_of or nxt[0] in lx.COLOR_QUALIFIERS):
                 continue
             if nxt and nxt[0] in (",", "and", "or") and _list_goes_on(doc, k + 1):
@@ -98,8 +111,11 @@ def _colors_near(doc: ExpansionDoc, p: int) -> set[str]:
                 continue
             break
         if in_list:  # separators, qualifiers and compound modifiers inside a list ("and sea green")
-            if w in (",", "and", "or") or w in lx.COLOR_QUALIFIERS or (
-                    k + 1 < len(doc.words) and doc.words[k + 1] in color_of):
+            if (
+                w in (",", "and", "or")
+                or w in lx.COLOR_QUALIFIERS
+                or (k + 1 < len(doc.words) and doc.words[k + 1] in color_of)
+            ):
                 continue
             break
         if w == "," or w in _FORWARD_COLOR_LINK or w in lx.COLOR_QUALIFIERS or w.endswith("ly") or w == "and":
@@ -136,6 +152,7 @@ def _check_color(c: Constraint, doc: ExpansionDoc) -> str | None:
 
 
 # --- count ----------------------------------------------------------------------------------------
+
 
 def _counts_near(doc: ExpansionDoc, p: int) -> tuple[list[int], bool]:
     """(explicit counts, vague quantity) in the noun phrase before position p."""
@@ -182,6 +199,7 @@ def _check_count(c: Constraint, doc: ExpansionDoc) -> str | None:
 
 # --- subject --------------------------------------------------------------------------------------
 
+
 def _check_subject(c: Constraint, doc: ExpansionDoc) -> str | None:
     """``subject``: holds when the noun is mentioned (`ExpansionDoc.find`: its forms, its concept,
     a word built on it, a MiniLM synonym) and, for a compound, the first noun too. Fails naming the
@@ -195,6 +213,7 @@ def _check_subject(c: Constraint, doc: ExpansionDoc) -> str | None:
 
 
 # --- negation -------------------------------------------------------------------------------------
+
 
 def _negated_at(doc: ExpansionDoc, k: int) -> bool:
     """Whether the mention at k sits in the scope of a negation cue ("no people, cars or signs")."""
@@ -214,12 +233,13 @@ def _negated_at(doc: ExpansionDoc, k: int) -> bool:
 _AFTER_NEGATION = frozenset("missing absent gone removed blank bare empty".split())
 
 
-_ABSENT_AFTER_NOT = frozenset("present visible there here seen shown pictured included anywhere arrived "
-                              "around in yet".split())
+_ABSENT_AFTER_NOT = frozenset(
+    "present visible there here seen shown pictured included anywhere arrived around in yet".split()
+)
 
 
 def _negated_after(doc: ExpansionDoc, k: int) -> bool:
-    """"the clock face is missing", "its face left blank", "the guests have not yet arrived": a
+    """ "the clock face is missing", "its face left blank", "the guests have not yet arrived": a
     negation after the mention."""
     for j in range(k + 1, min(len(doc.words), k + 7)):
         w = doc.words[j]
@@ -227,8 +247,12 @@ def _negated_after(doc: ExpansionDoc, k: int) -> bool:
             return False
         if w in _AFTER_NEGATION:
             return True
-        if w in ("not", "never") and j + 1 < len(doc.words) and doc.words[j + 1] in _ABSENT_AFTER_NOT \
-                and all(x in lx.AUXILIARIES for x in doc.words[k + 1:j]):
+        if (
+            w in ("not", "never")
+            and j + 1 < len(doc.words)
+            and doc.words[j + 1] in _ABSENT_AFTER_NOT
+            and all(x in lx.AUXILIARIES for x in doc.words[k + 1 : j])
+        ):
             return True
     return False
 
@@ -237,8 +261,13 @@ def _verb_use(doc: ExpansionDoc, k: int) -> bool:
     """The word at k is a verb after a plural subject ("low mesas silhouette the distance", "people
     crowd the square"), not the thing it can also name."""
     w = doc.words
-    return 0 < k < len(w) - 1 and is_plural(w[k - 1]) and not is_plural(w[k]) \
-        and w[k + 1] in lx.DETERMINERS and "VERB" in pos_tags(w[k])
+    return (
+        0 < k < len(w) - 1
+        and is_plural(w[k - 1])
+        and not is_plural(w[k])
+        and w[k + 1] in lx.DETERMINERS
+        and "VERB" in pos_tags(w[k])
+    )
 
 
 def _check_negation(c: Constraint, doc: ExpansionDoc) -> str | None:
@@ -253,6 +282,7 @@ def _check_negation(c: Constraint, doc: ExpansionDoc) -> str | None:
 
 
 # --- style ----------------------------------------------------------------------------------------
+
 
 def _check_style(c: Constraint, doc: ExpansionDoc) -> str | None:
     """``style``: holds when a phrase of the family (prompt or expansion-only wording) is there, or for
@@ -275,6 +305,7 @@ def _check_style(c: Constraint, doc: ExpansionDoc) -> str | None:
 
 # --- viewpoint ------------------------------------------------------------------------------------
 
+
 def _check_viewpoint(c: Constraint, doc: ExpansionDoc) -> str | None:
     """``viewpoint``: holds when a phrase of the family is there; fails naming an opposite framing that
     took its place ("close-up" -> "wide shot"), else as missing."""
@@ -290,6 +321,7 @@ def _check_viewpoint(c: Constraint, doc: ExpansionDoc) -> str | None:
 
 
 # --- attribute ------------------------------------------------------------------------------------
+
 
 def _check_attribute(c: Constraint, doc: ExpansionDoc) -> str | None:
     """``attribute``: a group attribute holds when a phrase of the group (or the prompt's own words) is
@@ -331,6 +363,7 @@ def _check_attribute(c: Constraint, doc: ExpansionDoc) -> str | None:
 
 # --- spatial --------------------------------------------------------------------------------------
 
+
 def _check_spatial(c: Constraint, doc: ExpansionDoc) -> str | None:
     """``spatial``: between a mention of each object in one clause, the relation phrase nearest the
     second one governs: the relation (or its inverse, read the other way) holds, its opposite fails it
@@ -350,19 +383,24 @@ def _check_spatial(c: Constraint, doc: ExpansionDoc) -> str | None:
         opposite_inverse |= set(split_phrases(lx.SPATIAL_INVERSE.get(o, "")))
 
     def between(first, second, s, e) -> bool:
-        return any(a < s and e <= b and b - a <= 16 and doc.clause[a] == doc.clause[b]
-                   for a in first for b in second)
+        return any(a < s and e <= b and b - a <= 16 and doc.clause[a] == doc.clause[b] for a in first for b in second)
 
     if c.target is None:  # a side of the frame: the side word near the object
         # Any mention of the object on the wanted side keeps it ("a bowl on the left, the scoop on the
         # right"); the other side only counts when no mention is on the wanted one.
         # Each mention takes the side phrase nearest to it.
-        sides = [(s, e, label) for s, e, label in rels
-                 if label in (want, *opposite) and doc.words[s:e][-1] in ("left", "right")]
+        sides = [
+            (s, e, label)
+            for s, e, label in rels
+            if label in (want, *opposite) and doc.words[s:e][-1] in ("left", "right")
+        ]
         clash_side = None
         for a in a_pos:
-            near = [(abs(s - a) - (0.5 if s > a else 0), s, e, label) for s, e, label in sides
-                    if abs(s - a) <= 10 and doc.clause[s] == doc.clause[a]]
+            near = [
+                (abs(s - a) - (0.5 if s > a else 0), s, e, label)
+                for s, e, label in sides
+                if abs(s - a) <= 10 and doc.clause[s] == doc.clause[a]
+            ]
             if not near:
                 continue
             _, s, e, label = min(near)
@@ -375,14 +413,19 @@ def _check_spatial(c: Constraint, doc: ExpansionDoc) -> str | None:
     # Between two mentions, the relation nearest the second one governs it: in "a bowl on the floor
     # below a windowsill" the bowl is below the windowsill, not on it.
     clash = None
-    for first, second, ok_labels, bad_labels in ((a_pos, b_pos, {want}, opposite),
-                                                 (b_pos, a_pos, inverse, opposite_inverse)):
+    for first, second, ok_labels, bad_labels in (
+        (a_pos, b_pos, {want}, opposite),
+        (b_pos, a_pos, inverse, opposite_inverse),
+    ):
         for a in first:
             for b in second:
                 if not (a < b and b - a <= 16 and doc.clause[a] == doc.clause[b]):
                     continue
-                inside = [(s, e, label) for s, e, label in rels
-                          if a < s and e <= b and (label in ok_labels or label in bad_labels)]
+                inside = [
+                    (s, e, label)
+                    for s, e, label in rels
+                    if a < s and e <= b and (label in ok_labels or label in bad_labels)
+                ]
                 if not inside:
                     continue
                 last = max(s for s, _, _ in inside)
@@ -415,13 +458,19 @@ def _restated(c: Constraint, doc: ExpansionDoc) -> bool:
     if not want:
         return False
     w, k = doc.words, len(want)
-    return any(w[i:i + k] == want for i in doc.positions(want[0]))
+    return any(w[i : i + k] == want for i in doc.positions(want[0]))
 
 
 _CHECKS = {
-    "quoted_text": _check_quoted, "count": _check_count, "color": _check_color, "subject": _check_subject,
-    "negation": _check_negation, "style": _check_style, "viewpoint": _check_viewpoint,
-    "spatial": _check_spatial, "attribute": _check_attribute,
+    "quoted_text": _check_quoted,
+    "count": _check_count,
+    "color": _check_color,
+    "subject": _check_subject,
+    "negation": _check_negation,
+    "style": _check_style,
+    "viewpoint": _check_viewpoint,
+    "spatial": _check_spatial,
+    "attribute": _check_attribute,
 }
 
 

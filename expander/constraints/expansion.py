@@ -39,7 +39,7 @@ class ExpansionDoc:
     def ngrams(self) -> set[tuple[str, ...]]:
         if self._ngrams is None:
             w, n = self.words, len(self.words)
-            self._ngrams = {tuple(w[i:i + k]) for k in range(1, 6) for i in range(n - k + 1)}
+            self._ngrams = {tuple(w[i : i + k]) for k in range(1, 6) for i in range(n - k + 1)}
         return self._ngrams
 
     def has_any(self, phrases) -> tuple[str, ...] | None:
@@ -58,8 +58,13 @@ class ExpansionDoc:
         hits = [i for i, f in enumerate(self.forms) if f & accepted]
         if not hits and len(stem) >= 3:
             # Compounds and derivations: snow -> snowy / snowfall, bee -> honeybee.
-            hits = [i for i, w in enumerate(self.words) if len(w) > len(stem) and not w.endswith("less") and (
-                (len(stem) >= 4 and w.startswith(stem)) or (w.endswith(stem) and len(w) - len(stem) >= 3))]
+            hits = [
+                i
+                for i, w in enumerate(self.words)
+                if len(w) > len(stem)
+                and not w.endswith("less")
+                and ((len(stem) >= 4 and w.startswith(stem)) or (w.endswith(stem) and len(w) - len(stem) >= 3))
+            ]
         if not hits and fuzzy and not concepts:
             # Only words our lists do not know: for a listed word the lists are authoritative, and
             # every MiniLM encode of new words costs milliseconds on the RL hot path.
@@ -71,12 +76,17 @@ class ExpansionDoc:
         concept_of = tables().concept_of
         cands = []
         for w in dict.fromkeys(self.words):
-            if len(w) < 3 or not w.isalpha() or w in BOUNDARY or w in lx.META_NOUNS or not can_be_noun(w) \
-                    or w in tables().color_of:
+            if (
+                len(w) < 3
+                or not w.isalpha()
+                or w in BOUNDARY
+                or w in lx.META_NOUNS
+                or not can_be_noun(w)
+                or w in tables().color_of
+            ):
                 continue
             tags = pos_tags(w)
-            if any(f in concept_of for f in noun_forms(w)) or ("ADJ" in tags and "NOUN" not in tags) \
-                    or is_verb_form(w):
+            if any(f in concept_of for f in noun_forms(w)) or ("ADJ" in tags and "NOUN" not in tags) or is_verb_form(w):
                 continue  # a listed thing is not a synonym of an unlisted one; adjectives and verbs never are
             cands.append(w)
         sims = similarities(word, cands)
@@ -146,8 +156,11 @@ def window_back(doc: ExpansionDoc, p: int, size: int, through: frozenset[str] = 
     out = []
     for k in range(p - 1, max(-1, p - 1 - size), -1):
         w = doc.words[k]
-        if w in through or (k + 1 < len(doc.tokens) and not doc.tokens[k].is_punct
-                            and doc.text[doc.tokens[k].end:doc.tokens[k + 1].start] == "-"):
+        if w in through or (
+            k + 1 < len(doc.tokens)
+            and not doc.tokens[k].is_punct
+            and doc.text[doc.tokens[k].end : doc.tokens[k + 1].start] == "-"
+        ):
             out.append(k)  # through listed words and hyphenated compounds ("a pair of over-ear headphones")
             continue
         if doc.tokens[k].is_punct and w != ",":
@@ -166,4 +179,3 @@ def window_back(doc: ExpansionDoc, p: int, size: int, through: frozenset[str] = 
 def span_words(text: str) -> list[str]:
     """The normal-form words of a text (a constraint's span, looked for word for word)."""
     return [t.text for t in tokenize(text)]
-

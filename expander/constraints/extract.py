@@ -14,16 +14,30 @@ from functools import lru_cache
 
 from expander.constraints import lexicon as lx
 from expander.constraints.prompt_context import Phrase, PromptContext, adjective_like, noun_like
-from expander.constraints.tables import BOUNDARY, COUNT_STOP, SCENE_GROUPS, attr_group, color_family, decade, \
-    lemma, tables
+from expander.constraints.tables import (
+    BOUNDARY,
+    COUNT_STOP,
+    SCENE_GROUPS,
+    attr_group,
+    color_family,
+    decade,
+    lemma,
+    tables,
+)
 from expander.constraints.text import CLAUSE_END, can_be_noun, is_verb_form, pos_tags
 from expander.constraints.types import Constraint
 
 __all__ = ["extract", "extract_cached", "require_str"]
 
 _QUOTE_RE = re.compile(r"\"([^\"]+)\"|\u201c([^\u201d]+)\u201d|(?<![\w'])'([^']+)'(?![\w])")
-_IMPLIED_NEGATIONS = {"deserted": "people", "uninhabited": "people", "unpopulated": "people",
-                      "unoccupied": "people", "peopleless": "people", "cloudless": "cloud"}
+_IMPLIED_NEGATIONS = {
+    "deserted": "people",
+    "uninhabited": "people",
+    "unpopulated": "people",
+    "unoccupied": "people",
+    "peopleless": "people",
+    "cloudless": "cloud",
+}
 # Colour names that are also nouns but read as colours before a noun in prompts ("a gold ring").
 _PROMPT_AMBIGUOUS_COLORS = frozenset(
     "gold silver orange ivory cream amber bronze copper turquoise fuchsia lavender violet lilac magenta indigo".split()
@@ -33,8 +47,10 @@ _WEAK_STYLE_WORDS = frozenset(
     "mosaic sculpture statue pixel sprite oils 3d analog pastels pastel painted drawn illustrated rendered "
     "sketched embroidered sculpted blender vector flat cartoon polaroid photo".split()
 )
-_MEDIUM_NOUNS = frozenset("of style drawing sketch painting illustration art artwork render print photo "
-                          "photograph portrait image picture rendering aesthetic".split())
+_MEDIUM_NOUNS = frozenset(
+    "of style drawing sketch painting illustration art artwork render print photo "
+    "photograph portrait image picture rendering aesthetic".split()
+)
 
 
 def require_str(name: str, value) -> str:
@@ -100,6 +116,7 @@ def _one_per_binding(out: list[Constraint]) -> tuple[Constraint, ...]:
 
 # --- quoted_text ---------------------------------------------------------------------------------
 
+
 def quoted_text(prompt: str) -> tuple[list[Constraint], list[tuple[int, int]]]:
     """``quoted_text``: text in double, curly or single quotes ('a sign that says "OPEN"'); the
     expansion must contain it verbatim, case included. Empty quotes pin nothing.
@@ -117,6 +134,7 @@ def quoted_text(prompt: str) -> tuple[list[Constraint], list[tuple[int, int]]]:
 
 # --- negation ------------------------------------------------------------------------------------
 
+
 def negations(ctx: PromptContext) -> list[Constraint]:
     """``negation``: a cue ("no", "without", "not", "zero", "nor", "free of", "devoid of") and the nouns
     in its scope ("no cars, trucks or buses" is three); "nobody" / "no one" (people); "-less" words of
@@ -133,11 +151,15 @@ def negations(ctx: PromptContext) -> list[Constraint]:
             negated.append((i, i, end, "people"))
             ctx.mark(i, end)
         elif w in ("no", "without", "not", "zero", "nor") or (
-                w in ("free", "devoid") and i + 1 < n and words[i + 1] == "of"):
+            w in ("free", "devoid") and i + 1 < n and words[i + 1] == "of"
+        ):
             k = i + (2 if w in ("free", "devoid") else 1)
             while k < n:
-                while k < n and (words[k] in lx.DETERMINERS or words[k] in ("any", "visible", "single")
-                                 or (is_verb_form(words[k]) and words[k].endswith("ing"))):
+                while k < n and (
+                    words[k] in lx.DETERMINERS
+                    or words[k] in ("any", "visible", "single")
+                    or (is_verb_form(words[k]) and words[k].endswith("ing"))
+                ):
                     k += 1
                 start = k
                 while k < n and not toks[k].is_punct and words[k] not in BOUNDARY:
@@ -150,11 +172,18 @@ def negations(ctx: PromptContext) -> list[Constraint]:
                 negated.append((i, k - 1, k, head))
                 # Lists continue over "or"/"nor", and over commas only when an "or"/"nor" closes the list
                 # ("no cars, trucks or buses"; but "no people, wide shot" ends at the comma).
-                closes = any(x in ("or", "nor") for x in words[k:k + 6]) and not any(
-                    x in CLAUSE_END for x in words[k:k + 6][:next((m for m, x in enumerate(words[k:k + 6])
-                                                                  if x in ("or", "nor")), 0)])
-                if k < n and (words[k] in ("or", "nor") or (words[k] in (",", "and") and closes)) \
-                        and k + 1 < n and words[k + 1] not in lx.DETERMINERS:
+                closes = any(x in ("or", "nor") for x in words[k : k + 6]) and not any(
+                    x in CLAUSE_END
+                    for x in words[k : k + 6][
+                        : next((m for m, x in enumerate(words[k : k + 6]) if x in ("or", "nor")), 0)
+                    ]
+                )
+                if (
+                    k < n
+                    and (words[k] in ("or", "nor") or (words[k] in (",", "and") and closes))
+                    and k + 1 < n
+                    and words[k + 1] not in lx.DETERMINERS
+                ):
                     k += 1
                     if k < n and words[k] in ("or", "nor"):
                         k += 1
@@ -177,6 +206,7 @@ def negations(ctx: PromptContext) -> list[Constraint]:
 
 # --- style ---------------------------------------------------------------------------------------
 
+
 def styles(ctx: PromptContext) -> list[Constraint]:
     """``style``: a medium, technique or era (`lexicon.STYLE_FAMILIES`; "watercolor", "pixel art",
     "1970s"). Multi-word phrases and unambiguous words always count; weak words ("clay", "pencil",
@@ -194,8 +224,10 @@ def styles(ctx: PromptContext) -> list[Constraint]:
         prev = words[i - 1] if i > 0 else "."
         if phrase == "black and white" and not (nxt in _MEDIUM_NOUNS or nxt in ".,;" or prev == "in"):
             continue  # "a black and white cat" is two colours
-        if j - i == 1 and phrase in _WEAK_STYLE_WORDS and not (
-            nxt in _MEDIUM_NOUNS or nxt in ".,;" or prev in ("in", "as", ",") or j == n
+        if (
+            j - i == 1
+            and phrase in _WEAK_STYLE_WORDS
+            and not (nxt in _MEDIUM_NOUNS or nxt in ".,;" or prev in ("in", "as", ",") or j == n)
         ):
             continue  # "a clay pot", "a pencil on a desk"
         text, span = ctx.span_text(i, j)
@@ -210,6 +242,7 @@ def styles(ctx: PromptContext) -> list[Constraint]:
 
 
 # --- viewpoint -----------------------------------------------------------------------------------
+
 
 def viewpoints(ctx: PromptContext) -> list[Constraint]:
     """``viewpoint``: a camera position or framing (`lexicon.VIEWPOINT_FAMILIES`; "close-up", "top-down",
@@ -229,6 +262,7 @@ def viewpoints(ctx: PromptContext) -> list[Constraint]:
 
 
 # --- spatial -------------------------------------------------------------------------------------
+
 
 def spatial_phrases(ctx: PromptContext) -> list[tuple[int, int, str]]:
     """The relation phrases of the prompt ("on top of", "left of"), claimed before the noun phrases are
@@ -275,6 +309,7 @@ def spatial(ctx: PromptContext, relations: list[tuple[int, int, str]]) -> list[C
 
 # --- count ---------------------------------------------------------------------------------------
 
+
 def count_phrases(ctx: PromptContext) -> list[tuple[int, int, int]]:
     """The counts of the prompt (number words, digits up to 1000, "a pair of", "a single"), claimed before
     the noun phrases are found; `counts` binds them afterwards. Partitives ("one of the cats") and numbers
@@ -288,7 +323,7 @@ def count_phrases(ctx: PromptContext) -> list[tuple[int, int, int]]:
         ctx.mark(i, j)
     for i, w in enumerate(words):
         # A bare number counts; "f/1.8", "4:3" and "2020" do not.
-        near = ctx.prompt[max(0, ctx.tokens[i].start - 1):ctx.tokens[i].end + 1]
+        near = ctx.prompt[max(0, ctx.tokens[i].start - 1) : ctx.tokens[i].end + 1]
         if not ctx.used[i] and w.isdigit() and 0 < int(w) <= 1000 and not any(ch in near for ch in "./:"):
             found.append((i, i + 1, int(w)))
             ctx.mark(i, i + 1)
@@ -330,6 +365,7 @@ def counts(ctx: PromptContext, numbers: list[tuple[int, int, int]]) -> list[Cons
 
 # --- colour --------------------------------------------------------------------------------------
 
+
 def _joined(ctx: PromptContext, k: int) -> bool:
     """Token k is fused with the next into one colour ("blue-grey", "reddish orange")."""
     return ctx.words[k].endswith("ish") or ctx.gap_after(k) == "-"
@@ -359,12 +395,17 @@ def _modifier_role(ctx: PromptContext, phrase: Phrase, k: int) -> str | None:
     w = words[k]
     if k == head or (compound and w in color_of):
         return "head"
-    if w in lx.AMBIGUOUS_COLOR_WORDS and k + 1 == head and any(
-            words[m] in color_of and not _joined(ctx, m) for m in phrase.tokens if m < k):
+    if (
+        w in lx.AMBIGUOUS_COLOR_WORDS
+        and k + 1 == head
+        and any(words[m] in color_of and not _joined(ctx, m) for m in phrase.tokens if m < k)
+    ):
         return "plant"
-    if w in color_of and (w not in lx.AMBIGUOUS_COLOR_WORDS or w in _PROMPT_AMBIGUOUS_COLORS
-                          or (k + 1 < ctx.n and words[k + 1] in color_of
-                              and words[k + 1] not in lx.AMBIGUOUS_COLOR_WORDS)):
+    if w in color_of and (
+        w not in lx.AMBIGUOUS_COLOR_WORDS
+        or w in _PROMPT_AMBIGUOUS_COLORS
+        or (k + 1 < ctx.n and words[k + 1] in color_of and words[k + 1] not in lx.AMBIGUOUS_COLOR_WORDS)
+    ):
         return "color"
     return None
 
@@ -382,8 +423,7 @@ def _head_role(ctx: PromptContext, phrase: Phrase) -> str | None:
     tags = pos_tags(hw)
     if group is not None and (group in SCENE_GROUPS or "NOUN" not in tags or "ADJ" in tags):
         return "scene"
-    if not can_be_noun(hw) or hw in lx.META_NOUNS or hw in lx.SUBJECTIVE_ADJECTIVES or len(hw) < 2 \
-            or hw[0].isdigit():
+    if not can_be_noun(hw) or hw in lx.META_NOUNS or hw in lx.SUBJECTIVE_ADJECTIVES or len(hw) < 2 or hw[0].isdigit():
         return "adjective" if "ADJ" in tags and hw not in lx.META_NOUNS else None
     return "subject"
 
@@ -412,12 +452,12 @@ def colors(ctx: PromptContext) -> list[Constraint]:
             bind = _color_bind(ctx, phrase.tokens[0])  # "a woman in red", "the door is blue"
             if bind is not None:
                 text, span = ctx.span_text(bind, head + 1)
-                out.append(Constraint("color", text, binds_to=words[bind], value=color_family(words[head]),
-                                      span=span))
+                out.append(Constraint("color", text, binds_to=words[bind], value=color_family(words[head]), span=span))
     return out
 
 
 # --- attribute -----------------------------------------------------------------------------------
+
 
 def scene_attributes(ctx: PromptContext) -> list[Constraint]:
     """``attribute`` (scene-wide, multi-word): phrases of `lexicon.ATTRIBUTE_GROUPS` such as "at night",
@@ -441,8 +481,11 @@ def state_attributes(ctx: PromptContext) -> list[Constraint]:
         if not ctx.used[i] and i not in modifiers and is_verb_form(w) and attr_group(w):
             a = ctx.prev_head(i)
             text, span = ctx.token_text(i)
-            out.append(Constraint("attribute", text, binds_to=ctx.words[a] if a is not None else None,
-                                  value=attr_group(w), span=span))
+            out.append(
+                Constraint(
+                    "attribute", text, binds_to=ctx.words[a] if a is not None else None, value=attr_group(w), span=span
+                )
+            )
     return out
 
 
@@ -456,8 +499,10 @@ def _word_attribute(ctx: PromptContext, k: int, head: str | None) -> list[Constr
     if group is not None:
         return [Constraint("attribute", text, binds_to=head, value=group, span=span)]
     tags = pos_tags(word)
-    if word in lx.SUBJECTIVE_ADJECTIVES or ("ADJ" in tags and "NOUN" not in tags) or (
-        tags and word.endswith("ing") and "VERB" in tags
+    if (
+        word in lx.SUBJECTIVE_ADJECTIVES
+        or ("ADJ" in tags and "NOUN" not in tags)
+        or (tags and word.endswith("ing") and "VERB" in tags)
     ):
         if word in lx.META_NOUNS or word in lx.COLOR_QUALIFIERS:
             return []
@@ -495,6 +540,7 @@ def phrase_attributes(ctx: PromptContext) -> list[Constraint]:
 
 # --- subject -------------------------------------------------------------------------------------
 
+
 def subjects(ctx: PromptContext) -> list[Constraint]:
     """``subject``: the head noun of each remaining noun phrase ("a red fox" -> fox), its text without
     the leading colour and adjective words. A noun right before the head makes a compound ("fence post",
@@ -509,11 +555,21 @@ def subjects(ctx: PromptContext) -> list[Constraint]:
             continue
         head = phrase.head
         first = phrase.tokens[0]
-        while first < head and (words[first] in color_of or attr_group(words[first])
-                                or "ADJ" in pos_tags(words[first]) and "NOUN" not in pos_tags(words[first])):
+        while first < head and (
+            words[first] in color_of
+            or attr_group(words[first])
+            or "ADJ" in pos_tags(words[first])
+            and "NOUN" not in pos_tags(words[first])
+        ):
             first += 1
         text, span = ctx.span_text(first, head + 1)
-        compound = words[head - 1] if head - 1 >= first and not adjective_like(words[head - 1]) \
-            and can_be_noun(words[head - 1]) and attr_group(words[head - 1]) is None else None
+        compound = (
+            words[head - 1]
+            if head - 1 >= first
+            and not adjective_like(words[head - 1])
+            and can_be_noun(words[head - 1])
+            and attr_group(words[head - 1]) is None
+            else None
+        )
         out.append(Constraint("subject", text, value=words[head], target=compound, span=span))
     return out

@@ -11,17 +11,30 @@ so a report can say "viewpoint 'close-up' became 'wide shot'".
 from __future__ import annotations
 
 SPELLING = {
-    "colour": "color", "colours": "colors", "coloured": "colored", "watercolour": "watercolor",
-    "watercolours": "watercolors", "grey": "gray", "greys": "grays", "greyish": "grayish",
-    "centre": "center", "theatre": "theater", "analogue": "analog", "closeup": "close up",
-    "topdown": "top down", "greyscale": "grayscale", "aeroplane": "airplane", "jewellery": "jewelry",
-    "moustache": "mustache", "neighbourhood": "neighborhood", "harbour": "harbor",
+    "colour": "color",
+    "colours": "colors",
+    "coloured": "colored",
+    "watercolour": "watercolor",
+    "watercolours": "watercolors",
+    "grey": "gray",
+    "greys": "grays",
+    "greyish": "grayish",
+    "centre": "center",
+    "theatre": "theater",
+    "analogue": "analog",
+    "closeup": "close up",
+    "topdown": "top down",
+    "greyscale": "grayscale",
+    "aeroplane": "airplane",
+    "jewellery": "jewelry",
+    "moustache": "mustache",
+    "neighbourhood": "neighborhood",
+    "harbour": "harbor",
 }
 
 # --- closed-class words: they end noun phrases and are never subjects ------------------------------
 DETERMINERS = frozenset(
-    "a an the this that these those his her its their my our your some every each another any "
-    "no".split()
+    "a an the this that these those his her its their my our your some every each another any no".split()
 )
 PREPOSITIONS = frozenset(
     "in on at of with by from to under over above below behind beside besides near inside into onto "
@@ -69,10 +82,28 @@ NEGATING_LESS = frozenset(
 
 # --- numbers -------------------------------------------------------------------------------------
 COUNT_PHRASES = {
-    "a single": 1, "single": 1, "a lone": 1, "lone": 1, "a solitary": 1, "solitary": 1, "only one": 1,
-    "just one": 1, "one single": 1, "a pair of": 2, "pair of": 2, "a couple of": 2, "twin": 2,
-    "twins": 2, "both": 2, "a trio of": 3, "trio of": 3, "a quartet of": 4, "a dozen": 12, "dozen": 12,
-    "half a dozen": 6, "a half dozen": 6,
+    "a single": 1,
+    "single": 1,
+    "a lone": 1,
+    "lone": 1,
+    "a solitary": 1,
+    "solitary": 1,
+    "only one": 1,
+    "just one": 1,
+    "one single": 1,
+    "a pair of": 2,
+    "pair of": 2,
+    "a couple of": 2,
+    "twin": 2,
+    "twins": 2,
+    "both": 2,
+    "a trio of": 3,
+    "trio of": 3,
+    "a quartet of": 4,
+    "a dozen": 12,
+    "dozen": 12,
+    "half a dozen": 6,
+    "a half dozen": 6,
 }
 VAGUE_QUANTITIES = frozenset(
     "several many few some numerous multiple various countless dozens hundreds thousands handful "
@@ -82,19 +113,17 @@ VAGUE_QUANTITIES = frozenset(
 # --- colors: family -> members. Unambiguous names may bind in a prompt; all members count in an expansion.
 COLOR_FAMILIES = {
     "red": "red ginger auburn crimson scarlet ruby vermilion vermillion cherry burgundy maroon wine cardinal blood "
-           "carmine reddish oxblood cerise",
+    "carmine reddish oxblood cerise",
     "blue": "blue navy cobalt azure sapphire cerulean indigo ultramarine sky teal turquoise cyan aqua "
-            "bluish cornflower denim periwinkle royal",
-    "green": "green emerald jade olive lime sage mint chartreuse teal turquoise greenish viridian "
-             "moss forest bottle",
+    "bluish cornflower denim periwinkle royal",
+    "green": "green emerald jade olive lime sage mint chartreuse teal turquoise greenish viridian moss forest bottle",
     "yellow": "yellow blond blonde golden gold lemon mustard canary amber saffron honey butter yellowish ochre "
-              "sunflower",
+    "sunflower",
     "orange": "orange ginger tangerine amber rust copper apricot peach coral burnt orangey pumpkin terracotta",
-    "purple": "purple violet lavender lilac plum mauve magenta amethyst indigo purplish aubergine "
-              "eggplant orchid",
+    "purple": "purple violet lavender lilac plum mauve magenta amethyst indigo purplish aubergine eggplant orchid",
     "pink": "pink rose blush salmon fuchsia magenta coral rosy pinkish bubblegum cerise",
     "brown": "brown brunette chocolate tan chestnut bronze beige caramel coffee mahogany sepia walnut umber "
-             "khaki taupe brownish cinnamon russet sienna copper tawny",
+    "khaki taupe brownish cinnamon russet sienna copper tawny",
     "black": "black jet ebony onyx inky pitch raven coal charcoal sable blackened",
     "white": "white ivory cream pearl snowy alabaster milky eggshell bone whitish snow pearly",
     "gray": "gray silver slate ash charcoal gunmetal pewter silvery grayish steel graphite smoky",
@@ -107,8 +136,9 @@ AMBIGUOUS_COLOR_WORDS = frozenset(
     "aubergine cardinal smoky graphite sable cinnamon walnut gold silver fuchsia lavender violet lilac "
     "magenta indigo".split()
 )
-COLOR_QUALIFIERS = frozenset("light dark pale deep bright pastel vivid dusty muted rich soft neon hot "
-                             "baby powder electric".split())
+COLOR_QUALIFIERS = frozenset(
+    "light dark pale deep bright pastel vivid dusty muted rich soft neon hot baby powder electric".split()
+)
 
 # --- styles: family -> (phrases that name it in a prompt, extra evidence accepted in an expansion) ---
 STYLE_FAMILIES = {
@@ -121,19 +151,27 @@ STYLE_FAMILIES = {
     "charcoal": ("charcoal drawing|charcoal sketch|charcoal", ""),
     "pencil": ("pencil sketch|pencil drawing|graphite|pencil", "graphite"),
     "ink": ("ink drawing|pen and ink|ink wash|ink illustration|sumi e|ink", ""),
-    "black and white photo": ("black and white photo|black and white photograph|black and white photography|"
-                              "black and white film|black and white|monochrome|monochrome photo|b w|"
-                              "grayscale|monochromatic",
-                              "black and white|monochrome|monochromatic|grayscale|silver gelatin|noir"),
-    "photo": ("photo|photograph|photography|photographic|photorealistic|photoreal|dslr|snapshot|"
-              "documentary photo|street photography|portrait photo|35mm photo",
-              "camera|lens|shot on|aperture|f 1|f 2|f 4|mm|exposure|bokeh|depth of field"),
-    "film photo": ("film photo|analog photo|film photograph|on film|analog|35mm film|kodachrome|"
-                   "polaroid|film still|film", "film grain|grain|kodak|portra|ektachrome|analog|35mm"),
+    "black and white photo": (
+        "black and white photo|black and white photograph|black and white photography|"
+        "black and white film|black and white|monochrome|monochrome photo|b w|"
+        "grayscale|monochromatic",
+        "black and white|monochrome|monochromatic|grayscale|silver gelatin|noir",
+    ),
+    "photo": (
+        "photo|photograph|photography|photographic|photorealistic|photoreal|dslr|snapshot|"
+        "documentary photo|street photography|portrait photo|35mm photo",
+        "camera|lens|shot on|aperture|f 1|f 2|f 4|mm|exposure|bokeh|depth of field",
+    ),
+    "film photo": (
+        "film photo|analog photo|film photograph|on film|analog|35mm film|kodachrome|polaroid|film still|film",
+        "film grain|grain|kodak|portra|ektachrome|analog|35mm",
+    ),
     "anime": ("anime|manga|anime style|cel shaded|studio ghibli|ghibli", "cel shading|cel shaded"),
     "isometric": ("isometric", ""),
-    "3d render": ("3d render|3d|cgi|render|rendered|octane render|blender|unreal engine|3d model|"
-                  "3d rendering|ray traced", "rendering|raytraced|ray tracing|subsurface"),
+    "3d render": (
+        "3d render|3d|cgi|render|rendered|octane render|blender|unreal engine|3d model|3d rendering|ray traced",
+        "rendering|raytraced|ray tracing|subsurface",
+    ),
     "cartoon": ("cartoon|cartoonish|cartoon style", "animated"),
     "comic": ("comic book|comic|graphic novel|comic style", "halftone|panel|inked"),
     "vector": ("vector|vector art|flat illustration|flat design|vector illustration", "flat"),
@@ -158,11 +196,15 @@ STYLE_FAMILIES = {
     "crayon": ("crayon|crayons|crayon drawing", "waxy"),
     "line art": ("line art|line drawing", "linework|outlines"),
     "sketch": ("sketch|sketched", "pencil|charcoal|drawing|drawn|graphite"),
-    "painting": ("painting|painted", "paint|brushstrokes|brushwork|canvas|oil|oils|watercolor|acrylic|"
-                 "gouache|tempera|fresco"),
+    "painting": (
+        "painting|painted",
+        "paint|brushstrokes|brushwork|canvas|oil|oils|watercolor|acrylic|gouache|tempera|fresco",
+    ),
     "drawing": ("drawing|drawn", "sketch|sketched|pencil|ink|charcoal|graphite|line art"),
-    "illustration": ("illustration|illustrated|storybook illustration|children's book illustration",
-                     "drawing|drawn|painting|painted|vector|cartoon|storybook|picture book"),
+    "illustration": (
+        "illustration|illustrated|storybook illustration|children's book illustration",
+        "drawing|drawn|painting|painted|vector|cartoon|storybook|picture book",
+    ),
     "sculpture": ("sculpture|statue|sculpted", "carved|marble|bronze"),
 }
 # Mediums that exclude each other: finding one of these where another was asked is a replacement.
@@ -178,15 +220,15 @@ MEDIUM_GROUPS = {
 # --- viewpoints: family -> phrases (an expansion may use any phrase of the family) ------------------
 VIEWPOINT_FAMILIES = {
     "close-up": "close up|extreme close up|macro|macro shot|tight shot|tight crop|detail shot|up close|"
-                "close shot|closely cropped|close range",
+    "close shot|closely cropped|close range",
     "top-down": "top down|overhead|overhead shot|overhead view|from above|directly above|flat lay|"
-                "birds eye|bird's eye|bird's eye view|straight down|looking down|top view|plan view",
+    "birds eye|bird's eye|bird's eye view|straight down|looking down|top view|plan view",
     "bird's-eye": "bird's eye|birds eye|aerial|aerial view|aerial shot|from above|overhead|top down|"
-                  "drone|drone shot|high above|from high above|looking down",
+    "drone|drone shot|high above|from high above|looking down",
     "low-angle": "low angle|worm's eye|worms eye|from below|looking up|ground level|from the ground",
     "high-angle": "high angle|from above|looking down|elevated|overhead",
     "wide shot": "wide shot|wide angle|establishing shot|panoramic|panorama|long shot|wide view|"
-                 "ultra wide|wide lens|sweeping view|wide frame|full view|wide",
+    "ultra wide|wide lens|sweeping view|wide frame|full view|wide",
     "eye-level": "eye level|straight on|head on",
     "side view": "side view|in profile|from the side|profile view|profile|side on|side profile",
     "front view": "front view|from the front|head on|facing the camera|frontal|straight on",
@@ -198,15 +240,37 @@ VIEWPOINT_FAMILIES = {
     "portrait": "portrait|headshot|head and shoulders",
 }
 VIEWPOINT_OPPOSITES = {
-    "close-up": "wide shot|bird's-eye|full-body", "wide shot": "close-up", "top-down": "low-angle|eye-level",
-    "bird's-eye": "low-angle|eye-level", "low-angle": "top-down|bird's-eye|high-angle",
-    "high-angle": "low-angle", "eye-level": "top-down|low-angle|bird's-eye",
-    "side view": "front view|rear view", "front view": "rear view|side view", "rear view": "front view",
-    "full-body": "close-up", "medium shot": "", "first-person": "", "dutch angle": "", "portrait": "",
+    "close-up": "wide shot|bird's-eye|full-body",
+    "wide shot": "close-up",
+    "top-down": "low-angle|eye-level",
+    "bird's-eye": "low-angle|eye-level",
+    "low-angle": "top-down|bird's-eye|high-angle",
+    "high-angle": "low-angle",
+    "eye-level": "top-down|low-angle|bird's-eye",
+    "side view": "front view|rear view",
+    "front view": "rear view|side view",
+    "rear view": "front view",
+    "full-body": "close-up",
+    "medium shot": "",
+    "first-person": "",
+    "dutch angle": "",
+    "portrait": "",
 }
 # Phrases that name a viewpoint in a prompt (a subset: a bare "wide" or "medium" is not a viewpoint there).
-VIEWPOINT_PROMPT_EXCLUDE = frozenset({"wide", "medium", "profile", "portrait", "elevated", "looking up",
-                                      "looking down", "overhead", "from above", "from below"})
+VIEWPOINT_PROMPT_EXCLUDE = frozenset(
+    {
+        "wide",
+        "medium",
+        "profile",
+        "portrait",
+        "elevated",
+        "looking up",
+        "looking down",
+        "overhead",
+        "from above",
+        "from below",
+    }
+)
 
 # --- spatial relations: family -> phrases; inverse: A r B == B inverse(r) A -------------------------
 SPATIAL_FAMILIES = {
@@ -220,8 +284,7 @@ SPATIAL_FAMILIES = {
     "outside": "outside|outside of|out of",
     "next to": "next to|beside|alongside|by|near|adjacent to|side by side with|close to|flanked by|nearby",
     "left of": "left of|to the left of|on the left of|on the left|at the left|left side|left hand side|left",
-    "right of": "right of|to the right of|on the right of|on the right|at the right|right side|"
-                "right hand side|right",
+    "right of": "right of|to the right of|on the right of|on the right|at the right|right side|right hand side|right",
     "between": "between|in between|flanked by",
 }
 SPATIAL_PROMPT_PHRASES = {
@@ -238,36 +301,70 @@ SPATIAL_PROMPT_PHRASES = {
     "right of": "right of|to the right of|on the right of|on the right|on the right side of|right side of",
     "between": "between",
 }
-SPATIAL_INVERSE = {"on": "under", "on top of": "under", "under": "on|on top of|above", "above": "under",
-                   "behind": "in front of",
-                   "in front of": "behind", "left of": "right of", "right of": "left of",
-                   "next to": "next to", "inside": "", "outside": "", "between": ""}
-SPATIAL_OPPOSITES = {"on": "under|next to", "on top of": "under", "under": "on top of|above", "above": "under",
-                     "behind": "in front of", "in front of": "behind", "inside": "outside",
-                     "outside": "inside", "left of": "right of", "right of": "left of",
-                     "next to": "", "between": ""}
+SPATIAL_INVERSE = {
+    "on": "under",
+    "on top of": "under",
+    "under": "on|on top of|above",
+    "above": "under",
+    "behind": "in front of",
+    "in front of": "behind",
+    "left of": "right of",
+    "right of": "left of",
+    "next to": "next to",
+    "inside": "",
+    "outside": "",
+    "between": "",
+}
+SPATIAL_OPPOSITES = {
+    "on": "under|next to",
+    "on top of": "under",
+    "under": "on top of|above",
+    "above": "under",
+    "behind": "in front of",
+    "in front of": "behind",
+    "inside": "outside",
+    "outside": "inside",
+    "left of": "right of",
+    "right of": "left of",
+    "next to": "",
+    "between": "",
+}
 
 # --- attributes: group -> (members, opposites). Members paraphrase each other. ---------------------
 ATTRIBUTE_GROUPS = {
-    "night": ("at night|night|nighttime|night time|midnight|after dark|nocturnal|moonlit|moonlight|"
-              "by night|night sky|starlit|late night", "daytime|midday|noon|daylight|broad daylight|"
-              "afternoon|morning sun|bright sun|sunny|blue sky|clear blue sky"),
-    "daytime": ("daytime|during the day|midday|noon|daylight|broad daylight|sunny day|afternoon|by day",
-            "night|nighttime|midnight|moonlit|after dark"),
-    "sunset": ("sunset|sundown|setting sun|dusk|golden hour|evening glow|twilight",
-               "sunrise|midday|noon|night|midnight"),
-    "sunrise": ("sunrise|dawn|daybreak|first light|early morning|sunup|rising sun",
-                "sunset|dusk|midday|night|midnight"),
+    "night": (
+        "at night|night|nighttime|night time|midnight|after dark|nocturnal|moonlit|moonlight|"
+        "by night|night sky|starlit|late night",
+        "daytime|midday|noon|daylight|broad daylight|afternoon|morning sun|bright sun|sunny|blue sky|clear blue sky",
+    ),
+    "daytime": (
+        "daytime|during the day|midday|noon|daylight|broad daylight|sunny day|afternoon|by day",
+        "night|nighttime|midnight|moonlit|after dark",
+    ),
+    "sunset": (
+        "sunset|sundown|setting sun|dusk|golden hour|evening glow|twilight",
+        "sunrise|midday|noon|night|midnight",
+    ),
+    "sunrise": (
+        "sunrise|dawn|daybreak|first light|early morning|sunup|rising sun",
+        "sunset|dusk|midday|night|midnight",
+    ),
     "dusk": ("dusk|twilight|nightfall|gloaming|sunset|blue hour", "dawn|midday|noon"),
     "dawn": ("dawn|daybreak|sunrise|first light|early morning", "dusk|sunset|midday|noon|midnight"),
-    "golden hour": ("golden hour|late afternoon sun|low sun|warm evening light|sunset|magic hour",
-                    "midday|noon|night|overcast"),
+    "golden hour": (
+        "golden hour|late afternoon sun|low sun|warm evening light|sunset|magic hour",
+        "midday|noon|night|overcast",
+    ),
     "morning": ("morning|dawn|sunrise|early light|breakfast time", "evening|night|dusk|sunset"),
     "evening": ("evening|dusk|sunset|twilight|nightfall", "morning|dawn|sunrise|noon"),
-    "snowy": ("snowy|snow|snowfall|snowing|snow covered|snowflakes|blizzard|snowbound|snowdrifts",
-              "sunny|summer|scorching|tropical"),
-    "rainy": ("rainy|rain|raining|rainfall|drizzle|downpour|raindrops|rain soaked|showers|wet",
-              "dry|sunny|clear sky|cloudless"),
+    "snowy": (
+        "snowy|snow|snowfall|snowing|snow covered|snowflakes|blizzard|snowbound|snowdrifts",
+        "sunny|summer|scorching|tropical",
+    ),
+    "rainy": (
+        "rainy|rain|raining|rainfall|drizzle|downpour|raindrops|rain soaked|showers|wet",
+        "dry|sunny|clear sky|cloudless",
+    ),
     "foggy": ("foggy|fog|mist|misty|haze|hazy|fogbound|mists", "clear|crisp clear"),
     "stormy": ("stormy|storm|thunderstorm|lightning|thunder|tempest|gale", "calm|clear sky|sunny"),
     "sunny": ("sunny|sunshine|sunlit|bright sun|sun drenched|sunlight|sun", "overcast|rainy|cloudy|night"),
@@ -281,8 +378,10 @@ ATTRIBUTE_GROUPS = {
     "crescent moon": ("crescent moon|crescent", "full moon"),
     "starry": ("starry|stars|starlit|star filled|starry sky", ""),
     "underwater": ("underwater|under water|submerged|beneath the surface|undersea", ""),
-    "wooden": ("wooden|wood|timber|oak|pine|walnut|teak|mahogany|birch|cedar|maple|plank|planks",
-               "metal|metallic|steel|plastic|glass|stone"),
+    "wooden": (
+        "wooden|wood|timber|oak|pine|walnut|teak|mahogany|birch|cedar|maple|plank|planks",
+        "metal|metallic|steel|plastic|glass|stone",
+    ),
     "metal": ("metal|metallic|steel|iron|chrome|aluminum|tin|brass|copper", "wooden|wood|plastic"),
     "glass": ("glass|glassy|crystal", ""),
     "stone": ("stone|stones|rock|granite|cobblestone|masonry|marble|slate", "wooden|wood"),
@@ -290,25 +389,35 @@ ATTRIBUTE_GROUPS = {
     "ceramic": ("ceramic|porcelain|earthenware|stoneware|terracotta|glazed|clay", "plastic|metal"),
     "leather": ("leather", ""),
     "knitted": ("knitted|knit|wool|woolen|woollen|crocheted", ""),
-    "old": ("old|aged|ancient|antique|vintage|classic|retro|bygone|historic|weathered|worn|elderly|timeworn|"
-            "decrepit|old fashioned|"
-            "age|centuries old|decades old|rustic|crumbling", "new|brand new|modern|pristine|young"),
-    "vintage": ("vintage|retro|classic|antique|old|old fashioned|bygone|period|1950s|1960s|1970s|1940s|"
-                "1930s|1920s|1980s", "modern|brand new|futuristic|contemporary"),
+    "old": (
+        "old|aged|ancient|antique|vintage|classic|retro|bygone|historic|weathered|worn|elderly|timeworn|"
+        "decrepit|old fashioned|"
+        "age|centuries old|decades old|rustic|crumbling",
+        "new|brand new|modern|pristine|young",
+    ),
+    "vintage": (
+        "vintage|retro|classic|antique|old|old fashioned|bygone|period|1950s|1960s|1970s|1940s|1930s|1920s|1980s",
+        "modern|brand new|futuristic|contemporary",
+    ),
     "new": ("new|brand new|pristine|shiny new|fresh|mint", "old|worn|ancient|weathered|rusty"),
     "ancient": ("ancient|old|centuries old|ancestral|antique|timeworn|prehistoric", "modern|new|futuristic"),
     "modern": ("modern|contemporary|sleek|minimalist|new", "ancient|old|medieval|victorian|antique"),
     "futuristic": ("futuristic|sci fi|science fiction|high tech|cyberpunk|space age", "medieval|ancient|victorian"),
     "medieval": ("medieval|middle ages|gothic", "modern|futuristic"),
     "victorian": ("victorian|19th century", "modern|futuristic"),
-    "abandoned": ("abandoned|derelict|dilapidated|deserted|disused|forsaken|neglected|ruined|empty",
-                  "busy|bustling|crowded"),
-    "empty": ("empty|deserted|vacant|bare|desolate|abandoned|unoccupied|void|nobody|no one|lonely",
-              "crowded|busy|packed|bustling|full"),
-    "deserted": ("deserted|empty|abandoned|desolate|no people|nobody|no one|vacant|unpopulated",
-                 "crowded|busy|packed|bustling|throng|crowd|crowds"),
-    "crowded": ("crowded|busy|bustling|packed|crowd|crowds|throng|teeming|thronged",
-                "empty|deserted|vacant|desolate"),
+    "abandoned": (
+        "abandoned|derelict|dilapidated|deserted|disused|forsaken|neglected|ruined|empty",
+        "busy|bustling|crowded",
+    ),
+    "empty": (
+        "empty|deserted|vacant|bare|desolate|abandoned|unoccupied|void|nobody|no one|lonely",
+        "crowded|busy|packed|bustling|full",
+    ),
+    "deserted": (
+        "deserted|empty|abandoned|desolate|no people|nobody|no one|vacant|unpopulated",
+        "crowded|busy|packed|bustling|throng|crowd|crowds",
+    ),
+    "crowded": ("crowded|busy|bustling|packed|crowd|crowds|throng|teeming|thronged", "empty|deserted|vacant|desolate"),
     "broken": ("broken|shattered|cracked|smashed|damaged|fractured", "intact|pristine"),
     "rusty": ("rusty|rusted|rust|corroded|oxidized", "pristine|shiny new"),
     "frozen": ("frozen|icy|ice|frost|frosted|frosty|iced", "melting|thawed"),
@@ -317,10 +426,11 @@ ATTRIBUTE_GROUPS = {
     "overgrown": ("overgrown|covered in vines|ivy|vines|moss covered|wild", "manicured|tidy"),
     "tiny": ("tiny|small|little|miniature|minuscule|mini|petite", "huge|giant|enormous|massive|gigantic"),
     "small": ("small|little|tiny|miniature|compact|petite", "huge|giant|enormous|massive"),
-    "huge": ("huge|giant|enormous|massive|gigantic|colossal|towering|immense|vast|large|big",
-             "tiny|small|miniature|little"),
-    "giant": ("giant|huge|enormous|massive|gigantic|colossal|towering|immense|oversized",
-              "tiny|small|miniature"),
+    "huge": (
+        "huge|giant|enormous|massive|gigantic|colossal|towering|immense|vast|large|big",
+        "tiny|small|miniature|little",
+    ),
+    "giant": ("giant|huge|enormous|massive|gigantic|colossal|towering|immense|oversized", "tiny|small|miniature"),
     "tall": ("tall|towering|high|lofty", "short|squat"),
     "fluffy": ("fluffy|fluff|fuzzy|furry|downy|soft fur|plush|thick fur", "hairless|bald|sleek"),
     "striped": ("striped|stripes|stripe|pinstriped", "polka dot|spotted|plain"),
@@ -349,42 +459,41 @@ ATTRIBUTE_GROUPS = {
 # concepts never do (dog/cat), even when embeddings find them similar.
 CONCEPTS = {
     "dog": "dog dogs puppy puppies pup pups doggy canine hound retriever labrador lab poodle terrier "
-           "corgi beagle husky spaniel dachshund shepherd bulldog pug collie chihuahua dalmatian greyhound "
-           "mutt pooch shiba akita rottweiler doberman whippet schnauzer",
+    "corgi beagle husky spaniel dachshund shepherd bulldog pug collie chihuahua dalmatian greyhound "
+    "mutt pooch shiba akita rottweiler doberman whippet schnauzer",
     "cat": "cat cats kitten kittens kitty feline tabby moggy tomcat siamese persian calico",
     "horse": "horse horses pony foal stallion mare colt steed equine",
     "cow": "cow cows cattle calf bull ox heifer",
     "bird": "bird birds avian songbird fowl sparrow robin crow pigeon dove gull seagull finch owl eagle "
-            "hawk parrot swallow blackbird bluebird hummingbird heron magpie wren starling kingfisher "
-            "songbirds sparrows pigeons doves gulls seagulls finches owls eagles hawks parrots swallows",
+    "hawk parrot swallow blackbird bluebird hummingbird heron magpie wren starling kingfisher "
+    "songbirds sparrows pigeons doves gulls seagulls finches owls eagles hawks parrots swallows",
     "insect": "insect insects bug bugs beetle beetles bee bees ant ants butterfly butterflies moth moths "
-              "dragonfly dragonflies ladybug ladybugs grasshopper",
+    "dragonfly dragonflies ladybug ladybugs grasshopper",
     "wire": "wire wires cable cables line lines",
     "building": "building buildings skyscraper skyscrapers tower towers house houses tenement "
-                "apartment block warehouse office",
+    "apartment block warehouse office",
     "fruit": "fruit fruits apple apples pear pears orange oranges banana bananas grape grapes berry "
-             "berries cherry cherries lemon lemons peach peaches plum plums",
+    "berries cherry cherries lemon lemons peach peaches plum plums",
     "shoe": "shoe shoes sneaker sneakers boot boots sandal sandals loafer loafers heels trainers",
     "instrument": "instrument instruments guitar guitars violin violins piano pianos drum drums "
-                  "trumpet trumpets saxophone cello flute",
+    "trumpet trumpets saxophone cello flute",
     "person": "person people human humans figure figures individual man men woman women child children "
-              "kid kids boy boys girl girls pedestrian pedestrians passerby passersby tourist tourists "
-              "crowd crowds someone somebody worker workers visitor visitors stranger strangers onlooker "
-              "onlookers shopper shoppers traveler travelers hiker hikers silhouette silhouettes "
-              "family lady ladies gentleman gentlemen guy guys toddler baby teenager elder "
-              "soul souls human figure resident residents inhabitant student students reader readers "
-              "player players dancer dancers musician musicians customer customers diner diners guest "
-              "guests passenger passengers soldier soldiers monk monks fisherman fishermen farmer farmers "
-              "vendor vendors sunbather sunbathers swimmer swimmers surfer surfers commuter commuters "
-              "spectator spectators audience performer performers athlete athletes rider riders "
-              "cyclist cyclists runner runners walker walkers owner owners patron patrons staff "
-              "waiter waiters waitress bride groom people's person's man's woman's mother father",
+    "kid kids boy boys girl girls pedestrian pedestrians passerby passersby tourist tourists "
+    "crowd crowds someone somebody worker workers visitor visitors stranger strangers onlooker "
+    "onlookers shopper shoppers traveler travelers hiker hikers silhouette silhouettes "
+    "family lady ladies gentleman gentlemen guy guys toddler baby teenager elder "
+    "soul souls human figure resident residents inhabitant student students reader readers "
+    "player players dancer dancers musician musicians customer customers diner diners guest "
+    "guests passenger passengers soldier soldiers monk monks fisherman fishermen farmer farmers "
+    "vendor vendors sunbather sunbathers swimmer swimmers surfer surfers commuter commuters "
+    "spectator spectators audience performer performers athlete athletes rider riders "
+    "cyclist cyclists runner runners walker walkers owner owners patron patrons staff "
+    "waiter waiters waitress bride groom people's person's man's woman's mother father",
     "man": "man men gentleman gentlemen guy guys male fellow",
     "woman": "woman women lady ladies female",
     "child": "child children kid kids boy boys girl girls toddler youngster",
     "car": "car cars automobile automobiles sedan coupe vehicle vehicles hatchback auto convertible",
-    "vehicle": "vehicle vehicles car cars truck trucks bus buses van vans taxi taxis traffic motorcycle "
-               "automobile suv",
+    "vehicle": "vehicle vehicles car cars truck trucks bus buses van vans taxi taxis traffic motorcycle automobile suv",
     "bicycle": "bicycle bicycles bike bikes cycle",
     "boat": "boat boats rowboat dinghy canoe skiff vessel sailboat",
     "ship": "ship ships vessel liner freighter galleon",
@@ -396,10 +505,10 @@ CONCEPTS = {
     "forest": "forest woods woodland",
     "ocean": "ocean sea",
     "text": "text texts word words lettering letter letters writing caption captions typography font "
-            "inscription signage label labels slogan",
+    "inscription signage label labels slogan",
     "logo": "logo logos branding brand brands trademark emblem",
     "tree": "tree trees pine pines oak oaks birch maple willow palm palms cypress cedar spruce fir elm "
-            "sequoia redwood baobab",
+    "sequoia redwood baobab",
     "cloud": "cloud clouds cloudy overcast",
     "window": "window windows windowpane",
     "book": "book books novel novels paperback hardcover tome",
@@ -413,8 +522,8 @@ CONCEPTS = {
     "photo": "photo photograph",
     "kid": "kid kids child children",
     "flower": "flower flowers wildflower wildflowers blossom blossoms bloom blooms daisy daisies poppy "
-              "poppies rose roses tulip tulips lily lilies sunflower sunflowers orchid orchids peony "
-              "peonies dahlia dahlias marigold marigolds",
+    "poppies rose roses tulip tulips lily lilies sunflower sunflowers orchid orchids peony "
+    "peonies dahlia dahlias marigold marigolds",
     "fish": "fish goldfish koi carp trout salmon",
     "city": "city cities metropolis cityscape megacity downtown skyline",
     "market": "market markets marketplace bazaar souk bazar",

@@ -90,7 +90,7 @@ class PromptContext:
 
     def gap_after(self, k: int) -> str:
         """The characters between token k and the next ("-" inside "blue-grey")."""
-        return self.prompt[self.tokens[k].end:self.tokens[k + 1].start]
+        return self.prompt[self.tokens[k].end : self.tokens[k + 1].start]
 
     def mark(self, i: int, j: int) -> None:
         """Take tokens i..j-1 for a constraint."""
@@ -162,16 +162,27 @@ def noun_phrases(words: list[str], used: list[bool], toks: list[Token]) -> list[
         if is_verb_form(w):
             # "an empty swimming pool" keeps its -ing modifier; "a girl holding flowers" does not.
             nxt = i + 1
-            keep = (w.endswith("ing") and nxt < len(words) and not toks[nxt].is_punct
-                    and words[nxt] not in BOUNDARY and can_be_noun(words[nxt])
-                    and (not run or adjective_like(words[run[-1]])))
+            keep = (
+                w.endswith("ing")
+                and nxt < len(words)
+                and not toks[nxt].is_punct
+                and words[nxt] not in BOUNDARY
+                and can_be_noun(words[nxt])
+                and (not run or adjective_like(words[run[-1]]))
+            )
             if not keep:
                 close()
                 continue
         # "a man reads a book": a 3rd-person verb after a singular noun ends the phrase.
-        elif run and w.endswith("s") and "VERB" in pos_tags(w) and not is_plural(words[run[-1]]) \
-                and "NOUN" in pos_tags(words[run[-1]]) and "ADJ" not in pos_tags(words[run[-1]]) \
-                and (i + 1 >= len(words) or words[i + 1] in BOUNDARY or toks[i + 1].is_punct):
+        elif (
+            run
+            and w.endswith("s")
+            and "VERB" in pos_tags(w)
+            and not is_plural(words[run[-1]])
+            and "NOUN" in pos_tags(words[run[-1]])
+            and "ADJ" not in pos_tags(words[run[-1]])
+            and (i + 1 >= len(words) or words[i + 1] in BOUNDARY or toks[i + 1].is_punct)
+        ):
             close()
             continue
         run.append(i)

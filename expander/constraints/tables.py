@@ -11,15 +11,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from expander.constraints import lexicon as lx
-from expander.constraints.text import PhraseIndex, forms, noun_forms, normalise_phrase, number_words, split_phrases
+from expander.constraints.text import PhraseIndex, forms, normalise_phrase, noun_forms, number_words, split_phrases
 
 # Scene-wide groups: a head noun of these ("sunset over the sea") is an attribute, not a subject.
 SCENE_GROUPS = frozenset(
     "night day sunset sunrise dusk dawn golden hour morning evening snowy rainy foggy stormy sunny cloudy "
     "windy winter summer autumn spring full moon crescent moon starry underwater".split()
 ) | {"golden hour", "full moon", "crescent moon"}
-NEGATION_CUES = frozenset("no without not nor never free devoid absent absence lacking lack zero none "
-                          "nobody neither minus sans void empty".split())
+NEGATION_CUES = frozenset(
+    "no without not nor never free devoid absent absence lacking lack zero none "
+    "nobody neither minus sans void empty".split()
+)
 # Function words: they end a noun phrase.
 BOUNDARY = lx.DETERMINERS | lx.PREPOSITIONS | lx.CONJUNCTIONS | lx.AUXILIARIES
 # Words between a count and its noun that end the count's phrase; "front", "top", "left" and "right" are
@@ -29,8 +31,16 @@ COUNT_STOP = (lx.PREPOSITIONS - _COUNT_NOUNISH) | lx.CONJUNCTIONS | lx.AUXILIARI
 COUNT_THROUGH = _COUNT_NOUNISH | {"a", "an", "both"}
 
 _DECADE_RE = re.compile(r"^(?:1[89]|20)?([0-9])0s$")
-_DECADE_WORDS = {"twenties": "2", "thirties": "3", "forties": "4", "fifties": "5", "sixties": "6",
-                 "seventies": "7", "eighties": "8", "nineties": "9"}
+_DECADE_WORDS = {
+    "twenties": "2",
+    "thirties": "3",
+    "forties": "4",
+    "fifties": "5",
+    "sixties": "6",
+    "seventies": "7",
+    "eighties": "8",
+    "nineties": "9",
+}
 
 
 @dataclass(frozen=True)
@@ -70,17 +80,20 @@ def tables() -> Tables:
         for word in members.split():
             color_of.setdefault(word, set()).add(family)
     style_prompt = {f: split_phrases(p) for f, (p, _) in lx.STYLE_FAMILIES.items()}
-    style_accept = {f: {normalise_phrase(x) for x in split_phrases(p) + split_phrases(e)}
-                    for f, (p, e) in lx.STYLE_FAMILIES.items()}
+    style_accept = {
+        f: {normalise_phrase(x) for x in split_phrases(p) + split_phrases(e)} for f, (p, e) in lx.STYLE_FAMILIES.items()
+    }
     view = _table(lx.VIEWPOINT_FAMILIES)
 
     # In a prompt a phrase names the family it starts with: "bird's eye view" is bird's-eye, not top-down.
     def owned_by_other(f: str, p: str) -> bool:
         toks = normalise_phrase(p)
-        return any(g != f and toks[:len(normalise_phrase(g))] == normalise_phrase(g) for g in view)
+        return any(g != f and toks[: len(normalise_phrase(g))] == normalise_phrase(g) for g in view)
 
-    view_prompt = {f: [p for p in ps if p not in lx.VIEWPOINT_PROMPT_EXCLUDE and not owned_by_other(f, p)]
-                   for f, ps in view.items()}
+    view_prompt = {
+        f: [p for p in ps if p not in lx.VIEWPOINT_PROMPT_EXCLUDE and not owned_by_other(f, p)]
+        for f, ps in view.items()
+    }
     # Attribute phrases name the group that carries their own name first ("dusk" -> dusk, not sunset).
     attr = {g: (split_phrases(m), split_phrases(o)) for g, (m, o) in lx.ATTRIBUTE_GROUPS.items()}
     attr_prompt: dict[str, list[str]] = {g: [g] for g in attr}
@@ -109,8 +122,7 @@ def tables() -> Tables:
         view_prompt_index=PhraseIndex(view_prompt),
         view_accept={f: {normalise_phrase(p) for p in ps} for f, ps in view.items()},
         view_index=PhraseIndex(view),
-        attr={g: ({normalise_phrase(p) for p in m}, {normalise_phrase(p) for p in o})
-              for g, (m, o) in attr.items()},
+        attr={g: ({normalise_phrase(p) for p in m}, {normalise_phrase(p) for p in o}) for g, (m, o) in attr.items()},
         attr_index=PhraseIndex(attr_prompt),
         spatial_prompt_index=PhraseIndex(_table(lx.SPATIAL_PROMPT_PHRASES)),
         spatial_index=PhraseIndex(_table(lx.SPATIAL_FAMILIES)),
@@ -120,7 +132,7 @@ def tables() -> Tables:
 
 
 def decade(word: str) -> str | None:
-    """"1970s", "70s", "seventies" -> "70s"; None for any other word."""
+    """ "1970s", "70s", "seventies" -> "70s"; None for any other word."""
     m = _DECADE_RE.match(word)
     if m:
         return m.group(1) + "0s"

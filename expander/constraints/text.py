@@ -78,8 +78,9 @@ def require_constraints(feature: str = "constraint checks", hint: str | None = N
 
     for name in _REQUIRED_MODULES:
         if find_spec(name) is None:
-            raise MissingExtraError(feature, "constraints", ModuleNotFoundError(f"No module named '{name}'", name=name),
-                                    hint=hint)
+            raise MissingExtraError(
+                feature, "constraints", ModuleNotFoundError(f"No module named '{name}'", name=name), hint=hint
+            )
 
 
 @lru_cache(maxsize=1)
@@ -196,7 +197,7 @@ class PhraseIndex:
                     self._by_first.setdefault(toks[0], []).append((toks, label))
         # Longest first; among equals, the label the phrase names ("bird's eye view" -> bird's-eye).
         for entries in self._by_first.values():
-            entries.sort(key=lambda e: (-len(e[0]), normalise_phrase(e[1]) != e[0][:len(normalise_phrase(e[1]))]))
+            entries.sort(key=lambda e: (-len(e[0]), normalise_phrase(e[1]) != e[0][: len(normalise_phrase(e[1]))]))
 
     def find(self, words: list[str], overlapping: bool = False) -> list[tuple[int, int, str]]:
         """(start, end, label) for each match; with `overlapping`, every label at every position."""
@@ -208,7 +209,7 @@ class PhraseIndex:
             if entries:
                 for toks, label in entries:
                     k = len(toks)
-                    if tuple(words[i:i + k]) == toks:
+                    if tuple(words[i : i + k]) == toks:
                         if not overlapping:
                             out.append((i, i + k, label))
                             matched = k
@@ -260,8 +261,9 @@ def similarities(word: str, candidates: list[str]):
 
     missing = [w for w in dict.fromkeys([word, *candidates]) if w not in _emb_cache]
     if missing:
-        vecs = model.encode(missing, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                            show_progress_bar=False)
+        vecs = model.encode(
+            missing, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         _emb_cache.update(zip(missing, vecs))
     target = _emb_cache[word]
     return np.stack([_emb_cache[c] for c in candidates]) @ target

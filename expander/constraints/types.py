@@ -40,8 +40,15 @@ class Constraint:
 
     def to_dict(self) -> dict:
         """JSON-serialisable form (the span as a list)."""
-        return {"kind": self.kind, "text": self.text, "binds_to": self.binds_to, "hard": self.hard,
-                "value": self.value, "target": self.target, "span": list(self.span)}
+        return {
+            "kind": self.kind,
+            "text": self.text,
+            "binds_to": self.binds_to,
+            "hard": self.hard,
+            "value": self.value,
+            "target": self.target,
+            "span": list(self.span),
+        }
 
 
 @dataclass(frozen=True)

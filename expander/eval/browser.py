@@ -25,9 +25,16 @@ __all__ = ["BrowserError", "BrowserPage", "chromium_path", "dump_dom", "screensh
 CHROMIUM = "/usr/bin/chromium"
 # No network, no background services, no GPU: the report is self-contained, and CI boxes have no display.
 _FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--mute-audio",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--mute-audio",
 ]
 
 
@@ -59,8 +66,9 @@ def _run(args: list[str], timeout_s: float) -> subprocess.CompletedProcess:
     return proc
 
 
-def screenshot(html_path: str | Path, png_path: str | Path, width: int = 1400, height: int = 1800,
-               timeout_s: float = 120) -> Path:
+def screenshot(
+    html_path: str | Path, png_path: str | Path, width: int = 1400, height: int = 1800, timeout_s: float = 120
+) -> Path:
     """Render `html_path` at `width` x `height` CSS pixels and save a PNG to `png_path`.
 
     Raises:
@@ -116,8 +124,12 @@ class BrowserPage:
         try:
             self._proc = subprocess.Popen(
                 [str(exe), *_FLAGS, "--remote-debugging-pipe", f"--user-data-dir={self._profile.name}", "about:blank"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-                preexec_fn=wire_pipes, pass_fds=(3, 4))
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._stderr,
+                preexec_fn=wire_pipes,
+                pass_fds=(3, 4),
+            )
         except BaseException:  # nothing started: hand back the pipes, the log file and the profile
             for fd in (cmd_r, self._cmd_w, self._res_r, res_w):
                 os.close(fd)
@@ -132,7 +144,9 @@ class BrowserPage:
         try:
             target = self.send("Target.createTarget", url="about:blank")["targetId"]
             self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-            self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+            self.send(
+                "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False
+            )
             self.send("Page.navigate", url=url)
             self.wait_for("document.readyState === 'complete' && location.href !== 'about:blank'", timeout_s)
         except BaseException:
@@ -179,7 +193,9 @@ class BrowserPage:
         result = self.send("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
         if "exceptionDetails" in result:
             details = result["exceptionDetails"]
-            raise BrowserError(f"JS error in {expression!r}: {details.get('exception', {}).get('description') or details.get('text')}")
+            raise BrowserError(
+                f"JS error in {expression!r}: {details.get('exception', {}).get('description') or details.get('text')}"
+            )
         return result["result"].get("value")
 
     def wait_for(self, expression: str, timeout_s: float, poll_s: float = 0.2) -> Any:
@@ -197,11 +213,17 @@ class BrowserPage:
                 raise BrowserError(f"{expression!r} still false after {timeout_s} s")
             time.sleep(poll_s)
 
-    def press(self, key: str, code: str | None = None, key_code: int = 0, text: str | None = None,
-              modifiers: int = 0) -> None:
+    def press(
+        self, key: str, code: str | None = None, key_code: int = 0, text: str | None = None, modifiers: int = 0
+    ) -> None:
         """A real (trusted) key press on the focused element, e.g. `press("Enter", key_code=13, text="\\r")`."""
         common = {"key": key, "code": code or key, "windowsVirtualKeyCode": key_code, "modifiers": modifiers}
-        self.send("Input.dispatchKeyEvent", type="keyDown" if text else "rawKeyDown", **common, **({"text": text} if text else {}))
+        self.send(
+            "Input.dispatchKeyEvent",
+            type="keyDown" if text else "rawKeyDown",
+            **common,
+            **({"text": text} if text else {}),
+        )
         self.send("Input.dispatchKeyEvent", type="keyUp", **common)
 
     def screenshot(self, png_path: str | Path, full_page: bool = True) -> Path:
@@ -210,8 +232,12 @@ class BrowserPage:
         png.parent.mkdir(parents=True, exist_ok=True)
         params: dict[str, Any] = {"format": "png"}
         if full_page:
-            width, height = self.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-            params.update(captureBeyondViewport=True, clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1})
+            width, height = self.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+            )
+            params.update(
+                captureBeyondViewport=True, clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+            )
         png.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", **params)["data"]))
         return png
 

@@ -46,22 +46,30 @@ class ArmConfig:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
             raise ValueError(f"arm name {self.name!r} must be non-empty and use only letters, digits, '-', '_', '.'")
         if self.creativity not in CREATIVITY_LEVELS:
-            raise ValueError(f"arm {self.name!r}: unknown creativity {self.creativity!r}; choose one of {', '.join(CREATIVITY_LEVELS)}")
+            raise ValueError(
+                f"arm {self.name!r}: unknown creativity {self.creativity!r}; choose one of {', '.join(CREATIVITY_LEVELS)}"
+            )
         if self.backend == "api":
             if not self.url:
                 raise ValueError(f"arm {self.name!r}: backend 'api' needs a `url` (an expander server)")
             if self.adapter is not None:
                 raise ValueError(f"arm {self.name!r}: backend 'api' takes a served `model` name, not an `adapter`")
             if self.batch_size > 64:
-                raise ValueError(f"arm {self.name!r}: backend 'api' sends batch_size prompts per request; the server takes 64")
+                raise ValueError(
+                    f"arm {self.name!r}: backend 'api' sends batch_size prompts per request; the server takes 64"
+                )
         elif self.creativity != "raw" and not self.model:
             raise ValueError(f"arm {self.name!r}: creativity {self.creativity!r} needs a `model`")
         if self.backend not in ("transformers", "vllm", "api"):
-            raise ValueError(f"arm {self.name!r}: backend must be 'transformers', 'vllm' or 'api', got {self.backend!r}")
+            raise ValueError(
+                f"arm {self.name!r}: backend must be 'transformers', 'vllm' or 'api', got {self.backend!r}"
+            )
         if self.max_words is not None and self.max_words < 1:
             raise ValueError(f"arm {self.name!r}: max_words must be >= 1, got {self.max_words}")
         if self.adapter is not None and not (Path(self.adapter) / "adapter_config.json").is_file():
-            raise ValueError(f"arm {self.name!r}: adapter {self.adapter!r} is not a PEFT adapter directory (no adapter_config.json)")
+            raise ValueError(
+                f"arm {self.name!r}: adapter {self.adapter!r} is not a PEFT adapter directory (no adapter_config.json)"
+            )
 
     @property
     def is_raw(self) -> bool:
@@ -164,7 +172,9 @@ class EvalConfig:
     image_safety_threshold: float | None = None
     score_batch_size: int = 16
 
-    win_metrics: list[str] = field(default_factory=lambda: ["aesthetic", "clip_score", "constraint_score", "added_subject"])
+    win_metrics: list[str] = field(
+        default_factory=lambda: ["aesthetic", "clip_score", "constraint_score", "added_subject"]
+    )
     bootstrap_samples: int = 1000
     ci_level: float = 0.95
     stats_seed: int = 0

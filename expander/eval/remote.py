@@ -34,8 +34,14 @@ __all__ = ["EvalServiceError", "RemoteEvalScorers", "RemoteEvalService"]
 logger = logging.getLogger(__name__)
 
 # Eval key -> the service's rewards-config key, for the render settings (also eval's render cache key).
-RENDER_KEYS = {"renderer": "render.model", "preset": "render.preset", "height": "render.height", "width": "render.width",
-               "num_inference_steps": "render.num_inference_steps", "guidance_scale": "render.guidance_scale"}
+RENDER_KEYS = {
+    "renderer": "render.model",
+    "preset": "render.preset",
+    "height": "render.height",
+    "width": "render.width",
+    "num_inference_steps": "render.num_inference_steps",
+    "guidance_scale": "render.guidance_scale",
+}
 CACHE_KEYS = (*RENDER_KEYS, "fingerprint", "dtype")
 
 
@@ -53,14 +59,20 @@ def mismatches(cfg: EvalConfig, service: dict[str, Any]) -> list[str]:
     """Every setting where the service (`/v1/info` `eval`) would render or score otherwise than `cfg` asks."""
     from expander.rewards.config import SafetyConfig
 
-    out = [f"{key}: eval {getattr(cfg, key)!r}, service {RENDER_KEYS[key]} {service[key]!r}"
-           for key in RENDER_KEYS if getattr(cfg, key) != service[key]]
+    out = [
+        f"{key}: eval {getattr(cfg, key)!r}, service {RENDER_KEYS[key]} {service[key]!r}"
+        for key in RENDER_KEYS
+        if getattr(cfg, key) != service[key]
+    ]
     if cfg.dtype is not None and cfg.dtype != service["dtype"]:
         out.append(f"dtype: eval {cfg.dtype!r}, service renders in {service['dtype']!r}")
     clip = _clip_ref(cfg.clip_model, cfg.clip_pretrained)
     roles = ["aesthetic", "faithfulness"] + (["image_safety"] if cfg.image_safety else [])
-    out += [f"clip_model/clip_pretrained: eval {clip}, service {role}.clip {service['clip'][role]}"
-            for role in roles if service["clip"][role] is None or _clip_ref(*service["clip"][role]) != clip]
+    out += [
+        f"clip_model/clip_pretrained: eval {clip}, service {role}.clip {service['clip'][role]}"
+        for role in roles
+        if service["clip"][role] is None or _clip_ref(*service["clip"][role]) != clip
+    ]
     for key, theirs in (("aesthetic_head", "aesthetic.head"), ("dino_model", "diversity.model")):
         if getattr(cfg, key) != service[key]:
             out.append(f"{key}: eval {getattr(cfg, key)!r}, service {theirs} {service[key]!r}")
@@ -70,7 +82,9 @@ def mismatches(cfg: EvalConfig, service: dict[str, Any]) -> list[str]:
         if not service["image_safety"]:
             out.append("image_safety: eval true, the service's suite has no CLIP image-safety layer")
         elif threshold != service["image_safety_threshold"]:
-            out.append(f"image_safety_threshold: eval {threshold}, service safety.threshold {service['image_safety_threshold']}")
+            out.append(
+                f"image_safety_threshold: eval {threshold}, service safety.threshold {service['image_safety_threshold']}"
+            )
         if service["image_safety_thresholds"] or service["image_safety_concepts"] != default.concepts:
             out.append("image safety: the service sets safety.thresholds or safety.concepts, eval uses the defaults")
     out += [f"the service lacks {what}" for what in service["missing"]]
@@ -102,9 +116,10 @@ class RemoteEvalService:
             raise EvalServiceError(f"reward service {self.url} has no eval route (/v1/score_images): upgrade it")
         wrong = mismatches(cfg, self.info["eval"])
         if wrong:
-            raise EvalServiceError(f"reward service {self.url} renders or scores otherwise than this eval config asks "
-                                   f"(start it with a rewards YAML that matches, or change the eval config): "
-                                   + "; ".join(wrong))
+            raise EvalServiceError(
+                f"reward service {self.url} renders or scores otherwise than this eval config asks "
+                f"(start it with a rewards YAML that matches, or change the eval config): " + "; ".join(wrong)
+            )
         self.render_settings = {key: self.info["eval"][key] for key in CACHE_KEYS}
         self.counts = {"requests": 0, "retries": 0, "failed_requests": 0, "unscored": 0}
 
@@ -116,17 +131,24 @@ class RemoteEvalService:
         from expander.safety import classify_text
 
         [check] = _require("constraint", "expander.constraints", ["check"], "constraints")
-        refs = {"clip_model": self.cfg.clip_model, "clip_pretrained": self.cfg.clip_pretrained,
-                "aesthetic_head": self.cfg.aesthetic_head, "dino_model": self.cfg.dino_model,
-                "image_safety": bool(self.cfg.image_safety), "image_safety_threshold": self.cfg.image_safety_threshold,
-                "text_safety": "expander.safety.classify_text", "constraints": "expander.constraints.check",
-                "reward_server": self.url}
+        refs = {
+            "clip_model": self.cfg.clip_model,
+            "clip_pretrained": self.cfg.clip_pretrained,
+            "aesthetic_head": self.cfg.aesthetic_head,
+            "dino_model": self.cfg.dino_model,
+            "image_safety": bool(self.cfg.image_safety),
+            "image_safety_threshold": self.cfg.image_safety_threshold,
+            "text_safety": "expander.safety.classify_text",
+            "constraints": "expander.constraints.check",
+            "reward_server": self.url,
+        }
         return RemoteEvalScorers(None, None, None, None, None, check, classify_text, refs, service=self)
 
     # -- requests ------------------------------------------------------------------------------------
 
-    def render(self, jobs: dict[str, tuple[str, int]], shorts: dict[str, str], cache,
-               progress: bool = True) -> tuple[dict[str, dict], int]:
+    def render(
+        self, jobs: dict[str, tuple[str, int]], shorts: dict[str, str], cache, progress: bool = True
+    ) -> tuple[dict[str, dict], int]:
         """Render and score every job not yet in `cache`, `render_batch_size` per request.
 
         Args:
@@ -143,11 +165,15 @@ class RemoteEvalService:
 
         todo = [(key, text, seed) for key, (text, seed) in jobs.items() if not cache.has_render(key)]
         size = self.cfg.render_batch_size
-        batches = [todo[i:i + size] for i in range(0, len(todo), size)]
-        requests = [[ImageJob(prompt=shorts[key], text=text, seed=seed) for key, text, seed in batch] for batch in batches]
+        batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+        requests = [
+            [ImageJob(prompt=shorts[key], text=text, seed=seed) for key, text, seed in batch] for batch in batches
+        ]
         scores: dict[str, dict] = {}
         rendered = 0
-        for batch, items in zip(batches, self._post_all(requests, return_images=True, progress=progress, what="render")):
+        for batch, items in zip(
+            batches, self._post_all(requests, return_images=True, progress=progress, what="render")
+        ):
             for (key, _, _), item in zip(batch, items):
                 if item.get("png"):
                     atomic_write_bytes(cache.render_path(key), base64.b64decode(item["png"]))
@@ -188,18 +214,28 @@ class RemoteEvalService:
             gate = asyncio.Semaphore(self.rs.concurrency)
             bar = tqdm(total=sum(map(len, requests)), desc=f"{what} (service)", unit="image", disable=not progress)
             async with httpx.AsyncClient(timeout=self.rs.timeout_s) as client:
+
                 async def one(jobs: list) -> list[dict]:
-                    payload = ImageScoreRequest(settings_digest=digest, jobs=jobs, return_images=return_images).model_dump()
+                    payload = ImageScoreRequest(
+                        settings_digest=digest, jobs=jobs, return_images=return_images
+                    ).model_dump()
                     async with gate:
-                        reply, retries, error = await post_with_retries(client, f"{self.url}/v1/score_images", payload, self.rs)
+                        reply, retries, error = await post_with_retries(
+                            client, f"{self.url}/v1/score_images", payload, self.rs
+                        )
                     bar.update(len(jobs))
                     self.counts["requests"] += 1
                     self.counts["retries"] += retries
                     if reply is None:
                         self.counts["failed_requests"] += 1
                         self.counts["unscored"] += len(jobs)
-                        logger.warning("reward service %s: %d images unscored after %d attempts: %s",
-                                       self.url, len(jobs), self.rs.retries + 1, error)
+                        logger.warning(
+                            "reward service %s: %d images unscored after %d attempts: %s",
+                            self.url,
+                            len(jobs),
+                            self.rs.retries + 1,
+                            error,
+                        )
                         return [{} for _ in jobs]
                     self.counts["unscored"] += sum(item.get("aesthetic") is None for item in reply["items"])
                     if not self.cfg.image_safety:  # the service's suite may check images eval does not ask it to
@@ -217,10 +253,14 @@ class RemoteEvalService:
 
 def per_image_arrays(items: list[dict]) -> dict[str, Any]:
     """Service items -> `EvalScorers.score_images`' form (NaN / None where an image was not scored)."""
-    return {"aesthetic": np.array([np.nan if i.get("aesthetic") is None else i["aesthetic"] for i in items]),
-            "clip_score": np.array([np.nan if i.get("clip_score") is None else i["clip_score"] for i in items]),
-            "embedding": [None if i.get("embedding") is None else np.asarray(i["embedding"], dtype=np.float32) for i in items],
-            "image_flags": [i.get("image_flags") for i in items]}
+    return {
+        "aesthetic": np.array([np.nan if i.get("aesthetic") is None else i["aesthetic"] for i in items]),
+        "clip_score": np.array([np.nan if i.get("clip_score") is None else i["clip_score"] for i in items]),
+        "embedding": [
+            None if i.get("embedding") is None else np.asarray(i["embedding"], dtype=np.float32) for i in items
+        ],
+        "image_flags": [i.get("image_flags") for i in items],
+    }
 
 
 @dataclass

@@ -137,7 +137,9 @@ def _means_table(summary: dict, arms: list[str]) -> str:
             if est is None:
                 cells.append("<td class='num'>–</td>")
             else:
-                cells.append(f"<td class='num'>{_fmt(est['mean'])} <span class='meta'>[{_fmt(est['ci_low'])}, {_fmt(est['ci_high'])}]</span></td>")
+                cells.append(
+                    f"<td class='num'>{_fmt(est['mean'])} <span class='meta'>[{_fmt(est['ci_low'])}, {_fmt(est['ci_high'])}]</span></td>"
+                )
         body.append(f"<tr><th>{_e(arm)}</th>{''.join(cells)}</tr>")
     return f"<table id='means'><tr><th>arm</th>{head}</tr>{''.join(body)}</table>"
 
@@ -163,7 +165,9 @@ def _breakdown_table(results, summary: dict, key: str, by: str, table_id: str) -
             css = ""
             if w["n_clusters"] >= MIN_COLOURED_PROMPTS:
                 css = "better" if w["ci_low"] > 0.5 else "worse" if w["ci_high"] < 0.5 else ""
-            cells.append(f"<td class='num {css}'>{_fmt(w['win_rate'], 2)} <span class='meta'>[{_fmt(w['ci_low'], 2)}, {_fmt(w['ci_high'], 2)}]</span></td>")
+            cells.append(
+                f"<td class='num {css}'>{_fmt(w['win_rate'], 2)} <span class='meta'>[{_fmt(w['ci_low'], 2)}, {_fmt(w['ci_high'], 2)}]</span></td>"
+            )
         body.append(f"<tr><th>{_e(group)}</th><td class='num'>{counts[group]}</td>{''.join(cells)}</tr>")
     return f"<table id='{table_id}'><tr><th>{_e(by)}</th><th>prompts</th>{head}</tr>{''.join(body)}</table>"
 
@@ -182,8 +186,10 @@ def _grid(results, arms: list[str], max_prompts: int, thumb_px: int) -> tuple[st
         for arm in arms:
             figures = []
             for r in frame[frame["arm"] == arm].sort_values("seed_index").itertuples():
-                scores = (f"aesth {_fmt(r.aesthetic, 2)} · clip {_fmt(r.clip_score, 2)} · "
-                          f"constr {_fmt(r.constraint_score, 2)} · seed {r.render_seed}")
+                scores = (
+                    f"aesth {_fmt(r.aesthetic, 2)} · clip {_fmt(r.clip_score, 2)} · "
+                    f"constr {_fmt(r.constraint_score, 2)} · seed {r.render_seed}"
+                )
                 if r.withheld:
                     reason = r.text_flags if r.text_blocked else r.image_flags
                     media = f"<div class='{WITHHELD_CLASS}'>withheld by safety<br>({_e(reason or 'flagged')})</div>"
@@ -198,10 +204,14 @@ def _grid(results, arms: list[str], max_prompts: int, thumb_px: int) -> tuple[st
                         shown += 1
                 else:
                     media = f"<div class='{WITHHELD_CLASS}'>not rendered</div>"
-                figures.append(f"<figure>{media}<div class='scores'>{_e(scores)}</div><figcaption>{_e(r.expansion)}</figcaption></figure>")
+                figures.append(
+                    f"<figure>{media}<div class='scores'>{_e(scores)}</div><figcaption>{_e(r.expansion)}</figcaption></figure>"
+                )
             cells.append(f"<td><div class='cell'>{''.join(figures)}</div></td>")
-        label = (f"<b>{_e(first['prompt'])}</b><br><span class='meta'>{_e(pid)} · {_e(first['category'])} · "
-                 f"{_e(first['challenge'])}</span>")
+        label = (
+            f"<b>{_e(first['prompt'])}</b><br><span class='meta'>{_e(pid)} · {_e(first['category'])} · "
+            f"{_e(first['challenge'])}</span>"
+        )
         rows.append(f"<tr><th style='max-width:200px'>{label}</th>{''.join(cells)}</tr>")
     return f"<table class='grid' id='grid'><tr><th>prompt</th>{head}</tr>{''.join(rows)}</table>", shown
 
@@ -226,8 +236,14 @@ def build_report(results, summary: dict, cfg) -> str:
     counts = summary["counts"]
     renderer = summary.get("renderer", {})
     tiny = any(str(v).startswith("tiny:") for v in [cfg.renderer, cfg.clip_model, cfg.aesthetic_head, cfg.dino_model])
-    warn = ("<div class='warn'><b>Tiny random models.</b> The renderer or a scorer is a tiny random-weight model "
-            "(<code>tiny:*</code>): these numbers prove the plumbing, not quality.</div>") if tiny else ""
+    warn = (
+        (
+            "<div class='warn'><b>Tiny random models.</b> The renderer or a scorer is a tiny random-weight model "
+            "(<code>tiny:*</code>): these numbers prove the plumbing, not quality.</div>"
+        )
+        if tiny
+        else ""
+    )
     arm_rows = "".join(
         f"<tr><th>{_e(a['name'])}{' (baseline)' if a['name'] == summary['baseline'] else ''}</th>"
         f"<td>{_e(a.get('creativity'))}</td><td><code>{_e(a.get('model') or '–')}</code></td>"
@@ -255,16 +271,22 @@ def build_report(results, summary: dict, cfg) -> str:
         warn,
         "<h2>Arms</h2>",
         f"<table id='arms'><tr><th>arm</th><th>creativity</th><th>model</th><th>adapter</th><th>backend</th></tr>{arm_rows}</table>",
-        "<h3>Renderer</h3>", _kv_list(renderer_view, "renderer-settings"),
-        "<h3>Scorers</h3>", _kv_list(summary.get("scorers", {}), "scorer-settings"),
+        "<h3>Renderer</h3>",
+        _kv_list(renderer_view, "renderer-settings"),
+        "<h3>Scorers</h3>",
+        _kv_list(summary.get("scorers", {}), "scorer-settings"),
         f"<h2>Mean scores ({cfg.ci_level:.0%} bootstrap CI over prompts)</h2>",
         _means_table(summary, arms),
         "<h2>Win rates</h2>",
         "<p class='meta'>For each (prompt, seed) the later arm's image is compared with the earlier arm's image "
         "rendered from the same seed; the interval resamples prompts.</p>",
-        f"<img class='chart' id='win-chart' alt='win rates' src='{win_uri}'>" if win_uri else "<p>No comparable pairs.</p>",
+        f"<img class='chart' id='win-chart' alt='win rates' src='{win_uri}'>"
+        if win_uri
+        else "<p>No comparable pairs.</p>",
         "<h2>Score distributions</h2>",
-        f"<img class='chart' id='dist-chart' alt='score distributions' src='{dist_uri}'>" if dist_uri else "<p>No scores.</p>",
+        f"<img class='chart' id='dist-chart' alt='score distributions' src='{dist_uri}'>"
+        if dist_uri
+        else "<p>No scores.</p>",
         "<h2>By category</h2>",
         f"<p class='meta'>Win rate of each arm over the other per group, [{cfg.ci_level:.0%} CI]; green/red: the interval excludes "
         f"0.5 (only for groups of {MIN_COLOURED_PROMPTS}+ prompts).</p>",

@@ -35,8 +35,8 @@ from expander.config import config_to_dict
 from expander.errors import ExpanderError, MissingExtraError
 from expander.eval.cache import EvalCache, directory_fingerprint, stable_key
 from expander.eval.config import ArmConfig, EvalConfig
-from expander.files import atomic_write_bytes, atomic_write_text
 from expander.eval.prompt_sets import EvalPrompt, load_prompt_file, sample_prompts
+from expander.files import atomic_write_bytes, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,9 @@ def _api_revision(arm: ArmConfig) -> str:
         cards = client.models().data
     card = next((c for c in cards if c.id == arm.model), None) if arm.model else cards[0]
     if card is None:
-        raise ValueError(f"arm {arm.name!r}: {arm.url} serves no model {arm.model!r} ({', '.join(c.id for c in cards)})")
+        raise ValueError(
+            f"arm {arm.name!r}: {arm.url} serves no model {arm.model!r} ({', '.join(c.id for c in cards)})"
+        )
     return card.revision
 
 
@@ -118,15 +120,23 @@ def _expand_through_api(arm: ArmConfig, texts: list[str], seed: int) -> list[dic
     from expander.client import ExpanderClient
 
     with ExpanderClient(arm.url, api_key=os.environ.get("EXPANDER_API_KEY") or None, timeout=600) as client:
-        batch = client.expand_batch(texts, seed=seed, creativity=arm.creativity, max_words=arm.max_words,
-                                    model=arm.model)
+        batch = client.expand_batch(
+            texts, seed=seed, creativity=arm.creativity, max_words=arm.max_words, model=arm.model
+        )
     out = []
     for item in batch.results:
         if item.response is None:
             raise RuntimeError(f"arm {arm.name!r}: {arm.url} refused {texts[item.index]!r}: {item.error.message}")
         e = item.response.expansions[0]
-        out.append({"text": e.text, "raw_text": e.text, "seed": e.seed, "finish_reason": e.finish_reason,
-                    "completion_tokens": item.response.usage.completion_tokens})
+        out.append(
+            {
+                "text": e.text,
+                "raw_text": e.text,
+                "seed": e.seed,
+                "finish_reason": e.finish_reason,
+                "completion_tokens": item.response.usage.completion_tokens,
+            }
+        )
     return out
 
 
@@ -141,7 +151,7 @@ def expand_arm(
     cache: EvalCache,
     *,
     progress: bool = True,
-    shard: "EvalShard | None" = None,
+    shard: EvalShard | None = None,
 ) -> tuple[dict[tuple[str, int], dict], int]:
     """Expansions of every (prompt, seed index) for one arm, generating only those missing from the cache.
 
@@ -156,8 +166,17 @@ def expand_arm(
 
     k = cfg.seeds_per_prompt
     if arm.is_raw:
-        return {(p.prompt_id, i): {"text": p.text, "raw_text": p.text, "seed": None, "completion_tokens": 0,
-                                   "finish_reason": "raw"} for p in prompts for i in range(k)}, 0
+        return {
+            (p.prompt_id, i): {
+                "text": p.text,
+                "raw_text": p.text,
+                "seed": None,
+                "completion_tokens": 0,
+                "finish_reason": "raw",
+            }
+            for p in prompts
+            for i in range(k)
+        }, 0
     settings = arm_settings(arm)
     if shard is not None:
         shard.barrier()  # the previous arm's writes are done (two arms may share expansions)
@@ -172,8 +191,11 @@ def expand_arm(
             else:
                 records[(p.prompt_id, i)] = rec
     # Chunks of one batch: each chunk is cached as soon as it is done, so a kill loses one batch.
-    chunks = [(i, items[start : start + arm.batch_size])
-              for i, items in sorted(missing.items()) for start in range(0, len(items), arm.batch_size)]
+    chunks = [
+        (i, items[start : start + arm.batch_size])
+        for i, items in sorted(missing.items())
+        for start in range(0, len(items), arm.batch_size)
+    ]
     if shard is not None:
         chunks = shard.share(chunks)
     todo = sum(len(chunk) for _, chunk in chunks)
@@ -197,11 +219,24 @@ def expand_arm(
     try:
         bar = tqdm(total=todo, desc=f"expand {arm.name}", unit="prompt", disable=not progress)
         for i, chunk in chunks:
-            out = expand_prompts(engine, [p.text for p, _ in chunk], creativity=arm.creativity, n=1,
-                                 seed=expansion_seed(cfg.seed, i), max_words=arm.max_words)
+            out = expand_prompts(
+                engine,
+                [p.text for p, _ in chunk],
+                creativity=arm.creativity,
+                n=1,
+                seed=expansion_seed(cfg.seed, i),
+                max_words=arm.max_words,
+            )
             for (p, key), [e] in zip(chunk, out):
-                rec = {"text": e.text, "raw_text": e.raw_text, "seed": e.seed, "completion_tokens": e.completion_tokens,
-                       "finish_reason": e.finish_reason, "prompt": p.text, "arm": settings}
+                rec = {
+                    "text": e.text,
+                    "raw_text": e.raw_text,
+                    "seed": e.seed,
+                    "completion_tokens": e.completion_tokens,
+                    "finish_reason": e.finish_reason,
+                    "prompt": p.text,
+                    "arm": settings,
+                }
                 cache.put_expansion(key, rec)
                 records[(p.prompt_id, i)] = rec
             bar.update(len(chunk))
@@ -217,12 +252,28 @@ def expand_arm(
 
 def render_settings(cfg: EvalConfig) -> dict:
     """Everything that decides a render besides its text and seed (the render cache key's settings)."""
-    return render_cache_settings(cfg.renderer, cfg.preset, cfg.height, cfg.width, cfg.num_inference_steps,
-                                 cfg.guidance_scale, effective_dtype(cfg))
+    return render_cache_settings(
+        cfg.renderer,
+        cfg.preset,
+        cfg.height,
+        cfg.width,
+        cfg.num_inference_steps,
+        cfg.guidance_scale,
+        effective_dtype(cfg),
+    )
 
 
-def render_cache_settings(renderer: str, preset, height: int, width: int, num_inference_steps, guidance_scale,
-                          dtype: str, *, fingerprint: bool = True) -> dict:
+def render_cache_settings(
+    renderer: str,
+    preset,
+    height: int,
+    width: int,
+    num_inference_steps,
+    guidance_scale,
+    dtype: str,
+    *,
+    fingerprint: bool = True,
+) -> dict:
     """Eval's render cache key settings, under its key names; also what the reward service reports for eval
     (`expander.rewards.server.eval_settings`), so both sides key a render alike. `fingerprint=False`: None there
     (a service without a renderer)."""
@@ -262,8 +313,12 @@ def load_renderer(cfg: EvalConfig):
     except ImportError as exc:
         raise MissingExtraError("eval's renders (the Krea 2 runtime)", "diffusion", exc) from exc
     return Krea2Renderer.from_pretrained(
-        cfg.renderer, preset=cfg.preset, dtype=cfg.dtype, device=cfg.device,
-        offload=cfg.offload, batch_size=cfg.render_batch_size,
+        cfg.renderer,
+        preset=cfg.preset,
+        dtype=cfg.dtype,
+        device=cfg.device,
+        offload=cfg.offload,
+        batch_size=cfg.render_batch_size,
     )
 
 
@@ -274,7 +329,7 @@ def render_missing(
     renderer=None,
     *,
     progress: bool = True,
-    shard: "EvalShard | None" = None,
+    shard: EvalShard | None = None,
 ):
     """Render every job `{render_key: (text, seed)}` not yet in the cache, in batches, caching each batch.
 
@@ -297,8 +352,13 @@ def render_missing(
     bar = tqdm(total=len(todo), desc="render", unit="image", disable=not progress)
     for batch in batches:
         images = renderer.render(
-            [t for _, t, _ in batch], [s for _, _, s in batch], height=cfg.height, width=cfg.width,
-            num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale, output_type="pil",
+            [t for _, t, _ in batch],
+            [s for _, _, s in batch],
+            height=cfg.height,
+            width=cfg.width,
+            num_inference_steps=cfg.num_inference_steps,
+            guidance_scale=cfg.guidance_scale,
+            output_type="pil",
         )
         if len(images) != len(batch):
             raise RuntimeError(f"renderer returned {len(images)} images for {len(batch)} prompts")
@@ -326,7 +386,7 @@ class EvalShard:
         self.is_main = state.is_main_process
 
     @classmethod
-    def current(cls) -> "EvalShard | None":
+    def current(cls) -> EvalShard | None:
         """The shard of this process, or None in a single-process run (no process group is started then)."""
         import os
 
@@ -357,13 +417,15 @@ class EvalShard:
         return broadcast_object_list([obj if self.is_main else None])[0]
 
 
-def check_sharded_eval(cfg: EvalConfig, shard: "EvalShard | None") -> None:
+def check_sharded_eval(cfg: EvalConfig, shard: EvalShard | None) -> None:
     """Refuse a multi-process eval that cannot work; raises `EvalShardError`."""
     if shard is None:
         return
     if cfg.reward_server.url:
-        raise EvalShardError(f"reward_server.url with {shard.size} processes: run the eval in one process (the reward "
-                             "service's replicas render in parallel; raise reward_server.concurrency to use them)")
+        raise EvalShardError(
+            f"reward_server.url with {shard.size} processes: run the eval in one process (the reward "
+            "service's replicas render in parallel; raise reward_server.concurrency to use them)"
+        )
     vllm = [a.name for a in cfg.arms if a.backend == "vllm" and not a.is_raw]
     if vllm:
         raise EvalShardError(
@@ -377,7 +439,10 @@ def check_sharded_eval(cfg: EvalConfig, shard: "EvalShard | None") -> None:
 
     # Every process reads what the others wrote: output_dir and the cache must be one filesystem.
     token = shard.from_main(uuid.uuid4().hex)
-    markers = [Path(cfg.output_dir) / f".expander_shared_{token}", cfg.resolved_cache_dir() / f".expander_shared_{token}"]
+    markers = [
+        Path(cfg.output_dir) / f".expander_shared_{token}",
+        cfg.resolved_cache_dir() / f".expander_shared_{token}",
+    ]
     if shard.is_main:
         for marker in markers:
             marker.parent.mkdir(parents=True, exist_ok=True)
@@ -414,8 +479,13 @@ def git_commit() -> dict:
     """`{"commit": sha or "unknown", "dirty": bool}` of the repository the code runs from."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if sha.returncode == 0:
             return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
@@ -451,8 +521,12 @@ def run_eval(
 
     started = time.time()
     prompts = sample_prompts(
-        load_prompt_file(cfg.prompt_file), cfg.num_prompts, stratify_by=cfg.stratify_by,
-        categories=cfg.categories, challenges=cfg.challenges, seed=cfg.sample_seed,
+        load_prompt_file(cfg.prompt_file),
+        cfg.num_prompts,
+        stratify_by=cfg.stratify_by,
+        categories=cfg.categories,
+        challenges=cfg.challenges,
+        seed=cfg.sample_seed,
     )
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -483,8 +557,13 @@ def run_eval(
             jobs = shard.from_main(None)
             _, rendered = render_missing(jobs, cfg, cache, renderer, progress=progress, shard=shard)
             rendered = shard.total(rendered)
-            return EvalResult(out_dir, None, {"counts": {"expanded_this_run": expanded, "rendered_this_run": rendered}},
-                              expanded, rendered)
+            return EvalResult(
+                out_dir,
+                None,
+                {"counts": {"expanded_this_run": expanded, "rendered_this_run": rendered}},
+                expanded,
+                rendered,
+            )
         # Every process's expansions are in the cache now: read them all.
         expansions = {arm.name: expand_arm(arm, prompts, cfg, cache, progress=False)[0] for arm in cfg.arms}
 
@@ -503,14 +582,24 @@ def run_eval(
                 if not verdict["blocked"]:
                     jobs[key] = (text, seed)
                     shorts[key] = p.text
-                rows.append({
-                    "prompt_id": p.prompt_id, "prompt": p.text, "category": p.category, "challenge": p.challenge,
-                    "arm": arm.name, "seed_index": i, "expansion_seed": rec.get("seed"), "render_seed": seed,
-                    "expansion": text, "expansion_words": len(text.split()),
-                    "finish_reason": rec.get("finish_reason", ""),
-                    "text_blocked": verdict["blocked"], "text_flags": ", ".join(verdict["categories"]),
-                    "render_key": None if verdict["blocked"] else key,
-                })
+                rows.append(
+                    {
+                        "prompt_id": p.prompt_id,
+                        "prompt": p.text,
+                        "category": p.category,
+                        "challenge": p.challenge,
+                        "arm": arm.name,
+                        "seed_index": i,
+                        "expansion_seed": rec.get("seed"),
+                        "render_seed": seed,
+                        "expansion": text,
+                        "expansion_words": len(text.split()),
+                        "finish_reason": rec.get("finish_reason", ""),
+                        "text_blocked": verdict["blocked"],
+                        "text_flags": ", ".join(verdict["categories"]),
+                        "render_key": None if verdict["blocked"] else key,
+                    }
+                )
     if shard is not None:
         shard.from_main(jobs)
     scored = None
@@ -522,12 +611,24 @@ def run_eval(
         rendered = shard.total(rendered)  # also the barrier after which every image is in the cache
 
     results = pd.DataFrame(rows)
-    results = score_rows(results, cache, scorers, baseline=cfg.baseline, batch_size=cfg.score_batch_size,
-                         progress=progress, scored=scored)
+    results = score_rows(
+        results,
+        cache,
+        scorers,
+        baseline=cfg.baseline,
+        batch_size=cfg.score_batch_size,
+        progress=progress,
+        scored=scored,
+    )
     results["image_path"] = [str(cache.render_path(k)) if isinstance(k, str) else None for k in results["render_key"]]
     # An image whose safety was never checked (the service could not score it) is withheld: fail closed.
-    unchecked = np.array([isinstance(k, str) and not ok and cache.has_render(k)
-                          for k, ok in zip(results["render_key"], results["image_scored"])], dtype=bool)
+    unchecked = np.array(
+        [
+            isinstance(k, str) and not ok and cache.has_render(k)
+            for k, ok in zip(results["render_key"], results["image_scored"])
+        ],
+        dtype=bool,
+    )
     results.loc[unchecked, "image_flags"] = "not checked: unscored"
     results["withheld"] = results["text_blocked"] | results["image_flagged"].fillna(False).astype(bool) | unchecked
     unscored = int(sum(isinstance(k, str) and not ok for k, ok in zip(results["render_key"], results["image_scored"])))
@@ -535,21 +636,44 @@ def run_eval(
     arms = [a.name for a in cfg.arms]
     stats_kw = dict(n_boot=cfg.bootstrap_samples, level=cfg.ci_level, seed=cfg.stats_seed)
     metrics = [m for m in cfg.win_metrics if m in results.columns]
-    mean_metrics = [m for m in ("aesthetic", "clip_score", "constraint_score", "constraint_ok", "added_subject",
-                                "dino_seed_diversity",
-                                "dino_dist_to_baseline", "expansion_words") if m in results.columns]
+    mean_metrics = [
+        m
+        for m in (
+            "aesthetic",
+            "clip_score",
+            "constraint_score",
+            "constraint_ok",
+            "added_subject",
+            "dino_seed_diversity",
+            "dino_dist_to_baseline",
+            "expansion_words",
+        )
+        if m in results.columns
+    ]
     summary = {
         "git": git_commit(),
         "config": config_to_dict(cfg),
-        "arms": [{**arm_settings(a), "name": a.name} if not a.is_raw else {"name": a.name, "creativity": "raw"} for a in cfg.arms],
+        "arms": [
+            {**arm_settings(a), "name": a.name} if not a.is_raw else {"name": a.name, "creativity": "raw"}
+            for a in cfg.arms
+        ],
         "baseline": cfg.baseline,
-        "renderer": {**settings, "runtime": remote.info.get("render_runtime") if remote
-                     else _renderer_runtime_settings(renderer, cache, settings)},
+        "renderer": {
+            **settings,
+            "runtime": remote.info.get("render_runtime")
+            if remote
+            else _renderer_runtime_settings(renderer, cache, settings),
+        },
         "scorers": scorers.describe(),
         "counts": {
-            "prompts": len(prompts), "arms": len(arms), "seeds_per_prompt": cfg.seeds_per_prompt, "rows": len(results),
-            "expanded_this_run": expanded, "rendered_this_run": rendered,
-            "withheld": int(results["withheld"].sum()), "text_blocked": int(results["text_blocked"].sum()),
+            "prompts": len(prompts),
+            "arms": len(arms),
+            "seeds_per_prompt": cfg.seeds_per_prompt,
+            "rows": len(results),
+            "expanded_this_run": expanded,
+            "rendered_this_run": rendered,
+            "withheld": int(results["withheld"].sum()),
+            "text_blocked": int(results["text_blocked"].sum()),
             "image_flagged": int(results["image_flagged"].fillna(False).astype(bool).sum()),
             "unscored": unscored,
         },
@@ -557,8 +681,12 @@ def run_eval(
         "challenges": results.groupby("challenge")["prompt_id"].nunique().to_dict(),
         "means": arm_means(results, arms, mean_metrics, **stats_kw),
         "win_rates": [w.to_dict() for w in win_rate_table(results, arms, metrics, **stats_kw)],
-        "win_rates_by_category": [w.to_dict() for w in win_rate_table(results, arms, metrics, group_by="category", **stats_kw)],
-        "win_rates_by_challenge": [w.to_dict() for w in win_rate_table(results, arms, metrics, group_by="challenge", **stats_kw)],
+        "win_rates_by_category": [
+            w.to_dict() for w in win_rate_table(results, arms, metrics, group_by="category", **stats_kw)
+        ],
+        "win_rates_by_challenge": [
+            w.to_dict() for w in win_rate_table(results, arms, metrics, group_by="challenge", **stats_kw)
+        ],
         "seconds": round(time.time() - started, 2),
     }
     _write_parquet(results, out_dir / "results.parquet")

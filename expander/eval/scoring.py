@@ -55,7 +55,7 @@ def _require(what: str, module: str, names: list[str], extra: str):
         raise ScorerUnavailable(f"the eval's {what} scorer needs {module}.{'/'.join(names)}: {exc}") from exc
 
 
-def pil_to_tensor(images) -> "torch.Tensor":
+def pil_to_tensor(images) -> torch.Tensor:
     """List of PIL images (same size) -> float `Tensor[N, 3, H, W]` in [0, 1]."""
     import torch
 
@@ -120,7 +120,9 @@ class EvalScorers:
             # One CLIP image forward shared by aesthetics, faithfulness and image safety.
             clip_emb = self.clip.encode_images(images)
             aesthetic = self.aesthetic.score_embeddings(clip_emb).float().cpu().numpy().reshape(-1)
-            clip_score = self.clip_similarity.score_embeddings(clip_emb, list(short_prompts)).float().cpu().numpy().reshape(-1)
+            clip_score = (
+                self.clip_similarity.score_embeddings(clip_emb, list(short_prompts)).float().cpu().numpy().reshape(-1)
+            )
             emb = torch.nn.functional.normalize(self.dino.embed(images).float().cpu(), dim=-1).numpy()
             flags = [[] for _ in range(len(images))]
             if self.image_safety is not None:
@@ -141,7 +143,8 @@ def build_scorers(cfg) -> EvalScorers:
     [ClipConfig, SafetyConfig] = _require("CLIP", "expander.rewards.config", ["ClipConfig", "SafetyConfig"], "rewards")
     [ClipModel] = _require("CLIP", "expander.rewards.clip_model", ["ClipModel"], "rewards")
     [AestheticScorer, load_aesthetic_head] = _require(
-        "aesthetic", "expander.rewards.aesthetics", ["AestheticScorer", "load_aesthetic_head"], "rewards")
+        "aesthetic", "expander.rewards.aesthetics", ["AestheticScorer", "load_aesthetic_head"], "rewards"
+    )
     [ClipSimilarity] = _require("CLIP faithfulness", "expander.rewards.faithfulness", ["ClipSimilarity"], "rewards")
     [Dinov3Embedder] = _require("DINOv3 diversity", "expander.rewards.diversity", ["Dinov3Embedder"], "rewards")
     try:
@@ -161,16 +164,28 @@ def build_scorers(cfg) -> EvalScorers:
     except Exception as exc:  # noqa: BLE001 - any load failure is reported with the refs that caused it
         raise ScorerUnavailable(f"cannot load the eval scorers ({type(exc).__name__}: {exc})") from exc
     refs = {
-        "clip_model": cfg.clip_model, "clip_pretrained": cfg.clip_pretrained, "aesthetic_head": cfg.aesthetic_head,
-        "dino_model": cfg.dino_model, "image_safety": bool(cfg.image_safety),
-        "image_safety_threshold": cfg.image_safety_threshold, "text_safety": "expander.safety.classify_text",
+        "clip_model": cfg.clip_model,
+        "clip_pretrained": cfg.clip_pretrained,
+        "aesthetic_head": cfg.aesthetic_head,
+        "dino_model": cfg.dino_model,
+        "image_safety": bool(cfg.image_safety),
+        "image_safety_threshold": cfg.image_safety_threshold,
+        "text_safety": "expander.safety.classify_text",
         "constraints": "expander.constraints.check",
     }
     return EvalScorers(clip, aesthetic, clip_similarity, dino, image_safety, check, classify_text, refs)
 
 
-def score_rows(results, cache, scorers: EvalScorers, *, baseline: str, batch_size: int = 16, progress: bool = True,
-               scored: dict[str, dict] | None = None):
+def score_rows(
+    results,
+    cache,
+    scorers: EvalScorers,
+    *,
+    baseline: str,
+    batch_size: int = 16,
+    progress: bool = True,
+    scored: dict[str, dict] | None = None,
+):
     """Add the score columns (see the module table) to `results` (one row per prompt x arm x seed).
 
     Args:
@@ -218,14 +233,18 @@ def score_rows(results, cache, scorers: EvalScorers, *, baseline: str, batch_siz
         for i in idx:
             image = cache.get_render(out.at[i, "render_key"])
             if image is None:
-                logger.warning("render %s of row %d is missing from the cache; its scores stay NaN", out.at[i, "render_key"], i)
+                logger.warning(
+                    "render %s of row %d is missing from the cache; its scores stay NaN", out.at[i, "render_key"], i
+                )
                 continue
             images.append(image)
             present.append(i)
         if images:
             scores = scorers.score_images(pil_to_tensor(images), [out.at[i, "prompt"] for i in present])
             for j, i in enumerate(present):
-                put(i, scores["aesthetic"][j], scores["clip_score"][j], scores["embedding"][j], scores["image_flags"][j])
+                put(
+                    i, scores["aesthetic"][j], scores["clip_score"][j], scores["embedding"][j], scores["image_flags"][j]
+                )
         bar.update(len(idx))
     bar.close()
     out["aesthetic"] = aesthetic
@@ -271,7 +290,8 @@ def distance_to_baseline(results, embeddings: dict[int, np.ndarray], baseline: s
     out = np.full(len(results), np.nan)
     base = {
         (r.prompt_id, r.seed_index): i
-        for i, r in zip(results.index, results.itertuples()) if r.arm == baseline and i in embeddings
+        for i, r in zip(results.index, results.itertuples())
+        if r.arm == baseline and i in embeddings
     }
     for i, r in zip(results.index, results.itertuples()):
         j = base.get((r.prompt_id, r.seed_index))

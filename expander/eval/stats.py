@@ -129,8 +129,19 @@ def paired_win_rate(
     low, high = _bootstrap_ratio(win_sum, count, n_boot, rng, level)
     d_low, d_high = _bootstrap_ratio(diff_sum, count, n_boot, rng, level)
     return WinRate(
-        metric, arm, other, group_by, group, int(len(a)), n_clusters,
-        float(wins.mean()), low, high, float(diff.mean()), d_low, d_high,
+        metric,
+        arm,
+        other,
+        group_by,
+        group,
+        int(len(a)),
+        n_clusters,
+        float(wins.mean()),
+        low,
+        high,
+        float(diff.mean()),
+        d_low,
+        d_high,
     )
 
 
@@ -182,7 +193,9 @@ def win_rate_table(
     out: list[WinRate] = []
     for group_name, frame in groups:
         for metric in metrics:
-            wide = frame.pivot_table(index=["prompt_id", "seed_index"], columns="arm", values=metric, aggfunc="first", dropna=False)
+            wide = frame.pivot_table(
+                index=["prompt_id", "seed_index"], columns="arm", values=metric, aggfunc="first", dropna=False
+            )
             for i, j in combinations(range(len(arms)), 2):
                 other, arm = arms[i], arms[j]
                 if arm not in wide.columns or other not in wide.columns:
@@ -193,14 +206,22 @@ def win_rate_table(
                         sign * wide[arm].to_numpy(dtype=float),
                         sign * wide[other].to_numpy(dtype=float),
                         wide.index.get_level_values("prompt_id").to_numpy(),
-                        n_boot=n_boot, level=level, seed=seed, metric=metric, arm=arm, other=other,
-                        group_by=group_by or "all", group=group_name,
+                        n_boot=n_boot,
+                        level=level,
+                        seed=seed,
+                        metric=metric,
+                        arm=arm,
+                        other=other,
+                        group_by=group_by or "all",
+                        group=group_name,
                     )
                 )
     return out
 
 
-def arm_means(results, arms: list[str], metrics: list[str], *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+def arm_means(
+    results, arms: list[str], metrics: list[str], *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> dict:
     """`{arm: {metric: MeanEstimate-as-dict}}` over the whole set (metrics missing from `results` skipped)."""
     out: dict[str, dict] = {}
     for arm in arms:
@@ -209,6 +230,12 @@ def arm_means(results, arms: list[str], metrics: list[str], *, n_boot: int = 100
         for metric in metrics:
             if metric not in frame.columns:
                 continue
-            est = bootstrap_mean(frame[metric].to_numpy(dtype=float), frame["prompt_id"].to_numpy(), n_boot=n_boot, level=level, seed=seed)
+            est = bootstrap_mean(
+                frame[metric].to_numpy(dtype=float),
+                frame["prompt_id"].to_numpy(),
+                n_boot=n_boot,
+                level=level,
+                seed=seed,
+            )
             out[arm][metric] = asdict(est)
     return out

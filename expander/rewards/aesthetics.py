@@ -124,7 +124,9 @@ class AestheticScorer:
             )
 
     @classmethod
-    def from_config(cls, cfg: AestheticConfig, device: str | None = None, clip: ClipModel | None = None) -> "AestheticScorer":
+    def from_config(
+        cls, cfg: AestheticConfig, device: str | None = None, clip: ClipModel | None = None
+    ) -> AestheticScorer:
         """Load CLIP (unless a shared one is given) and the head named by `cfg`."""
         return cls(clip or ClipModel.from_config(cfg.clip, device), load_aesthetic_head(cfg.head))
 

@@ -36,7 +36,7 @@ def resize_center_crop(images: torch.Tensor, size: tuple[int, int]) -> torch.Ten
     if (nh, nw) != (h, w):
         images = F.interpolate(images, size=(nh, nw), mode="bicubic", align_corners=False, antialias=True)
     top, left = (nh - th) // 2, (nw - tw) // 2
-    return images[..., top:top + th, left:left + tw].clamp(0, 1)
+    return images[..., top : top + th, left : left + tw].clamp(0, 1)
 
 
 class ClipModel:
@@ -50,8 +50,9 @@ class ClipModel:
         name: for logs and feature-cache keys.
     """
 
-    def __init__(self, model, tokenizer, image_size: tuple[int, int], mean, std, name: str,
-                 max_cached_texts: int = 8192):
+    def __init__(
+        self, model, tokenizer, image_size: tuple[int, int], mean, std, name: str, max_cached_texts: int = 8192
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.image_size = image_size
@@ -64,7 +65,7 @@ class ClipModel:
         self.image_forwards = 0
 
     @classmethod
-    def from_config(cls, cfg: ClipConfig, device: str | None = None) -> "ClipModel":
+    def from_config(cls, cfg: ClipConfig, device: str | None = None) -> ClipModel:
         """Load `cfg.model` (+ `cfg.pretrained`). Raises `RewardModelError` naming the ref when it cannot."""
         import open_clip
 

@@ -63,7 +63,9 @@ class RenderConfig:
 
     def __post_init__(self) -> None:
         if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
-            raise ValueError(f"render.height and render.width must be positive multiples of 16, got {self.height}x{self.width}")
+            raise ValueError(
+                f"render.height and render.width must be positive multiples of 16, got {self.height}x{self.width}"
+            )
         if self.batch_size < 1:
             raise ValueError(f"render.batch_size must be >= 1, got {self.batch_size}")
         if self.max_cached_steps < 1:
@@ -128,11 +130,13 @@ class SafetyConfig:
     """
 
     clip: ClipConfig = field(default_factory=ClipConfig)
-    concepts: dict[str, list[str]] = field(default_factory=lambda: {
-        "sexual": ["an explicit sexual image", "a nude person", "pornography"],
-        "violence_gore": ["a graphic violent image with blood and gore", "a mutilated body"],
-        "hate_symbols": ["a hateful extremist symbol", "a nazi flag"],
-    })
+    concepts: dict[str, list[str]] = field(
+        default_factory=lambda: {
+            "sexual": ["an explicit sexual image", "a nude person", "pornography"],
+            "violence_gore": ["a graphic violent image with blood and gore", "a mutilated body"],
+            "hate_symbols": ["a hateful extremist symbol", "a nazi flag"],
+        }
+    )
     threshold: float = 0.26
     thresholds: dict[str, float] = field(default_factory=dict)
     image_layer: bool = True
@@ -280,10 +284,14 @@ class RewardsConfig:
                 raise ValueError("the gate weight is derived from the other weights and the group size; do not set it")
             # A weight of a known but disabled reward is kept (so --rewards can switch one off); a typo is not.
             if name not in self.rewards and name not in KNOWN_REWARDS:
-                raise ValueError(f"weights names {name!r}, which is neither in rewards ({', '.join(self.rewards)}) "
-                                 "nor a known reward")
+                raise ValueError(
+                    f"weights names {name!r}, which is neither in rewards ({', '.join(self.rewards)}) "
+                    "nor a known reward"
+                )
         if self.num_generations < 2:
-            raise ValueError(f"num_generations must be >= 2 (groups are what gates and diversity compare), got {self.num_generations}")
+            raise ValueError(
+                f"num_generations must be >= 2 (groups are what gates and diversity compare), got {self.num_generations}"
+            )
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
 

@@ -8,7 +8,7 @@ images give 0; a completion whose embedding is missing gives `None` and is left 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -22,8 +22,9 @@ from expander.rewards.tiny import resolve_ref
 __all__ = ["Dinov3Embedder", "gathered_group_diversity", "group_diversity"]
 
 
-def group_diversity(embeddings: Sequence[torch.Tensor | None] | torch.Tensor,
-                    group_ids: Sequence[Hashable]) -> list[float | None]:
+def group_diversity(
+    embeddings: Sequence[torch.Tensor | None] | torch.Tensor, group_ids: Sequence[Hashable]
+) -> list[float | None]:
     """Mean cosine distance of each item to the other items of its group.
 
     Args:
@@ -52,8 +53,9 @@ def group_diversity(embeddings: Sequence[torch.Tensor | None] | torch.Tensor,
     return out
 
 
-def gathered_group_diversity(embeddings: Sequence[torch.Tensor | None], group_ids: Sequence[Hashable],
-                             gather: Callable[[list], list]) -> list[float | None]:
+def gathered_group_diversity(
+    embeddings: Sequence[torch.Tensor | None], group_ids: Sequence[Hashable], gather: Callable[[list], list]
+) -> list[float | None]:
     """`group_diversity` of this process's items against their whole groups, whichever process drew the members.
 
     GRPO on several processes may split a group across ranks (TRL cuts the global generation batch into
@@ -72,7 +74,7 @@ def gathered_group_diversity(embeddings: Sequence[torch.Tensor | None], group_id
     rank = _process_index()
     offset = sum(sizes[:rank])
     values = group_diversity([e for _, e in everyone], [g for g, _ in everyone])
-    return values[offset: offset + len(mine)]
+    return values[offset : offset + len(mine)]
 
 
 def _process_index() -> int:
@@ -98,12 +100,12 @@ class Dinov3Embedder:
         self.forwards = 0
 
     @classmethod
-    def from_config(cls, cfg: DiversityConfig, device: str | None = None) -> "Dinov3Embedder":
+    def from_config(cls, cfg: DiversityConfig, device: str | None = None) -> Dinov3Embedder:
         """Load `cfg.model`; see `from_pretrained`."""
         return cls.from_pretrained(cfg.model, device=device)
 
     @classmethod
-    def from_pretrained(cls, model_ref: str, device: str | None = None) -> "Dinov3Embedder":
+    def from_pretrained(cls, model_ref: str, device: str | None = None) -> Dinov3Embedder:
         """Load a DINOv3 model (dir, hub id, or `tiny:dinov3`). Raises `RewardModelError` when it cannot."""
         from transformers import DINOv3ViTImageProcessor, DINOv3ViTModel
 

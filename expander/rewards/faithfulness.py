@@ -27,7 +27,7 @@ class ClipSimilarity:
         self.clip = clip
 
     @classmethod
-    def from_config(cls, cfg: ClipConfig, device: str | None = None, clip: ClipModel | None = None) -> "ClipSimilarity":
+    def from_config(cls, cfg: ClipConfig, device: str | None = None, clip: ClipModel | None = None) -> ClipSimilarity:
         return cls(clip or ClipModel.from_config(cfg, device))
 
     def score_embeddings(self, image_embeddings: torch.Tensor, texts: list[str]) -> torch.Tensor:
@@ -43,8 +43,9 @@ class ClipSimilarity:
         return self.score_embeddings(self.clip.encode_images(images), texts)
 
 
-def combine_faithfulness(clip_cos: float | None, constraint_score: float | None, clip_weight: float,
-                         constraint_weight: float) -> float | None:
+def combine_faithfulness(
+    clip_cos: float | None, constraint_score: float | None, clip_weight: float, constraint_weight: float
+) -> float | None:
     """The faithfulness reward of one sample; `None` if a signal with a non-zero weight is missing."""
     total = 0.0
     for value, weight in ((clip_cos, clip_weight), (constraint_score, constraint_weight)):

@@ -40,7 +40,7 @@ tests/rewards checks it against TRL's own code, and the gate guarantee against T
 from __future__ import annotations
 
 import math
-from typing import Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 import torch
 
@@ -79,8 +79,9 @@ def _nanstd(x: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.sqrt(var * corr)
 
 
-def group_advantages(rewards: Sequence[Sequence[float | None]], weights: Sequence[float],
-                     group_ids: Sequence[Hashable]) -> list[float]:
+def group_advantages(
+    rewards: Sequence[Sequence[float | None]], weights: Sequence[float], group_ids: Sequence[Hashable]
+) -> list[float]:
     """GDPO (normalize_then_sum) advantages of rows grouped by `group_ids`, as TRL computes them.
 
     Args:

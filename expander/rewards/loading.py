@@ -18,8 +18,8 @@ the policy still gets ZeRO-3 / FSDP loading. `rank_device()` gives each process 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 

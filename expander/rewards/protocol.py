@@ -17,8 +17,18 @@ from pydantic import BaseModel, Field
 
 from expander.config import config_to_dict
 
-__all__ = ["SCHEMA", "ImageJob", "ImageScoreRequest", "ImageScoreResponse", "ImageScores", "ScoreRequest", "ScoreResponse",
-           "config_digest", "encode_png", "eval_settings_digest"]
+__all__ = [
+    "SCHEMA",
+    "ImageJob",
+    "ImageScoreRequest",
+    "ImageScoreResponse",
+    "ImageScores",
+    "ScoreRequest",
+    "ScoreResponse",
+    "config_digest",
+    "encode_png",
+    "eval_settings_digest",
+]
 
 SCHEMA = 1
 

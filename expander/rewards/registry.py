@@ -33,7 +33,8 @@ import importlib
 import logging
 import time
 from collections import Counter, OrderedDict
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -57,7 +58,9 @@ BUILTIN_REWARDS = IMAGE_REWARDS + ("format", "added_subjects")
 def _message_content(message: Any) -> str:
     content = message.get("content", "")
     if isinstance(content, list):  # multimodal content parts: keep the text ones
-        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text")
+        content = " ".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text"
+        )
     return str(content)
 
 
@@ -78,7 +81,9 @@ def completion_text(completion: Any) -> str:
     if isinstance(completion, str):
         return completion
     if isinstance(completion, (list, tuple)):
-        parts = [_message_content(m) for m in completion if isinstance(m, dict) and m.get("role", "assistant") == "assistant"]
+        parts = [
+            _message_content(m) for m in completion if isinstance(m, dict) and m.get("role", "assistant") == "assistant"
+        ]
         return "\n".join(parts)
     raise TypeError(f"completion must be a string or a list of messages, got {type(completion).__name__}")
 
@@ -87,9 +92,14 @@ def needs_images(cfg: RewardsConfig) -> bool:
     """Whether the rewards of `cfg` render the completions (an image reward, CLIP faithfulness or the image
     safety layer): then the suite holds a renderer and a render cache."""
     names = list(cfg.rewards)
-    image_safety_on = ("safety" in names or cfg.gates.safety) and (cfg.safety.image_layer or bool(cfg.safety.image_classifier))
-    return (any(n in names for n in ("aesthetic", "diversity"))
-            or ("faithfulness" in names and cfg.faithfulness.clip_weight != 0) or image_safety_on)
+    image_safety_on = ("safety" in names or cfg.gates.safety) and (
+        cfg.safety.image_layer or bool(cfg.safety.image_classifier)
+    )
+    return (
+        any(n in names for n in ("aesthetic", "diversity"))
+        or ("faithfulness" in names and cfg.faithfulness.clip_weight != 0)
+        or image_safety_on
+    )
 
 
 def _step_of(kwargs: dict[str, Any]) -> int:
@@ -175,16 +185,21 @@ class RewardSuite:
         names = list(cfg.rewards)
         self.gates_on = cfg.gates.safety or cfg.gates.constraints or cfg.gates.added_subjects
         needs_safety = "safety" in names or cfg.gates.safety
-        needs_constraints = cfg.gates.constraints or ("faithfulness" in names and cfg.faithfulness.constraint_weight != 0)
+        needs_constraints = cfg.gates.constraints or (
+            "faithfulness" in names and cfg.faithfulness.constraint_weight != 0
+        )
 
         self._check = None
         if needs_constraints:
             try:
                 from expander.constraints import check
             except ImportError as exc:
-                raise MissingExtraError("the constraint gate and faithfulness's constraint score", "constraints", exc,
-                                        hint="or turn gates.constraints off and set faithfulness.constraint_weight: 0"
-                                        ) from exc
+                raise MissingExtraError(
+                    "the constraint gate and faithfulness's constraint score",
+                    "constraints",
+                    exc,
+                    hint="or turn gates.constraints off and set faithfulness.constraint_weight: 0",
+                ) from exc
             self._check = check
 
         self.cache: RenderCache | None = None
@@ -193,8 +208,14 @@ class RewardSuite:
                 renderer = _load_renderer(cfg)
             r = cfg.render
             self.cache = RenderCache(
-                renderer, r.height, r.width, num_inference_steps=r.num_inference_steps, guidance_scale=r.guidance_scale,
-                batch_size=r.batch_size, seed_base=r.seed_base, max_cached_steps=r.max_cached_steps,
+                renderer,
+                r.height,
+                r.width,
+                num_inference_steps=r.num_inference_steps,
+                guidance_scale=r.guidance_scale,
+                batch_size=r.batch_size,
+                seed_base=r.seed_base,
+                max_cached_steps=r.max_cached_steps,
                 max_retries=cfg.max_retries,
             )
         self.renderer = renderer
@@ -223,9 +244,12 @@ class RewardSuite:
             from expander.safety import ModeratorUnavailable, TextModerator
 
             try:
-                self.moderator = TextModerator(cfg.safety.text_classifier, cfg.safety.text_classifier_threshold,
-                                               cfg.safety.text_classifier_labels,
-                                               device=cfg.device and self.device)
+                self.moderator = TextModerator(
+                    cfg.safety.text_classifier,
+                    cfg.safety.text_classifier_threshold,
+                    cfg.safety.text_classifier_labels,
+                    device=cfg.device and self.device,
+                )
             except ModeratorUnavailable as exc:
                 raise RewardModelError(str(exc)) from exc
         if "diversity" in names:
@@ -279,7 +303,9 @@ class RewardSuite:
         for short, text in zip(rows.shorts, rows.texts):
             key = (short, text)
             if key not in self._constraint_memo:
-                [report], failed = map_isolated(lambda items: [self._check(*items[0])], [key], self.cfg.max_retries, "constraints")
+                [report], failed = map_isolated(
+                    lambda items: [self._check(*items[0])], [key], self.cfg.max_retries, "constraints"
+                )
                 self.errors["constraints"] += failed
                 self._constraint_memo[key] = report
                 while len(self._constraint_memo) > 4096:
@@ -295,10 +321,14 @@ class RewardSuite:
         flags: list[list[str] | None] = [[] for _ in range(len(rows))]
         layers = []
         if self.image_safety is not None:
-            layers.append((self._clip_embeddings(self.image_safety.clip, rows), self.image_safety.flags_from_embeddings))
+            layers.append(
+                (self._clip_embeddings(self.image_safety.clip, rows), self.image_safety.flags_from_embeddings)
+            )
         if self.image_classifier is not None:
             clf = self.image_classifier
-            probs, failed = self.cache.features(f"imgcls:{clf.name}", rows.shorts, rows.texts, rows.step, clf.probabilities)
+            probs, failed = self.cache.features(
+                f"imgcls:{clf.name}", rows.shorts, rows.texts, rows.step, clf.probabilities
+            )
             self.errors[f"imgcls:{clf.name}"] += failed
             layers.append((probs, clf.flags_from_probabilities))
         for feats, to_flags in layers:
@@ -313,15 +343,18 @@ class RewardSuite:
             from expander.safety import ModeratorUnavailable
 
             try:
-                prompt_flags = dict(zip(dict.fromkeys(rows.shorts), self.moderator.flagged(list(dict.fromkeys(rows.shorts)))))
+                prompt_flags = dict(
+                    zip(dict.fromkeys(rows.shorts), self.moderator.flagged(list(dict.fromkeys(rows.shorts))))
+                )
                 text_flags = self.moderator.flagged(rows.texts)
                 added = [[c for c in f if c not in prompt_flags[s]] for s, f in zip(rows.shorts, text_flags)]
             except ModeratorUnavailable as exc:
                 logger.warning("text classifier failed, safety fails closed for %d rows: %s", len(rows), exc)
                 self.errors["text_classifier"] += len(rows)
                 added = [None] * len(rows)
-        return [combine_safety(s, t, f, image_layers_on, a)
-                for s, t, f, a in zip(rows.shorts, rows.texts, flags, added)]
+        return [
+            combine_safety(s, t, f, image_layers_on, a) for s, t, f, a in zip(rows.shorts, rows.texts, flags, added)
+        ]
 
     # -- reward functions -----------------------------------------------------------------------------
 
@@ -354,7 +387,9 @@ class RewardSuite:
             n = len(prompts)
 
             def run(idx: list[int]):
-                sliced = {k: ([v[i] for i in idx] if isinstance(v, list) and len(v) == n else v) for k, v in kwargs.items()}
+                sliced = {
+                    k: ([v[i] for i in idx] if isinstance(v, list) and len(v) == n else v) for k, v in kwargs.items()
+                }
                 return fn([prompts[i] for i in idx], [completions[i] for i in idx], **sliced)
 
             values, failed = map_isolated(run, list(range(n)), self.cfg.max_retries, name)
@@ -369,8 +404,9 @@ class RewardSuite:
         scores = self._score_embeddings(emb, self.aesthetic.score_embeddings)
         if not self.cfg.aesthetic.relative:
             return scores
-        base = self._score_embeddings(self._clip_embeddings(self.aesthetic.clip, rows, rows.shorts),
-                                      self.aesthetic.score_embeddings)
+        base = self._score_embeddings(
+            self._clip_embeddings(self.aesthetic.clip, rows, rows.shorts), self.aesthetic.score_embeddings
+        )
         return [None if a is None or b is None else a - b for a, b in zip(scores, base)]
 
     def _score_embeddings(self, emb: list[torch.Tensor | None], fn) -> list[float | None]:
@@ -395,9 +431,15 @@ class RewardSuite:
                 sims = self.similarity.score_embeddings(torch.stack([emb[i] for i in ok]), [rows.shorts[i] for i in ok])
                 for i, v in zip(ok, sims.tolist()):
                     cos[i] = v
-        reports = self._constraint_reports(rows) if self._check is not None and f.constraint_weight != 0 else [None] * len(rows)
-        return [combine_faithfulness(c, None if r is None else float(r.score), f.clip_weight, f.constraint_weight)
-                for c, r in zip(cos, reports)]
+        reports = (
+            self._constraint_reports(rows)
+            if self._check is not None and f.constraint_weight != 0
+            else [None] * len(rows)
+        )
+        return [
+            combine_faithfulness(c, None if r is None else float(r.score), f.clip_weight, f.constraint_weight)
+            for c, r in zip(cos, reports)
+        ]
 
     def _compute_safety(self, rows: _Rows) -> list[float | None]:
         checks = self._safety_checks(rows)
@@ -435,8 +477,10 @@ class RewardSuite:
         A gate that cannot be evaluated (constraint check error, unrenderable image with the image
         safety layer on) fails closed.
         """
-        out = [{"pass": True, "safety": None, "constraints": None, "added_subjects": None, "reasons": []}
-               for _ in range(len(rows))]
+        out = [
+            {"pass": True, "safety": None, "constraints": None, "added_subjects": None, "reasons": []}
+            for _ in range(len(rows))
+        ]
         if self.cfg.gates.safety:
             for d, c in zip(out, self._safety_checks(rows)):
                 d["safety"] = c.ok
@@ -502,12 +546,20 @@ class RewardSuite:
         out = []
         for i in range(len(rows)):
             rewards = {n: values[n][i] for n in names if n != "gate"}
-            weighted = sum(w * v for n, w in zip(names, self.weights) if n != "gate" and (v := values[n][i]) is not None)
-            out.append({
-                "prompt": rows.shorts[i], "completion": rows.raw[i],
-                "seed": self.cache.seed_for(rows.shorts[i], step) if self.cache else None,
-                "rewards": rewards, "gates": gates[i], "weighted_sum": weighted, "total": totals[i],
-            })
+            weighted = sum(
+                w * v for n, w in zip(names, self.weights) if n != "gate" and (v := values[n][i]) is not None
+            )
+            out.append(
+                {
+                    "prompt": rows.shorts[i],
+                    "completion": rows.raw[i],
+                    "seed": self.cache.seed_for(rows.shorts[i], step) if self.cache else None,
+                    "rewards": rewards,
+                    "gates": gates[i],
+                    "weighted_sum": weighted,
+                    "total": totals[i],
+                }
+            )
         return out
 
 
@@ -518,16 +570,18 @@ def _load_renderer(cfg: RewardsConfig):
         raise MissingExtraError("image rewards (the Krea 2 renderer)", "diffusion", exc) from exc
     r = cfg.render
     try:  # `tiny:krea2` is resolved by the runtime itself, like a directory or a hub id
-        return Krea2Renderer.from_pretrained(r.model, preset=r.preset, dtype=r.dtype, device=r.device,
-                                             offload=r.offload, batch_size=r.batch_size)
+        return Krea2Renderer.from_pretrained(
+            r.model, preset=r.preset, dtype=r.dtype, device=r.device, offload=r.offload, batch_size=r.batch_size
+        )
     except RewardModelError:
         raise
     except Exception as exc:
         raise RewardModelError(f"cannot load the Krea 2 renderer {r.model!r}: {exc}") from exc
 
 
-def get_reward_funcs(cfg: RewardsConfig, *, renderer: Any = None,
-                     num_generations: int | None = None) -> tuple[list[RewardFunc], list[float]]:
+def get_reward_funcs(
+    cfg: RewardsConfig, *, renderer: Any = None, num_generations: int | None = None
+) -> tuple[list[RewardFunc], list[float]]:
     """TRL reward functions and weights for `cfg`: the thin adapter over `RewardSuite` (see the module docstring).
 
     Args:

@@ -31,7 +31,8 @@ import random
 import time
 import uuid
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -81,7 +82,7 @@ class RemoteImages:
             with Image.open(io.BytesIO(base64.b64decode(png))) as im:
                 store[(short, text)] = im.convert("RGB")
             self.render_count += 1
-        for old in sorted(self._images)[:-self.keep_steps]:
+        for old in sorted(self._images)[: -self.keep_steps]:
             del self._images[old]
 
     def images_for(self, short_prompts: list[str], completions: list[str], step: int) -> list[Any]:
@@ -103,8 +104,14 @@ class RemoteRewards:
         RemoteRewardsError: `check` and the service is unreachable or serves another config.
     """
 
-    def __init__(self, cfg: RewardsConfig, num_generations: int | None = None, *, check: bool = True,
-                 transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        cfg: RewardsConfig,
+        num_generations: int | None = None,
+        *,
+        check: bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
         rs = cfg.reward_server
         if not rs.url:
             raise RemoteRewardsError("reward_server.url is not set")
@@ -129,10 +136,14 @@ class RemoteRewards:
         except httpx.HTTPError as exc:
             raise RemoteRewardsError(f"reward service {self.url} is not reachable: {exc}") from None
         if info.get("config_digest") != self.digest:
-            raise RemoteRewardsError(f"reward service {self.url} serves another rewards config (digest "
-                                     f"{str(info.get('config_digest'))[:12]} != {self.digest[:12]}): start it with the same YAML")
+            raise RemoteRewardsError(
+                f"reward service {self.url} serves another rewards config (digest "
+                f"{str(info.get('config_digest'))[:12]} != {self.digest[:12]}): start it with the same YAML"
+            )
         if info.get("names") != self.names:
-            raise RemoteRewardsError(f"reward service {self.url} has rewards {info.get('names')}, this run {self.names}")
+            raise RemoteRewardsError(
+                f"reward service {self.url} has rewards {info.get('names')}, this run {self.names}"
+            )
         return info
 
     # -- reward functions --------------------------------------------------------------------------
@@ -187,8 +198,14 @@ class RemoteRewards:
     async def _post(self, rows: _Rows) -> ScoreResponse | None:
         rs = self.cfg.reward_server
         want_images = self.cache is not None and bool(self.cache.wanted(rows.step))
-        request = ScoreRequest(config_digest=self.digest, step=rows.step, shorts=rows.shorts, completions=rows.raw,
-                               request_id=uuid.uuid4().hex, return_images=want_images).model_dump()
+        request = ScoreRequest(
+            config_digest=self.digest,
+            step=rows.step,
+            shorts=rows.shorts,
+            completions=rows.raw,
+            request_id=uuid.uuid4().hex,
+            return_images=want_images,
+        ).model_dump()
         start = time.perf_counter()
         self.counts["requests"] += 1
         reply, retries, error = await post_with_retries(self._http(), f"{self.url}/v1/score", request, rs)
@@ -203,13 +220,20 @@ class RemoteRewards:
             return response
         self.counts["failed_requests"] += 1
         self.counts["failed_rows"] += len(rows)
-        logger.warning("reward service %s: %d rows unscored (None) after %d attempts in %.1f s: %s",
-                       self.url, len(rows), rs.retries + 1, time.perf_counter() - start, error)
+        logger.warning(
+            "reward service %s: %d rows unscored (None) after %d attempts in %.1f s: %s",
+            self.url,
+            len(rows),
+            rs.retries + 1,
+            time.perf_counter() - start,
+            error,
+        )
         return None
 
 
-async def post_with_retries(client: httpx.AsyncClient, url: str, payload: dict[str, Any],
-                            policy: Any) -> tuple[dict[str, Any] | None, int, str | None]:
+async def post_with_retries(
+    client: httpx.AsyncClient, url: str, payload: dict[str, Any], policy: Any
+) -> tuple[dict[str, Any] | None, int, str | None]:
     """POST `payload` to the reward service, retrying outages (transport errors, timeouts, 5xx).
 
     Args:
@@ -238,6 +262,8 @@ async def post_with_retries(client: httpx.AsyncClient, url: str, payload: dict[s
             error = f"HTTP {reply.status_code}: {reply.text[:300]}"
             continue
         if reply.status_code != 200:
-            raise RemoteRewardsError(f"reward service {url} refused the request: HTTP {reply.status_code} {reply.text[:500]}")
+            raise RemoteRewardsError(
+                f"reward service {url} refused the request: HTTP {reply.status_code} {reply.text[:500]}"
+            )
         return reply.json(), attempt, None
     return None, policy.retries, error

@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -76,9 +77,20 @@ class RenderCache:
         failures: images that could not be rendered (their rewards are `None`).
     """
 
-    def __init__(self, renderer: Any, height: int = 512, width: int = 512, *, num_inference_steps: int | None = None,
-                 guidance_scale: float | None = None, batch_size: int = 8, seed_base: int = 0,
-                 max_cached_steps: int = 1, max_entries: int = 4096, max_retries: int = 2):
+    def __init__(
+        self,
+        renderer: Any,
+        height: int = 512,
+        width: int = 512,
+        *,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        batch_size: int = 8,
+        seed_base: int = 0,
+        max_cached_steps: int = 1,
+        max_entries: int = 4096,
+        max_retries: int = 2,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.renderer = renderer
@@ -125,7 +137,7 @@ class RenderCache:
             self._entries[key] = _Entry(step=step, image=None)
             missing.remove(key)
         for start in range(0, len(missing), self.batch_size):
-            chunk = missing[start:start + self.batch_size]
+            chunk = missing[start : start + self.batch_size]
             images, failed = map_isolated(self._render, chunk, self.max_retries, "render")
             self.failures += failed
             for key, image in zip(chunk, images):
@@ -137,8 +149,15 @@ class RenderCache:
         self._trim()
         return out
 
-    def features(self, name: str, short_prompts: list[str], completions: list[str], step: int,
-                 fn: Callable[[torch.Tensor], torch.Tensor], max_retries: int | None = None) -> tuple[list[torch.Tensor | None], int]:
+    def features(
+        self,
+        name: str,
+        short_prompts: list[str],
+        completions: list[str],
+        step: int,
+        fn: Callable[[torch.Tensor], torch.Tensor],
+        max_retries: int | None = None,
+    ) -> tuple[list[torch.Tensor | None], int]:
         """Per-image features (e.g. embeddings), computed once per image and feature name.
 
         Args:
@@ -151,28 +170,41 @@ class RenderCache:
         """
         images = self.images_for(short_prompts, completions, step)
         keys = self.keys_for(short_prompts, completions, step)
-        todo = list(dict.fromkeys(k for k, img in zip(keys, images)
-                                  if img is not None and name not in self._entries[k].features))
+        todo = list(
+            dict.fromkeys(
+                k for k, img in zip(keys, images) if img is not None and name not in self._entries[k].features
+            )
+        )
         failed = 0
         if todo:
+
             def batch_fn(batch_keys):
                 feats = fn(torch.stack([self._entries[k].image for k in batch_keys]))
                 if feats.shape[0] != len(batch_keys):
-                    raise RewardLengthError(f"feature {name!r} returned {feats.shape[0]} rows for {len(batch_keys)} images")
+                    raise RewardLengthError(
+                        f"feature {name!r} returned {feats.shape[0]} rows for {len(batch_keys)} images"
+                    )
                 return list(feats.detach().cpu())
 
             feats, failed = map_isolated(batch_fn, todo, self.max_retries if max_retries is None else max_retries, name)
             for k, f in zip(todo, feats):
                 self._entries[k].features[name] = f
-        return [self._entries[k].features.get(name) if self._entries[k].image is not None else None for k in keys], failed
+        return [
+            self._entries[k].features.get(name) if self._entries[k].image is not None else None for k in keys
+        ], failed
 
     def _render(self, keys: list[tuple[str, int]]) -> list[torch.Tensor]:
         import time
 
         start = time.perf_counter()
         images = self.renderer.render(
-            [k[0] for k in keys], [k[1] for k in keys], height=self.height, width=self.width,
-            num_inference_steps=self.num_inference_steps, guidance_scale=self.guidance_scale, output_type="pt",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            height=self.height,
+            width=self.width,
+            num_inference_steps=self.num_inference_steps,
+            guidance_scale=self.guidance_scale,
+            output_type="pt",
         )
         self.render_seconds += time.perf_counter() - start
         if len(images) != len(keys):
@@ -193,5 +225,9 @@ class RenderCache:
         return len(self._entries)
 
     def stats(self) -> dict[str, float]:
-        return {"renders": self.render_count, "render_cache_hits": self.hits, "render_failures": self.failures,
-                "render_seconds": round(self.render_seconds, 4)}
+        return {
+            "renders": self.render_count,
+            "render_cache_hits": self.hits,
+            "render_failures": self.failures,
+            "render_seconds": round(self.render_seconds, 4),
+        }

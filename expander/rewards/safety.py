@@ -34,8 +34,9 @@ class ImageSafety:
         thresholds: category -> cosine threshold (required with a concepts mapping).
     """
 
-    def __init__(self, clip: ClipModel, concepts: dict[str, list[str]] | SafetyConfig,
-                 thresholds: dict[str, float] | None = None):
+    def __init__(
+        self, clip: ClipModel, concepts: dict[str, list[str]] | SafetyConfig, thresholds: dict[str, float] | None = None
+    ):
         if isinstance(concepts, SafetyConfig):
             cfg = concepts
             concepts = cfg.concepts
@@ -58,7 +59,7 @@ class ImageSafety:
         self._phrase_emb = clip.encode_texts([p for _, p in phrases])
 
     @classmethod
-    def from_config(cls, cfg: SafetyConfig, device: str | None = None, clip: ClipModel | None = None) -> "ImageSafety":
+    def from_config(cls, cfg: SafetyConfig, device: str | None = None, clip: ClipModel | None = None) -> ImageSafety:
         return cls(clip or ClipModel.from_config(cfg.clip, device), cfg)
 
     def similarities(self, image_embeddings: torch.Tensor) -> torch.Tensor:
@@ -89,8 +90,9 @@ class ImageClassifierSafety:
         name: for logs and feature-cache keys.
     """
 
-    def __init__(self, model, size: tuple[int, int], mean, std, label_categories: dict[str, str], threshold: float,
-                 name: str):
+    def __init__(
+        self, model, size: tuple[int, int], mean, std, label_categories: dict[str, str], threshold: float, name: str
+    ):
         known = set(HARD_CATEGORIES) | set(SOFT_CATEGORIES)
         bad = sorted(c for c in label_categories.values() if c not in known)
         if bad:
@@ -110,7 +112,7 @@ class ImageClassifierSafety:
         self.forwards = 0
 
     @classmethod
-    def from_config(cls, cfg: SafetyConfig, device: str | None = None) -> "ImageClassifierSafety":
+    def from_config(cls, cfg: SafetyConfig, device: str | None = None) -> ImageClassifierSafety:
         """Load `cfg.image_classifier`. Raises `RewardModelError` naming the ref when it cannot."""
         from transformers import AutoImageProcessor, AutoModelForImageClassification
 
@@ -126,8 +128,15 @@ class ImageClassifierSafety:
         size = proc.size
         size = (size["height"], size["width"]) if "height" in size else (size["shortest_edge"],) * 2
         model = model.to(default_device(device)).eval().requires_grad_(False)
-        return cls(model, tuple(int(x) for x in size), proc.image_mean, proc.image_std, cfg.image_classifier_labels,
-                   cfg.image_classifier_threshold, name=str(ref))
+        return cls(
+            model,
+            tuple(int(x) for x in size),
+            proc.image_mean,
+            proc.image_std,
+            cfg.image_classifier_labels,
+            cfg.image_classifier_threshold,
+            name=str(ref),
+        )
 
     @torch.inference_mode()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
@@ -166,8 +175,13 @@ def text_safety(short_prompt: str, completion: str) -> list[str]:
     return reasons
 
 
-def combine_safety(short_prompt: str, completion: str, image_flags: list[str] | None, image_layer: bool,
-                   classifier_added: list[str] | None = ()) -> SafetyCheck:
+def combine_safety(
+    short_prompt: str,
+    completion: str,
+    image_flags: list[str] | None,
+    image_layer: bool,
+    classifier_added: list[str] | None = (),
+) -> SafetyCheck:
     """One completion's verdict from the text layer and its image flags.
 
     Args:

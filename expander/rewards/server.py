@@ -41,8 +41,16 @@ from typing import Any
 from expander.errors import ExpanderError, MissingExtraError
 from expander.prompts import clean_output
 from expander.rewards.config import RewardsConfig
-from expander.rewards.protocol import (ImageScoreRequest, ImageScoreResponse, ImageScores, ScoreRequest, ScoreResponse,
-                                      config_digest, encode_png, eval_settings_digest)
+from expander.rewards.protocol import (
+    ImageScoreRequest,
+    ImageScoreResponse,
+    ImageScores,
+    ScoreRequest,
+    ScoreResponse,
+    config_digest,
+    encode_png,
+    eval_settings_digest,
+)
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # the only outbound call Ray makes; read at import
 try:
@@ -70,20 +78,44 @@ def eval_settings(cfg: RewardsConfig, suite) -> dict[str, Any]:
     from expander.eval.run import render_cache_settings
 
     r, clip_of = cfg.render, lambda c: [c.model, c.pretrained]
-    missing = [what for what, model in (("the renderer (no image reward)", suite.renderer),
-                                        ("the aesthetic scorer (rewards lacks aesthetic)", suite.aesthetic),
-                                        ("CLIP faithfulness (rewards lacks faithfulness, or clip_weight 0)", suite.similarity),
-                                        ("DINOv3 (rewards lacks diversity)", suite.dino)) if model is None]
-    if suite.aesthetic is not None and suite.similarity is not None and suite.similarity.clip is not suite.aesthetic.clip:
+    missing = [
+        what
+        for what, model in (
+            ("the renderer (no image reward)", suite.renderer),
+            ("the aesthetic scorer (rewards lacks aesthetic)", suite.aesthetic),
+            ("CLIP faithfulness (rewards lacks faithfulness, or clip_weight 0)", suite.similarity),
+            ("DINOv3 (rewards lacks diversity)", suite.dino),
+        )
+        if model is None
+    ]
+    if (
+        suite.aesthetic is not None
+        and suite.similarity is not None
+        and suite.similarity.clip is not suite.aesthetic.clip
+    ):
         missing.append("one CLIP for aesthetic and faithfulness (eval scores both from one CLIP forward)")
     return {
-        **render_cache_settings(r.model, r.preset, r.height, r.width, r.num_inference_steps, r.guidance_scale,
-                                resolve_dtype(r.dtype, r.device), fingerprint=suite.renderer is not None),
-        "clip": {"aesthetic": clip_of(cfg.aesthetic.clip), "faithfulness": clip_of(cfg.faithfulness.clip),
-                 "image_safety": clip_of(cfg.safety.clip) if suite.image_safety is not None else None},
-        "aesthetic_head": cfg.aesthetic.head, "dino_model": cfg.diversity.model,
-        "image_safety": suite.image_safety is not None, "image_safety_threshold": cfg.safety.threshold,
-        "image_safety_thresholds": dict(cfg.safety.thresholds), "image_safety_concepts": dict(cfg.safety.concepts),
+        **render_cache_settings(
+            r.model,
+            r.preset,
+            r.height,
+            r.width,
+            r.num_inference_steps,
+            r.guidance_scale,
+            resolve_dtype(r.dtype, r.device),
+            fingerprint=suite.renderer is not None,
+        ),
+        "clip": {
+            "aesthetic": clip_of(cfg.aesthetic.clip),
+            "faithfulness": clip_of(cfg.faithfulness.clip),
+            "image_safety": clip_of(cfg.safety.clip) if suite.image_safety is not None else None,
+        },
+        "aesthetic_head": cfg.aesthetic.head,
+        "dino_model": cfg.diversity.model,
+        "image_safety": suite.image_safety is not None,
+        "image_safety_threshold": cfg.safety.threshold,
+        "image_safety_thresholds": dict(cfg.safety.thresholds),
+        "image_safety_concepts": dict(cfg.safety.concepts),
         "missing": missing,
     }
 
@@ -134,22 +166,29 @@ class RewardDeployment:
         except Exception:  # noqa: BLE001 - constructed outside Serve (RayServeException)
             replica_tag = self.replica
         tags = {"replica": replica_tag}
-        self.m_jobs = metrics.Counter("expander_jobs_total", "reward requests scored",
-                                      tag_keys=("replica",)).set_default_tags(tags)
-        self.m_renders = metrics.Counter("expander_renders_total", "images rendered",
-                                         tag_keys=("replica", "route")).set_default_tags(tags)
-        self.m_render_s = metrics.Counter("expander_render_seconds_total", "seconds spent rendering",
-                                          tag_keys=("replica", "route")).set_default_tags(tags)
-        self.m_none = metrics.Counter("expander_reward_none_total", "rows a reward could not score",
-                                      tag_keys=("replica", "reward")).set_default_tags(tags)
+        self.m_jobs = metrics.Counter(
+            "expander_jobs_total", "reward requests scored", tag_keys=("replica",)
+        ).set_default_tags(tags)
+        self.m_renders = metrics.Counter(
+            "expander_renders_total", "images rendered", tag_keys=("replica", "route")
+        ).set_default_tags(tags)
+        self.m_render_s = metrics.Counter(
+            "expander_render_seconds_total", "seconds spent rendering", tag_keys=("replica", "route")
+        ).set_default_tags(tags)
+        self.m_none = metrics.Counter(
+            "expander_reward_none_total", "rows a reward could not score", tag_keys=("replica", "reward")
+        ).set_default_tags(tags)
 
     # -- routes ------------------------------------------------------------------------------------
 
     @api.post("/v1/score")
     async def score(self, request: ScoreRequest) -> dict[str, Any]:
         if request.config_digest != self.digest:
-            raise HTTPException(409, f"config digest {request.config_digest[:12]} != the service's {self.digest[:12]}: "
-                                     "the trainer and the service must load the same rewards config")
+            raise HTTPException(
+                409,
+                f"config digest {request.config_digest[:12]} != the service's {self.digest[:12]}: "
+                "the trainer and the service must load the same rewards config",
+            )
         if len(request.shorts) != len(request.completions):
             raise HTTPException(422, f"{len(request.shorts)} shorts but {len(request.completions)} completions")
         return await self._score_jobs((request, time.perf_counter()))
@@ -157,10 +196,15 @@ class RewardDeployment:
     @api.post("/v1/score_images")
     async def score_images(self, request: ImageScoreRequest) -> dict[str, Any]:
         if self.eval_settings["missing"]:
-            raise HTTPException(409, f"this service cannot score eval images: it lacks {'; '.join(self.eval_settings['missing'])}")
+            raise HTTPException(
+                409, f"this service cannot score eval images: it lacks {'; '.join(self.eval_settings['missing'])}"
+            )
         if request.settings_digest != self.eval_digest:
-            raise HTTPException(409, f"eval settings digest {request.settings_digest[:12]} != this replica's "
-                                     f"{self.eval_digest[:12]}: the service was redeployed with another config")
+            raise HTTPException(
+                409,
+                f"eval settings digest {request.settings_digest[:12]} != this replica's "
+                f"{self.eval_digest[:12]}: the service was redeployed with another config",
+            )
         bad = [i for i, job in enumerate(request.jobs) if (job.png is None) == (job.text is None or job.seed is None)]
         if bad:
             raise HTTPException(422, f"jobs {bad[:5]}: each job needs either text and seed (render) or png (score)")
@@ -169,11 +213,19 @@ class RewardDeployment:
     @api.get("/v1/info")
     def info(self) -> dict[str, Any]:
         cache = self.suite.cache
-        return {"names": self.suite.names, "weights": self.suite.weights, "config_digest": self.digest,
-                "eval": self.eval_settings, "eval_settings_digest": self.eval_digest,
-                "render_runtime": self.suite.renderer.settings() if hasattr(self.suite.renderer, "settings") else None,
-                "replica": self.replica, "pid": os.getpid(), "renders": cache.render_count if cache else 0,
-                **self.counts, "errors": dict(self.suite.errors)}
+        return {
+            "names": self.suite.names,
+            "weights": self.suite.weights,
+            "config_digest": self.digest,
+            "eval": self.eval_settings,
+            "eval_settings_digest": self.eval_digest,
+            "render_runtime": self.suite.renderer.settings() if hasattr(self.suite.renderer, "settings") else None,
+            "replica": self.replica,
+            "pid": os.getpid(),
+            "renders": cache.render_count if cache else 0,
+            **self.counts,
+            "errors": dict(self.suite.errors),
+        }
 
     def check_health(self) -> None:
         if self.busy_since is not None and time.perf_counter() - self.busy_since > self.cfg.reward_server.timeout_s:
@@ -198,8 +250,11 @@ class RewardDeployment:
                 render_s = 0.0
                 if cache is not None:  # one render pass over every caller's rows: the cross-caller batching
                     before, t = cache.render_count, time.perf_counter()
-                    cache.images_for([s for i in idx for s in jobs[i][0].shorts],
-                                     [clean_output(c) for i in idx for c in jobs[i][0].completions], step)
+                    cache.images_for(
+                        [s for i in idx for s in jobs[i][0].shorts],
+                        [clean_output(c) for i in idx for c in jobs[i][0].completions],
+                        step,
+                    )
                     render_s = time.perf_counter() - t
                     if cache.render_count > before:
                         self.counts["render_passes"] += 1
@@ -220,9 +275,14 @@ class RewardDeployment:
         rewards: dict[str, list[float | None]] = {}
         for fn in self.suite.funcs:
             name = fn.__name__
-            values = fn(req.shorts, req.completions, short_prompt=req.shorts, step=req.step,
-                        log_metric=lambda k, v, n=name: metrics[n].append((k, float(v))),
-                        log_extra=lambda k, v, n=name: extras[n].append((k, list(v))))
+            values = fn(
+                req.shorts,
+                req.completions,
+                short_prompt=req.shorts,
+                step=req.step,
+                log_metric=lambda k, v, n=name: metrics[n].append((k, float(v))),
+                log_extra=lambda k, v, n=name: extras[n].append((k, list(v))),
+            )
             rewards[name] = [None if v is None else float(v) for v in values]
             nones = sum(v is None for v in values)
             if nones:
@@ -233,11 +293,21 @@ class RewardDeployment:
         seeds = [cache.seed_for(s, req.step) for s in req.shorts] if cache else [None] * len(req.shorts)
         images = None
         if req.return_images and cache is not None:  # cache hits: the pixels the rewards scored
-            images = [_png(image) for image in cache.images_for(req.shorts, [clean_output(c) for c in req.completions],
-                                                                req.step)]
-        return ScoreResponse(names=self.suite.names, rewards=rewards, seeds=seeds, metrics=dict(metrics),
-                             extras=dict(extras), replica=self.replica, batch_jobs=batch_jobs,
-                             seconds={**seconds, "score": time.perf_counter() - t}, images=images).model_dump()
+            images = [
+                _png(image)
+                for image in cache.images_for(req.shorts, [clean_output(c) for c in req.completions], req.step)
+            ]
+        return ScoreResponse(
+            names=self.suite.names,
+            rewards=rewards,
+            seeds=seeds,
+            metrics=dict(metrics),
+            extras=dict(extras),
+            replica=self.replica,
+            batch_jobs=batch_jobs,
+            seconds={**seconds, "score": time.perf_counter() - t},
+            images=images,
+        ).model_dump()
 
     # -- eval ----------------------------------------------------------------------------------------
 
@@ -257,17 +327,33 @@ class RewardDeployment:
         try:
             s, r, jobs = self.suite, self.cfg.render, req.jobs
             if self._eval_scorers is None:  # the suite's models, one CLIP forward for three scores, as in eval
-                self._eval_scorers = EvalScorers(s.aesthetic.clip, s.aesthetic, s.similarity, s.dino, s.image_safety,
-                                                 check_constraints=None, classify_text=None)
+                self._eval_scorers = EvalScorers(
+                    s.aesthetic.clip,
+                    s.aesthetic,
+                    s.similarity,
+                    s.dino,
+                    s.image_safety,
+                    check_constraints=None,
+                    classify_text=None,
+                )
             images: list[Any] = [None] * len(jobs)
             errors: list[str | None] = [None] * len(jobs)
             todo = [i for i, job in enumerate(jobs) if job.png is None]
             if todo:
                 got, _ = map_isolated(
-                    lambda idx: s.renderer.render([jobs[i].text for i in idx], [jobs[i].seed for i in idx],
-                                                  height=r.height, width=r.width, num_inference_steps=r.num_inference_steps,
-                                                  guidance_scale=r.guidance_scale, output_type="pil"),
-                    todo, self.cfg.max_retries, "render")
+                    lambda idx: s.renderer.render(
+                        [jobs[i].text for i in idx],
+                        [jobs[i].seed for i in idx],
+                        height=r.height,
+                        width=r.width,
+                        num_inference_steps=r.num_inference_steps,
+                        guidance_scale=r.guidance_scale,
+                        output_type="pil",
+                    ),
+                    todo,
+                    self.cfg.max_retries,
+                    "render",
+                )
                 for i, image in zip(todo, got):
                     images[i], errors[i] = image, None if image is not None else "render failed"
             render_s = time.perf_counter() - start
@@ -287,21 +373,34 @@ class RewardDeployment:
             ok = [i for i in range(len(jobs)) if images[i] is not None]
             items = [ImageScores(error=e) for e in errors]
             try:
-                scores = self._eval_scorers.score_images(pil_to_tensor([images[i] for i in ok]), [jobs[i].prompt for i in ok]) if ok else None
+                scores = (
+                    self._eval_scorers.score_images(
+                        pil_to_tensor([images[i] for i in ok]), [jobs[i].prompt for i in ok]
+                    )
+                    if ok
+                    else None
+                )
             except Exception as exc:  # noqa: BLE001 - the rows stay unscored (None), counted by the caller
                 logger.warning("eval scoring failed on %d images: %s", len(ok), exc)
                 scores, ok = None, []
                 items = [ImageScores(error=errors[i] or f"scoring failed: {exc}") for i in range(len(jobs))]
             for j, i in enumerate(ok):
-                items[i] = ImageScores(aesthetic=float(scores["aesthetic"][j]), clip_score=float(scores["clip_score"][j]),
-                                       embedding=[float(v) for v in scores["embedding"][j]],
-                                       image_flags=list(scores["image_flags"][j]))
+                items[i] = ImageScores(
+                    aesthetic=float(scores["aesthetic"][j]),
+                    clip_score=float(scores["clip_score"][j]),
+                    embedding=[float(v) for v in scores["embedding"][j]],
+                    image_flags=list(scores["image_flags"][j]),
+                )
             if req.return_images:
                 for i in todo:
                     if images[i] is not None:
                         items[i].png = encode_png(images[i])
-            return ImageScoreResponse(items=items, replica=self.replica, renders=rendered,
-                                      seconds={"render": render_s, "total": time.perf_counter() - start}).model_dump()
+            return ImageScoreResponse(
+                items=items,
+                replica=self.replica,
+                renders=rendered,
+                seconds={"render": render_s, "total": time.perf_counter() - start},
+            ).model_dump()
         finally:
             self.busy_since = None
 
@@ -315,8 +414,15 @@ def start_ray(cfg: RewardsConfig, *, num_cpus: float | None = None, namespace: s
 
     rs = cfg.reward_server
     try:
-        ray.init(address=rs.address, num_cpus=None if rs.address else num_cpus, namespace=namespace,
-                 include_dashboard=False, log_to_driver=False, logging_level="ERROR", ignore_reinit_error=True)
+        ray.init(
+            address=rs.address,
+            num_cpus=None if rs.address else num_cpus,
+            namespace=namespace,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+            ignore_reinit_error=True,
+        )
         serve.start(http_options={"host": rs.host, "port": rs.port}, logging_config={"log_level": "ERROR"})
     except (ConnectionError, RuntimeError, OSError) as exc:
         raise RewardServerError(f"cannot start Ray / Serve (address={rs.address}, port={rs.port}): {exc}") from exc
@@ -332,7 +438,8 @@ def deploy(cfg: RewardsConfig, *, name: str = APP_NAME, route_prefix: str = "/re
     """
     rs = cfg.reward_server
     app = RewardDeployment.options(
-        num_replicas=rs.replicas, max_ongoing_requests=rs.max_ongoing_requests,
+        num_replicas=rs.replicas,
+        max_ongoing_requests=rs.max_ongoing_requests,
         ray_actor_options={"num_cpus": rs.num_cpus, "num_gpus": rs.num_gpus},
         health_check_timeout_s=max(60.0, rs.timeout_s),
         # A constructor error is a model ref or a config that cannot load: report it, do not retry it 3 times.

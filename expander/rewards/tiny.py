@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from filelock import FileLock
@@ -52,12 +52,18 @@ def _build_clip(path: Path) -> None:
     model = open_clip.factory.CLIP(**TINY_CLIP_CONFIG)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path / "open_clip_model.safetensors"))
-    (path / "open_clip_config.json").write_text(json.dumps({
-        "model_cfg": TINY_CLIP_CONFIG,
-        "preprocess_cfg": {
-            "mean": list(open_clip.OPENAI_DATASET_MEAN), "std": list(open_clip.OPENAI_DATASET_STD),
-        },
-    }, indent=2))
+    (path / "open_clip_config.json").write_text(
+        json.dumps(
+            {
+                "model_cfg": TINY_CLIP_CONFIG,
+                "preprocess_cfg": {
+                    "mean": list(open_clip.OPENAI_DATASET_MEAN),
+                    "std": list(open_clip.OPENAI_DATASET_STD),
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 def _build_dinov3(path: Path) -> None:
@@ -65,8 +71,13 @@ def _build_dinov3(path: Path) -> None:
 
     torch.manual_seed(0)
     config = DINOv3ViTConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        patch_size=16, num_register_tokens=4, image_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        patch_size=16,
+        num_register_tokens=4,
+        image_size=64,
     )
     DINOv3ViTModel(config).eval().save_pretrained(path)
     DINOv3ViTImageProcessor(size={"height": 64, "width": 64}).save_pretrained(path)
@@ -112,7 +123,7 @@ def resolve_ref(ref: str) -> str:
     """
     if not is_tiny(ref):
         return ref
-    name = ref[len(TINY_PREFIX):]
+    name = ref[len(TINY_PREFIX) :]
     if name == "krea2":
         try:
             from diffusion.tiny import resolve_tiny_krea2

@@ -29,6 +29,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from expander.serve.config import ServeConfig
+from expander.serve.errors import ServiceError
 from expander.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from expander.serve.playground import add_playground
 from expander.serve.protocol import (
@@ -41,8 +43,6 @@ from expander.serve.protocol import (
     HealthResponse,
     ModelList,
 )
-from expander.serve.config import ServeConfig
-from expander.serve.errors import ServiceError
 from expander.serve.service import ExpanderService
 from expander.serve.streaming import SSE_HEADERS, chat_chunks, expand_events, sse
 
@@ -86,8 +86,9 @@ async def run_guarded(request: Request, work: Awaitable):
             metrics.cancelled.labels("disconnect").inc()
             raise ServiceError(499, "client disconnected; generation cancelled", "client_closed_request")
         metrics.cancelled.labels("timeout").inc()
-        raise ServiceError(504, f"the request took longer than {timeout:g} s and was cancelled",
-                           "timeout_error", code="timeout")
+        raise ServiceError(
+            504, f"the request took longer than {timeout:g} s and was cancelled", "timeout_error", code="timeout"
+        )
     finally:
         for t in (task, gone):
             if not t.done():
@@ -111,8 +112,13 @@ def require_api_key(request: Request) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
-        raise ServiceError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                           "authentication_error", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+        raise ServiceError(
+            401,
+            "missing or wrong API key: send 'Authorization: Bearer <key>'",
+            "authentication_error",
+            code="invalid_api_key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -121,8 +127,11 @@ def require_api_key(request: Request) -> None:
 api = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=_ERRORS)
 
 
-@api.post("/expand", response_model=ExpandResponse | ExpandBatchResponse,
-          summary="Expand a short prompt (or a batch of `prompts`) into dense image descriptions")
+@api.post(
+    "/expand",
+    response_model=ExpandResponse | ExpandBatchResponse,
+    summary="Expand a short prompt (or a batch of `prompts`) into dense image descriptions",
+)
 async def expand(body: ExpandRequest, request: Request):
     service: ExpanderService = request.app.state.service
     if body.prompts is not None:
@@ -156,8 +165,13 @@ async def health(request: Request):
     ok, status, detail = service.health()
     if request.app.state.stopping and ok:
         ok, status, detail = False, "stopping", "shutting down"
-    body = HealthResponse(status=status, backend=service.config.backend, model=service.models.base_name,
-                          in_flight=service.in_flight, detail=detail)
+    body = HealthResponse(
+        status=status,
+        backend=service.config.backend,
+        model=service.models.base_name,
+        in_flight=service.in_flight,
+        detail=detail,
+    )
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 
@@ -178,13 +192,21 @@ def _field_name(loc) -> str:
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     fields = []
     for err in exc.errors():
-        fields.append({"field": _field_name(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type")})
+        fields.append(
+            {"field": _field_name(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type")}
+        )
     if any(f["type"] == "json_invalid" for f in fields):
         message = "the request body is not valid JSON"
     else:
         message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
-    body = ServiceError(422, message, "invalid_request_error", param=fields[0]["field"] if fields else None,
-                        code="validation_error", fields=fields).body()
+    body = ServiceError(
+        422,
+        message,
+        "invalid_request_error",
+        param=fields[0]["field"] if fields else None,
+        code="validation_error",
+        fields=fields,
+    ).body()
     return JSONResponse(body, status_code=422)
 
 

@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from expander.devices import has_cuda
 from expander.engine import (
     Generation,
     chat_ids,
@@ -34,7 +35,6 @@ from expander.engine import (
     vllm_generation,
     vllm_sampling_params,
 )
-from expander.devices import has_cuda
 from expander.errors import ExpanderError
 
 logger = logging.getLogger(__name__)
@@ -146,17 +146,32 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
 
     backend = "vllm"
 
-    def __init__(self, model_path, adapters=None, *, dtype: str | None = None, max_model_len: int = 2048,
-                 enforce_eager: bool | None = None, max_num_seqs: int = 64, max_lora_rank: int = 64,
-                 gpu_memory_utilization: float = 0.85, engine_args: dict | None = None):
+    def __init__(
+        self,
+        model_path,
+        adapters=None,
+        *,
+        dtype: str | None = None,
+        max_model_len: int = 2048,
+        enforce_eager: bool | None = None,
+        max_num_seqs: int = 64,
+        max_lora_rank: int = 64,
+        gpu_memory_utilization: float = 0.85,
+        engine_args: dict | None = None,
+    ):
         super().__init__(model_path, adapters)
         # The offline engine's settings (`expander.engine.vllm_engine_args`), so a seeded request gives the
         # CLI's text; it also sets the CPU environment, before vLLM is imported. `engine_args` are checked here,
         # so an unknown key stops `expander serve` at once, naming it, rather than the engine in the background.
         self.engine_kwargs = vllm_engine_args(
-            self.model_path, dtype=dtype, max_model_len=max_model_len, enforce_eager=enforce_eager,
-            max_num_seqs=max_num_seqs, gpu_memory_utilization=gpu_memory_utilization,
-            max_lora_rank=max_lora_rank if self.adapters else None, max_loras=max(1, len(self.adapters)),
+            self.model_path,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            enforce_eager=enforce_eager,
+            max_num_seqs=max_num_seqs,
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_lora_rank=max_lora_rank if self.adapters else None,
+            max_loras=max(1, len(self.adapters)),
         )
         self.engine_kwargs.update(check_vllm_engine_args(dict(engine_args or {}), where="engine_args"))
         self.llm = None
@@ -164,7 +179,6 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
 
     async def _start(self) -> None:
         import torch
-
         from vllm import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -194,13 +208,18 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
         from vllm.sampling_params import RequestOutputKind
 
         params = vllm_sampling_params(
-            sample.seed, sample.temperature, sample.top_p, sample.max_new_tokens, sample.repetition_penalty,
+            sample.seed,
+            sample.temperature,
+            sample.top_p,
+            sample.max_new_tokens,
+            sample.repetition_penalty,
             output_kind=RequestOutputKind.FINAL_ONLY,  # nothing streams: no per-token output objects to build
         )
         final = None
         # Leaving this loop early (cancellation) closes the generator, which aborts the request in vLLM.
-        async for out in self.llm.generate({"prompt_token_ids": list(sample.prompt_ids)}, params, request_id,
-                                           lora_request=self._lora(sample.adapter)):
+        async for out in self.llm.generate(
+            {"prompt_token_ids": list(sample.prompt_ids)}, params, request_id, lora_request=self._lora(sample.adapter)
+        ):
             final = out
         return vllm_generation(final, sample.seed)
 
@@ -249,8 +268,9 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
 
     backend = "transformers"
 
-    def __init__(self, model_path, adapters=None, *, dtype: str | None = None, device: str | None = None,
-                 batch_size: int = 32):
+    def __init__(
+        self, model_path, adapters=None, *, dtype: str | None = None, device: str | None = None, batch_size: int = 32
+    ):
         super().__init__(model_path, adapters)
         self.dtype = dtype
         self.device = device
@@ -266,8 +286,9 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
 
     def _load(self) -> None:
         # Adapters stay separate (not merged): each request picks one, or none, by name.
-        self.lm, self.device = load_causal_lm(self.model_path, dtype=self.dtype, device=self.device,
-                                              adapters=self.adapters)
+        self.lm, self.device = load_causal_lm(
+            self.model_path, dtype=self.dtype, device=self.device, adapters=self.adapters
+        )
         self.tokenizer = load_tokenizer(self.model_path)
 
     def _alive(self):
@@ -341,8 +362,13 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
 
         with self._adapter(first.adapter):
             return generate_seeded(
-                self.lm, self.tokenizer, [j.sample.prompt_ids for j in batch], [j.sample.seed for j in batch],
-                temperature=first.temperature, top_p=first.top_p, max_new_tokens=first.max_new_tokens,
+                self.lm,
+                self.tokenizer,
+                [j.sample.prompt_ids for j in batch],
+                [j.sample.seed for j in batch],
+                temperature=first.temperature,
+                top_p=first.top_p,
+                max_new_tokens=first.max_new_tokens,
                 repetition_penalty=first.repetition_penalty,
                 stopping_criteria=StoppingCriteriaList([_StopCancelled()]),
             )
@@ -374,8 +400,9 @@ def _resolve(future: asyncio.Future, value, exc) -> None:
         future.set_result(value)
 
 
-def create_backend(backend: str, model_path, adapters: dict[str, str] | None = None, *, enable_thinking: bool = False,
-                   **options) -> AsyncGenerationBackend:
+def create_backend(
+    backend: str, model_path, adapters: dict[str, str] | None = None, *, enable_thinking: bool = False, **options
+) -> AsyncGenerationBackend:
     """Build an (unstarted) async backend. `options` are the backend's keyword settings."""
     if backend == "vllm":
         built: AsyncGenerationBackend = VLLMAsyncBackend(model_path, adapters, **options)
@@ -385,4 +412,3 @@ def create_backend(backend: str, model_path, adapters: dict[str, str] | None = N
         raise ValueError(f"unknown backend {backend!r}; choose vllm or transformers")
     built.enable_thinking = enable_thinking
     return built
-

@@ -116,8 +116,10 @@ class ServeConfig:
 
             self.languages = list(normalize_languages(self.languages))
         if self.engine_args and self.backend != "vllm":
-            raise ValueError(f"engine_args ({', '.join(map(str, self.engine_args))}) are vLLM engine arguments; "
-                             f"the {self.backend} backend takes none")
+            raise ValueError(
+                f"engine_args ({', '.join(map(str, self.engine_args))}) are vLLM engine arguments; "
+                f"the {self.backend} backend takes none"
+            )
         # A `--engine_args.KEY VALUE` arrives as a string: read it as YAML so `2` is an int, `true` a bool.
         self.engine_args = {str(k): yaml.safe_load(v) if isinstance(v, str) else v for k, v in self.engine_args.items()}
         for name in self.adapters:
@@ -131,7 +133,13 @@ class ServeConfig:
     def backend_options(self) -> dict:
         """The keyword settings of the configured backend (`expander.serve.backends.create_backend`)."""
         if self.backend == "vllm":
-            return dict(dtype=self.dtype, max_model_len=self.max_model_len, enforce_eager=self.enforce_eager,
-                        max_num_seqs=self.max_num_seqs, max_lora_rank=self.max_lora_rank,
-                        gpu_memory_utilization=self.gpu_memory_utilization, engine_args=dict(self.engine_args))
+            return dict(
+                dtype=self.dtype,
+                max_model_len=self.max_model_len,
+                enforce_eager=self.enforce_eager,
+                max_num_seqs=self.max_num_seqs,
+                max_lora_rank=self.max_lora_rank,
+                gpu_memory_utilization=self.gpu_memory_utilization,
+                engine_args=dict(self.engine_args),
+            )
         return dict(dtype=self.dtype, batch_size=self.batch_size)

@@ -14,8 +14,17 @@ class ServiceError(ExpanderError):
     is unused and the OpenAI error code is kept apart, in `error_code`.
     """
 
-    def __init__(self, status: int, message: str, type: str, *, param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None, **extra):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -26,5 +35,12 @@ class ServiceError(ExpanderError):
         self.extra = extra
 
     def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.error_code,
-                          **self.extra}}
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.error_code,
+                **self.extra,
+            }
+        }

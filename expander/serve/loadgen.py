@@ -17,15 +17,33 @@ from dataclasses import asdict, dataclass, field
 from expander.expand import REPETITION_PENALTY, plan_expansion
 from expander.serve.backends import AsyncGenerationBackend, SampleRequest
 
-__all__ = ["LOAD_PROMPTS", "LoadResult", "chat_request", "run_batch_vs_singles", "run_chat_load", "run_engine_load",
-           "run_http_load"]
+__all__ = [
+    "LOAD_PROMPTS",
+    "LoadResult",
+    "chat_request",
+    "run_batch_vs_singles",
+    "run_chat_load",
+    "run_engine_load",
+    "run_http_load",
+]
 
 LOAD_PROMPTS = [
-    "a red fox in snow", "a lighthouse at dusk", "a bowl of ramen", "an old man reading in a library",
-    "a cyberpunk street at night", "a watercolor of a heron", "three cats on a sofa", "a robot watering plants",
-    "a mountain lake at sunrise", "a vintage car in the rain", "a bakery window with croissants",
-    "a knight's helmet on a table", "a desert caravan", "a jellyfish in dark water", "a treehouse in autumn",
-    "a poster that says \"OPEN LATE\"",
+    "a red fox in snow",
+    "a lighthouse at dusk",
+    "a bowl of ramen",
+    "an old man reading in a library",
+    "a cyberpunk street at night",
+    "a watercolor of a heron",
+    "three cats on a sofa",
+    "a robot watering plants",
+    "a mountain lake at sunrise",
+    "a vintage car in the rain",
+    "a bakery window with croissants",
+    "a knight's helmet on a table",
+    "a desert caravan",
+    "a jellyfish in dark water",
+    "a treehouse in autumn",
+    'a poster that says "OPEN LATE"',
 ]
 
 
@@ -58,8 +76,19 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _summarise(label, latencies, errors, tokens, wall, error_kinds=None) -> LoadResult:
     n = len(latencies) + errors
-    return LoadResult(label, n, errors, wall, len(latencies) / wall, tokens / wall, statistics.median(latencies) if latencies else float("nan"),
-                      _percentile(latencies, 95), _percentile(latencies, 99), tokens, dict(error_kinds or {}))
+    return LoadResult(
+        label,
+        n,
+        errors,
+        wall,
+        len(latencies) / wall,
+        tokens / wall,
+        statistics.median(latencies) if latencies else float("nan"),
+        _percentile(latencies, 95),
+        _percentile(latencies, 99),
+        tokens,
+        dict(error_kinds or {}),
+    )
 
 
 def _error_kind(reply) -> str:
@@ -76,8 +105,17 @@ def _work(clients: int, per_client: int):
         yield c, [((c * per_client + k) % len(LOAD_PROMPTS), c * 1000 + k) for k in range(per_client)]
 
 
-async def _closed_loop(base_url: str, path: str, body, *, clients: int, requests_per_client: int,
-                       api_key: str | None, timeout: float, label: str) -> LoadResult:
+async def _closed_loop(
+    base_url: str,
+    path: str,
+    body,
+    *,
+    clients: int,
+    requests_per_client: int,
+    api_key: str | None,
+    timeout: float,
+    label: str,
+) -> LoadResult:
     """`clients` closed-loop clients POSTing `body(prompt_idx, seed)` to `path`; any non-200 is an error;
     throughput counts the replies' `usage.completion_tokens`."""
     import httpx
@@ -113,43 +151,89 @@ async def _closed_loop(base_url: str, path: str, body, *, clients: int, requests
     return _summarise(label, latencies, errors, tokens, wall, kinds)
 
 
-async def run_http_load(base_url: str, *, clients: int = 64, requests_per_client: int = 4, max_words: int = 40,
-                        creativity: str = "medium", api_key: str | None = None, timeout: float = 600) -> LoadResult:
+async def run_http_load(
+    base_url: str,
+    *,
+    clients: int = 64,
+    requests_per_client: int = 4,
+    max_words: int = 40,
+    creativity: str = "medium",
+    api_key: str | None = None,
+    timeout: float = 600,
+) -> LoadResult:
     """Drive `POST /v1/expand` with closed-loop clients; any non-200 counts as an error."""
 
     def body(prompt_idx: int, seed: int) -> dict:
         return {"prompt": LOAD_PROMPTS[prompt_idx], "seed": seed, "max_words": max_words, "creativity": creativity}
 
-    return await _closed_loop(base_url, "/v1/expand", body, clients=clients, requests_per_client=requests_per_client,
-                              api_key=api_key, timeout=timeout, label="http")
+    return await _closed_loop(
+        base_url,
+        "/v1/expand",
+        body,
+        clients=clients,
+        requests_per_client=requests_per_client,
+        api_key=api_key,
+        timeout=timeout,
+        label="http",
+    )
 
 
-def chat_request(prompt_idx: int, seed: int, *, model: str, max_tokens: int = 80,
-                 creativity: str = "medium") -> dict:
+def chat_request(prompt_idx: int, seed: int, *, model: str, max_tokens: int = 80, creativity: str = "medium") -> dict:
     """The OpenAI chat request of the chat workload, the same body for the expander and for vLLM's own server:
     the contract's messages (system prompt + the short prompt, as `plan_expansion` builds them), the creativity
     level's temperature and top-p, the seed, a `max_tokens` budget and the contract's repetition penalty (a vLLM
     sampling extension; the expander applies the same value on its own and ignores the field)."""
     plan = plan_expansion(LOAD_PROMPTS[prompt_idx], creativity)
-    return {"model": model, "messages": plan.conversation, "seed": seed, "max_tokens": max_tokens,
-            "temperature": plan.temperature, "top_p": plan.top_p, "repetition_penalty": REPETITION_PENALTY}
+    return {
+        "model": model,
+        "messages": plan.conversation,
+        "seed": seed,
+        "max_tokens": max_tokens,
+        "temperature": plan.temperature,
+        "top_p": plan.top_p,
+        "repetition_penalty": REPETITION_PENALTY,
+    }
 
 
-async def run_chat_load(base_url: str, *, model: str, clients: int = 64, requests_per_client: int = 4,
-                        max_tokens: int = 80, creativity: str = "medium", api_key: str | None = None,
-                        timeout: float = 600, label: str = "chat") -> LoadResult:
+async def run_chat_load(
+    base_url: str,
+    *,
+    model: str,
+    clients: int = 64,
+    requests_per_client: int = 4,
+    max_tokens: int = 80,
+    creativity: str = "medium",
+    api_key: str | None = None,
+    timeout: float = 600,
+    label: str = "chat",
+) -> LoadResult:
     """Drive `POST /v1/chat/completions` (any OpenAI-compatible server) with closed-loop clients sending
     `chat_request` bodies; any non-200 counts as an error."""
 
     def body(prompt_idx: int, seed: int) -> dict:
         return chat_request(prompt_idx, seed, model=model, max_tokens=max_tokens, creativity=creativity)
 
-    return await _closed_loop(base_url, "/v1/chat/completions", body, clients=clients,
-                              requests_per_client=requests_per_client, api_key=api_key, timeout=timeout, label=label)
+    return await _closed_loop(
+        base_url,
+        "/v1/chat/completions",
+        body,
+        clients=clients,
+        requests_per_client=requests_per_client,
+        api_key=api_key,
+        timeout=timeout,
+        label=label,
+    )
 
 
-async def run_batch_vs_singles(base_url: str, *, prompts: int = 32, max_words: int = 40, creativity: str = "medium",
-                               api_key: str | None = None, timeout: float = 600) -> dict[str, LoadResult]:
+async def run_batch_vs_singles(
+    base_url: str,
+    *,
+    prompts: int = 32,
+    max_words: int = 40,
+    creativity: str = "medium",
+    api_key: str | None = None,
+    timeout: float = 600,
+) -> dict[str, LoadResult]:
     """The same `prompts` prompts as one `prompts: [...]` request and as that many concurrent single requests;
     each run's throughput counts expansions per second; any failure is an error. The two runs use different
     seeds, so per-text caches (the constraints check's) favour neither; run it after a warm-up (the HTTP load)."""
@@ -166,8 +250,9 @@ async def run_batch_vs_singles(base_url: str, *, prompts: int = 32, max_words: i
         wall = time.perf_counter() - start
         items = r.json()["results"] if r.status_code == 200 else []
         ok = [i["response"] for i in items if i["status"] == 200]
-        out["batch"] = _summarise("batch", [wall] * len(ok), prompts - len(ok),
-                                  sum(x["usage"]["completion_tokens"] for x in ok), wall)
+        out["batch"] = _summarise(
+            "batch", [wall] * len(ok), prompts - len(ok), sum(x["usage"]["completion_tokens"] for x in ok), wall
+        )
 
         async def single(text):
             return await http.post("/v1/expand", json={"prompt": text, "seed": 1, **common})
@@ -176,13 +261,21 @@ async def run_batch_vs_singles(base_url: str, *, prompts: int = 32, max_words: i
         replies = await asyncio.gather(*(single(t) for t in texts), return_exceptions=True)
         wall = time.perf_counter() - start
         ok = [x.json() for x in replies if isinstance(x, httpx.Response) and x.status_code == 200]
-        out["singles"] = _summarise("singles", [wall] * len(ok), prompts - len(ok),
-                                    sum(x["usage"]["completion_tokens"] for x in ok), wall)
+        out["singles"] = _summarise(
+            "singles", [wall] * len(ok), prompts - len(ok), sum(x["usage"]["completion_tokens"] for x in ok), wall
+        )
     return out
 
 
-async def run_engine_load(backend: AsyncGenerationBackend, *, clients: int = 64, requests_per_client: int = 4,
-                          max_words: int = 40, creativity: str = "medium", adapter: str | None = None) -> LoadResult:
+async def run_engine_load(
+    backend: AsyncGenerationBackend,
+    *,
+    clients: int = 64,
+    requests_per_client: int = 4,
+    max_words: int = 40,
+    creativity: str = "medium",
+    adapter: str | None = None,
+) -> LoadResult:
     """The same workload straight on a started backend: same messages, seeds and token budget, no HTTP,
     no moderation, no cleaning, no constraints report. `adapter`: the LoRA the API's default model uses."""
     plans = [plan_expansion(p, creativity, max_words=max_words) for p in LOAD_PROMPTS]
@@ -197,8 +290,9 @@ async def run_engine_load(backend: AsyncGenerationBackend, *, clients: int = 64,
         for prompt_idx, seed in jobs:
             t0 = time.perf_counter()
             plan = plans[prompt_idx]
-            sample = SampleRequest(ids[prompt_idx], seed, plan.temperature, plan.top_p, plan.max_new_tokens,
-                                   REPETITION_PENALTY, adapter)
+            sample = SampleRequest(
+                ids[prompt_idx], seed, plan.temperature, plan.top_p, plan.max_new_tokens, REPETITION_PENALTY, adapter
+            )
             try:
                 [gen] = await backend.generate([sample])
             except Exception as exc:  # noqa: BLE001 - counted and named, the load goes on

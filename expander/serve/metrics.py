@@ -24,7 +24,15 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+    generate_latest,
+)
 
 __all__ = ["CONTENT_TYPE_LATEST", "PhaseClock", "ServeMetrics"]
 
@@ -38,7 +46,9 @@ class ServeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("expander_requests", "HTTP requests by route and status", ["route", "status"], registry=r)
+        self.requests = Counter(
+            "expander_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+        )
         self.latency = Histogram(
             "expander_request_latency_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS, registry=r
         )
@@ -50,11 +60,14 @@ class ServeMetrics:
             "expander_regenerations", "Expansions resampled because they added a sensitive category", registry=r
         )
         self.cancelled = Counter("expander_cancelled", "Generations cancelled", ["reason"], registry=r)
-        self.rejected = Counter("expander_rejected", "Requests refused with 429 (over the concurrency limit)", registry=r)
+        self.rejected = Counter(
+            "expander_rejected", "Requests refused with 429 (over the concurrency limit)", registry=r
+        )
         self.in_flight = Gauge("expander_in_flight_requests", "Requests being served now", registry=r)
         self.engine_up = Gauge("expander_engine_up", "1 while the generation engine serves", registry=r)
-        self.phase = Summary("expander_phase_seconds", "Wall time of each phase of a served request",
-                             ["route", "phase"], registry=r)
+        self.phase = Summary(
+            "expander_phase_seconds", "Wall time of each phase of a served request", ["route", "phase"], registry=r
+        )
 
     def observe_phases(self, route: str, clock: PhaseClock) -> None:
         for phase, seconds in clock.phases.items():

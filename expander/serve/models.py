@@ -66,7 +66,9 @@ class ServedModels:
             if not re.fullmatch(ADAPTER_NAME_PATTERN, str(name)):
                 raise ServedModelError(f"adapter name {name!r} must be 1-64 letters, digits or . _ : -")
             if not (Path(path) / "adapter_config.json").is_file():
-                raise ServedModelError(f"adapters.{name}: {path!r} is not a PEFT adapter directory (no adapter_config.json)")
+                raise ServedModelError(
+                    f"adapters.{name}: {path!r} is not a PEFT adapter directory (no adapter_config.json)"
+                )
         merged = None
         if config.merge_default_adapter and config.default_adapter != "none" and len(adapters) == 1:
             [(name, path)] = adapters.items()
@@ -97,8 +99,14 @@ class ServedModels:
             return None
         if name in self.adapters:
             return name
-        raise ServiceError(404, f"unknown model {name!r}; known models: {', '.join(self.names())}",
-                           "not_found_error", param=param, code="model_not_found", known=self.names())
+        raise ServiceError(
+            404,
+            f"unknown model {name!r}; known models: {', '.join(self.names())}",
+            "not_found_error",
+            param=param,
+            code="model_not_found",
+            known=self.names(),
+        )
 
     def engine_weights(self, base_path: Path | str | None = None) -> tuple[Path | str, dict[str, str]]:
         """(model path the engine loads, runtime adapters): the merged weights when the default adapter is
@@ -129,8 +137,23 @@ class ServedModels:
         """`GET /v1/models`: one card per served name."""
         from expander.serve.protocol import ModelCard, ModelList
 
-        cards = [ModelCard(id=self.base_name, created=created, revision=self.revisions.get(self.base_name, ""),
-                           base=self.base_model, adapter=self.merged[1] if self.merged else None)]
-        cards += [ModelCard(id=n, created=created, revision=self.revisions.get(n, ""), base=self.base_model,
-                            adapter=str(self.adapters[n])) for n in sorted(self.adapters)]
+        cards = [
+            ModelCard(
+                id=self.base_name,
+                created=created,
+                revision=self.revisions.get(self.base_name, ""),
+                base=self.base_model,
+                adapter=self.merged[1] if self.merged else None,
+            )
+        ]
+        cards += [
+            ModelCard(
+                id=n,
+                created=created,
+                revision=self.revisions.get(n, ""),
+                base=self.base_model,
+                adapter=str(self.adapters[n]),
+            )
+            for n in sorted(self.adapters)
+        ]
         return ModelList(data=cards)

@@ -61,16 +61,28 @@ _MISSING = object()
 class ExpandRequest(BaseModel):
     """`POST /v1/expand`: expand one short prompt `n` times, or each of a batch of `prompts`."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"prompt": "a red fox in snow", "n": 2, "seed": 7}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"prompt": "a red fox in snow", "n": 2, "seed": 7}]},
+    )
 
-    prompt: str | None = Field(None, description="The user's short prompt (1-2000 characters after stripping).",
-                               max_length=20000)
+    prompt: str | None = Field(
+        None, description="The user's short prompt (1-2000 characters after stripping).", max_length=20000
+    )
     prompts: list[str] | None = Field(
-        None, min_length=1, max_length=MAX_BATCH, description=f"A batch (instead of `prompt`): up to {MAX_BATCH} "
-        "prompts, each validated and answered on its own (`results`, in order); the other fields apply to each.")
-    stream: bool = Field(False, description="Server-sent events: `expansion.chunk` events with the text, then the "
-                         "whole response as the last event, then `[DONE]`. The text is checked whole first "
-                         "(safety, verification), so the stream starts once every expansion has passed.")
+        None,
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"A batch (instead of `prompt`): up to {MAX_BATCH} "
+        "prompts, each validated and answered on its own (`results`, in order); the other fields apply to each.",
+    )
+    stream: bool = Field(
+        False,
+        description="Server-sent events: `expansion.chunk` events with the text, then the "
+        "whole response as the last event, then `[DONE]`. The text is checked whole first "
+        "(safety, verification), so the stream starts once every expansion has passed.",
+    )
     n: int = Field(1, ge=1, le=MAX_N, description="Number of expansions; expansion i uses seed + i.")
     seed: int | None = Field(
         None, ge=0, le=MAX_SEED, description="Seed of the first expansion; omitted = random (reported back)."
@@ -84,12 +96,20 @@ class ExpandRequest(BaseModel):
     max_words: int | None = Field(None, ge=1, le=MAX_WORDS_LIMIT, description="Word budget of each expansion.")
     model: str | None = Field(None, description="A served model name (see /v1/models); default the server's default.")
     candidates: int | None = Field(
-        None, ge=1, le=MAX_N, description="Verified expansion: samples per expansion, the best that keeps the "
-        "prompt's hard constraints and adds no subject is returned; default the server's `candidates`.")
-    language: str = Field("auto", description="Language to write in: `auto` (the prompt's) or an ISO 639-1 code "
-                          "the model declares.", pattern=r"^(auto|[a-z]{2})$")
-    strict_language: bool = Field(False, description="422 instead of the unchanged prompt when the model cannot "
-                                  "expand the prompt's language.")
+        None,
+        ge=1,
+        le=MAX_N,
+        description="Verified expansion: samples per expansion, the best that keeps the "
+        "prompt's hard constraints and adds no subject is returned; default the server's `candidates`.",
+    )
+    language: str = Field(
+        "auto",
+        description="Language to write in: `auto` (the prompt's) or an ISO 639-1 code the model declares.",
+        pattern=r"^(auto|[a-z]{2})$",
+    )
+    strict_language: bool = Field(
+        False, description="422 instead of the unchanged prompt when the model cannot expand the prompt's language."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -161,7 +181,9 @@ class SafetyOut(BaseModel):
 
     blocked: bool
     categories: list[str]
-    added_categories: list[str] = Field(description="Sensitive categories absent from the prompt (always empty when served).")
+    added_categories: list[str] = Field(
+        description="Sensitive categories absent from the prompt (always empty when served)."
+    )
     regenerated: bool = Field(description="The first sample added a category and was replaced by a second one.")
 
 
@@ -179,11 +201,15 @@ class ExpansionOut(BaseModel):
     seed: int | None = Field(description="The seed that produced this text (null for `raw` without a seed).")
     finish_reason: Literal["stop", "length", "raw", "language_unsupported"] = Field(
         description="`language_unsupported`: the prompt's language is not one the model can expand; the text "
-        "is the prompt, unchanged (no model call).")
+        "is the prompt, unchanged (no model call)."
+    )
     attempts: int = Field(1, description="Samples drawn for this expansion (verified expansion draws `candidates`).")
-    verified: bool | None = Field(None, description="Verified expansion only: true when the returned sample keeps "
-                                  "the prompt's hard constraints and adds no subject; false = none of the "
-                                  "candidates did, the best available is returned with its report.")
+    verified: bool | None = Field(
+        None,
+        description="Verified expansion only: true when the returned sample keeps "
+        "the prompt's hard constraints and adds no subject; false = none of the "
+        "candidates did, the best available is returned with its report.",
+    )
     keep_terms_repaired: list[str] = Field(
         default_factory=list, description="keep_terms the model left out, appended so every term is present."
     )
@@ -209,7 +235,9 @@ class ExpandResponse(BaseModel):
     id: str
     object: Literal["expansion"] = "expansion"
     model: str = Field(description="The served model name that produced the expansions.")
-    revision: str = Field(description="Content hash of the model (and adapter) weights: same revision + request + seed = same text.")
+    revision: str = Field(
+        description="Content hash of the model (and adapter) weights: same revision + request + seed = same text."
+    )
     backend: str
     creativity: str
     prompt: str
@@ -272,7 +300,7 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=MAX_CHAT_TOKENS, description="Upper bound on generated tokens.")
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_CHAT_TOKENS)
     stream: bool = False
-    stream_options: dict | None = Field(None, description="`{\"include_usage\": true}`: a last chunk with the usage.")
+    stream_options: dict | None = Field(None, description='`{"include_usage": true}`: a last chunk with the usage.')
     creativity: Literal["low", "medium", "high"] = Field(DEFAULT_CREATIVITY, description="Extension: creativity level.")
 
 

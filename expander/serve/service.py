@@ -70,6 +70,7 @@ REGEN_SEED_OFFSET = 1000
 """Seed shift of the one resample after an unsafe expansion (`seed + i + offset`; reported in the response)."""
 assert MAX_N + REGEN_SEED_OFFSET <= SEED_HEADROOM, "seed + i + REGEN_SEED_OFFSET must stay below 2**31"
 
+
 # Word 6-grams of the contract's system prompts: an output sharing one is quoting our instructions.
 def _shingles(text: str, k: int = 6) -> set[tuple[str, ...]]:
     words = re.findall(r"[a-z0-9']+", text.lower())
@@ -138,7 +139,7 @@ class SampleBatch:
         start = 0
         for samples, future in self.parts:
             if not future.done():
-                future.set_result(gens[start:start + len(samples)])
+                future.set_result(gens[start : start + len(samples)])
             start += len(samples)
 
     async def close(self) -> None:
@@ -165,8 +166,9 @@ class ExpanderService:
         ServedModelError: the config's adapters or default model cannot be served (see `ServedModels`).
     """
 
-    def __init__(self, config: ServeConfig, metrics: ServeMetrics | None = None,
-                 backend: AsyncGenerationBackend | None = None):
+    def __init__(
+        self, config: ServeConfig, metrics: ServeMetrics | None = None, backend: AsyncGenerationBackend | None = None
+    ):
         self.config = config
         self.metrics = metrics or ServeMetrics()
         self.models = ServedModels.from_config(config)
@@ -188,16 +190,15 @@ class ExpanderService:
         model_path, adapters = await asyncio.to_thread(self.models.engine_weights, base_path)
         if cfg.moderation_model:
             try:
-                self.moderator = await asyncio.to_thread(
-                    TextModerator, cfg.moderation_model, cfg.moderation_threshold
-                )
+                self.moderator = await asyncio.to_thread(TextModerator, cfg.moderation_model, cfg.moderation_threshold)
             except ModeratorUnavailable as exc:
                 # Fail closed: keep running so /health can say why, but serve nothing.
                 self.moderation_error = str(exc)
                 logger.error("%s; every generation request will get 503", exc)
         if self.backend is None:
-            self.backend = create_backend(cfg.backend, model_path, adapters, enable_thinking=cfg.enable_thinking,
-                                          **cfg.backend_options())
+            self.backend = create_backend(
+                cfg.backend, model_path, adapters, enable_thinking=cfg.enable_thinking, **cfg.backend_options()
+            )
         await self.backend.start()
         # First use of the constraints checker loads word lists and embeddings (seconds): do it now, not in a
         # user's request.
@@ -233,8 +234,11 @@ class ExpanderService:
         if self.in_flight >= self.config.max_concurrent_requests:
             self.metrics.rejected.inc()
             raise ServiceError(
-                429, f"the server is at its limit of {self.config.max_concurrent_requests} concurrent requests; retry later",
-                "rate_limit_exceeded", code="overloaded", headers={"Retry-After": str(self.config.retry_after_s)},
+                429,
+                f"the server is at its limit of {self.config.max_concurrent_requests} concurrent requests; retry later",
+                "rate_limit_exceeded",
+                code="overloaded",
+                headers={"Retry-After": str(self.config.retry_after_s)},
             )
         self.in_flight += 1
         self.metrics.in_flight.inc()
@@ -254,12 +258,17 @@ class ExpanderService:
 
     def _require_serving(self) -> None:
         if self.moderation_error:
-            raise ServiceError(503, f"moderation is unavailable, so nothing is served: {self.moderation_error}",
-                               "service_unavailable", code="moderation_unavailable")
+            raise ServiceError(
+                503,
+                f"moderation is unavailable, so nothing is served: {self.moderation_error}",
+                "service_unavailable",
+                code="moderation_unavailable",
+            )
         ok, _, detail = self.health()
         if not ok:
-            raise ServiceError(503, f"the engine is not serving ({detail})", "service_unavailable",
-                               code="engine_unavailable")
+            raise ServiceError(
+                503, f"the engine is not serving ({detail})", "service_unavailable", code="engine_unavailable"
+            )
 
     async def _model_flags(self, texts: list[str]) -> list[list[str]]:
         if self.moderator is None:
@@ -277,8 +286,14 @@ class ExpanderService:
         if categories:
             for c in categories:
                 self.metrics.moderation_blocks.labels("input", c).inc()
-            raise ServiceError(400, f"the prompt was refused by moderation: {', '.join(categories)}",
-                               "content_policy_violation", param=param, code="content_blocked", categories=categories)
+            raise ServiceError(
+                400,
+                f"the prompt was refused by moderation: {', '.join(categories)}",
+                "content_policy_violation",
+                param=param,
+                code="content_blocked",
+                categories=categories,
+            )
 
     async def _output_problems(self, prompt: str, texts: list[str]) -> list[list[str]]:
         """Per text: categories it adds to the prompt, model flags, and `system_prompt_leak`."""
@@ -306,10 +321,23 @@ class ExpanderService:
         self.metrics.tokens.labels("completion").inc(sum(g.completion_tokens for g in gens))
         return gens
 
-    async def _expand(self, prompt: str, *, n: int, seed: int | None, creativity: str, max_words: int | None,
-                      keep_terms: list[str], adapter: str | None, temperature: float | None = None,
-                      top_p: float | None = None, max_new_tokens: int | None = None, candidates: int = 1,
-                      language: str | None = None, clock: PhaseClock | None = None):
+    async def _expand(
+        self,
+        prompt: str,
+        *,
+        n: int,
+        seed: int | None,
+        creativity: str,
+        max_words: int | None,
+        keep_terms: list[str],
+        adapter: str | None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_new_tokens: int | None = None,
+        candidates: int = 1,
+        language: str | None = None,
+        clock: PhaseClock | None = None,
+    ):
         """Sample (k candidates each when verifying), clean, check and (once) resample `n` expansions.
         `clock`: charged the `template`, `engine`, `verify` and `output` phases.
 
@@ -317,22 +345,34 @@ class ExpanderService:
             (texts, gens, regenerated flags, verified flags (None when not verifying), completion tokens spent).
         """
         try:
-            plan = plan_expansion(prompt, creativity, max_words=max_words, keep_terms=keep_terms or None,
-                                  language=language)
+            plan = plan_expansion(
+                prompt, creativity, max_words=max_words, keep_terms=keep_terms or None, language=language
+            )
         except PromptError as exc:
             raise ServiceError(422, str(exc), "invalid_request_error", param="prompt") from None
         ids = self.backend.chat_ids(plan.conversation)
         if len(ids) >= self.config.max_model_len - 8:
-            raise ServiceError(422, f"the prompt is {len(ids)} tokens with the instructions; the model takes "
-                               f"{self.config.max_model_len}", "invalid_request_error", param="prompt")
+            raise ServiceError(
+                422,
+                f"the prompt is {len(ids)} tokens with the instructions; the model takes {self.config.max_model_len}",
+                "invalid_request_error",
+                param="prompt",
+            )
         if seed is None:
             seed = draw_seed()
         thinking = self.config.thinking_budget if self.config.enable_thinking else 0  # stripped by plan.finish
         new_tokens = min((max_new_tokens or plan.max_new_tokens) + thinking, self.config.max_model_len - len(ids))
 
         def sample(s: int) -> SampleRequest:
-            return SampleRequest(ids, s, plan.temperature if temperature is None else temperature,
-                                 plan.top_p if top_p is None else top_p, new_tokens, REPETITION_PENALTY, adapter)
+            return SampleRequest(
+                ids,
+                s,
+                plan.temperature if temperature is None else temperature,
+                plan.top_p if top_p is None else top_p,
+                new_tokens,
+                REPETITION_PENALTY,
+                adapter,
+            )
 
         clock = clock or PhaseClock()
         clock.lap("template")
@@ -343,12 +383,13 @@ class ExpanderService:
         if candidates == 1:
             gens = drawn
         else:
+
             def clean(raw: str) -> str:
                 return repair_keep_terms(plan.finish(raw), keep_terms)[0]
 
             gens = []
             for i in range(n):
-                group = drawn[i * candidates:(i + 1) * candidates]
+                group = drawn[i * candidates : (i + 1) * candidates]
                 j, verified[i], _ = await asyncio.to_thread(rank_candidates, prompt, group, clean)
                 gens.append(group[j])
             clock.lap("verify")
@@ -370,9 +411,12 @@ class ExpanderService:
                     for c in p:
                         self.metrics.moderation_blocks.labels("output", c).inc()
                     raise ServiceError(
-                        400, f"expansion {i} added {', '.join(p)} twice (seeds {seed + i} and "
+                        400,
+                        f"expansion {i} added {', '.join(p)} twice (seeds {seed + i} and "
                         f"{seed + i + REGEN_SEED_OFFSET}); refused. Try another seed or rephrase.",
-                        "content_policy_violation", code="output_refused", categories=p,
+                        "content_policy_violation",
+                        code="output_refused",
+                        categories=p,
                     )
                 gens[i], texts[i], regenerated[i] = g, t, True
             clock.lap("output")
@@ -393,13 +437,24 @@ class ExpanderService:
         langs = self.languages()
         guess = await asyncio.to_thread(detect_language, prompt)  # the first non-English prompt loads lingua
         if requested != "auto" and not supports(langs, LanguageGuess(requested, 1.0, "request")):
-            raise ServiceError(422, f"language {requested!r} is not one this model expands ({', '.join(langs)})",
-                               "invalid_request_error", param="language", code="language_unsupported")
+            raise ServiceError(
+                422,
+                f"language {requested!r} is not one this model expands ({', '.join(langs)})",
+                "invalid_request_error",
+                param="language",
+                code="language_unsupported",
+            )
         ok = supports(langs, guess)
         if not ok and strict:
-            raise ServiceError(422, f"the prompt is in {guess.code!r}, which this model does not expand "
-                               f"({', '.join(langs)}); nothing was generated", "invalid_request_error",
-                               param="prompt", code="language_unsupported", language=guess.to_dict())
+            raise ServiceError(
+                422,
+                f"the prompt is in {guess.code!r}, which this model does not expand "
+                f"({', '.join(langs)}); nothing was generated",
+                "invalid_request_error",
+                param="prompt",
+                code="language_unsupported",
+                language=guess.to_dict(),
+            )
         write_in = requested if requested != "auto" else guess.code if guess.code not in ("und", "en") else None
         return guess, ok, write_in
 
@@ -410,8 +465,16 @@ class ExpanderService:
             try:
                 from expander.constraints import check
             except ImportError as exc:  # the constraints extra is optional at run time
-                missing = exc if isinstance(exc, MissingExtraError) else MissingExtraError(
-                    "the constraints report", "constraints", exc, hint="serving without it (or set check_constraints: false)")
+                missing = (
+                    exc
+                    if isinstance(exc, MissingExtraError)
+                    else MissingExtraError(
+                        "the constraints report",
+                        "constraints",
+                        exc,
+                        hint="serving without it (or set check_constraints: false)",
+                    )
+                )
                 self._constraints_error = str(missing)
                 logger.warning("%s", missing)
                 return None
@@ -429,8 +492,10 @@ class ExpanderService:
                     item = req.model_copy(update={"prompt": validate_prompt(prompt), "prompts": None})
                     return {"status": 200, "response": await self.expand(item)}
             except PromptError as exc:
-                return {"status": 422, "error": ServiceError(422, str(exc), "invalid_request_error",
-                                                             param="prompt").body()["error"]}
+                return {
+                    "status": 422,
+                    "error": ServiceError(422, str(exc), "invalid_request_error", param="prompt").body()["error"],
+                }
             except ServiceError as exc:
                 return {"status": exc.status, "error": exc.body()["error"]}
 
@@ -439,8 +504,9 @@ class ExpanderService:
         finally:
             await batch.close()
         ok = sum(r["status"] == 200 for r in results)
-        return ExpandBatchResponse(results=[{"index": i, **r} for i, r in enumerate(results)],
-                                   succeeded=ok, failed=len(results) - ok)
+        return ExpandBatchResponse(
+            results=[{"index": i, **r} for i, r in enumerate(results)], succeeded=ok, failed=len(results) - ok
+        )
 
     async def expand(self, req: ExpandRequest) -> ExpandResponse:
         """Serve `POST /v1/expand` for one `prompt`."""
@@ -465,8 +531,16 @@ class ExpanderService:
         else:
             seed = req.seed if req.seed is not None else draw_seed()
             texts, gens, regenerated, verified, spent = await self._expand(
-                prompt, n=req.n, seed=seed, creativity=req.creativity, max_words=req.max_words,
-                keep_terms=req.keep_terms, adapter=adapter, candidates=k, language=write_in, clock=clock,
+                prompt,
+                n=req.n,
+                seed=seed,
+                creativity=req.creativity,
+                max_words=req.max_words,
+                keep_terms=req.keep_terms,
+                adapter=adapter,
+                candidates=k,
+                language=write_in,
+                clock=clock,
             )
             # Expansion i reports seed + i (with the same `candidates` it reproduces), or its resample's seed.
             seeds = [g.seed if regen else seed + i for i, (g, regen) in enumerate(zip(gens, regenerated))]
@@ -477,17 +551,23 @@ class ExpanderService:
             text, missing = repair_keep_terms(text, req.keep_terms)
             report = await asyncio.to_thread(self._constraints, prompt, text)
             verdict = classify_text(text)
-            expansions.append({
-                "text": text,
-                "seed": seed,
-                "finish_reason": finish or gen.finish_reason,
-                "attempts": attempts,
-                "verified": ver,
-                "keep_terms_repaired": missing,
-                "constraints": report,
-                "safety": {"blocked": verdict.blocked, "categories": verdict.categories,
-                           "added_categories": added_categories(prompt, text), "regenerated": regen},
-            })
+            expansions.append(
+                {
+                    "text": text,
+                    "seed": seed,
+                    "finish_reason": finish or gen.finish_reason,
+                    "attempts": attempts,
+                    "verified": ver,
+                    "keep_terms_repaired": missing,
+                    "constraints": report,
+                    "safety": {
+                        "blocked": verdict.blocked,
+                        "categories": verdict.categories,
+                        "added_categories": added_categories(prompt, text),
+                        "regenerated": regen,
+                    },
+                }
+            )
         prompt_tokens = sum(g.prompt_tokens for g in gens if g is not None)
         completion_tokens = spent
         t_end = clock.lap("report")
@@ -500,10 +580,16 @@ class ExpanderService:
             prompt=prompt,
             language={**guess.to_dict(), "supported": supported},
             expansions=expansions,
-            usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                   "total_tokens": prompt_tokens + completion_tokens},
-            timings={"moderation_ms": 1000 * (t_mod - clock.start), "generation_ms": 1000 * (t_gen - t_mod),
-                     "total_ms": 1000 * (t_end - clock.start)},
+            usage={
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+            timings={
+                "moderation_ms": 1000 * (t_mod - clock.start),
+                "generation_ms": 1000 * (t_gen - t_mod),
+                "total_ms": 1000 * (t_end - clock.start),
+            },
         )
         clock.lap("response")
         self.metrics.observe_phases("/v1/expand", clock)
@@ -515,28 +601,52 @@ class ExpanderService:
         adapter = self.models.resolve(req.model)
         users = [m for m in req.messages if m.role == "user"]
         if not users:
-            raise ServiceError(422, "messages has no user message (its text is the prompt to expand)",
-                               "invalid_request_error", param="messages")
+            raise ServiceError(
+                422,
+                "messages has no user message (its text is the prompt to expand)",
+                "invalid_request_error",
+                param="messages",
+            )
         try:
             prompt = validate_prompt(users[-1].text())
         except PromptError as exc:
-            raise ServiceError(422, f"the last user message: {exc}", "invalid_request_error", param="messages") from None
+            raise ServiceError(
+                422, f"the last user message: {exc}", "invalid_request_error", param="messages"
+            ) from None
         self._require_serving()
         await self.moderate_input(prompt, param="messages")
         guess, supported, write_in = await self._language(prompt, "auto", False)
         clock.lap("input")
         if not supported:  # never unrelated text: the prompt comes back as it is
             return ChatCompletionResponse(
-                id=f"chatcmpl-{uuid.uuid4().hex[:24]}", created=int(time.time()), model=req.model,
+                id=f"chatcmpl-{uuid.uuid4().hex[:24]}",
+                created=int(time.time()),
+                model=req.model,
                 system_fingerprint=self.models.revisions.get(req.model, ""),
-                choices=[{"index": i, "message": {"role": "assistant", "content": prompt},
-                          "finish_reason": "language_unsupported"} for i in range(req.n)],
+                choices=[
+                    {
+                        "index": i,
+                        "message": {"role": "assistant", "content": prompt},
+                        "finish_reason": "language_unsupported",
+                    }
+                    for i in range(req.n)
+                ],
                 usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             )
         texts, gens, _, _, completion_tokens = await self._expand(
-            prompt, n=req.n, seed=req.seed, creativity=req.creativity, max_words=None, keep_terms=[], adapter=adapter,
-            temperature=req.temperature, top_p=req.top_p, max_new_tokens=req.max_completion_tokens or req.max_tokens,
-            candidates=self.config.candidates, language=write_in, clock=clock,
+            prompt,
+            n=req.n,
+            seed=req.seed,
+            creativity=req.creativity,
+            max_words=None,
+            keep_terms=[],
+            adapter=adapter,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            max_new_tokens=req.max_completion_tokens or req.max_tokens,
+            candidates=self.config.candidates,
+            language=write_in,
+            clock=clock,
         )
         prompt_tokens = sum(g.prompt_tokens for g in gens)
         response = ChatCompletionResponse(
@@ -544,10 +654,15 @@ class ExpanderService:
             created=int(time.time()),
             model=req.model,
             system_fingerprint=self.models.revisions.get(req.model, ""),
-            choices=[{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": g.finish_reason}
-                     for i, (t, g) in enumerate(zip(texts, gens))],
-            usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                   "total_tokens": prompt_tokens + completion_tokens},
+            choices=[
+                {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": g.finish_reason}
+                for i, (t, g) in enumerate(zip(texts, gens))
+            ],
+            usage={
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         )
         clock.lap("response")
         self.metrics.observe_phases("/v1/chat/completions", clock)

@@ -26,19 +26,28 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no pro
 
 def text_chunks(text: str) -> list[str]:
     """`text` as word-sized chunks (each word with the whitespace before it); they join back to `text`."""
-    return re.findall(r"\s*\S+", text) + ([m] if (m := text[len(text.rstrip()):]) else []) or [""]
+    return re.findall(r"\s*\S+", text) + ([m] if (m := text[len(text.rstrip()) :]) else []) or [""]
 
 
 def chat_chunks(response: ChatCompletionResponse, include_usage: bool = False) -> Iterator[dict]:
     """A finished chat completion as OpenAI's chunk objects: per choice a role chunk, content chunks and a
     `finish_reason` chunk; with `include_usage` every chunk carries `usage: null` and a last chunk with no
     choices carries the usage (OpenAI's `stream_options.include_usage`)."""
-    head = {"id": response.id, "object": "chat.completion.chunk", "created": response.created,
-            "model": response.model, "system_fingerprint": response.system_fingerprint}
+    head = {
+        "id": response.id,
+        "object": "chat.completion.chunk",
+        "created": response.created,
+        "model": response.model,
+        "system_fingerprint": response.system_fingerprint,
+    }
     extra = {"usage": None} if include_usage else {}
 
     def chunk(index: int, delta: dict, finish: str | None = None) -> dict:
-        return {**head, "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra}
+        return {
+            **head,
+            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            **extra,
+        }
 
     for choice in response.choices:
         yield chunk(choice.index, {"role": "assistant", "content": ""})

@@ -154,12 +154,16 @@ def _read_file(path: Path, caption_column: str, id_column: str, category_column:
             raise CorpusError(f"{path}: not valid JSON ({exc})") from None
         if not isinstance(data, list):
             raise CorpusError(f"{path}: a .json corpus must hold a list of objects")
-        return [_make(_as_row(r, path, i), caption_column, id_column, category_column, f"{path}:item {i}")
-                for i, r in enumerate(data)]
+        return [
+            _make(_as_row(r, path, i), caption_column, id_column, category_column, f"{path}:item {i}")
+            for i, r in enumerate(data)
+        ]
     if path.suffix != ".jsonl":
         raise CorpusError(f"{path}: unsupported file type {path.suffix!r}; use .jsonl, .json or .parquet")
-    return [_make(obj, caption_column, id_column, category_column, f"{path}:{lineno}")
-            for lineno, obj in iter_jsonl(path, CorpusError)]
+    return [
+        _make(obj, caption_column, id_column, category_column, f"{path}:{lineno}")
+        for lineno, obj in iter_jsonl(path, CorpusError)
+    ]
 
 
 def _as_row(obj: object, path: Path, where: int) -> dict:
@@ -191,7 +195,9 @@ def _read_hub(ref: str, caption_column: str, id_column: str, category_column: st
     try:
         ds = load_dataset(ref, split=split)
     except Exception as exc:  # noqa: BLE001 - offline, missing and private datasets all mean "cannot read"
-        raise CorpusError(f"cannot load dataset {ref!r} split {split!r} from the hub ({type(exc).__name__}: {exc})") from None
+        raise CorpusError(
+            f"cannot load dataset {ref!r} split {split!r} from the hub ({type(exc).__name__}: {exc})"
+        ) from None
     return _rows_from_dataset(ds, ref, caption_column, id_column, category_column)
 
 

@@ -138,7 +138,9 @@ def load_examples(script_args: SFTScriptArguments):
     keep = ["prompt", "completion"]
     train = train.map(to_conversational, remove_columns=[c for c in train.column_names if c not in keep])
     if evaluation is not None:
-        evaluation = evaluation.map(to_conversational, remove_columns=[c for c in evaluation.column_names if c not in keep])
+        evaluation = evaluation.map(
+            to_conversational, remove_columns=[c for c in evaluation.column_names if c not in keep]
+        )
     return train, evaluation
 
 
@@ -296,48 +298,51 @@ def model_card(script_args, training_args, model_args, info: dict) -> str:
     )
     before, after = info.get("eval_loss_before"), info.get("eval_loss_after")
     fmt = lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else "n/a"  # noqa: E731
-    return "\n".join([
-        "---",
-        f"base_model: {info.get('base_model')}",
-        "library_name: peft" if model_args.use_peft else "library_name: transformers",
-        "tags: [expander, prompt-expansion, krea-2, sft, trl]",
-        "---",
-        "",
-        f"# expander SFT ({kind}) on `{info.get('base_model')}`",
-        "",
-        "Rewrites a short text-to-image prompt into a dense caption-like description under the expansion "
-        "contract of `expander.prompts` (system prompt + creativity level). Use it through `expander expand "
-        "--adapter <this dir>` or the engine (`create_engine(model, adapter=...)`).",
-        "",
-        "## Data",
-        "",
-        f"- synthetic pairs: {_dataset_summary(script_args.dataset_dir)}",
-        f"- used: {info.get('train_pairs')} training pairs, {info.get('eval_pairs')} held-out pairs "
-        "(held out by caption)",
-        "- examples: prompt = `build_messages(short, creativity)`, completion = the long caption; "
-        "loss on the completion only",
-        "",
-        "## Training",
-        "",
-        f"- {kind}; LoRA: {lora}",
-        f"- steps: {info.get('global_step')}; learning rate {training_args.learning_rate}; "
-        f"batch {training_args.per_device_train_batch_size} x accumulation "
-        f"{training_args.gradient_accumulation_steps}; max_length {training_args.max_length}; "
-        f"seed {training_args.seed}",
-        f"- wall time: {info.get('train_seconds', 0.0) / 60:.1f} min"
-        + (f"; resumed from {', '.join(info['resumed_from'])}" if info.get("resumed_from") else ""),
-        "",
-        "## Held-out loss (completion tokens)",
-        "",
-        "| before | after |",
-        "|---:|---:|",
-        f"| {fmt(before)} | {fmt(after)} |",
-        "",
-    ])
+    return "\n".join(
+        [
+            "---",
+            f"base_model: {info.get('base_model')}",
+            "library_name: peft" if model_args.use_peft else "library_name: transformers",
+            "tags: [expander, prompt-expansion, krea-2, sft, trl]",
+            "---",
+            "",
+            f"# expander SFT ({kind}) on `{info.get('base_model')}`",
+            "",
+            "Rewrites a short text-to-image prompt into a dense caption-like description under the expansion "
+            "contract of `expander.prompts` (system prompt + creativity level). Use it through `expander expand "
+            "--adapter <this dir>` or the engine (`create_engine(model, adapter=...)`).",
+            "",
+            "## Data",
+            "",
+            f"- synthetic pairs: {_dataset_summary(script_args.dataset_dir)}",
+            f"- used: {info.get('train_pairs')} training pairs, {info.get('eval_pairs')} held-out pairs "
+            "(held out by caption)",
+            "- examples: prompt = `build_messages(short, creativity)`, completion = the long caption; "
+            "loss on the completion only",
+            "",
+            "## Training",
+            "",
+            f"- {kind}; LoRA: {lora}",
+            f"- steps: {info.get('global_step')}; learning rate {training_args.learning_rate}; "
+            f"batch {training_args.per_device_train_batch_size} x accumulation "
+            f"{training_args.gradient_accumulation_steps}; max_length {training_args.max_length}; "
+            f"seed {training_args.seed}",
+            f"- wall time: {info.get('train_seconds', 0.0) / 60:.1f} min"
+            + (f"; resumed from {', '.join(info['resumed_from'])}" if info.get("resumed_from") else ""),
+            "",
+            "## Held-out loss (completion tokens)",
+            "",
+            "| before | after |",
+            "|---:|---:|",
+            f"| {fmt(before)} | {fmt(after)} |",
+            "",
+        ]
+    )
 
 
-def export_adapter(adapter_dir: str | Path, target_dir: str | Path, dtype: str = "bfloat16",
-                   base_model: str | None = None) -> Path:
+def export_adapter(
+    adapter_dir: str | Path, target_dir: str | Path, dtype: str = "bfloat16", base_model: str | None = None
+) -> Path:
     """Copy a PEFT adapter with its weights cast to `dtype` (e.g. to ship a small bf16 adapter).
 
     Args:
@@ -361,7 +366,10 @@ def export_adapter(adapter_dir: str | Path, target_dir: str | Path, dtype: str =
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    tensors = {k: v.to(getattr(torch, dtype)).contiguous() for k, v in load_file(str(src / "adapter_model.safetensors")).items()}
+    tensors = {
+        k: v.to(getattr(torch, dtype)).contiguous()
+        for k, v in load_file(str(src / "adapter_model.safetensors")).items()
+    }
     save_file(tensors, str(tmp / "adapter_model.safetensors"), metadata={"format": "pt"})
     for name in ("adapter_config.json", "README.md"):
         if (src / name).is_file():

@@ -35,11 +35,13 @@ def test_flop_counter_matches_a_hand_count_of_a_toy_attention_block():
     with FlopCounter() as fc:
         block(x, context)
     # Hand count, 2 FLOPs per multiply-add: tokens x in x out per linear; B x Hq x Lq x Lk x (D + Dv) for attention.
-    linear = 2 * (2 * 5 * 32 * 32          # q
-                  + 2 * 7 * 32 * 32        # kv (2 kv heads x 8 x 2 = 32 outputs)
-                  + 2 * 5 * 32 * 32        # out
-                  + 2 * 5 * 32 * 64        # up
-                  + 2 * 5 * 64 * 32)       # down
+    linear = 2 * (
+        2 * 5 * 32 * 32  # q
+        + 2 * 7 * 32 * 32  # kv (2 kv heads x 8 x 2 = 32 outputs)
+        + 2 * 5 * 32 * 32  # out
+        + 2 * 5 * 32 * 64  # up
+        + 2 * 5 * 64 * 32
+    )  # down
     attention = 2 * 2 * 4 * 5 * 7 * (8 + 8)
     assert fc.by_kind == {"linear": linear, "attention": attention}
     assert fc.calls == {"linear": 5, "attention": 1}
@@ -54,8 +56,12 @@ def test_flop_counter_matches_torch_and_a_hand_count_on_the_tiny_krea2_transform
     transformer = tiny_krea2_transformer()
     text_len, grid = 6, 4
     pos = torch.zeros(text_len + grid * grid, 3, dtype=torch.long)
-    inputs = dict(hidden_states=torch.randn(2, grid * grid, 16), encoder_hidden_states=torch.randn(2, text_len, 4, 32),
-                  timestep=torch.tensor([0.5, 0.5]), position_ids=pos)
+    inputs = dict(
+        hidden_states=torch.randn(2, grid * grid, 16),
+        encoder_hidden_states=torch.randn(2, text_len, 4, 32),
+        timestep=torch.tensor([0.5, 0.5]),
+        position_ids=pos,
+    )
     with torch.no_grad(), FlopCounter() as ours:
         transformer(**inputs)
     with torch.no_grad(), FlopCounterMode(display=False) as theirs:

@@ -25,8 +25,12 @@ def tiny_run(tmp_path_factory):
 def test_tiny_dry_run_writes_one_json_per_part_named_by_device(tiny_run):
     out, results = tiny_run
     assert set(results) == {"grpo", "eval", "serve", "render"}
-    assert sorted(p.name for p in out.glob("*.json")) == ["eval_cpu.json", "grpo_cpu.json", "render_cpu.json",
-                                                          "serve_cpu.json"]
+    assert sorted(p.name for p in out.glob("*.json")) == [
+        "eval_cpu.json",
+        "grpo_cpu.json",
+        "render_cpu.json",
+        "serve_cpu.json",
+    ]
     for part, r in results.items():
         assert json.loads((out / f"{part}_cpu.json").read_text()) == json.loads(json.dumps(r))
         assert r["part_wall_s"] > 0 and r["slug"] == "cpu" and r["cuda"] is False
@@ -82,8 +86,12 @@ def test_tiny_render_flop_count_matches_the_hand_count(tiny_run):
     # Linear layers: the same transformer at the same token counts under torch's own FLOP counter (aten mm/addmm).
     transformer = tiny_krea2_transformer()
     with torch.no_grad(), FlopCounterMode(display=False) as linear:
-        transformer(hidden_states=torch.randn(b, tok["image"], 16), encoder_hidden_states=torch.randn(b, t, 4, 32),
-                    timestep=torch.full((b,), 0.5), position_ids=torch.zeros(n, 3, dtype=torch.long))
+        transformer(
+            hidden_states=torch.randn(b, tok["image"], 16),
+            encoder_hidden_states=torch.randn(b, t, 4, 32),
+            timestep=torch.full((b,), 0.5),
+            position_ids=torch.zeros(n, 3, dtype=torch.long),
+        )
     assert f["attention"] == 2 * attention
     assert f["linear"] == 2 * linear.get_total_flops()
     assert f["total"] == f["attention"] + f["linear"]
@@ -94,10 +102,10 @@ def test_dry_plan_builds_the_full_size_models_on_meta(tmp_path, capsys):
 
     plan = fullsize_dryrun.main(["--dry-plan", "--out", str(tmp_path)])["plan"]["components"]
     assert 12.7e9 < plan["krea2_transformer"]["params"] < 13.0e9  # Krea 2: ~12.9B (diffusers' defaults)
-    assert 3.5e9 < plan["krea2_text_encoder"]["params"] < 4.2e9   # Qwen3-VL-4B-sized language model
-    assert 1.6e9 < plan["policy_qwen3-1.7b"]["params"] < 1.8e9    # Qwen3-1.7B (tied embeddings)
-    assert 4.2e8 < plan["clip_vit_l14"]["params"] < 4.4e8         # open_clip ViT-L-14
-    assert 8.0e7 < plan["dinov3_vitb16"]["params"] < 9.0e7        # DINOv3 ViT-B/16
+    assert 3.5e9 < plan["krea2_text_encoder"]["params"] < 4.2e9  # Qwen3-VL-4B-sized language model
+    assert 1.6e9 < plan["policy_qwen3-1.7b"]["params"] < 1.8e9  # Qwen3-1.7B (tied embeddings)
+    assert 4.2e8 < plan["clip_vit_l14"]["params"] < 4.4e8  # open_clip ViT-L-14
+    assert 8.0e7 < plan["dinov3_vitb16"]["params"] < 9.0e7  # DINOv3 ViT-B/16
     assert plan["krea2_transformer"]["bf16_gib"] == round(2 * plan["krea2_transformer"]["params"] / 2**30, 3)
     assert json.loads((tmp_path / "plan_meta.json").read_text())["components"] == plan
     assert "krea2_transformer" in capsys.readouterr().out

@@ -14,13 +14,37 @@ def test_make_tiny_krea2_then_render_a_grid(tmp_path, capsys):
     assert main(["make-tiny-krea2", str(model), "--seed", "3"]) == 0
     assert (model / "model_index.json").is_file()
     out = tmp_path / "out"
-    code = main(["render", "--model", str(model), "--prompt", "a red fox", "--prompt", "a blue door",
-                 "--seed", "1", "--seed", "2", "--out", str(out), "--height", "48", "--width", "64",
-                 "--steps", "2"])
+    code = main(
+        [
+            "render",
+            "--model",
+            str(model),
+            "--prompt",
+            "a red fox",
+            "--prompt",
+            "a blue door",
+            "--seed",
+            "1",
+            "--seed",
+            "2",
+            "--out",
+            str(out),
+            "--height",
+            "48",
+            "--width",
+            "64",
+            "--steps",
+            "2",
+        ]
+    )
     assert code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert [(e["prompt"], e["seed"]) for e in manifest["images"]] == [
-        ("a red fox", 1), ("a red fox", 2), ("a blue door", 1), ("a blue door", 2)]
+        ("a red fox", 1),
+        ("a red fox", 2),
+        ("a blue door", 1),
+        ("a blue door", 2),
+    ]
     assert manifest["settings"]["steps"] == 2 and manifest["settings"]["preset"] == "turbo"
     pixels = [Image.open(out / e["file"]) for e in manifest["images"]]
     assert all(im.size == (64, 48) for im in pixels)
@@ -46,8 +70,28 @@ def test_render_takes_the_tiny_krea2_ref(tmp_path, tiny_krea2_dir):
 
     assert resolve_krea2("tiny:krea2") == tiny_krea2_dir
     out = tmp_path / "out"
-    assert main(["render", "--model", "tiny:krea2", "--prompt", "x", "--seed", "0", "--height", "32",
-                 "--width", "32", "--steps", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "render",
+                "--model",
+                "tiny:krea2",
+                "--prompt",
+                "x",
+                "--seed",
+                "0",
+                "--height",
+                "32",
+                "--width",
+                "32",
+                "--steps",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert Image.open(out / manifest["images"][0]["file"]).size == (32, 32)
 

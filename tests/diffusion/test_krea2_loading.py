@@ -10,8 +10,10 @@ from transformers import AutoTokenizer
 from diffusion import Krea2ModelError, Krea2Renderer
 from diffusion.prompt_template import template_token_counts
 
-PREFIX = ("<|im_start|>system\nDescribe the image by detailing the color, shape, size, texture, quantity, text, "
-          "spatial relationships of the objects and background:<|im_end|>\n<|im_start|>user\n")
+PREFIX = (
+    "<|im_start|>system\nDescribe the image by detailing the color, shape, size, texture, quantity, text, "
+    "spatial relationships of the objects and background:<|im_end|>\n<|im_start|>user\n"
+)
 SUFFIX = "<|im_end|>\n<|im_start|>assistant\n"
 
 

@@ -14,7 +14,7 @@ PROMPTS = [
     "a red fox in snow",
     "a lighthouse on a cliff at dusk, waves crashing below, long exposure",
     "two cats",
-    "an isometric pixel-art city block with neon signs that read \"OPEN 24H\" and rain on the street",
+    'an isometric pixel-art city block with neon signs that read "OPEN 24H" and rain on the street',
     "a bowl of ramen",
     "portrait of an old sailor, oil painting, thick brush strokes, warm light from the left",
     "a tiny robot watering a plant",
@@ -44,8 +44,15 @@ def _pipeline(path):
 
 
 def _pipeline_image(pipe, prompt, seed, steps, guidance):
-    return pipe(prompt, height=SIZE, width=SIZE, num_inference_steps=steps, guidance_scale=guidance,
-                generator=torch.Generator("cpu").manual_seed(seed), output_type="pt").images
+    return pipe(
+        prompt,
+        height=SIZE,
+        width=SIZE,
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        generator=torch.Generator("cpu").manual_seed(seed),
+        output_type="pt",
+    ).images
 
 
 def test_matches_diffusers_pipeline_turbo(renderer, tiny_krea2_dir):
@@ -69,8 +76,9 @@ def test_matches_diffusers_pipeline_with_guidance(tiny_krea2_dir):
     assert error < PIXEL
     # Random tiny weights condition weakly on text, so guidance moves pixels only a little; the guided
     # pipeline must still match far better than the unguided render does.
-    unguided = renderer.render(prompts, seeds, height=SIZE, width=SIZE, num_inference_steps=2,
-                               guidance_scale=0.0, output_type="pt")
+    unguided = renderer.render(
+        prompts, seeds, height=SIZE, width=SIZE, num_inference_steps=2, guidance_scale=0.0, output_type="pt"
+    )
     assert error < (ours - unguided).abs().mean().item() / 10
 
 
@@ -145,6 +153,7 @@ def test_sizes_are_rounded_up_with_a_warning(renderer, caplog):
 
 def test_out_of_memory_halves_the_micro_batch(renderer):
     """A hook on the real transformer raises torch.OutOfMemoryError for batches above 2 (as a GPU would)."""
+
     def fail_when_large(module, args, kwargs):
         if kwargs["hidden_states"].shape[0] > 2:
             raise torch.OutOfMemoryError("simulated CUDA out of memory")
@@ -166,7 +175,9 @@ def test_settings_report_the_preset_and_template(renderer, tiny_krea2_dir):
     assert (s["preset"], s["steps"], s["guidance"]) == ("turbo", 8, 0.0)
     assert s["dtype"] == "float32" and s["size_multiple"] == 16
     assert (s["template_prefix_tokens"], s["template_suffix_tokens"]) == (
-        renderer.pipe.prompt_template_encode_start_idx, renderer.pipe.prompt_template_encode_num_suffix_tokens)
+        renderer.pipe.prompt_template_encode_start_idx,
+        renderer.pipe.prompt_template_encode_num_suffix_tokens,
+    )
     raw = Krea2Renderer.from_pretrained(tiny_krea2_dir, preset="raw").settings()
     assert (raw["preset"], raw["steps"], raw["guidance"]) == ("raw", 28, 4.5)
 

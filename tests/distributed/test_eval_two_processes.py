@@ -16,8 +16,24 @@ TINY = REPO / "configs" / "eval" / "tiny_cpu.yaml"
 
 def _eval_args(out) -> list[str]:
     # 3 prompts x 2 arms x 2 seeds; batch 2 makes several expansion and render chunks to deal out.
-    return ["-m", "expander.cli", "eval", "--config", str(TINY), "--output-dir", str(out), "--no-progress",
-            "--num_prompts", "3", "--render_batch_size", "2", "--report_max_prompts", "3", "--bootstrap_samples", "100"]
+    return [
+        "-m",
+        "expander.cli",
+        "eval",
+        "--config",
+        str(TINY),
+        "--output-dir",
+        str(out),
+        "--no-progress",
+        "--num_prompts",
+        "3",
+        "--render_batch_size",
+        "2",
+        "--report_max_prompts",
+        "3",
+        "--bootstrap_samples",
+        "100",
+    ]
 
 
 def test_two_process_eval_equals_one_process_and_renders_each_image_once(tmp_path):
@@ -25,8 +41,14 @@ def test_two_process_eval_equals_one_process_and_renders_each_image_once(tmp_pat
     two, one = tmp_path / "two", tmp_path / "one"
     proc = torchrun(_eval_args(two), env=env)
     assert proc.stdout.count("results:") == 1  # the main process reports, once
-    single = subprocess.run([sys.executable, *_eval_args(one)], cwd=REPO, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, **env, "OMP_NUM_THREADS": "1"})
+    single = subprocess.run(
+        [sys.executable, *_eval_args(one)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **env, "OMP_NUM_THREADS": "1"},
+    )
     assert single.returncode == 0, single.stderr[-4000:]
 
     a, b = (pd.read_parquet(d / "results.parquet").drop(columns=["image_path"]) for d in (two, one))

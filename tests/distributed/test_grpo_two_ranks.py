@@ -21,11 +21,36 @@ TINY = REPO / "configs" / "grpo" / "tiny_cpu.yaml"
 @pytest.fixture(scope="module")
 def two_rank_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("grpo2") / "run"
-    proc = torchrun(["-m", "expander.cli", "grpo", "--config", str(TINY), "--output_dir", str(out), "--max_steps", "1",
-                     "--num_generations", "4", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1",
-                     "--max_completion_length", "16", "--save_steps", "1", "--image_grid_steps", "1",
-                     "--drop_zero_std_epochs", "1", "--report_to", "none"],
-                    env={"EXPANDER_CACHE": os.environ["EXPANDER_CACHE"]})
+    proc = torchrun(
+        [
+            "-m",
+            "expander.cli",
+            "grpo",
+            "--config",
+            str(TINY),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "1",
+            "--num_generations",
+            "4",
+            "--per_device_train_batch_size",
+            "2",
+            "--gradient_accumulation_steps",
+            "1",
+            "--max_completion_length",
+            "16",
+            "--save_steps",
+            "1",
+            "--image_grid_steps",
+            "1",
+            "--drop_zero_std_epochs",
+            "1",
+            "--report_to",
+            "none",
+        ],
+        env={"EXPANDER_CACHE": os.environ["EXPANDER_CACHE"]},
+    )
     rows = [json.loads(line) for line in (out / "completions" / "step_000001.jsonl").read_text().splitlines()]
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return out, proc.stdout, rows, {r["step"]: r for r in metrics if "reward" in r}
@@ -44,8 +69,10 @@ def test_the_completions_table_has_every_completion_once_with_its_image(two_rank
 def test_render_counters_are_summed_over_processes(two_rank_run):
     _, _, rows, logged = two_rank_run
     # Each process renders its distinct non-empty completions once; the total is their sum, not the mean.
-    per_rank = {rank: {clean_output(r["completion"]) for r in rows if r["rank"] == rank and clean_output(r["completion"])}
-                for rank in (0, 1)}
+    per_rank = {
+        rank: {clean_output(r["completion"]) for r in rows if r["rank"] == rank and clean_output(r["completion"])}
+        for rank in (0, 1)
+    }
     assert logged[1]["renders/total"] == sum(len(v) for v in per_rank.values())
 
 

@@ -10,16 +10,20 @@ from tests.distributed.conftest import SCRIPTS, torchrun
 
 
 def test_an_output_dir_not_shared_by_every_process_fails_on_every_process(tmp_path):
-    torchrun([str(SCRIPTS / "shared_output_dir.py"), str(tmp_path), "per-rank"],
-             env={"EXPANDER_CACHE": os.environ["EXPANDER_CACHE"]})
+    torchrun(
+        [str(SCRIPTS / "shared_output_dir.py"), str(tmp_path), "per-rank"],
+        env={"EXPANDER_CACHE": os.environ["EXPANDER_CACHE"]},
+    )
     for rank in (0, 1):
         verdict = (tmp_path / f"verdict{rank}.txt").read_text()
         assert "is not shared by all processes" in verdict and "process 1" in verdict  # no hang, both raise
 
 
 def test_a_shared_output_dir_passes_and_leaves_no_marker(tmp_path):
-    torchrun([str(SCRIPTS / "shared_output_dir.py"), str(tmp_path), "shared"],
-             env={"EXPANDER_CACHE": os.environ["EXPANDER_CACHE"]})
+    torchrun(
+        [str(SCRIPTS / "shared_output_dir.py"), str(tmp_path), "shared"],
+        env={"EXPANDER_CACHE": os.environ["EXPANDER_CACHE"]},
+    )
     assert [(tmp_path / f"verdict{r}.txt").read_text() for r in (0, 1)] == ["ok", "ok"]
     assert not list((tmp_path / "run").glob(".expander_shared_*"))
 
@@ -35,7 +39,9 @@ def test_an_explicit_gpu_shared_by_every_process_of_a_machine_is_refused_at_star
     training = SimpleNamespace(per_device_train_batch_size=2, steps_per_generation=1, num_generations=4)
     tiny = "configs/rewards/tiny.yaml"
     with pytest.raises(GRPOSetupError, match=r"render.device cuda:1 .* shared by all 4 processes"):
-        run.check_distributed_setup(GRPOScriptArguments(rewards_config=tiny, rewards_overrides={"render.device": "cuda:1"}),
-                                    training)
-    run.check_distributed_setup(GRPOScriptArguments(rewards_config=tiny, rewards_overrides={"render.device": "cuda"}),
-                                training)  # each process's own GPU: fine
+        run.check_distributed_setup(
+            GRPOScriptArguments(rewards_config=tiny, rewards_overrides={"render.device": "cuda:1"}), training
+        )
+    run.check_distributed_setup(
+        GRPOScriptArguments(rewards_config=tiny, rewards_overrides={"render.device": "cuda"}), training
+    )  # each process's own GPU: fine

@@ -15,8 +15,20 @@ from .conftest import TINY_CONFIG
 def test_eval_command_with_output_dir_override_reuses_the_cache(tiny_run, tmp_path, capsys):
     cfg, _, _ = tiny_run
     out = tmp_path / "run"
-    code = main(["eval", "--config", str(TINY_CONFIG), "--output-dir", str(out), "--cache_dir",
-                 str(cfg.resolved_cache_dir()), "--bootstrap_samples", "200", "--no-progress"])
+    code = main(
+        [
+            "eval",
+            "--config",
+            str(TINY_CONFIG),
+            "--output-dir",
+            str(out),
+            "--cache_dir",
+            str(cfg.resolved_cache_dir()),
+            "--bootstrap_samples",
+            "200",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "rendered 0, expanded 0 this run" in printed and str(out / "report.html") in printed
@@ -31,11 +43,18 @@ def test_eval_command_with_output_dir_override_reuses_the_cache(tiny_run, tmp_pa
         (["eval", "--config", "configs/eval/nope.yaml"], "does not exist"),
         (["eval", "--config", str(TINY_CONFIG), "--num_promts", "3"], "unknown key(s) num_promts"),
         (["eval", "--config", str(TINY_CONFIG), "--output-dir"], "--output-dir needs a value"),
-        (["eval", "--config", str(TINY_CONFIG), "--prompt_file", "nowhere.tsv", "--output-dir", "{tmp}"],
-         "prompt file nowhere.tsv does not exist"),
-        (["eval", "--config", str(TINY_CONFIG), "--categories", "Dragons", "--output-dir", "{tmp}"], "unknown category"),
-        (["eval", "--config", str(TINY_CONFIG), "--renderer", "{tmp}/no-krea2", "--output-dir", "{tmp}"],
-         "no-krea2 does not exist"),
+        (
+            ["eval", "--config", str(TINY_CONFIG), "--prompt_file", "nowhere.tsv", "--output-dir", "{tmp}"],
+            "prompt file nowhere.tsv does not exist",
+        ),
+        (
+            ["eval", "--config", str(TINY_CONFIG), "--categories", "Dragons", "--output-dir", "{tmp}"],
+            "unknown category",
+        ),
+        (
+            ["eval", "--config", str(TINY_CONFIG), "--renderer", "{tmp}/no-krea2", "--output-dir", "{tmp}"],
+            "no-krea2 does not exist",
+        ),
     ],
 )
 def test_bad_input_exits_2_naming_the_problem(argv, message, capsys, tmp_path):

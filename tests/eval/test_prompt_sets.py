@@ -58,7 +58,9 @@ def test_own_csv_and_jsonl(tmp_path):
     assert [p.text for p in got] == ["a fox, in snow", "a red bus"]
     assert [p.category for p in got] == ["animals", "-"] and got[0].challenge == "-"
     jsonl = tmp_path / "mine.jsonl"
-    jsonl.write_text(json.dumps({"text": "two cats", "challenge": "Quantity"}) + "\n\n" + json.dumps({"prompt": "a sign"}) + "\n")
+    jsonl.write_text(
+        json.dumps({"text": "two cats", "challenge": "Quantity"}) + "\n\n" + json.dumps({"prompt": "a sign"}) + "\n"
+    )
     assert [(p.text, p.challenge) for p in load_prompt_file(jsonl)] == [("two cats", "Quantity"), ("a sign", "-")]
 
 

@@ -22,7 +22,14 @@ def test_report_is_self_contained_and_has_the_sections(tiny_run):
     html = result.report_path.read_text()
     assert result.summary["git"]["commit"] in html
     assert "smollm2-135m" in html and "tiny:krea2" in html  # model refs and renderer in the header
-    for section in ("id='win-chart'", "id='dist-chart'", "id='by-category'", "id='by-challenge'", "id='grid'", "id='means'"):
+    for section in (
+        "id='win-chart'",
+        "id='dist-chart'",
+        "id='by-category'",
+        "id='by-challenge'",
+        "id='grid'",
+        "id='means'",
+    ):
         assert section in html, section
     sources = re.findall(r"""src=['"]([^'"]+)['"]""", html)
     assert sources and all(s.startswith("data:image/") for s in sources)

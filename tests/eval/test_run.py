@@ -24,8 +24,20 @@ def test_tiny_eval_writes_one_row_per_prompt_arm_seed(tiny_run, eval_renderer):
     n_prompts = cfg.num_prompts
     assert len(df) == n_prompts * len(cfg.arms) * cfg.seeds_per_prompt == 80
     assert df.groupby(["prompt_id", "arm", "seed_index"]).size().max() == 1
-    for col in ("aesthetic", "clip_score", "constraint_score", "constraint_ok", "dino_seed_diversity",
-                "dino_dist_to_baseline", "expansion_words", "image_flagged", "text_flags", "withheld", "category", "challenge"):
+    for col in (
+        "aesthetic",
+        "clip_score",
+        "constraint_score",
+        "constraint_ok",
+        "dino_seed_diversity",
+        "dino_dist_to_baseline",
+        "expansion_words",
+        "image_flagged",
+        "text_flags",
+        "withheld",
+        "category",
+        "challenge",
+    ):
         assert col in df.columns, col
     rendered_rows = df[df["render_key"].notna()]
     assert rendered_rows["aesthetic"].notna().all() and rendered_rows["clip_score"].notna().all()
@@ -104,21 +116,42 @@ def test_an_extra_arm_renders_only_its_own_images(tiny_run, eval_renderer, eval_
     # the cache is keyed by content (settings, text, seed), not by run, so the two old arms cost nothing.
     picked = first.results.drop_duplicates("prompt_id").head(4)
     prompt_file = tmp_path / "four.jsonl"
-    prompt_file.write_text("".join(json.dumps({"prompt": p, "category": c, "challenge": h}) + "\n"
-                                   for p, c, h in zip(picked["prompt"], picked["category"], picked["challenge"])))
-    common = ["--prompt_file", str(prompt_file), "--num_prompts", "4", "--output_dir", str(tmp_path / "run"),
-              "--cache_dir", str(cfg.resolved_cache_dir())]
+    prompt_file.write_text(
+        "".join(
+            json.dumps({"prompt": p, "category": c, "challenge": h}) + "\n"
+            for p, c, h in zip(picked["prompt"], picked["category"], picked["challenge"])
+        )
+    )
+    common = [
+        "--prompt_file",
+        str(prompt_file),
+        "--num_prompts",
+        "4",
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--cache_dir",
+        str(cfg.resolved_cache_dir()),
+    ]
     old_arms = "[{name: raw}, {name: smollm2-low, model: smollm2-135m, creativity: low, max_words: 40}"
     before = eval_renderer.render_count
-    same = run_eval(load_eval_config(TINY_CONFIG, common + ["--arms", old_arms + "]"]),
-                    renderer=eval_renderer, scorers=eval_scorers, progress=False, write_report=False)
+    same = run_eval(
+        load_eval_config(TINY_CONFIG, common + ["--arms", old_arms + "]"]),
+        renderer=eval_renderer,
+        scorers=eval_scorers,
+        progress=False,
+        write_report=False,
+    )
     assert same.rendered == 0 and same.expanded == 0 and eval_renderer.render_count == before
 
-    extra = load_eval_config(TINY_CONFIG, common + [
-        "--arms", old_arms + ", {name: smollm2-terse, model: smollm2-135m, creativity: low, max_words: 12}]"])
+    extra = load_eval_config(
+        TINY_CONFIG,
+        common + ["--arms", old_arms + ", {name: smollm2-terse, model: smollm2-135m, creativity: low, max_words: 12}]"],
+    )
     result = run_eval(extra, renderer=eval_renderer, scorers=eval_scorers, progress=False, write_report=False)
     df = result.results
-    new_keys = set(df.loc[df["arm"] == "smollm2-terse", "render_key"].dropna()) - set(first.results["render_key"].dropna())
+    new_keys = set(df.loc[df["arm"] == "smollm2-terse", "render_key"].dropna()) - set(
+        first.results["render_key"].dropna()
+    )
     assert result.expanded == 4 * cfg.seeds_per_prompt  # only the new arm was expanded
     assert result.rendered == len(new_keys) > 0
     assert eval_renderer.render_count - before == len(new_keys)
@@ -138,8 +171,17 @@ def test_flagged_images_are_withheld_from_the_report(tiny_run, eval_renderer, tm
 
     cfg, first, _ = tiny_run
     # A threshold below every cosine flags every image: the report must show none of them.
-    strict = load_eval_config(TINY_CONFIG, ["--output_dir", str(tmp_path), "--cache_dir", str(cfg.resolved_cache_dir()),
-                                            "--image_safety_threshold", "-1.0"])
+    strict = load_eval_config(
+        TINY_CONFIG,
+        [
+            "--output_dir",
+            str(tmp_path),
+            "--cache_dir",
+            str(cfg.resolved_cache_dir()),
+            "--image_safety_threshold",
+            "-1.0",
+        ],
+    )
     result = run_eval(strict, renderer=eval_renderer, scorers=build_scorers(strict), progress=False)
     assert result.rendered == 0
     assert result.results["withheld"].all() and result.summary["counts"]["withheld"] == 80

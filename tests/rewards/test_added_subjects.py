@@ -6,7 +6,14 @@ import pytest
 
 from expander.rewards import RewardSuite
 from expander.rewards.added_subjects import added_subjects_score, score_added_subjects
-from expander.rewards.config import FaithfulnessConfig, FormatConfig, GateConfig, RewardsConfig, SafetyConfig, load_rewards_config
+from expander.rewards.config import (
+    FaithfulnessConfig,
+    FormatConfig,
+    GateConfig,
+    RewardsConfig,
+    SafetyConfig,
+    load_rewards_config,
+)
 
 FOX = "a red fox in snow"
 KEPT = "A red fox stands in deep fresh snow at the edge of a pine forest at dawn, soft pink light, long lens."

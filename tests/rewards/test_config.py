@@ -26,16 +26,19 @@ def test_real_config_names_the_real_checkpoints():
     assert cfg.diversity.model == "facebook/dinov3-vitb16-pretrain-lvd1689m"
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["--rewards", "aesthetic,beauty"], "unknown reward 'beauty'"),
-    (["--weights", "{gate: 3}"], "gate weight is derived"),
-    (["--weights", "{asthetic: 2}"], "weights names 'asthetic'"),
-    (["--render.height", "100"], "multiples of 16"),
-    (["--num_generations", "1"], "num_generations must be >= 2"),
-    (["--gates.margin", "1.0"], "gates.margin must be > 1"),
-    (["--format.min_words", "50", "--format.max_words", "10"], "min_words <= max_words"),
-    (["--render.hieght", "64"], "unknown key(s) render.hieght"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["--rewards", "aesthetic,beauty"], "unknown reward 'beauty'"),
+        (["--weights", "{gate: 3}"], "gate weight is derived"),
+        (["--weights", "{asthetic: 2}"], "weights names 'asthetic'"),
+        (["--render.height", "100"], "multiples of 16"),
+        (["--num_generations", "1"], "num_generations must be >= 2"),
+        (["--gates.margin", "1.0"], "gates.margin must be > 1"),
+        (["--format.min_words", "50", "--format.max_words", "10"], "min_words <= max_words"),
+        (["--render.hieght", "64"], "unknown key(s) render.hieght"),
+    ],
+)
 def test_bad_values_are_named(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_rewards_config(CONFIGS / "tiny.yaml", overrides)

@@ -44,8 +44,10 @@ def batches(draw):
 def test_gated_member_has_lowest_advantage_under_trl_aggregation(batch):
     g, weights, rows, gated = batch
     w_gate = gate_weight(weights, g)
-    matrix = torch.tensor([[math.nan if v is None else v for v in row] + [0.0 if gd else 1.0]
-                           for row, gd in zip(rows, gated)], dtype=torch.float32)
+    matrix = torch.tensor(
+        [[math.nan if v is None else v for v in row] + [0.0 if gd else 1.0] for row, gd in zip(rows, gated)],
+        dtype=torch.float32,
+    )
     adv = trl_advantages(matrix, list(weights) + [w_gate], g).view(-1, g)
     gated_t = torch.tensor(gated).view(-1, g)
     for group_adv, group_gated in zip(adv, gated_t):
@@ -70,8 +72,9 @@ def test_group_advantages_matches_trl(batch):
     full = [row + [0.0 if gd else 1.0] for row, gd in zip(rows, gated)]
     w = list(weights) + [gate_weight(weights, g)]
     ours = group_advantages(full, w, [i // g for i in range(len(full))])
-    theirs = trl_advantages(torch.tensor([[math.nan if v is None else v for v in r] for r in full],
-                                         dtype=torch.float32), w, g)
+    theirs = trl_advantages(
+        torch.tensor([[math.nan if v is None else v for v in r] for r in full], dtype=torch.float32), w, g
+    )
     assert ours == pytest.approx(theirs.tolist(), rel=1e-4, abs=1e-4)
 
 

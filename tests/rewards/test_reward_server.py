@@ -29,9 +29,24 @@ from expander.rewards import RewardSuite, load_rewards_config  # noqa: E402
 from expander.rewards.registry import reward_layout  # noqa: E402
 from tests.rewards.test_suite import SHORTS, TINY, Logs, completions_for  # noqa: E402
 
-SERVER_KEYS = ["--reward_server.replicas", "2", "--reward_server.num_cpus", "0.5", "--reward_server.torch_threads", "1",
-               "--reward_server.batch_wait_timeout_s", "0.2", "--reward_server.host", "127.0.0.1",
-               "--reward_server.timeout_s", "30", "--reward_server.retries", "2", "--reward_server.backoff_s", "0.5"]
+SERVER_KEYS = [
+    "--reward_server.replicas",
+    "2",
+    "--reward_server.num_cpus",
+    "0.5",
+    "--reward_server.torch_threads",
+    "1",
+    "--reward_server.batch_wait_timeout_s",
+    "0.2",
+    "--reward_server.host",
+    "127.0.0.1",
+    "--reward_server.timeout_s",
+    "30",
+    "--reward_server.retries",
+    "2",
+    "--reward_server.backoff_s",
+    "0.5",
+]
 
 
 def _free_port() -> int:
@@ -119,12 +134,31 @@ def _mock_client(replies: list[int], calls: list[dict]):
                 Image.new("RGB", (8, 8), (10 * i,) * 3).save(png, format="PNG")
                 images.append(base64.b64encode(png.getvalue()).decode())
             images.append(None)
-        return httpx.Response(200, json={"names": names, "rewards": {m: [0.5] * n for m in names}, "seeds": [1] * n,
-                                         "metrics": {"gate": [["gates/gated_fraction", 0.0]]}, "images": images,
-                                         "seconds": {"render": 0.25}})
+        return httpx.Response(
+            200,
+            json={
+                "names": names,
+                "rewards": {m: [0.5] * n for m in names},
+                "seeds": [1] * n,
+                "metrics": {"gate": [["gates/gated_fraction", 0.0]]},
+                "images": images,
+                "seconds": {"render": 0.25},
+            },
+        )
 
-    cfg = load_rewards_config(TINY, ["--reward_server.url", "http://service/rewards", "--reward_server.retries", "2",
-                                     "--reward_server.backoff_s", "0.01", "--reward_server.timeout_s", "5"])
+    cfg = load_rewards_config(
+        TINY,
+        [
+            "--reward_server.url",
+            "http://service/rewards",
+            "--reward_server.retries",
+            "2",
+            "--reward_server.backoff_s",
+            "0.01",
+            "--reward_server.timeout_s",
+            "5",
+        ],
+    )
     names = reward_layout(cfg)[0]
     return RemoteRewards(cfg, check=False, transport=httpx.MockTransport(handle))
 
@@ -195,7 +229,9 @@ def test_two_replicas_score_like_the_in_process_suite_rendering_each_completion_
             assert got[name] == pytest.approx(want[name], abs=1e-5), name
             assert all(v is not None and math.isfinite(v) for v in got[name]), name
     # The replicas' log_metric/log_extra calls are replayed: the columns TRL logs in-process are there.
-    assert {"rewards_none/aesthetic", "renders/total", "gates/gated_fraction", "remote/latency_s"} <= set(logs[0].metrics)
+    assert {"rewards_none/aesthetic", "renders/total", "gates/gated_fraction", "remote/latency_s"} <= set(
+        logs[0].metrics
+    )
     assert len(logs[0].extra["gate_reasons"]) == 4 and remote.counts["failed_rows"] == 0
     assert remote.counts["requests"] == 4  # one request per caller, shared by its 6 reward functions
 
@@ -239,10 +275,27 @@ def test_eval_through_the_service_scores_like_in_process_eval_and_writes_its_rep
     remote_keys = ["--reward_server.url", url, "--reward_server.concurrency", "2", "--reward_server.timeout_s", "30"]
 
     def config(name: str, *extra: str, remote: bool = True):
-        return load_eval_config("configs/eval/tiny_remote.yaml", [
-            "--prompt_file", str(prompts), "--num_prompts", "3", "--stratify_by", "none", "--arms", "[{name: raw}]",
-            "--render_batch_size", "4", "--bootstrap_samples", "100", "--output_dir", str(tmp_path / name),
-            *(remote_keys if remote else ["--reward_server.url", "null"]), *extra])
+        return load_eval_config(
+            "configs/eval/tiny_remote.yaml",
+            [
+                "--prompt_file",
+                str(prompts),
+                "--num_prompts",
+                "3",
+                "--stratify_by",
+                "none",
+                "--arms",
+                "[{name: raw}]",
+                "--render_batch_size",
+                "4",
+                "--bootstrap_samples",
+                "100",
+                "--output_dir",
+                str(tmp_path / name),
+                *(remote_keys if remote else ["--reward_server.url", "null"]),
+                *extra,
+            ],
+        )
 
     with pytest.raises(EvalServiceError, match=r"height: eval 64, service render.height 32"):
         run_eval(config("wrong", "--height", "64"), progress=False)
@@ -282,16 +335,31 @@ def test_grpo_tiny_step_with_the_remote_backend_logs_the_same_reward_columns(ser
 
     url, _, _ = service
     out = tmp_path / "run"
-    argv = ["--config", "configs/grpo/tiny_cpu.yaml", "--output_dir", str(out), "--max_steps", "1",
-            "--max_completion_length", "16", "--save_steps", "10", "--report_to", "none",
-            "--rewards.reward_server.url", url, *[a.replace("--", "--rewards.", 1) if a.startswith("--") else a
-                                                 for a in SERVER_KEYS]]
+    argv = [
+        "--config",
+        "configs/grpo/tiny_cpu.yaml",
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "1",
+        "--max_completion_length",
+        "16",
+        "--save_steps",
+        "10",
+        "--report_to",
+        "none",
+        "--rewards.reward_server.url",
+        url,
+        *[a.replace("--", "--rewards.", 1) if a.startswith("--") else a for a in SERVER_KEYS],
+    ]
     trainer = main(*make_parser().parse_args_and_config(argv))
     assert trainer.state.global_step == 1
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     row = next(r for r in logged if "reward" in r)
     names, _ = reward_layout(load_rewards_config(TINY))
-    assert {f"rewards/{n}/mean" for n in names} | {"renders/total", "gates/gated_fraction", "remote/latency_s"} <= set(row)
+    assert {f"rewards/{n}/mean" for n in names} | {"renders/total", "gates/gated_fraction", "remote/latency_s"} <= set(
+        row
+    )
     assert row["remote/failed_rows"] == 0
     assert all(math.isfinite(row[f"rewards/{n}/mean"]) for n in names)
     # The image table and grid: the service sent each row's render back, the pixels of an in-process render.
@@ -302,7 +370,8 @@ def test_grpo_tiny_step_with_the_remote_backend_logs_the_same_reward_columns(ser
     assert table and all(r["image"] for r in table)
     assert (out / "image_grids" / "step_000001.png").is_file()
     local = RewardSuite(load_rewards_config(TINY)).cache.images_for(
-        [r["short_prompt"] for r in table], [clean_output(r["completion"]) for r in table], 0)
+        [r["short_prompt"] for r in table], [clean_output(r["completion"]) for r in table], 0
+    )
     for r, image in zip(table, local):
         jpeg = io.BytesIO()
         to_pil(image).save(jpeg, format="JPEG", quality=90)  # as the trainer saves it

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -30,6 +29,7 @@ def images() -> torch.Tensor:
 
 
 # -- aesthetic head -------------------------------------------------------------------------------------
+
 
 def test_linear_head_layout_computes_w_dot_x_plus_b(tmp_path):
     # LAION's sa_0_4_vit_l_14_linear.pth layout: a single Linear with `weight` and `bias`.
@@ -83,6 +83,7 @@ def test_aesthetic_scores_are_per_image_and_batch_independent(clip, images):
 
 # -- CLIP similarity / faithfulness ---------------------------------------------------------------------
 
+
 def test_clip_similarity_is_a_cosine_of_the_right_pairs(clip, images):
     sim = ClipSimilarity(clip)
     texts = ["a red fox", "a lighthouse", "a red fox", "a bowl of soup"]
@@ -111,11 +112,18 @@ def test_resize_center_crop_keeps_the_centre():
 
 # -- diversity ------------------------------------------------------------------------------------------
 
+
 def test_group_diversity_on_hand_made_groups():
-    e = [torch.tensor([1.0, 0.0]), torch.tensor([1.0, 0.0]),            # group a: identical -> 0
-         torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]), torch.tensor([-1.0, 0.0]),  # group b
-         torch.tensor([0.3, 0.4]),                                      # group c: alone -> None
-         None, torch.tensor([2.0, 0.0])]                                # group d: one missing -> None, None
+    e = [
+        torch.tensor([1.0, 0.0]),
+        torch.tensor([1.0, 0.0]),  # group a: identical -> 0
+        torch.tensor([1.0, 0.0]),
+        torch.tensor([0.0, 1.0]),
+        torch.tensor([-1.0, 0.0]),  # group b
+        torch.tensor([0.3, 0.4]),  # group c: alone -> None
+        None,
+        torch.tensor([2.0, 0.0]),
+    ]  # group d: one missing -> None, None
     ids = ["a", "a", "b", "b", "b", "c", "d", "d"]
     d = group_diversity(e, ids)
     assert d[0] == pytest.approx(0.0, abs=1e-6) and d[1] == pytest.approx(0.0, abs=1e-6)
@@ -143,6 +151,7 @@ def test_dinov3_embedder_tiny(images):
 
 # -- seeds ----------------------------------------------------------------------------------------------
 
+
 def test_seeds_are_common_within_a_group_and_change_with_step():
     s = derive_seed("a fox", 3)
     assert s == derive_seed("a fox", 3)
@@ -153,6 +162,7 @@ def test_seeds_are_common_within_a_group_and_change_with_step():
 
 
 # -- safety ---------------------------------------------------------------------------------------------
+
 
 def test_image_safety_thresholds(clip, images):
     never = ImageSafety(clip, SafetyConfig(threshold=1.01))
@@ -174,7 +184,9 @@ def test_image_safety_rejects_unknown_categories(clip):
 
 def test_safety_layers_gate_additions_not_requests():
     assert text_safety("a knight", "a knight in armour on a hill at dawn") == []
-    assert any("adds categories" in r for r in text_safety("a knight", "a knight covered in blood and gore, a severed head"))
+    assert any(
+        "adds categories" in r for r in text_safety("a knight", "a knight covered in blood and gore, a severed head")
+    )
     # The image layer: a category the user asked for is excused, an added one is not, a hard one never.
     asked = "a gory zombie battle with blood and severed limbs"
     assert combine_safety(asked, asked, ["violence_gore"], image_layer=True).ok
@@ -184,6 +196,7 @@ def test_safety_layers_gate_additions_not_requests():
 
 
 # -- tiny refs and real refs offline --------------------------------------------------------------------
+
 
 def test_tiny_refs_are_cached_and_unknown_ones_rejected():
     first = resolve_ref("tiny:aesthetic-head")
@@ -208,9 +221,17 @@ def tiny_nsfw_classifier(tmp_path_factory) -> str:
 
     path = tmp_path_factory.mktemp("nsfw")
     torch.manual_seed(0)
-    config = ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                       image_size=32, patch_size=16, num_labels=2, id2label={0: "normal", 1: "nsfw"},
-                       label2id={"normal": 0, "nsfw": 1})
+    config = ViTConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=32,
+        patch_size=16,
+        num_labels=2,
+        id2label={0: "normal", 1: "nsfw"},
+        label2id={"normal": 0, "nsfw": 1},
+    )
     ViTForImageClassification(config).save_pretrained(path)
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
     return str(path)

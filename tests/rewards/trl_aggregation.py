@@ -19,11 +19,14 @@ def _trl_normalize_then_sum_source() -> str:
 
     src = textwrap.dedent(inspect.getsource(GRPOTrainer._generate_and_score_completions))
     lines = src.splitlines()
-    start = next(i for i, l in enumerate(lines) if 'elif self.multi_objective_aggregation == "normalize_then_sum":' in l)
+    start = next(
+        i for i, l in enumerate(lines) if 'elif self.multi_objective_aggregation == "normalize_then_sum":' in l
+    )
     indent = len(lines[start]) - len(lines[start].lstrip())
-    end = next(i for i in range(start + 1, len(lines))
-               if lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) <= indent)
-    body = textwrap.dedent("\n".join(lines[start + 1:end]))
+    end = next(
+        i for i in range(start + 1, len(lines)) if lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) <= indent
+    )
+    body = textwrap.dedent("\n".join(lines[start + 1 : end]))
     unscorable = next(l.strip() for l in lines if l.strip().startswith("unscorable_mask = "))
     nan_to_num = next(l.strip() for l in lines if l.strip().startswith("advantages = torch.nan_to_num(advantages"))
     return "\n".join([unscorable, body, nan_to_num])
@@ -36,9 +39,16 @@ def trl_advantages(rewards_per_func: torch.Tensor, weights: list[float], num_gen
     """Run TRL's own normalize_then_sum lines on a (B*G, K) reward matrix."""
     from trl.trainer.utils import nanstd
 
-    fake_self = types.SimpleNamespace(reward_weights=torch.tensor(weights, dtype=torch.float32),
-                                      reward_funcs=[None] * len(weights))
-    scope = {"self": fake_self, "rewards_per_func": rewards_per_func, "num_generations": num_generations,
-             "device": rewards_per_func.device, "torch": torch, "nanstd": nanstd}
+    fake_self = types.SimpleNamespace(
+        reward_weights=torch.tensor(weights, dtype=torch.float32), reward_funcs=[None] * len(weights)
+    )
+    scope = {
+        "self": fake_self,
+        "rewards_per_func": rewards_per_func,
+        "num_generations": num_generations,
+        "device": rewards_per_func.device,
+        "torch": torch,
+        "nanstd": nanstd,
+    }
     exec(TRL_SOURCE, scope)  # noqa: S102 - TRL's own code, see the module docstring
     return scope["advantages"]

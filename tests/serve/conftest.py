@@ -52,15 +52,23 @@ class ServerProcess:
         return self.proc.returncode
 
 
-def start_server(log_dir: Path, args: list[str], env: dict[str, str] | None = None,
-                 timeout: float = 180, expect_healthy: bool = True) -> ServerProcess:
+def start_server(
+    log_dir: Path, args: list[str], env: dict[str, str] | None = None, timeout: float = 180, expect_healthy: bool = True
+) -> ServerProcess:
     """Start `expander serve ARGS --port <free>` and wait until /health says 200 (or, with
     `expect_healthy=False`, until /health answers at all)."""
     port = free_port()
     log_path = log_dir / f"serve-{port}.log"
     full_env = {**os.environ, **(env or {})}
-    cmd = [sys.executable, "-c", "import sys; from expander.cli import main; sys.exit(main())",
-           "serve", *args, "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from expander.cli import main; sys.exit(main())",
+        "serve",
+        *args,
+        "--port",
+        str(port),
+    ]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", log_path)
@@ -106,8 +114,16 @@ def vllm_server(tmp_path_factory, builtin_model_dir, tiny_lora_dir):
     logs = tmp_path_factory.mktemp("vllm-server")
     server = start_server(
         logs,
-        ["--config", "configs/serve.yaml", "--adapters", f"{{tuned: {tiny_lora_dir}}}", "--max_lora_rank", "16",
-         "--request_timeout_s", "600"],  # the shared 2-core machine can be very slow; timeouts are tested elsewhere
+        [
+            "--config",
+            "configs/serve.yaml",
+            "--adapters",
+            f"{{tuned: {tiny_lora_dir}}}",
+            "--max_lora_rank",
+            "16",
+            "--request_timeout_s",
+            "600",
+        ],  # the shared 2-core machine can be very slow; timeouts are tested elsewhere
         env={"EXPANDER_API_KEY": ""},
         timeout=VLLM_START_TIMEOUT_S,
     )

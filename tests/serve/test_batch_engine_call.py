@@ -19,8 +19,9 @@ from tests.serve.test_streaming_batches import UNSAFE_PROMPT, ScriptedBackend
 
 @pytest.fixture(scope="module")
 def client(builtin_model_dir):
-    config = ServeConfig(backend="transformers", check_constraints=False, default_adapter="none",
-                         model=str(builtin_model_dir))
+    config = ServeConfig(
+        backend="transformers", check_constraints=False, default_adapter="none", model=str(builtin_model_dir)
+    )
     backend = ScriptedBackend(builtin_model_dir)
     with TestClient(create_app(config, ExpanderService(config, backend=backend))) as client:
         import time
@@ -45,8 +46,7 @@ def test_a_batch_with_a_bad_prompt_is_one_engine_call_of_the_good_ones(client):
 
 def test_a_resample_after_a_refused_output_is_a_later_call_and_fails_only_its_prompt(client):
     before = len(client.backend.calls)
-    body = client.post("/v1/expand", json={"prompts": ["a red fox", UNSAFE_PROMPT, "a lighthouse"],
-                                           "seed": 3}).json()
+    body = client.post("/v1/expand", json={"prompts": ["a red fox", UNSAFE_PROMPT, "a lighthouse"], "seed": 3}).json()
     assert [item["status"] for item in body["results"]] == [200, 400, 200]
     assert client.backend.calls[before:] == [3, 1]  # the batch, then the unsafe prompt's one resample
 

@@ -13,9 +13,11 @@ TIMEOUT = 600
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, launch_server):
-    srv = launch_server(tmp_path_factory.mktemp("contract-server"),
-                        ["--config", "configs/serve_transformers.yaml", "--request_timeout_s", str(TIMEOUT)],
-                        env={"EXPANDER_API_KEY": ""})
+    srv = launch_server(
+        tmp_path_factory.mktemp("contract-server"),
+        ["--config", "configs/serve_transformers.yaml", "--request_timeout_s", str(TIMEOUT)],
+        env={"EXPANDER_API_KEY": ""},
+    )
     yield srv
     srv.stop()
 
@@ -36,8 +38,11 @@ def test_a_prompt_in_an_unsupported_language_comes_back_unchanged_and_says_so(se
     assert strict.status_code == 422 and strict.json()["error"]["code"] == "language_unsupported"
     wrong = post(server, {"prompt": "a red fox", "language": "fr"})
     assert wrong.status_code == 422 and wrong.json()["error"]["param"] == "language"
-    chat = post(server, {"model": "smollm2-135m-expander", "messages": [{"role": "user", "content": "ein roter Fuchs im Schnee"}]},
-                route="/v1/chat/completions")
+    chat = post(
+        server,
+        {"model": "smollm2-135m-expander", "messages": [{"role": "user", "content": "ein roter Fuchs im Schnee"}]},
+        route="/v1/chat/completions",
+    )
     assert chat.status_code == 200
     assert chat.json()["choices"][0]["message"]["content"] == "ein roter Fuchs im Schnee"
     assert chat.json()["choices"][0]["finish_reason"] == "language_unsupported"

@@ -22,24 +22,33 @@ KEY = "playground-key"
 REQUEST = {"prompt": "a red fox in snow", "creativity": "low", "n": 2, "seed": 7, "max_words": 6, "keep_terms": ["red"]}
 CTRL = 2  # the DevTools protocol's modifier bit for Ctrl
 
-needs_chromium = pytest.mark.skipif(chromium_path() is None,
-                                    reason="Debian chromium is not installed (run scripts/install_browser.sh)")
+needs_chromium = pytest.mark.skipif(
+    chromium_path() is None, reason="Debian chromium is not installed (run scripts/install_browser.sh)"
+)
 
 
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory, launch_server):
-    server = launch_server(tmp_path_factory.mktemp("playground"),
-                           ["--config", "configs/serve_transformers.yaml", "--request_timeout_s", "300"],
-                           env={"EXPANDER_API_KEY": KEY})
+    server = launch_server(
+        tmp_path_factory.mktemp("playground"),
+        ["--config", "configs/serve_transformers.yaml", "--request_timeout_s", "300"],
+        env={"EXPANDER_API_KEY": KEY},
+    )
     yield server
     server.stop()
 
 
 def fill(page: BrowserPage, request: dict, key: str = "") -> None:
     """Type a request into the form (values set in the DOM; submission is a real key press)."""
-    values = {"prompt": request["prompt"], "creativity": request["creativity"], "n": str(request["n"]),
-              "seed": str(request["seed"]), "max-words": str(request["max_words"]),
-              "keep-terms": ", ".join(request["keep_terms"]), "api-key": key}
+    values = {
+        "prompt": request["prompt"],
+        "creativity": request["creativity"],
+        "n": str(request["n"]),
+        "seed": str(request["seed"]),
+        "max-words": str(request["max_words"]),
+        "keep-terms": ", ".join(request["keep_terms"]),
+        "api-key": key,
+    }
     page.evaluate(f"for (const [id, v] of Object.entries({json.dumps(values)})) document.getElementById(id).value = v")
 
 
@@ -57,7 +66,9 @@ def test_the_playground_shows_the_401_then_expands_with_the_key_and_highlights_k
         fill(page, REQUEST)
         page.evaluate("document.getElementById('keep-terms').focus()")
         page.press("Enter", key_code=13, text="\r")  # implicit submission from a text field
-        error = page.wait_for("!document.getElementById('error').hidden && document.getElementById('error').innerText", 60)
+        error = page.wait_for(
+            "!document.getElementById('error').hidden && document.getElementById('error').innerText", 60
+        )
         assert "HTTP 401" in error and "authentication_error" in error and "API key" in error, error
         assert page.evaluate("document.getElementById('results').hidden")
 
@@ -77,8 +88,11 @@ def test_the_playground_shows_the_401_then_expands_with_the_key_and_highlights_k
         if screenshot:  # the README's picture: longer expansions read better than 6 words
             fill(page, {**REQUEST, "creativity": "medium", "max_words": 60}, key=KEY)
             page.evaluate("document.getElementById('form').requestSubmit()")
-            page.wait_for("!document.getElementById('submit').disabled && "
-                          "document.querySelector('#expansions .text').textContent.split(' ').length > 15", 300)
+            page.wait_for(
+                "!document.getElementById('submit').disabled && "
+                "document.querySelector('#expansions .text').textContent.split(' ').length > 15",
+                300,
+            )
             page.screenshot(screenshot)
 
     assert shown["error_hidden"]

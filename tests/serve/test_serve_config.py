@@ -13,9 +13,9 @@ from pydantic import ValidationError
 from expander.cli import main
 from expander.config import ConfigError, load_config
 from expander.prompts import SYSTEM_PROMPT
-from expander.serve.protocol import ChatCompletionRequest, ExpandRequest
 from expander.serve.config import ServeConfig
 from expander.serve.models import ServedModelError, ServedModels
+from expander.serve.protocol import ChatCompletionRequest, ExpandRequest
 from expander.serve.service import ExpanderService, leaks_system_prompt
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -86,7 +86,10 @@ def test_default_adapter_is_served_by_name_and_is_the_default(tmp_path):
     (other / "adapter_config.json").write_text("{}")
     both = ServeConfig(default_adapter=str(tuned), adapters={"other": str(other)})
     assert ServedModels.from_config(both).merged is None and ExpanderService(both).models.names() == [
-        "smollm2-135m", "my-expander", "other"]
+        "smollm2-135m",
+        "my-expander",
+        "other",
+    ]
     bare = ExpanderService(ServeConfig(default_adapter="none"))
     assert bare.models.names() == ["smollm2-135m"] and bare.models.resolve(None) is None
 
@@ -129,10 +132,14 @@ def test_expand_request_normalises():
 
 
 def test_chat_request_takes_text_parts_and_ignores_unknown_openai_fields():
-    req = ChatCompletionRequest.model_validate({
-        "model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "a fox"}]}],
-        "frequency_penalty": 0.5, "user": "abc",
-    })
+    req = ChatCompletionRequest.model_validate(
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "a fox"}]}],
+            "frequency_penalty": 0.5,
+            "user": "abc",
+        }
+    )
     assert req.messages[-1].text() == "a fox"
 
 
@@ -146,9 +153,18 @@ def test_leak_check_spots_system_prompt_quotes_but_not_descriptions():
 
 
 def test_engine_args_reach_the_vllm_backend_typed_and_only_the_vllm_backend(tmp_path):
-    cfg = load_config(ServeConfig, CONFIGS / "serve.yaml", [
-        "--engine_args.enable_prefix_caching", "true", "--engine_args.tensor_parallel_size", "1",
-        "--engine_args.quantization", "fp8"])
+    cfg = load_config(
+        ServeConfig,
+        CONFIGS / "serve.yaml",
+        [
+            "--engine_args.enable_prefix_caching",
+            "true",
+            "--engine_args.tensor_parallel_size",
+            "1",
+            "--engine_args.quantization",
+            "fp8",
+        ],
+    )
     assert cfg.engine_args == {"enable_prefix_caching": True, "tensor_parallel_size": 1, "quantization": "fp8"}
     assert cfg.backend_options()["engine_args"] == cfg.engine_args
     with pytest.raises(ConfigError, match=r"engine_args \(max_num_seqs\) are vLLM engine arguments"):
@@ -165,6 +181,9 @@ def test_the_offline_engine_checks_its_llm_kwargs_the_same_way(builtin_model_dir
     from expander.engine import EngineArgsError, VLLMEngine, check_vllm_engine_args
 
     assert check_vllm_engine_args({"enable_prefix_caching": True, "max_num_batched_tokens": 4096}) is not None
-    with pytest.raises(EngineArgsError, match=r"VLLMEngine.llm_kwargs: unknown vLLM engine arguments 'max_num_seq' "
-                                              r"\(did you mean max_num_seqs.*'nonsense'"):
+    with pytest.raises(
+        EngineArgsError,
+        match=r"VLLMEngine.llm_kwargs: unknown vLLM engine arguments 'max_num_seq' "
+        r"\(did you mean max_num_seqs.*'nonsense'",
+    ):
         VLLMEngine(model="smollm2-135m", model_path=builtin_model_dir, llm_kwargs={"max_num_seq": 4, "nonsense": 1})

@@ -23,8 +23,14 @@ LONG = {"prompt": "an enormous gothic cathedral in a thunderstorm", "max_words":
 def tf_server(tmp_path_factory, launch_server):
     server = launch_server(
         tmp_path_factory.mktemp("tf-server"),
-        ["--config", "configs/serve_transformers.yaml", "--max_concurrent_requests", "2",
-         "--request_timeout_s", str(SERVER_TIMEOUT_S)],
+        [
+            "--config",
+            "configs/serve_transformers.yaml",
+            "--max_concurrent_requests",
+            "2",
+            "--request_timeout_s",
+            str(SERVER_TIMEOUT_S),
+        ],
         env={"EXPANDER_API_KEY": KEY},
     )
     yield server
@@ -104,8 +110,11 @@ def test_overload_gets_429_with_retry_after_and_disconnects_cancel_generation(tf
 
 
 def test_slow_request_times_out_with_504_and_the_next_one_works(tmp_path, launch_server):
-    server = launch_server(tmp_path, ["--config", "configs/serve_transformers.yaml", "--request_timeout_s", "3"],
-                           env={"EXPANDER_API_KEY": ""})
+    server = launch_server(
+        tmp_path,
+        ["--config", "configs/serve_transformers.yaml", "--request_timeout_s", "3"],
+        env={"EXPANDER_API_KEY": ""},
+    )
     try:
         t0 = time.monotonic()
         # 4 x up to 650 tokens: well past 3 s here even when the model stops early (one row alone took 6 s)
@@ -125,13 +134,17 @@ def test_slow_request_times_out_with_504_and_the_next_one_works(tmp_path, launch
 
 
 def test_sigterm_lets_the_in_flight_request_finish(tmp_path, launch_server):
-    server = launch_server(tmp_path, ["--config", "configs/serve_transformers.yaml", "--shutdown_grace_s", "600",
-                                      "--request_timeout_s", "600"], env={"EXPANDER_API_KEY": ""})
+    server = launch_server(
+        tmp_path,
+        ["--config", "configs/serve_transformers.yaml", "--shutdown_grace_s", "600", "--request_timeout_s", "600"],
+        env={"EXPANDER_API_KEY": ""},
+    )
     try:
         box = {}
         req = {"prompt": "a windmill in a tulip field", "seed": 4, "max_words": 8}
-        thread = threading.Thread(target=lambda: box.setdefault(
-            "r", httpx.post(server.base_url + "/v1/expand", json=req, timeout=600)))
+        thread = threading.Thread(
+            target=lambda: box.setdefault("r", httpx.post(server.base_url + "/v1/expand", json=req, timeout=600))
+        )
         thread.start()
         while health(server)["in_flight"] < 1:
             time.sleep(0.05)
@@ -155,9 +168,16 @@ def flag_everything_classifier(tmp_path_factory):
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz")
     (out / "vocab.txt").write_text("\n".join(vocab))
     BertTokenizerFast(vocab_file=str(out / "vocab.txt")).save_pretrained(out)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, num_labels=2, id2label={0: "safe", 1: "unsafe"},
-                        label2id={"safe": 0, "unsafe": 1})
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=2,
+        id2label={0: "safe", 1: "unsafe"},
+        label2id={"safe": 0, "unsafe": 1},
+    )
     model = BertForSequenceClassification(config)
     with torch.no_grad():
         model.classifier.weight.zero_()
@@ -176,12 +196,15 @@ def test_text_moderator_flags_with_its_labels(flag_everything_classifier):
 
 
 def test_configured_moderation_model_refuses_what_it_flags(tmp_path, flag_everything_classifier, launch_server):
-    server = launch_server(tmp_path, ["--config", "configs/serve_transformers.yaml",
-                                     "--moderation_model", str(flag_everything_classifier)],
-                          env={"EXPANDER_API_KEY": ""})
+    server = launch_server(
+        tmp_path,
+        ["--config", "configs/serve_transformers.yaml", "--moderation_model", str(flag_everything_classifier)],
+        env={"EXPANDER_API_KEY": ""},
+    )
     try:
-        r = httpx.post(server.base_url + "/v1/expand", json={"prompt": "a fox", "creativity": "raw"},
-                       timeout=60)  # moderation refuses it before any generation
+        r = httpx.post(
+            server.base_url + "/v1/expand", json={"prompt": "a fox", "creativity": "raw"}, timeout=60
+        )  # moderation refuses it before any generation
         assert r.status_code == 400
         assert r.json()["error"]["categories"] == ["model:unsafe"]
         assert 'category="model:unsafe",stage="input"' in httpx.get(server.base_url + "/metrics").text
@@ -192,8 +215,12 @@ def test_configured_moderation_model_refuses_what_it_flags(tmp_path, flag_everyt
 
 def test_unavailable_moderation_model_fails_closed_with_503(tmp_path, launch_server):
     missing = tmp_path / "no-such-classifier"
-    server = launch_server(tmp_path, ["--config", "configs/serve_transformers.yaml", "--moderation_model", str(missing)],
-                          env={"EXPANDER_API_KEY": ""}, expect_healthy=False)
+    server = launch_server(
+        tmp_path,
+        ["--config", "configs/serve_transformers.yaml", "--moderation_model", str(missing)],
+        env={"EXPANDER_API_KEY": ""},
+        expect_healthy=False,
+    )
     try:
         deadline = time.monotonic() + 120
         while health(server)["status"] != "down" and time.monotonic() < deadline:

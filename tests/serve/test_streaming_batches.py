@@ -46,8 +46,9 @@ class ScriptedBackend(AsyncGenerationBackend):
 
 @pytest.fixture(scope="module")
 def app_client(builtin_model_dir):
-    config = ServeConfig(backend="transformers", check_constraints=False, default_adapter="none",
-                         model=str(builtin_model_dir))
+    config = ServeConfig(
+        backend="transformers", check_constraints=False, default_adapter="none", model=str(builtin_model_dir)
+    )
     backend = ScriptedBackend(builtin_model_dir)
     app = create_app(config, ExpanderService(config, backend=backend))
     with TestClient(app) as client:
@@ -80,8 +81,9 @@ def test_the_openai_client_streams_the_same_text_as_without_streaming(app_client
     whole = oai.chat.completions.create(model=model, messages=messages, seed=5, n=2)
     streamed = {0: "", 1: ""}
     finish, usage, ids = {}, None, set()
-    for chunk in oai.chat.completions.create(model=model, messages=messages, seed=5, n=2, stream=True,
-                                             stream_options={"include_usage": True}):
+    for chunk in oai.chat.completions.create(
+        model=model, messages=messages, seed=5, n=2, stream=True, stream_options={"include_usage": True}
+    ):
         assert chunk.object == "chat.completion.chunk"
         ids.add(chunk.id)
         if chunk.usage is not None:
@@ -92,7 +94,9 @@ def test_the_openai_client_streams_the_same_text_as_without_streaming(app_client
                 finish[choice.index] = choice.finish_reason
     assert streamed == {c.index: c.message.content for c in whole.choices}
     assert len(ids) == 1 and finish == {0: "stop", 1: "stop"} and usage.total_tokens == whole.usage.total_tokens
-    raw = app_client.post("/v1/chat/completions", json={"model": model, "messages": messages, "seed": 5, "stream": True})
+    raw = app_client.post(
+        "/v1/chat/completions", json={"model": model, "messages": messages, "seed": 5, "stream": True}
+    )
     assert all("usage" not in e for e in events(raw))  # no include_usage: no usage field at all
 
 
@@ -107,9 +111,13 @@ def test_expand_streams_chunks_then_the_whole_response(app_client):
 
 
 def test_a_refused_output_is_an_http_error_and_never_streamed(app_client):
-    for route, body in [("/v1/expand", {"prompt": UNSAFE_PROMPT, "seed": 1, "stream": True}),
-                        ("/v1/chat/completions", {"model": "x", "messages": [{"role": "user", "content": UNSAFE_PROMPT}],
-                                                  "seed": 1, "stream": True})]:
+    for route, body in [
+        ("/v1/expand", {"prompt": UNSAFE_PROMPT, "seed": 1, "stream": True}),
+        (
+            "/v1/chat/completions",
+            {"model": "x", "messages": [{"role": "user", "content": UNSAFE_PROMPT}], "seed": 1, "stream": True},
+        ),
+    ]:
         if route.endswith("completions"):
             body["model"] = app_client.get("/v1/models").json()["data"][0]["id"]
         r = app_client.post(route, json=body)
@@ -140,10 +148,16 @@ def test_one_bad_prompt_fails_alone(app_client):
     assert refused["results"][1]["error"]["code"] == "output_refused"
 
 
-@pytest.mark.parametrize("body", [
-    {"prompts": []}, {"prompts": ["a fox"] * 65}, {"prompt": "a fox", "prompts": ["a fox"]}, {},
-    {"prompts": ["a fox"], "stream": True},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"prompts": []},
+        {"prompts": ["a fox"] * 65},
+        {"prompt": "a fox", "prompts": ["a fox"]},
+        {},
+        {"prompts": ["a fox"], "stream": True},
+    ],
+)
 def test_batch_shape_errors_are_422(app_client, body):
     r = app_client.post("/v1/expand", json=body)
     assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", r.text

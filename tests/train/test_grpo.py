@@ -30,16 +30,20 @@ def test_prompts_from_synth_dataset_and_files_are_merged_and_deduplicated(tmp_pa
     from expander.train.grpo import SHORT_COLUMN, load_prompt_dataset
 
     synth = tmp_path / "synth"
-    datasets.DatasetDict({
-        "train": datasets.Dataset.from_dict({"short": ["a red fox in snow", "two cats"], "long": ["x", "y"]}),
-        "test": datasets.Dataset.from_dict({"short": ["held out"], "long": ["z"]}),
-    }).save_to_disk(str(synth))
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict({"short": ["a red fox in snow", "two cats"], "long": ["x", "y"]}),
+            "test": datasets.Dataset.from_dict({"short": ["held out"], "long": ["z"]}),
+        }
+    ).save_to_disk(str(synth))
     txt = tmp_path / "p.txt"
     txt.write_text("# comment\ntwo cats\n\n  a blue vase  \n")
     jsonl = tmp_path / "p.jsonl"
     jsonl.write_text(json.dumps({"short": "a lighthouse, watercolor"}) + "\n")
 
-    ds = load_prompt_dataset(_script_args(dataset_name=str(synth), prompt_files=[str(txt), str(jsonl)], creativity="low"))
+    ds = load_prompt_dataset(
+        _script_args(dataset_name=str(synth), prompt_files=[str(txt), str(jsonl)], creativity="low")
+    )
     assert ds[SHORT_COLUMN] == ["a red fox in snow", "two cats", "a blue vase", "a lighthouse, watercolor"]
     assert ds[0]["prompt"] == build_messages("a red fox in snow", "low")  # the one contract, not a copy
 
@@ -50,15 +54,18 @@ def test_prompts_from_synth_dataset_and_files_are_merged_and_deduplicated(tmp_pa
     assert ds[SHORT_COLUMN] == ["one", "two"]
 
 
-@pytest.mark.parametrize("files, kwargs, message", [
-    ([], {}, "no prompts: set dataset_name"),
-    (["missing.txt"], {}, "does not exist"),
-    (["bad.jsonl"], {}, "bad.jsonl:2: not valid JSON"),
-    (["nocol.jsonl"], {}, "expected an object with a string 'short' field"),
-    (["empty.jsonl"], {}, "prompt #1: prompt is empty"),
-    (["ok.txt"], {"creativity": "raw"}, "creativity must be one of"),
-    (["p.csv"], {}, "unsupported suffix"),
-])
+@pytest.mark.parametrize(
+    "files, kwargs, message",
+    [
+        ([], {}, "no prompts: set dataset_name"),
+        (["missing.txt"], {}, "does not exist"),
+        (["bad.jsonl"], {}, "bad.jsonl:2: not valid JSON"),
+        (["nocol.jsonl"], {}, "expected an object with a string 'short' field"),
+        (["empty.jsonl"], {}, "prompt #1: prompt is empty"),
+        (["ok.txt"], {"creativity": "raw"}, "creativity must be one of"),
+        (["p.csv"], {}, "unsupported suffix"),
+    ],
+)
 def test_bad_prompt_sources_name_the_problem(tmp_path, files, kwargs, message):
     from expander.train.grpo import GRPOSetupError, load_prompt_dataset
 
@@ -141,8 +148,10 @@ def test_cli_reports_bad_configs_without_a_traceback(tmp_path, capsys):
     assert _cli(["grpo", "--config", str(bad)]) == 2
     assert "not_a_key" in capsys.readouterr().err
     out = tmp_path / "out"
-    assert _cli(["grpo", "--config", str(TINY), "--output_dir", str(out),
-                 "--reward_weight_overrides", '{"sharpness": 1}']) == 2
+    assert (
+        _cli(["grpo", "--config", str(TINY), "--output_dir", str(out), "--reward_weight_overrides", '{"sharpness": 1}'])
+        == 2
+    )
     assert "'sharpness' is not a reward" in capsys.readouterr().err
     assert _cli(["grpo", "--config", str(TINY), "--output_dir", str(out), "--reward_weights", "1", "2"]) == 2
     assert "reward_weight_overrides" in capsys.readouterr().err
@@ -161,8 +170,20 @@ def tiny_run(tmp_path_factory):
     from expander.train.grpo import main, make_parser
 
     out = tmp_path_factory.mktemp("grpo") / "run"
-    common = ["--config", str(TINY), "--output_dir", str(out), "--save_steps", "1", "--max_completion_length", "16",
-              "--image_grid_steps", "2", "--report_to", "tensorboard"]
+    common = [
+        "--config",
+        str(TINY),
+        "--output_dir",
+        str(out),
+        "--save_steps",
+        "1",
+        "--max_completion_length",
+        "16",
+        "--image_grid_steps",
+        "2",
+        "--report_to",
+        "tensorboard",
+    ]
     assert _cli(["grpo", *common, "--max_steps", "2"]) == 0
     first = {
         "metrics": [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()],
@@ -193,7 +214,9 @@ def test_two_steps_move_the_adapter_and_render_each_completion_once(tiny_run):
     for step in (1, 2):
         rows = [json.loads(line) for line in (out / "completions" / f"step_{step:06d}.jsonl").read_text().splitlines()]
         assert len(rows) == 8 and all(Path(r["image"]).is_file() for r in rows if clean_output(r["completion"]))
-        assert {"reward/aesthetic", "reward/faithfulness", "reward/format", "reward/gate", "gate_reasons"} <= set(rows[0])
+        assert {"reward/aesthetic", "reward/faithfulness", "reward/format", "reward/gate", "gate_reasons"} <= set(
+            rows[0]
+        )
         rows_by_step[step] = rows
     logged = {r["step"]: r for r in first["metrics"] if "reward" in r}
     assert sorted(logged) == [1, 2]
@@ -201,11 +224,21 @@ def test_two_steps_move_the_adapter_and_render_each_completion_once(tiny_run):
     # completions table and image grid read the cache instead of rendering again.
     distinct = 0
     for step in (1, 2):
-        distinct += len({(r["short_prompt"], clean_output(r["completion"])) for r in rows_by_step[step]
-                         if clean_output(r["completion"])})  # an empty expansion is not rendered
+        distinct += len(
+            {
+                (r["short_prompt"], clean_output(r["completion"]))
+                for r in rows_by_step[step]
+                if clean_output(r["completion"])
+            }
+        )  # an empty expansion is not rendered
         assert logged[step]["renders/total"] == distinct
-    assert {"rewards/aesthetic/mean", "rewards/gate/mean", "gates/gated_fraction", "frac_reward_zero_std",
-            "frac_group_zero_std"} <= set(logged[2])
+    assert {
+        "rewards/aesthetic/mean",
+        "rewards/gate/mean",
+        "gates/gated_fraction",
+        "frac_reward_zero_std",
+        "frac_group_zero_std",
+    } <= set(logged[2])
     assert (out / "image_grids" / "step_000001.png").is_file() and (out / "image_grids" / "step_000002.png").is_file()
     assert list((out / "runs").rglob("events.out.tfevents.*"))
 
@@ -229,7 +262,8 @@ def test_every_grpo_recipe_parses_into_the_three_dataclasses(recipe, tmp_path):
 
     # bf16 is refused by transformers on a CPU-only machine; everything else must be a known key.
     script, training, model = make_parser().parse_args_and_config(
-        ["--config", str(recipe), "--output_dir", str(tmp_path), "--bf16", "false"])
+        ["--config", str(recipe), "--output_dir", str(tmp_path), "--bf16", "false"]
+    )
     assert (REPO / script.rewards_config).is_file()
     assert model.model_name_or_path and training.num_generations >= 2
     assert training.multi_objective_aggregation == "normalize_then_sum"
@@ -243,8 +277,16 @@ def test_rewards_overrides_take_a_yaml_mapping_and_rewards_flags(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(TINY.read_text() + "\nrewards_overrides: {render.height: 64, format.max_words: 30}\n")
     script, _, _ = make_parser().parse_args_and_config(
-        ["--config", str(recipe), "--output_dir", str(tmp_path), "--rewards.render.height", "96",
-         "--rewards.render.width=48"])
+        [
+            "--config",
+            str(recipe),
+            "--output_dir",
+            str(tmp_path),
+            "--rewards.render.height",
+            "96",
+            "--rewards.render.width=48",
+        ]
+    )
     # The command line wins key by key over the YAML's mapping; both go through expander.config's loader.
     assert script.rewards_overrides == {"render.height": "96", "format.max_words": 30, "render.width": "48"}
     cfg = load_rewards_config(REPO / script.rewards_config, rewards_override_args(script.rewards_overrides))

@@ -12,7 +12,8 @@ def test_text_reward_recipe_parses_and_loads_no_image_model():
 
     root = Path(__file__).resolve().parents[2]
     script_args, training_args, model_args = make_parser().parse_args_and_config(
-        ["--config", str(root / "configs" / "grpo" / "text_cpu.yaml")])
+        ["--config", str(root / "configs" / "grpo" / "text_cpu.yaml")]
+    )
     rewards = load_rewards_config(root / script_args.rewards_config)
     assert "added_subjects" in rewards.rewards and not set(rewards.rewards) & (set(IMAGE_REWARDS) - {"faithfulness"})
     assert rewards.faithfulness.clip_weight == 0 and not rewards.safety.image_layer

@@ -17,11 +17,31 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 def _args(tmp_path, dataset_dir, model_dir, *extra):
     argv = [
-        "--config", str(CONFIGS / "sft" / "tiny_cpu.yaml"),
-        "--dataset_dir", str(dataset_dir), "--model_name_or_path", str(model_dir),
-        "--output_dir", str(tmp_path / "run"), "--max_length", "400", "--per_device_train_batch_size", "2",
-        "--max_eval_samples", "6", "--logging_steps", "1", "--eval_strategy", "no", "--warmup_steps", "0",
-        "--save_steps", "2", "--save_total_limit", "3", *extra,
+        "--config",
+        str(CONFIGS / "sft" / "tiny_cpu.yaml"),
+        "--dataset_dir",
+        str(dataset_dir),
+        "--model_name_or_path",
+        str(model_dir),
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--max_length",
+        "400",
+        "--per_device_train_batch_size",
+        "2",
+        "--max_eval_samples",
+        "6",
+        "--logging_steps",
+        "1",
+        "--eval_strategy",
+        "no",
+        "--warmup_steps",
+        "0",
+        "--save_steps",
+        "2",
+        "--save_total_limit",
+        "3",
+        *extra,
     ]
     return make_parser().parse_args_and_config(argv)
 
@@ -63,7 +83,13 @@ class _CountSteps(TrainerCallback):
 
 def test_lora_training_lowers_held_out_loss_and_masks_the_prompt(tmp_path, rule_pairs_dir, tiny_chat_lm_dir):
     script_args, training_args, model_args = _args(
-        tmp_path, rule_pairs_dir, tiny_chat_lm_dir, "--max_steps", "6", "--learning_rate", "2e-2",
+        tmp_path,
+        rule_pairs_dir,
+        tiny_chat_lm_dir,
+        "--max_steps",
+        "6",
+        "--learning_rate",
+        "2e-2",
     )
     trainer = main(script_args, training_args, model_args)
 
@@ -122,8 +148,19 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, rule_pairs_dir, t
 
 
 def test_full_finetune_by_flag_moves_the_weights(tmp_path, rule_pairs_dir, tiny_chat_lm_dir):
-    args = _args(tmp_path, rule_pairs_dir, tiny_chat_lm_dir, "--max_steps", "2", "--use_peft", "false",
-                 "--eval_before_training", "false", "--learning_rate", "1e-3")
+    args = _args(
+        tmp_path,
+        rule_pairs_dir,
+        tiny_chat_lm_dir,
+        "--max_steps",
+        "2",
+        "--use_peft",
+        "false",
+        "--eval_before_training",
+        "false",
+        "--learning_rate",
+        "1e-3",
+    )
     main(*args)
     from safetensors.torch import load_file
 
@@ -165,7 +202,8 @@ THINKING_TEMPLATE = (  # Qwen3's switch: with enable_thinking false an empty thi
 
 
 def test_thinking_is_switched_off_in_sft_examples_when_the_template_has_the_switch(
-        tmp_path, rule_pairs_dir, tiny_chat_lm_dir):
+    tmp_path, rule_pairs_dir, tiny_chat_lm_dir
+):
     import shutil
 
     from transformers import AutoTokenizer
@@ -176,8 +214,15 @@ def test_thinking_is_switched_off_in_sft_examples_when_the_template_has_the_swit
     tokenizer.chat_template = THINKING_TEMPLATE
     tokenizer.save_pretrained(model_dir)
     script_args, training_args, model_args = _args(
-        tmp_path, rule_pairs_dir, model_dir, "--max_steps", "1", "--max_train_samples", "4",
-        "--eval_before_training", "false",
+        tmp_path,
+        rule_pairs_dir,
+        model_dir,
+        "--max_steps",
+        "1",
+        "--max_train_samples",
+        "4",
+        "--eval_before_training",
+        "false",
     )
     trainer = main(script_args, training_args, model_args)
     sample = trainer.train_dataset[0]

@@ -62,7 +62,7 @@ def test_jsonl_parquet_and_hf_dir_with_a_custom_caption_column(tmp_path):
     [
         ('{"caption": "a b c"}\nnot json\n', {}, "c.jsonl:2: not valid JSON"),
         ('{"text": "a b c"}\n', {}, "no column 'caption' (columns: text)"),
-        ('[1, 2]\n', {}, "expected a JSON object"),
+        ("[1, 2]\n", {}, "expected a JSON object"),
         ('{"caption": "a b"}\n', {"min_words": 5}, "holds no captions"),
     ],
 )
@@ -194,8 +194,16 @@ def test_bad_synth_config_values_are_named():
 
 def _rule_cfg(corpus, out, **kw):
     kw = {"check_constraints": False, **kw}
-    return SynthConfig(corpus=str(corpus), method="rule", near_duplicate_threshold=0.95,
-                       styles_per_caption=3, test_fraction=0.25, chunk_size=2, output_dir=str(out), **kw)
+    return SynthConfig(
+        corpus=str(corpus),
+        method="rule",
+        near_duplicate_threshold=0.95,
+        styles_per_caption=3,
+        test_fraction=0.25,
+        chunk_size=2,
+        output_dir=str(out),
+        **kw,
+    )
 
 
 def test_rule_run_writes_splits_card_and_skips_done_captions(tmp_path, caption_file):
@@ -236,8 +244,10 @@ def test_near_duplicates_are_rejected(tmp_path):
     corpus = tmp_path / "dups.jsonl"
     # Same opening clause twice: the rule writer makes the same shorts; the second caption's are duplicates.
     corpus.write_text(
-        json.dumps({"id": "a", "caption": FOX}) + "\n"
-        + json.dumps({"id": "b", "caption": FOX.replace("at dawn", "at dusk")}) + "\n"
+        json.dumps({"id": "a", "caption": FOX})
+        + "\n"
+        + json.dumps({"id": "b", "caption": FOX.replace("at dawn", "at dusk")})
+        + "\n"
     )
     result = run_synth(_rule_cfg(corpus, tmp_path / "out"))
     assert result.rejected_by_reason.get("near_duplicate", 0) >= 1
@@ -254,15 +264,26 @@ def builtin_teacher(builtin_model_dir):
 
 def test_builtin_teacher_run_and_cache(tmp_path, caption_file, builtin_teacher, monkeypatch):
     cfg = SynthConfig(
-        corpus=str(caption_file), corpus_limit=2, method="teacher", teacher="smollm2-135m", backend="transformers",
-        style_shares={"sentence": 1.0, "can_you_make": 1.0}, styles_per_caption=2, candidates_per_style=1,
-        max_new_tokens=24, check_constraints=False, near_duplicate_threshold=0.95,
-        teacher_cache=str(tmp_path / "cache.jsonl"), output_dir=str(tmp_path / "a"),
+        corpus=str(caption_file),
+        corpus_limit=2,
+        method="teacher",
+        teacher="smollm2-135m",
+        backend="transformers",
+        style_shares={"sentence": 1.0, "can_you_make": 1.0},
+        styles_per_caption=2,
+        candidates_per_style=1,
+        max_new_tokens=24,
+        check_constraints=False,
+        near_duplicate_threshold=0.95,
+        teacher_cache=str(tmp_path / "cache.jsonl"),
+        output_dir=str(tmp_path / "a"),
     )
     first = run_synth(cfg, engine=builtin_teacher)
     card = (tmp_path / "a" / "README.md").read_text()
     assert "`smollm2-135m` (transformers)" in card
-    generated = sum(json.loads(line)["generated"].get("sentence", 0) for line in (tmp_path / "a" / "progress.jsonl").open())
+    generated = sum(
+        json.loads(line)["generated"].get("sentence", 0) for line in (tmp_path / "a" / "progress.jsonl").open()
+    )
     assert generated == 2
     assert len((tmp_path / "cache.jsonl").read_text().splitlines()) == 4
     pairs = [json.loads(line) for line in (tmp_path / "a" / "pairs.jsonl").open()]
@@ -308,15 +329,28 @@ def test_a_short_that_drops_a_subject_of_the_long_is_rejected():
     long = "A small corner bakery at night, a baker in a white apron waving from the doorway, warm light on wet stones."
     cfg = SynthConfig(check_constraints=False, near_duplicate_threshold=1.0, min_grounding=0.0)
     sentence = STYLES["sentence"]
-    assert filter_short("a corner bakery at night", long, sentence, cfg, subject_check=added_subjects) == "dropped_subject"
-    assert filter_short("a baker at a corner bakery at night", long, sentence, cfg, subject_check=added_subjects) is None
+    assert (
+        filter_short("a corner bakery at night", long, sentence, cfg, subject_check=added_subjects) == "dropped_subject"
+    )
+    assert (
+        filter_short("a baker at a corner bakery at night", long, sentence, cfg, subject_check=added_subjects) is None
+    )
     assert filter_short("a corner bakery at night", long, sentence, cfg) is None  # the filter off
 
 
 def test_rule_run_counts_dropped_subjects_in_the_card(tmp_path, caption_file):
     with caption_file.open("a") as fh:
-        fh.write(json.dumps({"id": "t-kid", "category": "x", "caption": "A red kite over a green hill on a windy "
-                             "afternoon; a small boy holds the string and laughs, clouds racing across the sky."}) + "\n")
+        fh.write(
+            json.dumps(
+                {
+                    "id": "t-kid",
+                    "category": "x",
+                    "caption": "A red kite over a green hill on a windy "
+                    "afternoon; a small boy holds the string and laughs, clouds racing across the sky.",
+                }
+            )
+            + "\n"
+        )
     result = run_synth(_rule_cfg(caption_file, tmp_path / "on"))
     assert result.rejected_by_reason.get("dropped_subject", 0) >= 1
     assert "| dropped_subject |" in (tmp_path / "on" / "README.md").read_text()

@@ -85,10 +85,15 @@ class GRPOScriptArguments:
     creativity: str = field(default=DEFAULT_CREATIVITY, metadata={"help": "low, medium or high"})
     rewards_config: str | None = field(default=None, metadata={"help": "reward registry YAML"})
     reward_weight_overrides: dict | str | None = field(
-        default=None, metadata={"help": 'JSON object, e.g. \'{"format": 2.0}\''})
+        default=None, metadata={"help": "JSON object, e.g. '{\"format\": 2.0}'"}
+    )
     rewards_overrides: dict | str | None = field(
-        default=None, metadata={"help": "rewards-config overrides: in YAML a mapping {render.height: 512}; on the "
-                                        "command line --rewards.render.height 512 (one flag per key)"})
+        default=None,
+        metadata={
+            "help": "rewards-config overrides: in YAML a mapping {render.height: 512}; on the "
+            "command line --rewards.render.height 512 (one flag per key)"
+        },
+    )
     image_grid_steps: int = field(default=10, metadata={"help": "image grid every N steps (0: off)"})
     image_grid_prompts: int = field(default=4, metadata={"help": "grid rows (prompts)"})
     drop_zero_std_epochs: int = field(default=0, metadata={"help": "drop prompts with k zero-std epochs"})
@@ -127,7 +132,7 @@ def split_rewards_flags(argv: list[str]) -> tuple[list[str], dict[str, str]]:
     while i < len(argv):
         arg = argv[i]
         if arg.startswith(REWARDS_FLAG_PREFIX):
-            flags.append("--" + arg[len(REWARDS_FLAG_PREFIX):])
+            flags.append("--" + arg[len(REWARDS_FLAG_PREFIX) :])
             if "=" not in arg and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
                 flags.append(argv[i + 1])
                 i += 1
@@ -159,8 +164,10 @@ def rewards_override_args(overrides: dict | str | None) -> list[str]:
     Raises:
         GRPOSetupError: `overrides` is not a mapping (a YAML/JSON mapping string is parsed first).
     """
-    return [f"--{str(key).removeprefix('--')}={value if isinstance(value, str) else json.dumps(value)}"
-            for key, value in _as_mapping(overrides).items()]
+    return [
+        f"--{str(key).removeprefix('--')}={value if isinstance(value, str) else json.dumps(value)}"
+        for key, value in _as_mapping(overrides).items()
+    ]
 
 
 class GRPOParser(TrlParser):

@@ -10,6 +10,7 @@ from expander.train.grpo.config import SHORT_COLUMN, GRPOScriptArguments, GRPOSe
 
 __all__ = ["load_prompt_dataset"]
 
+
 def _read_prompt_file(path: Path, column: str) -> list[str]:
     if not path.is_file():
         raise GRPOSetupError(f"prompt file {path} does not exist")
@@ -49,7 +50,9 @@ def _read_dataset_prompts(ref: str, split: str, column: str) -> list[str]:
         try:
             table = datasets.load_dataset(ref, split=split)
         except Exception as exc:  # noqa: BLE001 - any loader failure is reported with the ref
-            raise GRPOSetupError(f"cannot load dataset {ref!r} (split {split!r}): {type(exc).__name__}: {exc}") from None
+            raise GRPOSetupError(
+                f"cannot load dataset {ref!r} (split {split!r}): {type(exc).__name__}: {exc}"
+            ) from None
     if column not in table.column_names:
         raise GRPOSetupError(f"dataset {ref!r} has no column {column!r}; columns: {', '.join(table.column_names)}")
     return list(table[column])
@@ -74,8 +77,12 @@ def load_prompt_dataset(script_args: GRPOScriptArguments):
         )
     sources: list[tuple[str, list[str]]] = []
     if script_args.dataset_name:
-        sources.append((script_args.dataset_name, _read_dataset_prompts(
-            script_args.dataset_name, script_args.dataset_split, script_args.prompt_column)))
+        sources.append(
+            (
+                script_args.dataset_name,
+                _read_dataset_prompts(script_args.dataset_name, script_args.dataset_split, script_args.prompt_column),
+            )
+        )
     for name in script_args.prompt_files or []:
         sources.append((name, _read_prompt_file(Path(name), script_args.prompt_column)))
     if not sources:
@@ -95,7 +102,9 @@ def load_prompt_dataset(script_args: GRPOScriptArguments):
         shorts = shorts[: script_args.max_prompts]
     if not shorts:
         raise GRPOSetupError(f"no prompts found in {', '.join(n for n, _ in sources)}")
-    return datasets.Dataset.from_dict({
-        "prompt": [build_messages(s, script_args.creativity) for s in shorts],
-        SHORT_COLUMN: shorts,
-    })
+    return datasets.Dataset.from_dict(
+        {
+            "prompt": [build_messages(s, script_args.creativity) for s in shorts],
+            SHORT_COLUMN: shorts,
+        }
+    )

@@ -12,8 +12,15 @@ from expander.rewards.render_cache import to_pil  # re-exported: the trainer and
 __all__ = ["save_image_grid", "to_pil"]
 
 
-def save_image_grid(path: Path, shorts: list[str], expansions: list[str], images: list, group_size: int,
-                    tile: int = 256, text_lines: int = 6):
+def save_image_grid(
+    path: Path,
+    shorts: list[str],
+    expansions: list[str],
+    images: list,
+    group_size: int,
+    tile: int = 256,
+    text_lines: int = 6,
+):
     """Write an image grid PNG: one row per prompt (its short prompt above the row), one column per group
     member, the expansion text under each image.
 
@@ -43,7 +50,9 @@ def save_image_grid(path: Path, shorts: list[str], expansions: list[str], images
     draw = ImageDraw.Draw(grid)
     for r in range(rows):
         top = r * (header + tile + caption)
-        draw.text((pad, top + 3), textwrap.shorten(f"[{r}] {shorts[r]}", width=chars * group_size), fill="black", font=font)
+        draw.text(
+            (pad, top + 3), textwrap.shorten(f"[{r}] {shorts[r]}", width=chars * group_size), fill="black", font=font
+        )
         for c in range(group_size):
             k = r * group_size + c
             image = to_pil(images[k])

@@ -31,8 +31,14 @@ from expander.train.grpo.trainer import ExpanderGRPOTrainer, ZeroVarianceTracker
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_policy", "build_rewards", "check_distributed_setup", "check_shared_output_dir", "find_resume_checkpoint",
-           "main"]
+__all__ = [
+    "build_policy",
+    "build_rewards",
+    "check_distributed_setup",
+    "check_shared_output_dir",
+    "find_resume_checkpoint",
+    "main",
+]
 
 
 # ---------------------------------------------------------------------------------------------- policy
@@ -53,7 +59,9 @@ def build_policy(model_args: GRPOModelConfig, training_args: GRPOConfig):
     if dtype == "float32" and (training_args.bf16 or training_args.fp16):
         dtype = "bfloat16" if training_args.bf16 else "float16"
     model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype, revision=model_args.model_revision,
+        path,
+        dtype=dtype,
+        revision=model_args.model_revision,
         attn_implementation=model_args.attn_implementation,
     )
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -123,7 +131,9 @@ def build_rewards(script_args: GRPOScriptArguments, training_args: GRPOConfig):
         try:
             cfg.weights[name] = float(weight)
         except (TypeError, ValueError):
-            raise GRPOSetupError(f"reward_weight_overrides: weight of {name!r} must be a number, got {weight!r}") from None
+            raise GRPOSetupError(
+                f"reward_weight_overrides: weight of {name!r} must be a number, got {weight!r}"
+            ) from None
     if cfg.reward_server.url:
         # Rendering and scoring run in the reward service (`expander reward-server`, docs/scaling.md): async
         # reward functions with the same names and weights, no models and no render cache in this process.
@@ -208,7 +218,10 @@ def check_distributed_setup(script_args: GRPOScriptArguments, training_args: GRP
         logger.info(
             "groups are split across processes (per_device_train_batch_size x steps_per_generation = %d, "
             "num_generations = %d): diversity gathers each group's embeddings; identical completions of a "
-            "group on different processes are rendered once per process", per_rank, training_args.num_generations)
+            "group on different processes are rendered once per process",
+            per_rank,
+            training_args.num_generations,
+        )
 
 
 def check_shared_output_dir(out: Path, timeout_s: float = 10.0) -> None:
@@ -252,7 +265,9 @@ def check_shared_output_dir(out: Path, timeout_s: float = 10.0) -> None:
 # ---------------------------------------------------------------------------------------------- main
 
 
-def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: GRPOModelConfig) -> ExpanderGRPOTrainer:
+def main(
+    script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: GRPOModelConfig
+) -> ExpanderGRPOTrainer:
     """Train the expander with GRPO on rendered images; returns the trainer (its `state` has the history).
 
     Writes to `training_args.output_dir`: checkpoints, the final adapter/model, `metrics.jsonl`,
@@ -293,8 +308,9 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     trainer.add_callback(_RunStateCallback(out, trainer.zero_std_tracker))
 
     # Process 0 decides where to resume and tells the others: every node resumes from the same step.
-    [checkpoint] = broadcast_object_list([find_resume_checkpoint(training_args) if trainer.accelerator.is_main_process
-                                          else None])
+    [checkpoint] = broadcast_object_list(
+        [find_resume_checkpoint(training_args) if trainer.accelerator.is_main_process else None]
+    )
     last_step = 0
     if checkpoint is not None:
         last_step = int(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"])
@@ -310,13 +326,16 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     trainer.save_model(str(out))
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(str(out))
-        atomic_write_json(out / "grpo_run.json", {
-            "model": model_args.model_name_or_path,
-            "sft_adapter": model_args.sft_adapter,
-            "rewards_config": script_args.rewards_config,
-            "reward_funcs": trainer.reward_func_names,
-            "reward_weights": list(training_args.reward_weights or []),
-            "resumed_from": checkpoint,
-            "global_step": trainer.state.global_step,
-        })
+        atomic_write_json(
+            out / "grpo_run.json",
+            {
+                "model": model_args.model_name_or_path,
+                "sft_adapter": model_args.sft_adapter,
+                "rewards_config": script_args.rewards_config,
+                "reward_funcs": trainer.reward_func_names,
+                "reward_weights": list(training_args.reward_weights or []),
+                "resumed_from": checkpoint,
+                "global_step": trainer.state.global_step,
+            },
+        )
     return trainer

@@ -10,7 +10,6 @@ this trainer reads images (`save_images`, grid steps) the service sends each row
 from __future__ import annotations
 
 import contextlib
-
 import io
 import logging
 import math
@@ -20,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import TrainerCallback
 from accelerate.utils import gather_object
+from transformers import TrainerCallback
 from trl import GRPOTrainer
 from trl.trainer.utils import RepeatSampler, nanstd
 
@@ -37,6 +36,7 @@ __all__ = ["ExpanderGRPOTrainer", "ZeroVarianceTracker"]
 
 # `log_metric` keys that are counts: summed over processes (TRL averages the rest).
 SUMMED_METRICS = ("renders/", "rewards_none/")
+
 
 class ZeroVarianceTracker:
     """Counts, per short prompt, the consecutive epochs in which its group's rewards had no variance.
@@ -75,8 +75,11 @@ class _DroppingRepeatSampler(RepeatSampler):
         self.tracker = tracker
 
     def _active(self) -> list[int]:
-        order = torch.randperm(self.num_samples, generator=self.generator).tolist() if self.shuffle else list(
-            range(self.num_samples))
+        order = (
+            torch.randperm(self.num_samples, generator=self.generator).tolist()
+            if self.shuffle
+            else list(range(self.num_samples))
+        )
         active = [i for i in order if self.shorts[i] not in self.tracker.dropped]
         if len(active) < self.batch_size:  # never starve training: keep one full generation batch
             active = order[: self.batch_size]
@@ -84,7 +87,7 @@ class _DroppingRepeatSampler(RepeatSampler):
 
     def __iter__(self):
         indexes = self._active()
-        chunks = [indexes[i: i + self.batch_size] for i in range(0, len(indexes), self.batch_size)]
+        chunks = [indexes[i : i + self.batch_size] for i in range(0, len(indexes), self.batch_size)]
         for chunk in (c for c in chunks if len(c) == self.batch_size):
             for _ in range(self.repeat_count):
                 for index in chunk:
@@ -169,11 +172,14 @@ class ExpanderGRPOTrainer(GRPOTrainer):
             return super()._get_train_sampler(dataset)
         dataset = dataset if dataset is not None else self.train_dataset
         return _DroppingRepeatSampler(
-            shorts=list(dataset[SHORT_COLUMN]), tracker=self.zero_std_tracker,
-            data_source=dataset, mini_repeat_count=self.num_generations,
+            shorts=list(dataset[SHORT_COLUMN]),
+            tracker=self.zero_std_tracker,
+            data_source=dataset,
+            mini_repeat_count=self.num_generations,
             batch_size=self.args.generation_batch_size // self.num_generations,
             repeat_count=self.num_iterations * self.args.steps_per_generation,
-            shuffle=self.shuffle_dataset, seed=self.args.seed,
+            shuffle=self.shuffle_dataset,
+            seed=self.args.seed,
         )
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -203,8 +209,10 @@ class ExpanderGRPOTrainer(GRPOTrainer):
         self._metrics[mode]["prompts_dropped"].append(float(len(self.zero_std_tracker.dropped)))
         step = self.state.global_step + 1  # the step these completions are about to train
         # Read (not cleared): TRL gathers and flushes these columns right after this method.
-        extras = {k: gather_object(list(self._pending_extra_logs.get(k, [None] * n_local)))
-                  for k in sorted(set(gather_object(list(self._pending_extra_logs))))}
+        extras = {
+            k: gather_object(list(self._pending_extra_logs.get(k, [None] * n_local)))
+            for k in sorted(set(gather_object(list(self._pending_extra_logs))))
+        }
         extras["rank"] = [i // n_local for i in range(len(texts))]  # which process drew (and rendered) it
         images = self._rendered_images(inputs, completions)
         paths = None
@@ -282,7 +290,9 @@ class ExpanderGRPOTrainer(GRPOTrainer):
                 row[f"reward/{name}"] = None if math.isnan(value) else value
             for column, values in extras.items():
                 if i < len(values):
-                    row[column] = values[i] if isinstance(values[i], (str, int, float, bool, type(None))) else str(values[i])
+                    row[column] = (
+                        values[i] if isinstance(values[i], (str, int, float, bool, type(None))) else str(values[i])
+                    )
             rows.append(row)
         write_jsonl(Path(self.args.output_dir) / "completions" / f"step_{step:06d}.jsonl", rows)
 
@@ -295,8 +305,11 @@ class ExpanderGRPOTrainer(GRPOTrainer):
         n = groups * self.num_generations
         path = Path(self.args.output_dir) / "image_grids" / f"step_{step:06d}.png"
         grid = save_image_grid(
-            path, [shorts[i] for i in range(0, n, self.num_generations)],
-            list(texts[:n]), list(images[:n]), self.num_generations,
+            path,
+            [shorts[i] for i in range(0, n, self.num_generations)],
+            list(texts[:n]),
+            list(images[:n]),
+            self.num_generations,
         )
         self._send_grid(grid, step)
 

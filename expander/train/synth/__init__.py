@@ -33,7 +33,6 @@ the rule writer, near-duplicates), `run` (the run loop and its state files), `da
 card, `load_pairs`). Everything public is importable from `expander.train.synth`.
 """
 
-
 from expander.train.synth.config import SynthConfig, SynthError
 from expander.train.synth.dataset import dataset_card, load_pairs
 from expander.train.synth.filters import (

@@ -89,9 +89,11 @@ class SynthConfig:
         unknown = sorted(set(self.style_shares) - set(STYLES))
         if unknown:
             raise ValueError(f"style_shares: unknown style(s) {', '.join(unknown)}; known: {', '.join(STYLES)}")
-        if not self.style_shares or any(float(v) < 0 for v in self.style_shares.values()) or sum(
-            float(v) for v in self.style_shares.values()
-        ) <= 0:
+        if (
+            not self.style_shares
+            or any(float(v) < 0 for v in self.style_shares.values())
+            or sum(float(v) for v in self.style_shares.values()) <= 0
+        ):
             raise ValueError("style_shares must give each style a share >= 0, with a positive total")
         for name, value, low in (
             ("styles_per_caption", self.styles_per_caption, 1),

@@ -13,8 +13,18 @@ from expander.train.synth.styles import STYLES
 __all__ = ["dataset_card", "load_pairs", "totals", "write_dataset"]
 
 _COLUMNS = (
-    "pair_id", "caption_id", "category", "style", "short", "long", "creativity",
-    "method", "teacher", "seed", "teacher_output", "corpus",
+    "pair_id",
+    "caption_id",
+    "category",
+    "style",
+    "short",
+    "long",
+    "creativity",
+    "method",
+    "teacher",
+    "seed",
+    "teacher_output",
+    "corpus",
 )
 
 
@@ -49,7 +59,9 @@ def dataset_card(pairs: list[dict], progress: list[dict], cfg: SynthConfig) -> s
     counts = totals(progress)
     splits = Counter(p["split"] for p in pairs)
     categories = Counter(p["category"] or "(none)" for p in pairs)
-    teacher = "rule-based writer (fallback method, no model)" if cfg.method == "rule" else f"`{cfg.teacher}` ({cfg.backend})"
+    teacher = (
+        "rule-based writer (fallback method, no model)" if cfg.method == "rule" else f"`{cfg.teacher}` ({cfg.backend})"
+    )
     lines = [
         "---",
         "configs:",

@@ -23,12 +23,20 @@ from expander.files import append_jsonl, atomic_write_json, read_jsonl, write_js
 from expander.train.data import Caption, load_captions
 from expander.train.synth.config import SynthConfig, SynthError
 from expander.train.synth.dataset import totals, write_dataset
-from expander.train.synth.filters import NearDuplicateIndex, add_typo, clean_short, creativity_for, filter_short, rule_short
+from expander.train.synth.filters import (
+    NearDuplicateIndex,
+    add_typo,
+    clean_short,
+    creativity_for,
+    filter_short,
+    rule_short,
+)
 from expander.train.synth.styles import STYLES, UserStyle, quoted_texts, teacher_messages
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["SynthResult", "pick_styles", "run_synth", "split_of"]
+
 
 @dataclass
 class SynthResult:
@@ -111,7 +119,11 @@ def run_synth(cfg: SynthConfig, engine=None) -> SynthResult:
             write_dataset(out, pairs, progress, cfg)
             logger.info(
                 "synth: chunk of %d captions -> %d pairs in %.0f s (%d/%d captions)",
-                len(chunk), len(new_pairs), time.time() - t0, len(progress), len(captions),
+                len(chunk),
+                len(new_pairs),
+                time.time() - t0,
+                len(progress),
+                len(captions),
             )
             bar.update(len(chunk))
             bar.set_postfix(pairs=len(pairs))
@@ -137,8 +149,9 @@ def _constraint_checker():
     try:
         from expander.constraints import check
     except ImportError as exc:
-        raise MissingExtraError("synth's constraint filter", "constraints", exc,
-                                hint="or set check_constraints: false") from exc
+        raise MissingExtraError(
+            "synth's constraint filter", "constraints", exc, hint="or set check_constraints: false"
+        ) from exc
     return check
 
 
@@ -155,7 +168,9 @@ class _LazyTeacher:
             from expander.engine import create_engine
 
             cfg = self.cfg
-            self.engine = create_engine(cfg.teacher, backend=cfg.backend, adapter=cfg.teacher_adapter, **cfg.engine_kwargs)
+            self.engine = create_engine(
+                cfg.teacher, backend=cfg.backend, adapter=cfg.teacher_adapter, **cfg.engine_kwargs
+            )
             self.owned = True
         return self.engine
 
@@ -182,14 +197,25 @@ def _synth_chunk(chunk, cfg, teacher, teacher_name, constraint_check, dedup):
             break
         if cfg.method == "rule":
             candidates = [
-                (rule_short(jobs[i][0].caption, jobs[i][1], random.Random(_stable_int(cfg.seed, jobs[i][0].id, jobs[i][1].name))), None, False)
+                (
+                    rule_short(
+                        jobs[i][0].caption,
+                        jobs[i][1],
+                        random.Random(_stable_int(cfg.seed, jobs[i][0].id, jobs[i][1].name)),
+                    ),
+                    None,
+                    False,
+                )
                 for i in open_jobs
             ]
         else:
             from expander.engine import SamplingParams
 
             params = SamplingParams(
-                n=1, seed=cfg.seed + attempt, temperature=cfg.temperature, top_p=cfg.top_p,
+                n=1,
+                seed=cfg.seed + attempt,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
                 max_new_tokens=cfg.max_new_tokens,
             )
             candidates = [c[0] for c in _teacher_candidates([jobs[i] for i in open_jobs], cfg, teacher, params)]
@@ -218,21 +244,23 @@ def _synth_chunk(chunk, cfg, teacher, teacher_name, constraint_check, dedup):
                 short = _with_typo(short, cap, style, cfg, constraint_check)
             stats["accepted"][style.name] += 1
             accepted[i] = True
-            new_pairs.append({
-                "pair_id": f"{cap.id}:{style.name}",
-                "caption_id": cap.id,
-                "category": cap.category,
-                "style": style.name,
-                "short": short,
-                "long": cap.caption,
-                "creativity": creativity_for(cap.caption),
-                "split": split_of(cap.id, cfg),
-                "method": cfg.method,
-                "teacher": teacher_name,
-                "seed": seed,
-                "teacher_output": raw,
-                "corpus": cap.source,
-            })
+            new_pairs.append(
+                {
+                    "pair_id": f"{cap.id}:{style.name}",
+                    "caption_id": cap.id,
+                    "category": cap.category,
+                    "style": style.name,
+                    "short": short,
+                    "long": cap.caption,
+                    "creativity": creativity_for(cap.caption),
+                    "split": split_of(cap.id, cfg),
+                    "method": cfg.method,
+                    "teacher": teacher_name,
+                    "seed": seed,
+                    "teacher_output": raw,
+                    "corpus": cap.source,
+                }
+            )
     progress = [
         {
             "caption_id": cap.id,
@@ -247,8 +275,17 @@ def _synth_chunk(chunk, cfg, teacher, teacher_name, constraint_check, dedup):
 
 def _teacher_key(messages: list[dict], cfg: SynthConfig, params) -> str:
     blob = json.dumps(
-        [cfg.teacher, cfg.teacher_adapter, cfg.backend, messages, params.n, params.seed, params.temperature,
-         params.top_p, params.max_new_tokens],
+        [
+            cfg.teacher,
+            cfg.teacher_adapter,
+            cfg.backend,
+            messages,
+            params.n,
+            params.seed,
+            params.temperature,
+            params.top_p,
+            params.max_new_tokens,
+        ],
         sort_keys=True,
     )
     return hashlib.sha1(blob.encode()).hexdigest()

@@ -127,7 +127,11 @@ def teacher_messages(caption: str, style: UserStyle, max_caption_words: int | No
         ]
     quotes = quoted_texts(caption)
     words = caption.split()
-    shown = caption if max_caption_words is None or len(words) <= max_caption_words else " ".join(words[:max_caption_words]) + " ..."
+    shown = (
+        caption
+        if max_caption_words is None or len(words) <= max_caption_words
+        else " ".join(words[:max_caption_words]) + " ..."
+    )
     instruction = style.instruction.format(quote=f'"{quotes[0]}"' if quotes else "")
     messages.append({"role": "user", "content": f"Caption: {shown}\n{instruction}"})
     return messages

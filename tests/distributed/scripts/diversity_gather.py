@@ -34,14 +34,19 @@ verdicts["local_differs"] = local_only != want
 # 2. The reward suite's `diversity` function, one member of each 2-group per process (alone it is None).
 from expander.rewards import RewardSuite, load_rewards_config
 
-cfg = load_rewards_config("configs/rewards/tiny.yaml", {"rewards": ["diversity"], "gates.safety": False,
-                                                        "gates.constraints": False})
+cfg = load_rewards_config(
+    "configs/rewards/tiny.yaml", {"rewards": ["diversity"], "gates.safety": False, "gates.constraints": False}
+)
 suite = RewardSuite(cfg, num_generations=2)
 suite.group_gather = gather_object
 [diversity] = suite.funcs
 shorts = ["a castle on a hill", "a castle on a hill", "a red fox in snow", "a red fox in snow"]
-texts = ["A stone castle on a green hill at dusk, pixel art.", "A ruined castle on a hill under storm clouds.",
-         "A red fox in deep snow at dawn, telephoto.", "A fox curled asleep in the snow, watercolor."]
+texts = [
+    "A stone castle on a green hill at dusk, pixel art.",
+    "A ruined castle on a hill under storm clouds.",
+    "A red fox in deep snow at dawn, telephoto.",
+    "A fox curled asleep in the snow, watercolor.",
+]
 # TRL's layout with per_device_train_batch_size 1: process r gets rows r, r+2 (one member of each group).
 idx = [rank, rank + 2] if world == 2 else list(range(4))
 values = diversity([shorts[i] for i in idx], [texts[i] for i in idx], step=0)

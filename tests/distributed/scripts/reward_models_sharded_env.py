@@ -44,8 +44,11 @@ def compare(module: torch.nn.Module, files: list[Path]) -> list[int]:
     by_suffix.update({key: key for key in state_dict})  # an exact name wins over a suffix
     shared = {k: by_suffix[k] for k in ckpt if k in by_suffix}
     assert len(shared) >= 0.9 * len(ckpt), f"{len(shared)} of {len(ckpt)} checkpoint keys found in the module"
-    wrong = [k for k, mk in shared.items() if state_dict[mk].shape != ckpt[k].shape
-             or not torch.equal(state_dict[mk].cpu().to(ckpt[k].dtype), ckpt[k])]
+    wrong = [
+        k
+        for k, mk in shared.items()
+        if state_dict[mk].shape != ckpt[k].shape or not torch.equal(state_dict[mk].cpu().to(ckpt[k].dtype), ckpt[k])
+    ]
     return [len(shared), len(wrong)]
 
 
@@ -58,11 +61,14 @@ control = compare(DINOv3ViTModel.from_pretrained(str(dino_dir)), [dino_dir / "mo
 suite = RewardSuite(load_rewards_config("configs/rewards/tiny.yaml"))
 krea = resolve_krea2("tiny:krea2")
 clip_dir = Path(resolve_ref("tiny:clip").removeprefix("local-dir:"))
-models = {"dinov3": compare(suite.dino.model, [dino_dir / "model.safetensors"]),
-          "aesthetic_head": compare(suite.aesthetic.head, [Path(resolve_ref("tiny:aesthetic-head"))])}
+models = {
+    "dinov3": compare(suite.dino.model, [dino_dir / "model.safetensors"]),
+    "aesthetic_head": compare(suite.aesthetic.head, [Path(resolve_ref("tiny:aesthetic-head"))]),
+}
 for i, clip in enumerate(suite._clips.values()):
     models[f"clip{i}"] = compare(clip.model, [clip_dir / "open_clip_model.safetensors"])
 for component in ("text_encoder", "transformer", "vae"):
-    models[f"krea2.{component}"] = compare(getattr(suite.renderer.pipe, component),
-                                           sorted((krea / component).glob("*.safetensors")))
+    models[f"krea2.{component}"] = compare(
+        getattr(suite.renderer.pipe, component), sorted((krea / component).glob("*.safetensors"))
+    )
 (out / f"rank{state.process_index}.json").write_text(json.dumps({"control": control, "models": models}))
