@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import yaml
 
-from expander.errors import ExpanderError
+from expander.errors import ConfigError
 
 __all__ = [
     "CommandLine",
@@ -41,10 +41,6 @@ __all__ = [
 T = TypeVar("T")
 
 _BOOL_WORDS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
-
-
-class ConfigError(ExpanderError, ValueError):
-    """A config file or override that cannot be applied; the message names the key and the source."""
 
 
 def load_config(

@@ -10,7 +10,7 @@ Kept apart from cli.py so that `python -m expander.cli` and the library see one 
 
 from __future__ import annotations
 
-__all__ = ["CommandError", "ExpanderError", "MissingExtraError"]
+__all__ = ["CommandError", "ConfigError", "ExpanderError", "MissingExtraError"]
 
 
 class ExpanderError(Exception):
@@ -28,6 +28,14 @@ class CommandError(ExpanderError):
     def __init__(self, message: str, code: int = 1):
         super().__init__(message)
         self.code = code
+
+
+class ConfigError(ExpanderError, ValueError):
+    """A config file, config value or override that cannot be applied; the message names the key and the source.
+
+    Also what a config dataclass raises from `__post_init__` for a bad value, so the library API and the CLI
+    report it the same way.
+    """
 
 
 class MissingExtraError(ExpanderError, ImportError):
