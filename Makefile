@@ -1,5 +1,5 @@
 # expander: `make setup` builds .venv idempotently; `make serve` starts the API (the main job);
-# `make test` runs the whole suite; `make expand` expands one example prompt.
+# `make test` runs the whole suite; `make lint` runs ruff and the import contract; `make expand` expands one example prompt.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +8,7 @@ export EXPANDER_CACHE ?= $(CURDIR)/.cache/expander
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test serve expand bench clean-venv
+.PHONY: setup test lint format serve expand bench clean-venv
 
 setup: $(STAMP)
 
@@ -25,6 +25,16 @@ expand: setup
 
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+# ruff (rules in pyproject.toml), the formatter in check mode, and the layers contract (import-linter).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: setup
 	$(BIN)/python benchmarks/engine_throughput.py
