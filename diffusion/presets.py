@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from expander.errors import ConfigError
+
 __all__ = ["PRESETS", "RenderPreset", "get_preset"]
 
 
@@ -44,8 +46,8 @@ PRESETS: dict[str, RenderPreset] = {
 
 
 def get_preset(name: str) -> RenderPreset:
-    """The preset called `name`; `ValueError` naming the choices otherwise."""
+    """The preset called `name`; `ConfigError` (a `ValueError`) naming the choices otherwise."""
     try:
         return PRESETS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None

@@ -12,11 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["configure_prompt_template", "template_token_counts"]
+from expander.errors import ExpanderError
+
+__all__ = ["UnsupportedTokenizerError", "configure_prompt_template", "template_token_counts"]
 
 # Probe prompts whose first characters differ, so a token merging the prefix's tail with the prompt's head
 # cannot be mistaken for part of the prefix.
 _PROBES = ("apple on a table", "Zebra 7", "; quiet", "\u00e9t\u00e9")
+
+
+class UnsupportedTokenizerError(ExpanderError, ValueError):
+    """A Krea 2 checkpoint whose tokenizer does not split the prompt template's system prefix the same way for
+    every prompt, so the prefix positions cannot be told apart from the prompt's."""
 
 
 def template_token_counts(tokenizer: Any, prefix: str, suffix: str) -> tuple[int, int]:
@@ -28,6 +35,9 @@ def template_token_counts(tokenizer: Any, prefix: str, suffix: str) -> tuple[int
 
     Returns:
         `(prefix_tokens, suffix_tokens)`.
+
+    Raises:
+        UnsupportedTokenizerError: no token position is shared by every probe prompt.
     """
     rows = [tokenizer(prefix + probe)["input_ids"] for probe in _PROBES]
     shared = 0
@@ -36,7 +46,7 @@ def template_token_counts(tokenizer: Any, prefix: str, suffix: str) -> tuple[int
             break
         shared += 1
     if shared == 0:
-        raise ValueError("the tokenizer splits the Krea 2 system prefix differently for every prompt")
+        raise UnsupportedTokenizerError("the tokenizer splits the Krea 2 system prefix differently for every prompt")
     suffix_tokens = len(tokenizer(suffix)["input_ids"])
     return shared, suffix_tokens
 

@@ -24,35 +24,21 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from diffusion.model_dir import resolve_krea2
 from diffusion.presets import get_preset
 from diffusion.prompt_template import configure_prompt_template
 from diffusion.text_cache import TextEmbeddingCache
-from expander.errors import ExpanderError
+from expander.devices import default_dtype, rank_device, standalone_loading
+from expander.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Krea2ModelError", "Krea2Renderer", "check_krea2_dir", "resolve_krea2"]
+__all__ = ["Krea2Renderer"]
 
-# Component -> files that must exist in its subfolder (any one of each tuple).
-_REQUIRED = {
-    "scheduler": (("scheduler_config.json",),),
-    "tokenizer": (("tokenizer.json", "vocab.json", "vocab.txt", "tokenizer.model"), ("tokenizer_config.json",)),
-    "text_encoder": (("config.json",), ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")),
-    "transformer": (
-        ("config.json",),
-        (
-            "diffusion_pytorch_model.safetensors",
-            "diffusion_pytorch_model.safetensors.index.json",
-            "diffusion_pytorch_model.bin",
-        ),
-    ),
-    "vae": (("config.json",), ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")),
-}
 _DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
@@ -63,81 +49,15 @@ _DTYPES = {
 }
 
 
-class Krea2ModelError(ExpanderError, FileNotFoundError):
-    """A Krea 2 reference that does not name a complete diffusers-format directory."""
-
-
-def check_krea2_dir(path: str | os.PathLike) -> Path:
-    """Check that `path` is a complete diffusers-format Krea 2 directory.
-
-    Raises:
-        Krea2ModelError: one message listing everything that is missing.
-    """
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise Krea2ModelError(f"Krea 2 model directory {root} does not exist")
-    missing = []
-    if not (root / "model_index.json").is_file():
-        missing.append("model_index.json")
-    for component, groups in _REQUIRED.items():
-        sub = root / component
-        if not sub.is_dir():
-            missing.append(f"{component}/ (the whole folder)")
-            continue
-        for names in groups:
-            if not any((sub / name).is_file() for name in names):
-                missing.append(f"{component}/{' or '.join(names)}")
-    if missing:
-        raise Krea2ModelError(f"incomplete Krea 2 model directory {root}: missing " + ", ".join(missing))
-    return root
-
-
-def resolve_krea2(ref: str | os.PathLike) -> Path:
-    """A local directory for `ref` (a local diffusers-format directory, a hub id `org/name`, or `tiny:krea2`).
-
-    Hub ids resolve through the local HF cache (`HF_HUB_OFFLINE=1`) or a download; `tiny:krea2` is the tiny
-    random Krea 2, built once into the cache (`diffusion.tiny.resolve_tiny_krea2`).
-
-    Raises:
-        Krea2ModelError: naming the reference and what was tried or is missing.
-    """
-    text = str(ref).strip()
-    if not text:
-        raise Krea2ModelError("a Krea 2 model reference must be a non-empty path or hub id")
-    if text.startswith("tiny:"):
-        from diffusion.tiny import resolve_tiny_krea2
-
-        return check_krea2_dir(resolve_tiny_krea2(text))
-    path = Path(text).expanduser()
-    parts = text.split("/")
-    is_hub_id = len(parts) == 2 and all(parts) and not text.startswith((".", "~", "/"))
-    if path.exists() or not is_hub_id:
-        return check_krea2_dir(path)
-    try:
-        from huggingface_hub import snapshot_download
-
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-        local = Path(snapshot_download(text, local_files_only=offline))
-    except Exception as exc:  # noqa: BLE001 - any hub failure means "not reachable"; reported below
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise Krea2ModelError(
-            f"cannot load Krea 2 model {text!r}: no local directory of that name, and the hub "
-            f"gave {type(exc).__name__}: {first}"
-        ) from None
-    return check_krea2_dir(local)
-
-
 def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    if dtype is None:
-        from expander.devices import default_dtype  # the project's one rule: bf16 on CUDA, fp32 elsewhere
-
+    if dtype is None:  # the project's one rule: bf16 on CUDA, fp32 elsewhere
         return getattr(torch, default_dtype(device))
     if isinstance(dtype, torch.dtype):
         return dtype
     try:
         return _DTYPES[str(dtype).lower()]
     except KeyError:
-        raise ValueError(f"unknown dtype {dtype!r}; choose one of: {', '.join(_DTYPES)}") from None
+        raise ConfigError(f"unknown dtype {dtype!r}; choose one of: {', '.join(_DTYPES)}") from None
 
 
 class Krea2Renderer:
@@ -165,7 +85,7 @@ class Krea2Renderer:
         max_sequence_length: int = 512,
     ):
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self._preset = get_preset(preset)
         self.pipe = pipe
         self.ref = ref
@@ -210,7 +130,8 @@ class Krea2Renderer:
         """Load a Krea 2 diffusers directory (or hub id) into a renderer.
 
         Args:
-            ref: local diffusers-format directory, hub id, or `tiny:krea2` (the tiny random Krea 2).
+            ref: local diffusers-format directory or hub id (`tiny:krea2` is resolved to its directory by
+                `expander.models.resolve_krea2_model`, see `model_dir.py`).
             preset: `turbo` (8 steps, guidance 0) or `raw` (28 steps, guidance 4.5); see `presets.py`.
             dtype: `None` = bf16 on CUDA, fp32 on CPU; or a torch dtype / `"bf16"` / `"fp16"` / `"fp32"`.
             device: `None` = CUDA when available, else CPU.
@@ -223,17 +144,16 @@ class Krea2Renderer:
 
         Raises:
             Krea2ModelError: the reference is missing or incomplete (the message lists what is missing).
+            ConfigError: an unknown preset or dtype, `batch_size < 1`, or `offload` without CUDA.
         """
         from diffusers import Krea2Pipeline
 
         get_preset(preset)  # fail on a bad preset before loading gigabytes
         path = resolve_krea2(ref)
-        from expander.rewards.loading import rank_device, standalone_loading
-
         # `None`/"cuda" -> cuda:<local rank>: offload would otherwise put every process's pipeline on GPU 0.
         dev = rank_device(device)
         if offload and dev.type != "cuda":
-            raise ValueError("offload=True needs a CUDA device")
+            raise ConfigError(f"offload=True needs a CUDA device, got {dev}")
         torch_dtype = _resolve_dtype(dtype, dev)
         start = time.perf_counter()
         with standalone_loading():  # the text encoder whole on every rank under ZeRO-3 / FSDP2 launches
@@ -295,7 +215,7 @@ class Krea2Renderer:
         """`(height, width)` rounded up to the pipeline's multiple, with a warning when they change."""
         for name, value in (("height", height), ("width", width)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         m = self.size_multiple
         rounded = (-(-height // m) * m, -(-width // m) * m)
         if rounded != (height, width):
@@ -418,7 +338,7 @@ class Krea2Renderer:
             raise TypeError("prompts must be a list of strings, not a single string")
         prompts = list(prompts)
         seeds = [seeds] * len(prompts) if isinstance(seeds, int) else list(seeds)
-        if len(seeds) != len(prompts):
+        if len(seeds) != len(prompts):  # the caller's lists disagree: a bug in the calling code, kept built-in
             raise ValueError(f"got {len(prompts)} prompts but {len(seeds)} seeds; pass one seed per prompt")
         for p in prompts:
             if not isinstance(p, str):
@@ -426,13 +346,13 @@ class Krea2Renderer:
         for s in seeds:
             if isinstance(s, bool) or not isinstance(s, int):
                 raise TypeError(f"seeds must be integers, got {s!r}")
-        if output_type not in ("pil", "pt"):
+        if output_type not in ("pil", "pt"):  # set by code, never by a user
             raise ValueError(f"output_type must be 'pil' or 'pt', got {output_type!r}")
         height, width = self.round_size(height, width)
         steps = self._preset.num_inference_steps if num_inference_steps is None else int(num_inference_steps)
         guidance = self._preset.guidance_scale if guidance_scale is None else float(guidance_scale)
         if steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {steps}")
+            raise ConfigError(f"num_inference_steps must be >= 1, got {steps}")
         if not prompts:
             return torch.empty(0, 3, height, width) if output_type == "pt" else []
 

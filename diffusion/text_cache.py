@@ -24,7 +24,7 @@ class TextEmbeddingCache:
     """
 
     def __init__(self, max_entries: int = 1024):
-        if max_entries < 0:
+        if max_entries < 0:  # set by code (no config exposes it): a programming error
             raise ValueError(f"max_entries must be >= 0, got {max_entries}")
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, torch.Tensor] = OrderedDict()

@@ -2,8 +2,9 @@
 
 Every component is the real class at a tiny size (the layouts STACK.md records as working): a 2-layer
 `Krea2Transformer2DModel`, a tiny `AutoencoderKLQwenImage` (z_dim 4), a tiny `Qwen3VLModel` text encoder
-(hidden 32, 4 layers, one vision block) and the SmolLM2 tokenizer, which has the `<|im_start|>` /
-`<|im_end|>` chat tokens the Krea 2 template uses. The directory loads with both
+(hidden 32, 4 layers, one vision block) and the tokenizer of the caller's `tokenizer_dir`: the project passes
+the built-in SmolLM2's (`expander.models.resolve_krea2_model`), which has the `<|im_start|>` / `<|im_end|>`
+chat tokens the Krea 2 template uses; the runtime itself owns no tokenizer. The directory loads with both
 `Krea2Renderer.from_pretrained` and diffusers' `Krea2Pipeline.from_pretrained`.
 
 Nothing here is "quality": the weights are random. It proves plumbing, shapes, determinism and speed ratios.
@@ -17,21 +18,18 @@ import shutil
 import time
 from pathlib import Path
 
+from expander.devices import save_on_any_rank
+from expander.files import cache_dir
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "TINY_FORMAT",
-    "TINY_KREA2_REF",
     "TINY_SELECT_LAYERS",
     "TINY_TRANSFORMER",
     "build_tiny_krea2",
     "cached_tiny_krea2",
-    "resolve_tiny_krea2",
-    "tiny_tokenizer_source",
 ]
-
-TINY_KREA2_REF = "tiny:krea2"
-"""The model ref every Krea 2 loader accepts for the tiny random Krea 2 of seed 0 (`cached_tiny_krea2()`)."""
 
 # Hidden states 1..4 of the 4-layer text encoder (0 is the embedding output); the transformer's
 # `num_text_layers` must equal the number of taps.
@@ -61,14 +59,9 @@ TINY_TRANSFORMER = dict(
 )
 
 
-def tiny_tokenizer_source() -> Path:
-    """The built-in SmolLM2 HF directory (converted once and cached by `expander.models`)."""
-    from expander.models import resolve_model
-
-    return Path(resolve_model("smollm2-135m"))
-
-
-def build_tiny_krea2(path: str | os.PathLike, seed: int = 0, *, is_distilled: bool = True) -> Path:
+def build_tiny_krea2(
+    path: str | os.PathLike, tokenizer_dir: str | os.PathLike, seed: int = 0, *, is_distilled: bool = True
+) -> Path:
     """Write a complete diffusers-format Krea 2 directory of tiny random size to `path`.
 
     The directory is built in a temporary sibling and renamed into place, so an interrupted build never
@@ -76,6 +69,8 @@ def build_tiny_krea2(path: str | os.PathLike, seed: int = 0, *, is_distilled: bo
 
     Args:
         path: target directory.
+        tokenizer_dir: a HF tokenizer directory whose tokenizer has the `<|im_start|>` / `<|im_end|>` tokens of
+            the Krea 2 prompt template (the project's: the built-in SmolLM2, `resolve_model("smollm2-135m")`).
         seed: seeds every component's random initialisation; the same seed gives the same weights.
         is_distilled: saved in the pipeline config; `True` (default) matches the `turbo` preset's
             fixed timestep shift, `False` the resolution-dependent shift of the base (`raw`) checkpoint.
@@ -98,8 +93,7 @@ def build_tiny_krea2(path: str | os.PathLike, seed: int = 0, *, is_distilled: bo
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
 
-    tokenizer_src = tiny_tokenizer_source()
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_src)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     # The Krea 2 layout is `[prefix | prompt | PAD | suffix]`: the pipeline needs right padding.
     tokenizer.padding_side = "right"
 
@@ -164,13 +158,12 @@ def build_tiny_krea2(path: str | os.PathLike, seed: int = 0, *, is_distilled: bo
         is_distilled=is_distilled,
         patch_size=2,
     )
-    from expander.models import save_on_any_rank  # under torchrun, whichever rank builds must write the weights
-
-    with save_on_any_rank():
+    with save_on_any_rank():  # under torchrun, whichever rank builds must write the weights
         pipe.save_pretrained(tmp, safe_serialization=True)
     (tmp / _MARKER).write_text(
         f"format {TINY_FORMAT}\nTiny random-weight Krea 2 built by diffusion.tiny.build_tiny_krea2(seed={seed}, "
-        f"is_distilled={is_distilled}). Not a real model: its images are noise-like.\n"
+        f"is_distilled={is_distilled}), tokenizer from {tokenizer_dir}. Not a real model: its images are "
+        "noise-like.\n"
     )
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
@@ -178,16 +171,15 @@ def build_tiny_krea2(path: str | os.PathLike, seed: int = 0, *, is_distilled: bo
     return target
 
 
-def cached_tiny_krea2(seed: int = 0) -> Path:
+def cached_tiny_krea2(tokenizer_dir: str | os.PathLike, seed: int = 0) -> Path:
     """The tiny Krea 2 of `seed` under `$EXPANDER_CACHE/tiny/krea2-seed{seed}`, built once and reused (seed 0
     is what the ref `tiny:krea2` names).
 
     A file lock makes concurrent processes (parallel test sessions) build it once; a cached build of an
-    older `TINY_FORMAT` is rebuilt.
+    older `TINY_FORMAT` is rebuilt. The cache is keyed by seed and format only: `tokenizer_dir` (see
+    `build_tiny_krea2`) is read when the model is built, and every caller of the project passes the same one.
     """
     from filelock import FileLock
-
-    from expander.models import cache_dir
 
     target = cache_dir() / "tiny" / f"krea2-seed{seed}"
     if _is_current(target):
@@ -195,22 +187,8 @@ def cached_tiny_krea2(seed: int = 0) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if not _is_current(target):  # another process may have built it while we waited
-            build_tiny_krea2(target, seed=seed)
+            build_tiny_krea2(target, tokenizer_dir, seed=seed)
     return target
-
-
-def resolve_tiny_krea2(ref: str) -> Path:
-    """The directory of a `tiny:krea2` ref (built once into the cache); the one resolver of that ref, used by
-    `Krea2Renderer.from_pretrained` and so by `expander render`, the rewards' renderer and eval.
-
-    Raises:
-        Krea2ModelError: another `tiny:` name.
-    """
-    if ref.strip() != TINY_KREA2_REF:
-        from diffusion.renderer import Krea2ModelError
-
-        raise Krea2ModelError(f"unknown tiny Krea 2 ref {ref!r}; the tiny random Krea 2 is {TINY_KREA2_REF!r}")
-    return cached_tiny_krea2(seed=0)
 
 
 def _is_current(path: Path) -> bool:

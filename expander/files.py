@@ -1,4 +1,4 @@
-"""Crash-safe file writes and JSON Lines I/O shared by synthesis, SFT, GRPO and eval.
+"""Crash-safe file writes, JSON Lines I/O and the cache root, shared by every stage.
 
 * `atomic_write_bytes/text/json`: write to a temporary sibling, fsync, `os.replace`: a reader (or a
   re-run after a kill) sees the old file or the complete new one, never a half-written file; two
@@ -6,6 +6,7 @@
 * `append_jsonl`: append whole lines and fsync; a kill can only tear the last line.
 * `read_jsonl`: read an append-only log, ignoring a torn last line (the only line a kill can tear).
 * `iter_jsonl`: read a user-supplied data file strictly; a bad line is an error naming `path:line`.
+* `cache_dir`: the root of expander's caches (converted and tiny models, merged adapters, digests).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "cache_dir",
     "iter_jsonl",
     "read_jsonl",
     "write_jsonl",
@@ -34,13 +36,20 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def cache_dir() -> Path:
+    """Root of expander's caches: `$EXPANDER_CACHE`, else `~/.cache/expander`."""
+    root = os.environ.get("EXPANDER_CACHE") or Path.home() / ".cache" / "expander"
+    return Path(root).expanduser()
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary sibling and `os.replace` (never a half-written file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs should be as readable as open() makes them
+        # mkstemp makes 0600 files; outputs should be as readable as open() makes them.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

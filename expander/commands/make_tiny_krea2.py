@@ -1,4 +1,5 @@
-"""`expander make-tiny-krea2 DIR [--seed N] [--base]`: write a tiny random-weight Krea 2 (diffusers format) for CPU tests."""
+"""`expander make-tiny-krea2 DIR [--seed N] [--base]`: write a tiny random-weight Krea 2 (diffusers format) for
+CPU tests, with the built-in SmolLM2's tokenizer."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 from dataclasses import dataclass
 
 from expander.commands._passthrough import add_passthrough_parser
+from expander.commands._stdout import print_result
 
 
 @dataclass
@@ -53,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
         )
 
     from diffusion.tiny import build_tiny_krea2
+    from expander.models import TINY_KREA2_TOKENIZER, resolve_model
 
-    path = build_tiny_krea2(target, seed=line.config.seed, is_distilled=not line.config.base)
-    print(path)
+    path = build_tiny_krea2(
+        target, resolve_model(TINY_KREA2_TOKENIZER), seed=line.config.seed, is_distilled=not line.config.base
+    )
+    print_result(path)
     return 0

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from expander.commands._passthrough import add_passthrough_parser
+from expander.commands._stdout import print_result
+from expander.errors import ConfigError
 
 
 @dataclass
@@ -19,7 +21,7 @@ class RenderCommandConfig:
     """Settings of `expander render`: every prompt is rendered with every seed.
 
     Attributes:
-        model: Krea 2 diffusers directory or hub id.
+        model: Krea 2 diffusers directory, hub id, or `tiny:krea2` (the tiny random Krea 2).
         prompt: a prompt (repeat `--prompt P` for several).
         out: output directory.
         seed: a seed (repeat `--seed S` for several; none given: 0).
@@ -53,13 +55,13 @@ class RenderCommandConfig:
 
     def __post_init__(self) -> None:
         if not self.prompt or any(not p.strip() for p in self.prompt):
-            raise ValueError("--prompt must not be empty")
+            raise ConfigError("--prompt must not be empty")
         if self.steps is not None and self.steps < 1:
-            raise ValueError(f"--steps must be >= 1, got {self.steps}")
+            raise ConfigError(f"--steps must be >= 1, got {self.steps}")
         if self.height < 1 or self.width < 1:
-            raise ValueError(f"--height and --width must be positive, got {self.height}x{self.width}")
+            raise ConfigError(f"--height and --width must be positive, got {self.height}x{self.width}")
         if self.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -88,20 +90,19 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--out {out} exists and is not a directory", code=2)
 
     from diffusion import Krea2Renderer
+    from expander.models import resolve_krea2_model
 
-    try:
-        renderer = Krea2Renderer.from_pretrained(
-            cfg.model,
-            preset=cfg.preset,
-            dtype=cfg.dtype,
-            device=cfg.device,
-            offload=cfg.offload,
-            batch_size=cfg.batch_size,
-            compile=cfg.compile,
-            attention_backend=cfg.attention_backend,
-        )
-    except ValueError as exc:  # settings this machine cannot honour (offload without CUDA)
-        raise CommandError(str(exc), code=2) from None
+    # Bad settings (offload without CUDA) and models are `ExpanderError`s: the CLI reports them, exit status 2.
+    renderer = Krea2Renderer.from_pretrained(
+        resolve_krea2_model(cfg.model),
+        preset=cfg.preset,
+        dtype=cfg.dtype,
+        device=cfg.device,
+        offload=cfg.offload,
+        batch_size=cfg.batch_size,
+        compile=cfg.compile,
+        attention_backend=cfg.attention_backend,
+    )
 
     grid = [(i, p, s) for i, p in enumerate(prompts) for s in seeds]
     start = time.perf_counter()
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         name = f"p{i:03d}-s{seed}.png"
         image.save(out / name)
         files.append({"file": name, "prompt": prompt, "seed": seed})
-        print(out / name)
+        print_result(out / name)
     settings = renderer.settings()
     settings.update(height=images[0].height, width=images[0].width)
     if cfg.steps is not None:

@@ -91,7 +91,7 @@ class ClipModel:
     @torch.inference_mode()
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """`Tensor[N, 3, H, W]` in [0, 1] -> L2-normalised image embeddings `Tensor[N, D]` (float32, CPU)."""
-        if images.ndim != 4 or images.shape[1] != 3:
+        if images.ndim != 4 or images.shape[1] != 3:  # tensors from the renderer: a caller's bug, kept built-in
             raise ValueError(f"images must be (N, 3, H, W), got {tuple(images.shape)}")
         x = resize_center_crop(images.to(self.device, torch.float32), self.image_size)
         x = (x - self.mean) / self.std

@@ -13,10 +13,10 @@ from collections.abc import Callable, Hashable, Sequence
 import torch
 import torch.nn.functional as F
 
+from expander.devices import rank_device, standalone_loading
 from expander.rewards.clip_model import resize_center_crop
 from expander.rewards.config import DiversityConfig
 from expander.rewards.errors import RewardModelError
-from expander.rewards.loading import rank_device, standalone_loading
 from expander.rewards.tiny import resolve_ref
 
 __all__ = ["Dinov3Embedder", "gathered_group_diversity", "group_diversity"]
@@ -34,7 +34,7 @@ def group_diversity(
     Returns:
         N floats in [0, 2], or `None` for an item that is missing or has no other valid member in its group.
     """
-    if len(embeddings) != len(group_ids):
+    if len(embeddings) != len(group_ids):  # lists built by code: a caller's bug, kept built-in
         raise ValueError(f"{len(embeddings)} embeddings but {len(group_ids)} group ids")
     groups: dict[Hashable, list[int]] = defaultdict(list)
     for i, (g, e) in enumerate(zip(group_ids, embeddings)):
@@ -127,7 +127,7 @@ class Dinov3Embedder:
     @torch.inference_mode()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """`Tensor[N, 3, H, W]` in [0, 1] -> pooled embeddings `Tensor[N, D]` (float32, CPU)."""
-        if images.ndim != 4 or images.shape[1] != 3:
+        if images.ndim != 4 or images.shape[1] != 3:  # tensors from the renderer: a caller's bug, kept built-in
             raise ValueError(f"images must be (N, 3, H, W), got {tuple(images.shape)}")
         x = resize_center_crop(images.to(self.device, torch.float32), self.size)
         x = (x - self.mean) / self.std

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -97,7 +98,7 @@ def map_isolated(
     failures = 0
     for item in items:
         try:
-            one = call_with_retry(lambda: fn([item]), max_retries, what)
+            one = call_with_retry(functools.partial(fn, [item]), max_retries, what)
             check_length(one, 1, what)
             results.append(one[0])
         except RewardLengthError:

@@ -32,13 +32,13 @@ class ClipSimilarity:
 
     def score_embeddings(self, image_embeddings: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """`Tensor[N, D]` L2-normalised image embeddings and N texts -> `Tensor[N]` cosines in [-1, 1]."""
-        if image_embeddings.shape[0] != len(texts):
+        if image_embeddings.shape[0] != len(texts):  # batches built by code: a caller's bug, kept built-in
             raise ValueError(f"{image_embeddings.shape[0]} images but {len(texts)} texts")
         return (image_embeddings.float() * self.clip.encode_texts(texts)).sum(-1)
 
     def score(self, images: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """`Tensor[N, 3, H, W]` in [0, 1] and N texts -> `Tensor[N]` cosine similarities."""
-        if images.shape[0] != len(texts):
+        if images.shape[0] != len(texts):  # batches built by code: a caller's bug, kept built-in
             raise ValueError(f"{images.shape[0]} images but {len(texts)} texts")
         return self.score_embeddings(self.clip.encode_images(images), texts)
 

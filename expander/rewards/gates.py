@@ -60,6 +60,7 @@ def gate_weight(other_weights: Sequence[float], group_size: int, margin: float =
     Returns:
         The gate weight (> 0).
     """
+    # RewardsConfig checks num_generations and gates.margin first: a bad value here is the caller's bug.
     if group_size < 2:
         raise ValueError(f"group_size must be >= 2, got {group_size}")
     if margin <= 1:
@@ -92,7 +93,7 @@ def group_advantages(
     Returns:
         N advantages; 0.0 for a row where every reward is `None`, and within a group of one.
     """
-    if len(rewards) != len(group_ids):
+    if len(rewards) != len(group_ids):  # shapes built by code, not by a user: built-in errors
         raise ValueError(f"{len(rewards)} rows but {len(group_ids)} group ids")
     if not rewards:
         return []

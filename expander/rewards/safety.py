@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from expander.errors import ConfigError
 from expander.rewards.clip_model import ClipModel
 from expander.rewards.config import SafetyConfig
 from expander.safety import HARD_CATEGORIES, SOFT_CATEGORIES, added_categories, classify_text
@@ -41,16 +42,16 @@ class ImageSafety:
             cfg = concepts
             concepts = cfg.concepts
             thresholds = {c: cfg.thresholds.get(c, cfg.threshold) for c in concepts}
-        if thresholds is None or set(thresholds) != set(concepts):
+        if thresholds is None or set(thresholds) != set(concepts):  # a config always gives both: a caller's bug
             raise ValueError("ImageSafety needs one threshold per concept category")
         unknown = sorted(set(concepts) - set(HARD_CATEGORIES) - set(SOFT_CATEGORIES))
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"safety.concepts has unknown categories {unknown}; use expander.safety categories: "
                 f"{', '.join(HARD_CATEGORIES + SOFT_CATEGORIES)}"
             )
         if any(not phrases for phrases in concepts.values()):
-            raise ValueError("every safety.concepts category needs at least one phrase")
+            raise ConfigError("every safety.concepts category needs at least one phrase")
         self.clip = clip
         self.categories = list(concepts)
         self.thresholds = torch.tensor([thresholds[c] for c in self.categories])
@@ -96,11 +97,13 @@ class ImageClassifierSafety:
         known = set(HARD_CATEGORIES) | set(SOFT_CATEGORIES)
         bad = sorted(c for c in label_categories.values() if c not in known)
         if bad:
-            raise ValueError(f"safety.image_classifier_labels maps to unknown categories {bad}; use {sorted(known)}")
+            raise ConfigError(f"safety.image_classifier_labels maps to unknown categories {bad}; use {sorted(known)}")
         labels = {str(v): int(k) for k, v in model.config.id2label.items()}
         missing = sorted(set(label_categories) - set(labels))
         if missing:
-            raise ValueError(f"safety.image_classifier_labels names {missing}, not labels of {name} ({sorted(labels)})")
+            raise ConfigError(
+                f"safety.image_classifier_labels names {missing}, not labels of {name} ({sorted(labels)})"
+            )
         self.model = model
         self.size = size
         self.device = next(model.parameters()).device

@@ -4,16 +4,16 @@ A ref `tiny:<name>` is built deterministically (seed 0) at the real architecture
 `$EXPANDER_CACHE/tiny/<name>` on first use: written to a temporary directory, then renamed into place
 under a file lock, so concurrent processes build it once and a kill never leaves a half-built model.
 
-| ref                    | what it builds                                                     | resolves to             |
-|------------------------|--------------------------------------------------------------------|-------------------------|
-| `tiny:krea2`           | diffusers Krea 2 pipeline: `diffusion.tiny.cached_tiny_krea2()`, the one Krea 2 cache | directory |
-| `tiny:clip`            | open_clip ViT (embed 32, 2 layers) + its BPE tokenizer config      | `local-dir:<directory>` |
-| `tiny:dinov3`          | transformers `DINOv3ViTModel` (hidden 32, 2 layers, patch 16, 4 registers) | directory       |
-| `tiny:aesthetic-head`  | LAION-format MLP head (`layers.N.*`) on 32-d CLIP embeddings        | `.safetensors` file     |
+| ref                   | what it builds                                                 | resolves to             |
+|-----------------------|----------------------------------------------------------------|-------------------------|
+| `tiny:krea2`          | diffusers Krea 2 pipeline (`models.resolve_krea2_model`)       | directory               |
+| `tiny:clip`           | open_clip ViT (embed 32, 2 layers) + its BPE tokenizer config  | `local-dir:<directory>` |
+| `tiny:dinov3`         | `DINOv3ViTModel` (hidden 32, 2 layers, patch 16, 4 registers)  | directory               |
+| `tiny:aesthetic-head` | LAION-format MLP head (`layers.N.*`) on 32-d CLIP embeddings   | `.safetensors` file     |
 
-Random weights prove plumbing, shapes, determinism and speed, never quality. `tiny:krea2` is resolved by the
-Krea 2 runtime itself (`diffusion.tiny.resolve_tiny_krea2`, so every Krea 2 loader takes it); this module
-only forwards it.
+Random weights prove plumbing, shapes, determinism and speed, never quality. `tiny:krea2` is the one Krea 2
+cache every loader shares (`expander render`, eval, the rewards' renderer): this module only forwards it to
+`expander.models.resolve_krea2_model`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 
-from expander.errors import MissingExtraError
-from expander.models import cache_dir, save_on_any_rank
+from expander.devices import save_on_any_rank
+from expander.errors import ExpanderError
+from expander.files import cache_dir
+from expander.models import resolve_krea2_model
 
-__all__ = ["TINY_CLIP_CONFIG", "TINY_PREFIX", "TINY_REFS", "is_tiny", "resolve_ref"]
+__all__ = ["TINY_CLIP_CONFIG", "TINY_PREFIX", "TINY_REFS", "UnknownTinyModelError", "is_tiny", "resolve_ref"]
 
 TINY_PREFIX = "tiny:"
 TINY_CLIP_EMBED_DIM = 32
@@ -42,6 +44,10 @@ TINY_CLIP_CONFIG = {
 }
 # Bump when a builder changes, so stale caches are rebuilt rather than silently reused.
 _BUILD_VERSION = "1"
+
+
+class UnknownTinyModelError(ExpanderError, ValueError):
+    """A `tiny:<name>` reference whose name is not one of the tiny models built here."""
 
 
 def _build_clip(path: Path) -> None:
@@ -119,20 +125,17 @@ def resolve_ref(ref: str) -> str:
         others a directory path.
 
     Raises:
-        ValueError: an unknown tiny name.
+        UnknownTinyModelError: an unknown tiny name.
+        MissingExtraError: `tiny:krea2` without the Krea 2 runtime's dependencies.
     """
     if not is_tiny(ref):
         return ref
     name = ref[len(TINY_PREFIX) :]
     if name == "krea2":
-        try:
-            from diffusion.tiny import resolve_tiny_krea2
-        except ImportError as exc:
-            raise MissingExtraError("tiny:krea2", "diffusion", exc) from exc
-        return str(resolve_tiny_krea2(ref))
+        return str(resolve_krea2_model(ref))
     if name not in TINY_REFS:
         known = ", ".join(TINY_PREFIX + n for n in ("krea2", *TINY_REFS))
-        raise ValueError(f"unknown tiny model {ref!r}; known: {known}")
+        raise UnknownTinyModelError(f"unknown tiny model {ref!r}; known: {known}")
     build, to_ref = TINY_REFS[name]
     root = cache_dir() / "tiny"
     final = root / f"{name}-v{_BUILD_VERSION}"

@@ -10,8 +10,9 @@ import torch
 
 @pytest.fixture(scope="session")
 def tiny_krea2_dir() -> Path:
-    """A tiny random Krea 2 (seed 0) under `$EXPANDER_CACHE/tiny/krea2-seed0`, built atomically once."""
-    from diffusion.tiny import cached_tiny_krea2
+    """The tiny random Krea 2 that `tiny:krea2` names (seed 0, `$EXPANDER_CACHE/tiny/krea2-seed0`), built
+    atomically once, through the same resolver as every loader."""
+    from expander.models import resolve_krea2_model
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    return cached_tiny_krea2(seed=0)
+    return resolve_krea2_model("tiny:krea2")

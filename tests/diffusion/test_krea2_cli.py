@@ -66,9 +66,11 @@ def test_make_tiny_krea2_refuses_to_replace_other_data(tmp_path, capsys):
 
 def test_render_takes_the_tiny_krea2_ref(tmp_path, tiny_krea2_dir):
     # `tiny:krea2` is the same cached model every loader uses (rewards, eval, this command): no second build.
-    from diffusion.renderer import resolve_krea2
+    from expander.models import resolve_krea2_model
+    from expander.rewards.tiny import resolve_ref
 
-    assert resolve_krea2("tiny:krea2") == tiny_krea2_dir
+    assert resolve_krea2_model("tiny:krea2") == tiny_krea2_dir
+    assert resolve_ref("tiny:krea2") == str(tiny_krea2_dir)
     out = tmp_path / "out"
     assert (
         main(

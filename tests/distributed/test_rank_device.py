@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from expander.rewards.loading import rank_device, standalone_loading
+from expander.devices import rank_device, standalone_loading
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
 import torch
@@ -13,9 +14,46 @@ from expander.rewards.gates import gate_weight, group_advantages
 from tests.rewards.trl_aggregation import TRL_SOURCE, trl_advantages
 
 
+def gdpo_by_hand(rows: list[list[float | None]], weights: list[float], group_size: int) -> list[float]:
+    """GDPO's normalize_then_sum written out in plain Python: z-score each reward within its group (sample
+    std, over the values present), weight and sum the z-scores a row has, then z-score those sums over the
+    batch. A row without any reward (unscorable) is left out of every mean and gets advantage 0."""
+    eps = 1e-4
+    sums: list[float | None] = []
+    for start in range(0, len(rows), group_size):
+        group = rows[start : start + group_size]
+        stats = []
+        for k in range(len(weights)):
+            present = [row[k] for row in group if row[k] is not None]
+            stats.append((statistics.mean(present), statistics.stdev(present)))
+        for row in group:
+            if all(v is None for v in row):
+                sums.append(None)
+                continue
+            sums.append(sum(w * (v - m) / (sd + eps) for w, v, (m, sd) in zip(weights, row, stats) if v is not None))
+    scored = [s for s in sums if s is not None]
+    mean, sd = statistics.mean(scored), statistics.stdev(scored)
+    return [0.0 if s is None else (s - mean) / (sd + eps) for s in sums]
+
+
 def test_extracted_trl_block_is_the_aggregation():
-    assert "reward_k = (grouped - mean_k) / (std_k + 1e-4)" in TRL_SOURCE
-    assert "advantages = (rewards - torch.nanmean(rewards)) / (std_rewards + 1e-4)" in TRL_SOURCE
+    # Exactly TRL's normalize_then_sum branch (not sum_then_normalize's lines), and it computes GDPO: checked
+    # against the definition on a batch with a missing value and an unscorable row, whose handling (left out
+    # of the baselines, advantage 0) is what makes `None` differ from a silent 0.
+    assert "mean_grouped_rewards" not in TRL_SOURCE
+    rows = [
+        [1.0, 0.0],
+        [3.0, 2.0],
+        [None, None],  # unscorable
+        [0.0, 4.0],
+        [2.0, None],  # one reward could not score
+        [4.0, 0.0],
+    ]
+    weights = [1.0, 2.0]
+    matrix = torch.tensor([[math.nan if v is None else v for v in row] for row in rows], dtype=torch.float32)
+    theirs = trl_advantages(matrix, weights, 3).tolist()
+    assert theirs == pytest.approx(gdpo_by_hand(rows, weights, 3), rel=1e-5, abs=1e-5)
+    assert theirs[2] == 0.0
 
 
 reward_value = st.one_of(st.floats(-50, 50, allow_nan=False, width=32), st.none())

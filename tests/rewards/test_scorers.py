@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from expander.errors import ConfigError
 from expander.rewards.aesthetics import AestheticScorer, load_aesthetic_head
 from expander.rewards.clip_model import ClipModel, resize_center_crop
 from expander.rewards.config import ClipConfig, SafetyConfig
@@ -14,7 +15,7 @@ from expander.rewards.errors import RewardModelError
 from expander.rewards.faithfulness import ClipSimilarity, combine_faithfulness
 from expander.rewards.render_cache import derive_seed
 from expander.rewards.safety import ImageSafety, combine_safety, text_safety
-from expander.rewards.tiny import TINY_CLIP_EMBED_DIM, resolve_ref
+from expander.rewards.tiny import TINY_CLIP_EMBED_DIM, UnknownTinyModelError, resolve_ref
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +179,7 @@ def test_image_safety_thresholds(clip, images):
 
 
 def test_image_safety_rejects_unknown_categories(clip):
-    with pytest.raises(ValueError, match="unknown categories \\['violence'\\]"):
+    with pytest.raises(ConfigError, match="unknown categories \\['violence'\\]"):
         ImageSafety(clip, SafetyConfig(concepts={"violence": ["blood"]}))
 
 
@@ -201,7 +202,7 @@ def test_safety_layers_gate_additions_not_requests():
 def test_tiny_refs_are_cached_and_unknown_ones_rejected():
     first = resolve_ref("tiny:aesthetic-head")
     assert resolve_ref("tiny:aesthetic-head") == first
-    with pytest.raises(ValueError, match="unknown tiny model 'tiny:nope'"):
+    with pytest.raises(UnknownTinyModelError, match="unknown tiny model 'tiny:nope'"):
         resolve_ref("tiny:nope")
     assert resolve_ref("facebook/dinov3-vitb16-pretrain-lvd1689m") == "facebook/dinov3-vitb16-pretrain-lvd1689m"
     assert load_aesthetic_head(first)(torch.zeros(2, TINY_CLIP_EMBED_DIM)).shape == (2, 1)
@@ -250,7 +251,7 @@ def test_image_classifier_layer(tiny_nsfw_classifier, images):
     cut = probs[:, 1].median().item()
     split = layer(image_classifier_threshold=cut).flags(images)
     assert [bool(f) for f in split] == (probs[:, 1] >= cut).tolist()
-    with pytest.raises(ValueError, match="names \\['porn'\\], not labels"):
+    with pytest.raises(ConfigError, match="names \\['porn'\\], not labels"):
         layer(image_classifier_labels={"porn": "sexual"})
-    with pytest.raises(ValueError, match="unknown categories \\['nsfw'\\]"):
+    with pytest.raises(ConfigError, match="unknown categories \\['nsfw'\\]"):
         layer(image_classifier_labels={"nsfw": "nsfw"})

@@ -24,7 +24,7 @@ if mode == "zero3":
 
     keep = HfDeepSpeedConfig({"zero_optimization": {"stage": 3}, "train_micro_batch_size_per_gpu": 1})
 
-from diffusion.renderer import resolve_krea2
+from expander.models import resolve_krea2_model
 from expander.rewards import RewardSuite, load_rewards_config
 from expander.rewards.tiny import resolve_ref
 
@@ -59,7 +59,7 @@ dino_dir = Path(resolve_ref("tiny:dinov3"))
 control = compare(DINOv3ViTModel.from_pretrained(str(dino_dir)), [dino_dir / "model.safetensors"])[1]
 
 suite = RewardSuite(load_rewards_config("configs/rewards/tiny.yaml"))
-krea = resolve_krea2("tiny:krea2")
+krea = resolve_krea2_model("tiny:krea2")
 clip_dir = Path(resolve_ref("tiny:clip").removeprefix("local-dir:"))
 models = {
     "dinov3": compare(suite.dino.model, [dino_dir / "model.safetensors"]),
