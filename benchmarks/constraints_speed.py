@@ -20,7 +20,7 @@ import os
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "constraints_labelled.jsonl"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "constraints" / "data" / "constraints_labelled.jsonl"
 
 
 def _pairs(rows: list[dict]) -> list[tuple[str, str]]:

@@ -29,7 +29,7 @@ import re
 import threading
 from dataclasses import asdict, dataclass
 
-from expander.errors import MissingExtraError
+from expander.errors import ConfigError, MissingExtraError
 
 __all__ = ["CANDIDATES", "LanguageGuess", "detect_language", "normalize_languages", "supports"]
 
@@ -161,7 +161,8 @@ def normalize_languages(languages) -> tuple[str, ...]:
     """A model's declared languages as lower-case codes; `["*"]` means any language.
 
     Raises:
-        ValueError: an entry that is not a two-letter ISO 639-1 code or `*`.
+        ConfigError: an entry that is not a two-letter ISO 639-1 code or `*`, or no entry at all (the
+            languages come from a config's `languages` key or a model's declaration).
     """
     if isinstance(languages, str):
         languages = [languages]
@@ -169,10 +170,10 @@ def normalize_languages(languages) -> tuple[str, ...]:
     for lang in languages:
         code = str(lang).strip().lower()
         if code != ANY and not re.fullmatch(r"[a-z]{2}", code):
-            raise ValueError(f"language {lang!r} is not a two-letter ISO 639-1 code (e.g. 'en') or '*'")
+            raise ConfigError(f"languages: {lang!r} is not a two-letter ISO 639-1 code (e.g. 'en') or '*'")
         out.append(code)
     if not out:
-        raise ValueError("a model must declare at least one language (or '*')")
+        raise ConfigError("languages: a model must declare at least one language (or '*')")
     return tuple(dict.fromkeys(out))
 
 

@@ -1,5 +1,7 @@
 """Every recipe YAML under configs/ loads into its dataclass, and the config loader names bad keys and values."""
 
+import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +41,22 @@ def test_every_config_parses(path):
     assert isinstance(data, dict) and data, f"{path} must hold a non-empty mapping"
 
 
+def _section(path: Path) -> str:
+    """The command a YAML under configs/ is for: its folder, or for a top-level file its name up to `_`."""
+    rel = path.relative_to(CONFIGS)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem.split("_")[0]
+
+
 def test_there_are_configs():
-    assert list(CONFIGS.rglob("*.yaml"))
+    """Every command that reads a recipe has one, and the tests above see every YAML under configs/, nested
+    folders included (they run over `YAMLS`; a file they missed would never be checked)."""
+    on_disk = sorted(
+        Path(root) / name for root, _, names in os.walk(CONFIGS) for name in names if name.endswith((".yaml", ".yml"))
+    )
+    assert YAMLS == on_disk, f"not tested: {[_rel(p) for p in on_disk if p not in YAMLS]}"
+    commands = {"accelerate", "eval", "expand", "grpo", "rewards", "serve", "sft", "synth"}
+    sections = {_section(p) for p in YAMLS}
+    assert sections == commands, f"no recipe for {sorted(commands - sections)}; unknown {sorted(sections - commands)}"
 
 
 def test_every_config_has_a_loader():
@@ -49,14 +65,32 @@ def test_every_config_has_a_loader():
         assert _config_class(path) or section in (*TRL_DIRS, "accelerate"), f"nothing loads {_rel(path)}"
 
 
+def _assert_holds(value, loaded, key: str) -> None:
+    """`loaded` (a config, or a part of it) holds the YAML `value`: every key of a mapping, recursively into
+    sections (dataclasses or dicts), every item of a list, and every scalar equal."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if dataclasses.is_dataclass(loaded):
+                assert hasattr(loaded, name), f"{key}{name}: not loaded"
+                _assert_holds(item, getattr(loaded, name), f"{key}{name}.")
+            else:
+                assert isinstance(loaded, dict) and name in loaded, f"{key}{name}: not loaded ({loaded!r})"
+                _assert_holds(item, loaded[name], f"{key}{name}.")
+    elif isinstance(value, list):
+        assert isinstance(loaded, (list, tuple)) and len(loaded) == len(value), (
+            f"{key.rstrip('.')}: {len(value)} items in the YAML, {loaded!r} loaded"
+        )
+        for i, (item, got) in enumerate(zip(value, loaded)):
+            _assert_holds(item, got, f"{key.rstrip('.')}[{i}].")
+    else:
+        assert loaded == value, f"{key.rstrip('.')}: {value!r} in the YAML, {loaded!r} loaded"
+
+
 @pytest.mark.parametrize("path", [p for p in YAMLS if _config_class(p)], ids=_rel)
 def test_every_config_loads_into_its_dataclass(path):
-    cls = _config_class(path)
-    cfg = load_config(cls, path)
-    data = yaml.safe_load(path.read_text())
-    for key, value in data.items():
-        if not isinstance(value, dict):  # sections are dataclasses (or dicts) of their own
-            assert getattr(cfg, key) == value or isinstance(value, list), key
+    cfg = load_config(_config_class(path), path)
+    assert isinstance(cfg, _config_class(path))
+    _assert_holds(yaml.safe_load(path.read_text()), cfg, "")
 
 
 @pytest.mark.parametrize("path", [p for p in YAMLS if p.relative_to(CONFIGS).parts[0] in TRL_DIRS], ids=_rel)
@@ -258,7 +292,6 @@ def test_help_exits_0_listing_keys_and_options(capsys):
 
 
 def test_every_key_of_every_command_config_has_help():
-    import dataclasses
     import typing
 
     from tests.test_cli import _command_configs

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from expander.errors import ConfigError
 from expander.language import LanguageGuess, detect_language, normalize_languages, supports
 
 ENGLISH = [
@@ -64,7 +65,7 @@ def test_guesses_serialise_and_declared_languages_are_validated():
     assert LanguageGuess("en", 1.0, "words").to_dict() == {"code": "en", "confidence": 1.0, "method": "words"}
     assert normalize_languages(["EN", "es", "en"]) == ("en", "es")
     assert normalize_languages("*") == ("*",)
-    with pytest.raises(ValueError, match="ISO 639-1"):
+    with pytest.raises(ConfigError, match="ISO 639-1"):
         normalize_languages(["english"])
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ConfigError, match="at least one"):
         normalize_languages([])

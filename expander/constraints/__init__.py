@@ -21,15 +21,19 @@ Kinds:
 Opinion words ("beautiful", "cozy") and adjectives no list knows are *soft* attributes: they lower the
 score when lost but never fail the report. Everything else is *hard*.
 
-Where things are, to review one kind at a time: `types.py` (the data and the report), `extract.py` (one
-extractor per kind over a `PromptContext`, `prompt_context.py`), `check.py` (one checker per kind over an
-`ExpansionDoc`, `expansion.py`), `tables.py` and `lexicon.py` (word lists), `text.py` (tokens, word forms,
-MiniLM), `added_subjects.py` (what an expansion must not add: people, animals, creatures the prompt
-neither names nor implies; listed in `ConstraintReport.added`). `require_constraints()` raises `MissingExtraError` when the `constraints` extra is not installed.
+Where things are, to review one kind at a time: `types.py` (the data and the report), `extract.py` (the
+extraction order; one extractor per kind over a `PromptContext`, `prompt_context.py`: `extract_scene.py` for
+quoted text, negation, style and viewpoint, `extract_objects.py` for the kinds bound to objects), `check.py`
+(the report; one checker per kind over an `ExpansionDoc`, `expansion.py`, in `check_scene.py` and
+`check_objects.py`), `tables.py`, `lexicon.py` and `concepts.py` (word lists), `text.py` (tokens, word forms,
+MiniLM), `added_subjects.py` (what an expansion must not add: people, animals, creatures the prompt neither
+names nor implies; listed in `ConstraintReport.added`). `require_constraints()` raises `MissingExtraError`
+when the `constraints` extra is not installed.
 """
 
 from expander.constraints.added_subjects import AddedSubject, added_subjects
-from expander.constraints.check import SOFT_SIMILARITY, check
+from expander.constraints.check import check
+from expander.constraints.check_objects import SOFT_SIMILARITY
 from expander.constraints.expansion import SYNONYM_SIMILARITY
 from expander.constraints.extract import extract
 from expander.constraints.text import require_constraints

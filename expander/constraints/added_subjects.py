@@ -7,7 +7,7 @@ lists them (`ConstraintReport.added`), the API returns them, the RL suite can ga
 synthesis filter rejects pairs whose short prompt dropped a subject of the long caption, and eval scores
 the share of expansions that add one.
 
-The rules for the hard cases (each one is in tests/data/added_subjects_labelled.jsonl):
+The rules for the hard cases (each one is in tests/constraints/data/added_subjects_labelled.jsonl):
 
 * **Subjects** are people, animals and creatures (robots, dragons, ghosts, ...): what an image model draws
   as a living figure. Scenery and props (trees, clouds, furniture, vehicles, food) are enrichment.

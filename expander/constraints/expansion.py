@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from expander.constraints import lexicon as lx
+from expander.constraints.concepts import CONCEPTS
 from expander.constraints.tables import BOUNDARY, lemma, tables
 from expander.constraints.text import can_be_noun, forms, is_verb_form, noun_forms, pos_tags, similarities, tokenize
 
@@ -119,12 +120,12 @@ def _targets(word: str) -> tuple[frozenset[str], str, frozenset[str]]:
     accepts "puppy"); any other word accepts the names of its concepts ("puppy" accepts "dog")."""
     concept_of = tables().concept_of
     own = noun_forms(word)
-    named = [f for f in own if f in lx.CONCEPTS]
+    named = [f for f in own if f in CONCEPTS]
     accepted = set(forms(word))
     if named:
         concepts = frozenset(named)
         for c in concepts:
-            for w in lx.CONCEPTS[c].split():
+            for w in CONCEPTS[c].split():
                 accepted |= noun_forms(w)
     else:  # a specific word accepts its general name (puppy -> dog), not its siblings (poodle)
         concepts = frozenset().union(*(concept_of.get(f, set()) for f in own))
@@ -141,10 +142,10 @@ def negation_targets(word: str) -> frozenset[str]:
     out = set(own)
     for f in own:
         for c in concept_of.get(f, ()):
-            for w in lx.CONCEPTS[c].split():
+            for w in CONCEPTS[c].split():
                 out |= noun_forms(w)
-        if f in lx.CONCEPTS:
-            for w in lx.CONCEPTS[f].split():
+        if f in CONCEPTS:
+            for w in CONCEPTS[f].split():
                 out |= noun_forms(w)
     return frozenset(out)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from expander.constraints import lexicon as lx
+from expander.constraints.concepts import CONCEPTS
 from expander.constraints.text import PhraseIndex, forms, normalise_phrase, noun_forms, number_words, split_phrases
 
 # Scene-wide groups: a head noun of these ("sunset over the sea") is an attribute, not a subject.
@@ -102,7 +103,7 @@ def tables() -> Tables:
             if m not in attr:
                 attr_prompt[g].append(m)
     concept_of: dict[str, set[str]] = {}
-    for name, words in lx.CONCEPTS.items():
+    for name, words in CONCEPTS.items():
         for w in words.split():
             for f in noun_forms(w):
                 concept_of.setdefault(f, set()).add(name)

@@ -10,6 +10,6 @@ One reward family per module: `aesthetics`, `faithfulness`, `safety`, `diversity
 """
 
 from expander.rewards.config import RewardsConfig, load_rewards_config
-from expander.rewards.registry import RewardSuite, get_reward_funcs
+from expander.rewards.suite import RewardSuite, get_reward_funcs
 
 __all__ = ["RewardSuite", "RewardsConfig", "get_reward_funcs", "load_rewards_config"]

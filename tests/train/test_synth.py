@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from expander.errors import ConfigError
 from expander.train.data import CorpusError, load_captions
 from expander.train.synth import (
     STYLES,
@@ -183,9 +184,9 @@ def test_request_styles_get_their_opener_only_when_missing():
 
 
 def test_bad_synth_config_values_are_named():
-    with pytest.raises(ValueError, match="unknown style"):
+    with pytest.raises(ConfigError, match="unknown style"):
         SynthConfig(style_shares={"shouting": 1.0})
-    with pytest.raises(ValueError, match="max_length_ratio"):
+    with pytest.raises(ConfigError, match="max_length_ratio"):
         SynthConfig(max_length_ratio=2.0)
 
 

@@ -10,14 +10,14 @@ One linear `main(script_args, training_args, model_args)` in the TRL recipe styl
    column, so the rewards judge faithfulness against what the user typed, never against the expansion;
 2. policy: a model ref (`expander.models.resolve_model`: built-in name, local dir or hub id), LoRA by
    default, optionally continuing an SFT adapter;
-3. rewards and weights from the reward registry (`expander.rewards.RewardSuite`, named by
+3. rewards and weights from the reward suite (`expander.rewards.RewardSuite`, named by
    `rewards_config`, any of its keys overridable with `rewards_overrides` / `--rewards.KEY VALUE`, weights
    by name); the suite renders each completion once per step
    (render cache) and adds the gate; TRL aggregates with `multi_objective_aggregation` (GDPO-style
    `normalize_then_sum`, which the gate guarantee assumes);
 4. TRL `GRPOTrainer` with a thin subclass that adds what a tuning team looks at: the share of groups whose
    rewards had no variance (`frac_group_zero_std`, the "hard-but-not-hopeless" signal), a completions table
-   per step (`completions/step_XXXXXX.jsonl`: every reward, the registry's extra columns such as gate
+   per step (`completions/step_XXXXXX.jsonl`: every reward, the suite's extra columns such as gate
    reasons, and the path of each rendered image under `images/`), an image grid every `image_grid_steps`
    steps (`image_grids/step_XXXXXX.png`, also sent to tensorboard or wandb), and optionally dropping
    prompts whose groups had no reward variance for k epochs. The images come from the suite's render

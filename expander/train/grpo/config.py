@@ -60,7 +60,7 @@ class GRPOScriptArguments:
             `prompt_column`).
         max_prompts: keep only the first N distinct prompts (after de-duplication); None keeps all.
         creativity: creativity level the prompts are built with (`expander.prompts`), not `raw`.
-        rewards_config: the reward registry config (`expander.rewards.load_rewards_config`).
+        rewards_config: the reward suite's config (`expander.rewards.load_rewards_config`).
         reward_weight_overrides: reward name -> weight, replacing the rewards config's weights (the gate's
             weight is re-derived from them). TRL's `reward_weights` is refused: it would bypass that.
         rewards_overrides: rewards-config key -> value (dotted for sections: `{render.height: 512,
@@ -83,7 +83,7 @@ class GRPOScriptArguments:
     prompt_files: list[str] | None = field(default=None, metadata={"help": "extra .txt/.jsonl prompt files"})
     max_prompts: int | None = field(default=None, metadata={"help": "keep the first N distinct prompts"})
     creativity: str = field(default=DEFAULT_CREATIVITY, metadata={"help": "low, medium or high"})
-    rewards_config: str | None = field(default=None, metadata={"help": "reward registry YAML"})
+    rewards_config: str | None = field(default=None, metadata={"help": "rewards config YAML (configs/rewards/)"})
     reward_weight_overrides: dict | str | None = field(
         default=None, metadata={"help": "JSON object, e.g. '{\"format\": 2.0}'"}
     )

@@ -40,6 +40,7 @@ def save_image_grid(
 
     rows = len(shorts)
     if len(images) != rows * group_size or len(expansions) != rows * group_size:
+        # The trainer hands over whole groups: a mismatch is a bug in the caller, not something a user did.
         raise ValueError(f"need {rows} x {group_size} images and expansions, got {len(images)} and {len(expansions)}")
     font = ImageFont.load_default(12)
     line_h, pad = 14, 6

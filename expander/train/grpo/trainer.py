@@ -26,7 +26,7 @@ from trl.trainer.utils import RepeatSampler, nanstd
 
 from expander.files import atomic_write_bytes, write_jsonl
 from expander.prompts import clean_output
-from expander.rewards.registry import completion_text
+from expander.rewards.inputs import completion_text
 from expander.train.grpo.config import SHORT_COLUMN, GRPOScriptArguments
 from expander.train.grpo.image_grid import save_image_grid, to_pil
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from expander.errors import ExpanderError
+from expander.errors import ConfigError, ExpanderError
 from expander.train.synth.styles import DEFAULT_STYLE_SHARES, STYLES
 
 __all__ = ["SynthConfig", "SynthError"]
 
 
 class SynthError(ExpanderError, ValueError):
-    """A synthesis config or output directory that cannot be used."""
+    """A synthesis output directory (or a recipe that does not match it) that cannot be used; bad config values
+    are `ConfigError`s."""
 
 
 @dataclass
@@ -88,13 +89,13 @@ class SynthConfig:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.style_shares) - set(STYLES))
         if unknown:
-            raise ValueError(f"style_shares: unknown style(s) {', '.join(unknown)}; known: {', '.join(STYLES)}")
+            raise ConfigError(f"style_shares: unknown style(s) {', '.join(unknown)}; known: {', '.join(STYLES)}")
         if (
             not self.style_shares
             or any(float(v) < 0 for v in self.style_shares.values())
             or sum(float(v) for v in self.style_shares.values()) <= 0
         ):
-            raise ValueError("style_shares must give each style a share >= 0, with a positive total")
+            raise ConfigError("style_shares must give each style a share >= 0, with a positive total")
         for name, value, low in (
             ("styles_per_caption", self.styles_per_caption, 1),
             ("candidates_per_style", self.candidates_per_style, 1),
@@ -103,14 +104,14 @@ class SynthConfig:
             ("chunk_size", self.chunk_size, 1),
         ):
             if value < low:
-                raise ValueError(f"{name} must be >= {low}, got {value}")
+                raise ConfigError(f"{name} must be >= {low}, got {value}")
         if self.max_short_words < self.min_short_words:
-            raise ValueError("max_short_words must be >= min_short_words")
+            raise ConfigError("max_short_words must be >= min_short_words")
         if not 0 < self.max_length_ratio <= 1:
-            raise ValueError(f"max_length_ratio must be in (0, 1], got {self.max_length_ratio}")
+            raise ConfigError(f"max_length_ratio must be in (0, 1], got {self.max_length_ratio}")
         if not 0 <= self.min_grounding <= 1:
-            raise ValueError(f"min_grounding must be in [0, 1], got {self.min_grounding}")
+            raise ConfigError(f"min_grounding must be in [0, 1], got {self.min_grounding}")
         if not 0 < self.near_duplicate_threshold <= 1:
-            raise ValueError(f"near_duplicate_threshold must be in (0, 1], got {self.near_duplicate_threshold}")
+            raise ConfigError(f"near_duplicate_threshold must be in (0, 1], got {self.near_duplicate_threshold}")
         if not 0 <= self.test_fraction < 1:
-            raise ValueError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
+            raise ConfigError(f"test_fraction must be in [0, 1), got {self.test_fraction}")

@@ -109,7 +109,8 @@ def dataset_card(pairs: list[dict], progress: list[dict], cfg: SynthConfig) -> s
         "## Filters",
         "",
         f"- constraints of the short must hold in the long (`expander.constraints.check`): {cfg.check_constraints}",
-        f"- short words in [{cfg.min_short_words}, {cfg.max_short_words}], short/long word ratio <= {cfg.max_length_ratio}",
+        f"- short words in [{cfg.min_short_words}, {cfg.max_short_words}], "
+        f"short/long word ratio <= {cfg.max_length_ratio}",
         f"- content-word grounding in the long >= {cfg.min_grounding}",
         "- the short must name or imply every person, animal and creature of the long "
         f"(`expander.constraints.added_subjects(short, long)` empty; else `dropped_subject`): "

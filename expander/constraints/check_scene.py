@@ -1,0 +1,139 @@
+"""Checking the scene-wide kinds: quoted text, negation, style and viewpoint, one checker per kind.
+
+Each checker takes a `Constraint` and the `ExpansionDoc` of the expansion and returns None when the
+constraint holds, else a short reason naming the change ("viewpoint 'close-up' became 'wide shot'").
+"""
+
+from __future__ import annotations
+
+from expander.constraints import lexicon as lx
+from expander.constraints.expansion import ExpansionDoc, negation_targets
+from expander.constraints.tables import NEGATION_CUES, decade, tables
+from expander.constraints.text import CLAUSE_END, is_plural, pos_tags, split_phrases
+from expander.constraints.types import Constraint
+
+__all__ = ["check_negation", "check_quoted_text", "check_style", "check_viewpoint"]
+
+
+# --- quoted_text ----------------------------------------------------------------------------------
+
+
+def check_quoted_text(c: Constraint, doc: ExpansionDoc) -> str | None:
+    """``quoted_text``: holds when the quoted text appears verbatim (whitespace and curly quotes
+    normalised); fails as "changed to" when it appears in another case, else as "missing"."""
+    norm = " ".join(doc.text.replace("\u201c", '"').replace("\u201d", '"').split())
+    want = " ".join(c.value.split())
+    if want in norm:
+        return None
+    if want.lower() in norm.lower():
+        i = norm.lower().index(want.lower())
+        return f"quoted text '{want}' changed to '{norm[i : i + len(want)]}'"
+    return f"quoted text '{want}' missing"
+
+
+# --- negation -------------------------------------------------------------------------------------
+
+
+def _negated_at(doc: ExpansionDoc, k: int) -> bool:
+    """Whether the mention at k sits in the scope of a negation cue ("no people, cars or signs")."""
+    for j in range(k - 1, max(-1, k - 9), -1):
+        w = doc.words[j]
+        if w in (".", "!", "?", ";", ":"):
+            return False
+        if w in NEGATION_CUES or (w == "of" and j > 0 and doc.words[j - 1] in ("free", "devoid", "absence")):
+            return True
+        if w in ("a", "an", "the") and j > 0 and doc.words[j - 1] not in NEGATION_CUES | {"or", "nor"}:
+            return False
+        if w == "," and j + 1 < len(doc.words) and doc.words[j + 1] in lx.DETERMINERS:
+            return False
+    return False
+
+
+_AFTER_NEGATION = frozenset("missing absent gone removed blank bare empty".split())
+
+
+_ABSENT_AFTER_NOT = frozenset(
+    "present visible there here seen shown pictured included anywhere arrived around in yet".split()
+)
+
+
+def _negated_after(doc: ExpansionDoc, k: int) -> bool:
+    """ "the clock face is missing", "its face left blank", "the guests have not yet arrived": a
+    negation after the mention."""
+    for j in range(k + 1, min(len(doc.words), k + 7)):
+        w = doc.words[j]
+        if w in CLAUSE_END or w == ",":
+            return False
+        if w in _AFTER_NEGATION:
+            return True
+        if (
+            w in ("not", "never")
+            and j + 1 < len(doc.words)
+            and doc.words[j + 1] in _ABSENT_AFTER_NOT
+            and all(x in lx.AUXILIARIES for x in doc.words[k + 1 : j])
+        ):
+            return True
+    return False
+
+
+def _verb_use(doc: ExpansionDoc, k: int) -> bool:
+    """The word at k is a verb after a plural subject ("low mesas silhouette the distance", "people
+    crowd the square"), not the thing it can also name."""
+    w = doc.words
+    return (
+        0 < k < len(w) - 1
+        and is_plural(w[k - 1])
+        and not is_plural(w[k])
+        and w[k + 1] in lx.DETERMINERS
+        and "VERB" in pos_tags(w[k])
+    )
+
+
+def check_negation(c: Constraint, doc: ExpansionDoc) -> str | None:
+    """``negation``: holds unless the negated thing (any form, or any word of its concepts: "people"
+    covers "woman", "crowd") is mentioned outside a negation ("no cars", "the face is missing") and not
+    as a verb ("people crowd the square")."""
+    targets = negation_targets(c.value)
+    for k, f in enumerate(doc.forms):
+        if f & targets and not _negated_at(doc, k) and not _negated_after(doc, k) and not _verb_use(doc, k):
+            return f"negation '{c.text}' broken: '{doc.words[k]}' appears"
+    return None
+
+
+# --- style ----------------------------------------------------------------------------------------
+
+
+def check_style(c: Constraint, doc: ExpansionDoc) -> str | None:
+    """``style``: holds when a phrase of the family (prompt or expansion-only wording) is there, or for
+    an era the same decade. Fails naming the style or decade that replaced it (a style of the same
+    medium group first), else as missing."""
+    t = tables()
+    if c.value.startswith("era:"):
+        want = c.value[4:]
+        decades = {decade(w) for w in doc.words} - {None}
+        if want in decades:
+            return None
+        return f"style '{c.text}' became '{sorted(decades)[0]}'" if decades else f"style '{c.text}' missing"
+    if doc.has_any(t.style_accept[c.value]):
+        return None
+    medium = t.medium_of.get(c.value)
+    found = [f for _, _, f in t.style_report_index.find(doc.words) if f != c.value]
+    clash = [f for f in found if medium and t.medium_of.get(f) and t.medium_of[f] != medium] or found
+    return f"style '{c.text}' became '{clash[0]}'" if clash else f"style '{c.text}' missing"
+
+
+# --- viewpoint ------------------------------------------------------------------------------------
+
+
+def check_viewpoint(c: Constraint, doc: ExpansionDoc) -> str | None:
+    """``viewpoint``: holds when a phrase of the family is there; fails naming an opposite framing that
+    took its place ("close-up" -> "wide shot"), else as missing."""
+    t = tables()
+    if doc.has_any(t.view_accept[c.value]):
+        return None
+    opposites = split_phrases(lx.VIEWPOINT_OPPOSITES.get(c.value, ""))
+    for fam in opposites:
+        hit = doc.has_any(t.view_accept[fam])
+        if hit:
+            return f"viewpoint '{c.text}' became '{' '.join(hit)}'"
+    return f"viewpoint '{c.text}' missing"
