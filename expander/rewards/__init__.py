@@ -5,8 +5,9 @@
     suite = RewardSuite(cfg, num_generations=4)   # suite.funcs, suite.weights; get_reward_funcs(cfg) returns just those
 
 One reward family per module: `aesthetics`, `faithfulness`, `safety`, `diversity`, `format`, `gates`;
-`render_cache` renders each completion once; `registry` holds `RewardSuite`, which builds the TRL functions;
-`tiny` builds tiny random reward models for offline tests. This module only re-exports.
+`render_cache` renders each completion once; `suite` holds `RewardSuite`, which builds the TRL functions
+(`registry`: the reward names a config may list; `inputs`: TRL's inputs parsed); `tiny` builds tiny random
+reward models for offline tests. This module only re-exports.
 """
 
 from expander.rewards.config import RewardsConfig, load_rewards_config

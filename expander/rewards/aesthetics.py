@@ -11,7 +11,7 @@ Both layouts expect ViT-L-14 (`openai`) embeddings, 768-d; the head's input widt
 the CLIP model's embedding width at load time.
 
 Relative mode (Promptist) subtracts the score of the image rendered from the raw short prompt with
-the same seed; that is done by the reward adapter (`registry.py`), the scorer here is pure.
+the same seed; that is done by the reward adapter (`suite.py`), the scorer here is pure.
 """
 
 from __future__ import annotations
