@@ -1,4 +1,6 @@
-"""`expander eval --config configs/eval/tiny_cpu.yaml [--output-dir DIR] [--no-progress] [--key value ...]`: run an eval.
+"""`expander eval --config configs/eval/tiny_cpu.yaml [--output-dir DIR] [--no-progress] [--key value ...]`.
+
+Runs an eval (`expander.eval.run.run_eval`): plan, expand, render, score, aggregate, report.
 
 Keys of the YAML, and the `--key value` overrides after it, are the fields of
 `expander.eval.config.EvalConfig` (`expander eval --help` lists them). Re-running with the same run
@@ -11,6 +13,7 @@ import argparse
 from dataclasses import dataclass
 
 from expander.commands._passthrough import add_passthrough_parser
+from expander.commands._stdout import print_result
 
 
 @dataclass
@@ -54,15 +57,15 @@ def run(args: argparse.Namespace) -> int:
     if result.results is None:  # a helper process of a sharded eval: the main process reports
         return 0
     counts = result.summary["counts"]
-    print(
+    print_result(
         f"results: {result.output_dir / 'results.parquet'} ({counts['rows']} rows; rendered {result.rendered}, "
         f"expanded {result.expanded} this run)"
     )
-    print(f"summary: {result.output_dir / 'summary.json'}")
-    print(f"report:  {result.report_path}")
+    print_result(f"summary: {result.output_dir / 'summary.json'}")
+    print_result(f"report:  {result.report_path}")
     for w in result.summary["win_rates"]:
         if w["win_rate"] is not None:
-            print(
+            print_result(
                 f"  {w['arm']} vs {w['other']} on {w['metric']}: win rate {w['win_rate']:.2f} "
                 f"[{w['ci_low']:.2f}, {w['ci_high']:.2f}] over {w['n_pairs']} pairs"
             )

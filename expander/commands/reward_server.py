@@ -15,6 +15,7 @@ import sys
 import time
 
 from expander.commands._passthrough import add_passthrough_parser
+from expander.commands._stdout import print_result
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,10 +47,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         deploy(cfg)
         host = "localhost" if rs.host in ("0.0.0.0", "::") else rs.host
-        print(
+        print_result(
             f"reward server: {rs.replicas} replica(s) at http://{host}:{rs.port}/rewards "
-            f"(set reward_server.url to it in the trainer's rewards config); Ctrl-C stops it",
-            flush=True,
+            f"(set reward_server.url to it in the trainer's rewards config); Ctrl-C stops it"
         )
         while True:
             time.sleep(3600)

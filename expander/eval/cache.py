@@ -1,9 +1,10 @@
 """On-disk caches of an eval run: expansions (JSON) and renders (PNG), addressed by content keys.
 
-A key is a hash of everything that decides the result: for an expansion the arm's expander settings
-(model ref, adapter fingerprint, creativity, backend, word budget, the contract's system prompts), the
-prompt and the seed; for a render the renderer settings, the rendered text and the render seed. A re-run
-or an added arm therefore renders only what is missing, and a changed setting never reuses stale work.
+A key (`expander.rewards.render_settings.stable_key`) is a hash of everything that decides the result: for an
+expansion the arm's expander settings (model ref, adapter fingerprint, creativity, backend, word budget, the
+contract's system prompts), the prompt and the seed; for a render the renderer settings, the rendered text and
+the render seed. A re-run or an added arm therefore renders only what is missing, and a changed setting never
+reuses stale work.
 
 Every file is written to a temporary name in the same directory and renamed into place, so a killed run
 leaves either the complete file or nothing.
@@ -11,42 +12,41 @@ leaves either the complete file or nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from expander.files import atomic_write_bytes, atomic_write_text
+from expander.rewards.render_settings import stable_key
 
-__all__ = ["EvalCache", "directory_fingerprint", "stable_key"]
-
-
-def stable_key(obj: Any) -> str:
-    """A 32-hex-digit key of a JSON-serialisable object (dict order does not matter)."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+__all__ = ["EvalCache", "json_safe"]
 
 
-def directory_fingerprint(path: str | Path | None) -> str | None:
-    """Names, sizes and mtimes of the files in a model/adapter directory: changes when it is retrained."""
-    if path is None:
-        return None
-    p = Path(path)
-    if not p.exists():
-        return f"missing:{p}"
-    if p.is_file():
-        st = p.stat()
-        return stable_key([p.name, st.st_size, st.st_mtime_ns])
-    entries = []
-    for f in sorted(p.rglob("*")):
-        if f.is_file():
-            st = f.stat()
-            entries.append([str(f.relative_to(p)), st.st_size, st.st_mtime_ns])
-    return stable_key(entries)
+def json_safe(obj: Any) -> Any:
+    """Plain JSON types: NaN -> None, numpy scalars -> Python, tuples -> lists, paths -> str, else `str(obj)`."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        value = float(obj)
+        return None if np.isnan(value) else value
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)
 
 
 class EvalCache:
-    """Expansions under `root/expansions/<key>.json`, renders under `root/renders/<key[:2]>/<key>.png`."""
+    """Expansions under `root/expansions/<key>.json`, renders under `root/renders/<key[:2]>/<key>.png`, and the
+    loaded renderer's own settings under `root/renderer_settings/<key of the render settings>.json`."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -91,3 +91,19 @@ class EvalCache:
         path = self.render_path(key)
         atomic_write_bytes(path, buf.getvalue())
         return path
+
+    def put_renderer_settings(self, settings: dict, runtime: dict) -> dict:
+        """Remember a loaded renderer's `settings()` for `settings` (runs that load no renderer read it back)."""
+        runtime = json_safe(runtime)
+        atomic_write_text(self._renderer_settings_path(settings), json.dumps(runtime, indent=1))
+        return runtime
+
+    def get_renderer_settings(self, settings: dict) -> dict | None:
+        """What `put_renderer_settings` stored for `settings`, or None."""
+        try:
+            return json.loads(self._renderer_settings_path(settings).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def _renderer_settings_path(self, settings: dict) -> Path:
+        return self.root / "renderer_settings" / f"{stable_key(settings)}.json"

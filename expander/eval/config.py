@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from expander.config import ConfigError, load_config
+from expander.config import load_config
+from expander.errors import ConfigError
 from expander.prompts import CREATIVITY_LEVELS
+from expander.rewards.config import RewardServerConfig
 
-__all__ = ["ArmConfig", "EvalConfig", "EvalRewardServerConfig", "load_eval_config"]
+__all__ = ["WIN_METRICS", "ArmConfig", "ConfigError", "EvalConfig", "load_eval_config"]
 
 
 @dataclass
@@ -44,60 +46,37 @@ class ArmConfig:
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
-            raise ValueError(f"arm name {self.name!r} must be non-empty and use only letters, digits, '-', '_', '.'")
+            raise ConfigError(f"arm name {self.name!r} must be non-empty and use only letters, digits, '-', '_', '.'")
         if self.creativity not in CREATIVITY_LEVELS:
-            raise ValueError(
-                f"arm {self.name!r}: unknown creativity {self.creativity!r}; choose one of {', '.join(CREATIVITY_LEVELS)}"
+            raise ConfigError(
+                f"arm {self.name!r}: unknown creativity {self.creativity!r}; "
+                f"choose one of {', '.join(CREATIVITY_LEVELS)}"
             )
         if self.backend == "api":
             if not self.url:
-                raise ValueError(f"arm {self.name!r}: backend 'api' needs a `url` (an expander server)")
+                raise ConfigError(f"arm {self.name!r}: backend 'api' needs a `url` (an expander server)")
             if self.adapter is not None:
-                raise ValueError(f"arm {self.name!r}: backend 'api' takes a served `model` name, not an `adapter`")
+                raise ConfigError(f"arm {self.name!r}: backend 'api' takes a served `model` name, not an `adapter`")
             if self.batch_size > 64:
-                raise ValueError(
+                raise ConfigError(
                     f"arm {self.name!r}: backend 'api' sends batch_size prompts per request; the server takes 64"
                 )
         elif self.creativity != "raw" and not self.model:
-            raise ValueError(f"arm {self.name!r}: creativity {self.creativity!r} needs a `model`")
+            raise ConfigError(f"arm {self.name!r}: creativity {self.creativity!r} needs a `model`")
         if self.backend not in ("transformers", "vllm", "api"):
-            raise ValueError(
+            raise ConfigError(
                 f"arm {self.name!r}: backend must be 'transformers', 'vllm' or 'api', got {self.backend!r}"
             )
         if self.max_words is not None and self.max_words < 1:
-            raise ValueError(f"arm {self.name!r}: max_words must be >= 1, got {self.max_words}")
+            raise ConfigError(f"arm {self.name!r}: max_words must be >= 1, got {self.max_words}")
         if self.adapter is not None and not (Path(self.adapter) / "adapter_config.json").is_file():
-            raise ValueError(
+            raise ConfigError(
                 f"arm {self.name!r}: adapter {self.adapter!r} is not a PEFT adapter directory (no adapter_config.json)"
             )
 
     @property
     def is_raw(self) -> bool:
         return self.creativity == "raw"
-
-
-@dataclass
-class EvalRewardServerConfig:
-    """Render and score through a running reward service (`expander reward-server`) instead of in-process.
-
-    Attributes:
-        url: the service's base URL (`http://HOST:PORT/rewards`); None: eval loads Krea 2 and the scorers itself.
-        timeout_s: seconds per request attempt (one request is `render_batch_size` images).
-        retries: attempts after the first on connection errors, timeouts and HTTP 500/502/503/504; then the batch's rows are
-            unscored (NaN, counted in `summary.json` `counts.unscored`), never 0.
-        backoff_s: first retry delay; doubles each attempt (+-20 %).
-        concurrency: requests in flight at once (set it to about the service's replica count).
-    """
-
-    url: str | None = None
-    timeout_s: float = 600.0
-    retries: int = 3
-    backoff_s: float = 1.0
-    concurrency: int = 4
-
-    def __post_init__(self) -> None:
-        if self.timeout_s <= 0 or self.retries < 0 or self.backoff_s < 0 or self.concurrency < 1:
-            raise ValueError("reward_server needs timeout_s > 0, retries >= 0, backoff_s >= 0 and concurrency >= 1")
 
 
 def _default_arms() -> list[ArmConfig]:
@@ -126,6 +105,8 @@ class EvalConfig:
         reward_server: `url` set: the service renders (the seeds above) and scores (the scorer refs below)
             and sends the PNGs back; eval loads no model. The service's renderer, size, steps, dtype and
             scorer refs must equal this config's (checked at start: a mismatch is an error naming the keys).
+            The rewards config's section (`expander.rewards.config.RewardServerConfig`): eval reads its client
+            keys (`url`, `timeout_s`, `retries`, `backoff_s`, `concurrency`).
     Scorers (refs as in `expander.rewards.config`; `tiny:*` refs build tiny random models offline):
         clip_model, clip_pretrained: open_clip model for CLIP similarity to the short prompt and for
             the aesthetic head's embeddings; aesthetic_head: LAION-format head; dino_model: DINOv3 for
@@ -135,7 +116,8 @@ class EvalConfig:
             score_batch_size: images per scorer call.
     Statistics and outputs:
         win_metrics: columns compared pairwise (higher is better; `added_subject`: lower is better);
-            bootstrap_samples, ci_level, stats_seed: resamples, confidence level and seed of the bootstrap intervals (over prompts) of the win rates.
+            bootstrap_samples, ci_level, stats_seed: resamples, confidence level and seed of the bootstrap
+            intervals (over prompts) of the win rates.
         output_dir: the run directory; cache_dir: expansion/render cache (None: `<output_dir>/cache`).
         report_max_prompts: prompts shown in the report's image grid; report_thumb_px: longest side of
             grid images (JPEG, inlined), so reports of 1024x1024 runs stay small.
@@ -162,7 +144,7 @@ class EvalConfig:
     dtype: str | None = None
     device: str | None = None
     offload: bool = False
-    reward_server: EvalRewardServerConfig = field(default_factory=EvalRewardServerConfig)
+    reward_server: RewardServerConfig = field(default_factory=RewardServerConfig)
 
     clip_model: str = "tiny:clip"
     clip_pretrained: str | None = None
@@ -186,28 +168,28 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         if not self.arms:
-            raise ValueError("arms must list at least one arm")
+            raise ConfigError("arms must list at least one arm")
         names = [a.name for a in self.arms]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"arm names must be unique; repeated: {', '.join(dupes)}")
+            raise ConfigError(f"arm names must be unique; repeated: {', '.join(dupes)}")
         if self.seeds_per_prompt < 1:
-            raise ValueError(f"seeds_per_prompt must be >= 1, got {self.seeds_per_prompt}")
+            raise ConfigError(f"seeds_per_prompt must be >= 1, got {self.seeds_per_prompt}")
         if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
-            raise ValueError(f"height and width must be positive multiples of 16, got {self.height}x{self.width}")
+            raise ConfigError(f"height and width must be positive multiples of 16, got {self.height}x{self.width}")
         if self.score_batch_size < 1:
-            raise ValueError(f"score_batch_size must be >= 1, got {self.score_batch_size}")
+            raise ConfigError(f"score_batch_size must be >= 1, got {self.score_batch_size}")
         if self.render_batch_size < 1:
-            raise ValueError(f"render_batch_size must be >= 1, got {self.render_batch_size}")
+            raise ConfigError(f"render_batch_size must be >= 1, got {self.render_batch_size}")
         if not 0 < self.ci_level < 1:
-            raise ValueError(f"ci_level must be in (0, 1), got {self.ci_level}")
+            raise ConfigError(f"ci_level must be in (0, 1), got {self.ci_level}")
         if self.bootstrap_samples < 100:
-            raise ValueError(f"bootstrap_samples must be >= 100 for a usable interval, got {self.bootstrap_samples}")
+            raise ConfigError(f"bootstrap_samples must be >= 100 for a usable interval, got {self.bootstrap_samples}")
         if self.report_max_prompts < 1 or self.report_thumb_px < 16:
-            raise ValueError("report_max_prompts must be >= 1 and report_thumb_px >= 16")
+            raise ConfigError("report_max_prompts must be >= 1 and report_thumb_px >= 16")
         unknown = sorted(set(self.win_metrics) - set(WIN_METRICS))
         if unknown:
-            raise ValueError(f"unknown win_metrics {unknown}; choose from {', '.join(WIN_METRICS)}")
+            raise ConfigError(f"unknown win_metrics {unknown}; choose from {', '.join(WIN_METRICS)}")
 
     @property
     def baseline(self) -> str:
@@ -224,6 +206,3 @@ WIN_METRICS = ("aesthetic", "clip_score", "constraint_score", "added_subject", "
 def load_eval_config(path: str | Path | None = None, overrides: list[str] | None = None) -> EvalConfig:
     """Load an `EvalConfig` from YAML plus `--key value` overrides; `ConfigError` names a bad key or value."""
     return load_config(EvalConfig, path, overrides)
-
-
-__all__ += ["ConfigError", "WIN_METRICS"]

@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from expander.errors import ExpanderError
 from expander.files import iter_jsonl
@@ -44,16 +46,20 @@ class EvalPrompt:
     """One short prompt of the evaluation set.
 
     Attributes:
-        prompt_id: stable id (`p0042`: the row number in the source file), the key of caches and tables.
+        prompt_id: the prompt's id in its source, the key of tables and reports: `p0042` (the row number) for a
+            prompt file; a benchmark's loader uses the benchmark's own id, so outputs map back to it.
         text: the short prompt, as the user would type it.
         category: what the prompt shows (PartiPrompts: Animals, Vehicles, ...).
         challenge: what makes it hard (PartiPrompts: Quantity, Writing & Symbols, ...).
+        metadata: what a benchmark's scorers need per prompt besides the text (e.g. the objects, counts and
+            colours a detector must find); empty for prompt files. Not part of equality.
     """
 
     prompt_id: str
     text: str
     category: str = UNLABELLED
     challenge: str = UNLABELLED
+    metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 def resolve_data_path(path: str | Path) -> Path:
@@ -177,13 +183,13 @@ def sample_prompts(
     if num_prompts is not None and num_prompts < 1:
         raise PromptSetError(f"num_prompts must be >= 1, got {num_prompts}")
     pool = list(prompts)
-    for field, wanted in (("category", categories), ("challenge", challenges)):
+    for axis, wanted in (("category", categories), ("challenge", challenges)):
         if wanted:
-            known = sorted({getattr(p, field) for p in pool})
+            known = sorted({getattr(p, axis) for p in pool})
             missing = [w for w in wanted if w not in known]
             if missing:
-                raise PromptSetError(f"unknown {field}(s) {missing}; the prompt set has: {', '.join(known)}")
-            pool = [p for p in pool if getattr(p, field) in wanted]
+                raise PromptSetError(f"unknown {axis}(s) {missing}; the prompt set has: {', '.join(known)}")
+            pool = [p for p in pool if getattr(p, axis) in wanted]
     if not pool:
         raise PromptSetError("no prompts left after filtering by category and challenge")
     if num_prompts is None or num_prompts >= len(pool):

@@ -90,6 +90,7 @@ def summarize(prompts: list[str], expansions: list[str], check=None, raw: list[s
         raw: the completions before `clean_output` (same order); gives `raw_description_share`.
         check: `fn(short, expansion) -> report with .ok and .score`; default `expander.constraints.check`.
     """
+    # Lists of the wrong length are a caller's bug (benchmarks build them), not a user's input.
     if len(prompts) != len(expansions) or not prompts:
         raise ValueError("need one expansion per prompt, and at least one prompt")
     if raw is not None and len(raw) != len(expansions):

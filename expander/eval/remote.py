@@ -1,13 +1,15 @@
-"""Eval's renders and image scores through the reward service (`reward_server.url` in the eval config).
+"""Eval's render backend and image scorer through the reward service (`reward_server.url` in the eval config).
 
-    service = RemoteEvalService(cfg)            # GET /v1/info; EvalServiceError if it renders or scores otherwise
-    service.render_settings                     # eval's render cache key settings, as the service renders
-    scorers = service.scorers()                 # EvalScorers: text checks here, image scores on the service
-    scores, rendered = service.render(jobs, shorts, cache)   # POST /v1/score_images; PNGs into the eval cache
+    service = RemoteEvalService(cfg)        # GET /v1/info; EvalServiceError if it renders or scores otherwise
+    service.settings                        # eval's render cache key settings, as the service renders
+    scorers = build_scorers(cfg, service.image_scorer())   # text checks here, image scores on the service
+    outcome = service.render(jobs, cache)   # POST /v1/score_images; PNGs into the eval cache, scores prescored
 
-The service renders each `(text, seed)` with eval's own seeds (every arm's image of (prompt, seed index) from
-the same noise) and scores it with eval's `EvalScorers.score_images` on its loaded models: the numbers are the
-in-process eval's (`tests/rewards/test_reward_server.py`). The PNG comes back into the eval cache, so the
+`RemoteEvalService` is the render backend `expander.eval.rendering.LocalRenderer` is in-process (`settings`,
+`render`, `runtime_settings`). The service renders each `(text, seed)` with eval's own seeds (every arm's image
+of (prompt, seed index) from the same noise) and scores it with `expander.rewards.image_scorer.ImageScorer` on
+its loaded models, the code in-process eval runs: the numbers are the in-process eval's
+(`tests/rewards/test_reward_server.py`). The PNG comes back into the eval cache, so the
 report, a resumed run and an in-process re-run read the same images. Images already in the cache are sent
 for scoring only.
 
@@ -20,16 +22,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from expander.errors import ExpanderError
 from expander.eval.config import EvalConfig
-from expander.eval.scoring import EvalScorers, _require
+from expander.eval.rendering import RenderJobs, RenderOutcome
 
-__all__ = ["EvalServiceError", "RemoteEvalScorers", "RemoteEvalService"]
+__all__ = ["EvalServiceError", "RemoteEvalService", "RemoteImageScorer", "mismatches", "per_image_arrays"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +82,8 @@ def mismatches(cfg: EvalConfig, service: dict[str, Any]) -> list[str]:
         threshold = default.threshold if cfg.image_safety_threshold is None else cfg.image_safety_threshold
         if not service["image_safety"]:
             out.append("image_safety: eval true, the service's suite has no CLIP image-safety layer")
-        elif threshold != service["image_safety_threshold"]:
-            out.append(
-                f"image_safety_threshold: eval {threshold}, service safety.threshold {service['image_safety_threshold']}"
-            )
+        elif threshold != (theirs := service["image_safety_threshold"]):
+            out.append(f"image_safety_threshold: eval {threshold}, service safety.threshold {theirs}")
         if service["image_safety_thresholds"] or service["image_safety_concepts"] != default.concepts:
             out.append("image safety: the service sets safety.thresholds or safety.concepts, eval uses the defaults")
     out += [f"the service lacks {what}" for what in service["missing"]]
@@ -120,73 +119,63 @@ class RemoteEvalService:
                 f"reward service {self.url} renders or scores otherwise than this eval config asks "
                 f"(start it with a rewards YAML that matches, or change the eval config): " + "; ".join(wrong)
             )
-        self.render_settings = {key: self.info["eval"][key] for key in CACHE_KEYS}
+        self.settings = {key: self.info["eval"][key] for key in CACHE_KEYS}
         self.counts = {"requests": 0, "retries": 0, "failed_requests": 0, "unscored": 0}
 
     def describe(self) -> dict[str, Any]:
         return {"url": self.url, "config_digest": self.info["config_digest"][:12], **self.counts}
 
-    def scorers(self) -> RemoteEvalScorers:
-        """Eval's scorers: the text checks (safety policy, constraints) run here, the image scores on the service."""
-        from expander.safety import classify_text
+    def image_scorer(self) -> RemoteImageScorer:
+        """The image scorer core for `expander.eval.scoring.build_scorers`: images eval holds, scored here."""
+        return RemoteImageScorer(self)
 
-        [check] = _require("constraint", "expander.constraints", ["check"], "constraints")
-        refs = {
-            "clip_model": self.cfg.clip_model,
-            "clip_pretrained": self.cfg.clip_pretrained,
-            "aesthetic_head": self.cfg.aesthetic_head,
-            "dino_model": self.cfg.dino_model,
-            "image_safety": bool(self.cfg.image_safety),
-            "image_safety_threshold": self.cfg.image_safety_threshold,
-            "text_safety": "expander.safety.classify_text",
-            "constraints": "expander.constraints.check",
-            "reward_server": self.url,
-        }
-        return RemoteEvalScorers(None, None, None, None, None, check, classify_text, refs, service=self)
+    def runtime_settings(self, cache=None) -> dict | None:
+        """The service renderer's own `settings()` (from `/v1/info`)."""
+        return self.info.get("render_runtime")
 
     # -- requests ------------------------------------------------------------------------------------
 
-    def render(
-        self, jobs: dict[str, tuple[str, int]], shorts: dict[str, str], cache, progress: bool = True
-    ) -> tuple[dict[str, dict], int]:
+    def render(self, jobs: RenderJobs, cache, *, progress: bool = True, shard=None) -> RenderOutcome:
         """Render and score every job not yet in `cache`, `render_batch_size` per request.
 
         Args:
-            jobs: `{render_key: (text, seed)}`.
-            shorts: `{render_key: short prompt}` (CLIP faithfulness is measured against it).
+            jobs: the render stage's jobs (`jobs.jobs`: `{render_key: (text, seed)}`; `jobs.shorts`: the short
+                prompt of each, which CLIP faithfulness is measured against).
             cache: the `EvalCache`; each PNG that comes back is written to `cache.render_path(key)`.
+            shard: must be None (a sharded eval does not use the service: `check_sharded_eval`).
 
         Returns:
-            (`{render_key: scores}` of the images rendered now, in `score_images`' per-image form; images
-            rendered now).
+            A `RenderOutcome`: images rendered now, and the scores of those images (`prescored`, in
+            `ImageScorer.score_images`' per-image form).
         """
         from expander.files import atomic_write_bytes
         from expander.rewards.protocol import ImageJob
 
-        todo = [(key, text, seed) for key, (text, seed) in jobs.items() if not cache.has_render(key)]
+        if shard is not None:  # check_sharded_eval refuses this setup first; reaching here is a bug
+            raise RuntimeError("the reward service renders for one eval process only")
+        todo = [(key, text, seed) for key, (text, seed) in jobs.jobs.items() if not cache.has_render(key)]
         size = self.cfg.render_batch_size
         batches = [todo[i : i + size] for i in range(0, len(todo), size)]
         requests = [
-            [ImageJob(prompt=shorts[key], text=text, seed=seed) for key, text, seed in batch] for batch in batches
+            [ImageJob(prompt=jobs.shorts[key], text=text, seed=seed) for key, text, seed in batch] for batch in batches
         ]
         scores: dict[str, dict] = {}
         rendered = 0
-        for batch, items in zip(
-            batches, self._post_all(requests, return_images=True, progress=progress, what="render")
-        ):
+        replies = self._post_all(requests, return_images=True, progress=progress, what="render")
+        for batch, items in zip(batches, replies):
             for (key, _, _), item in zip(batch, items):
                 if item.get("png"):
                     atomic_write_bytes(cache.render_path(key), base64.b64decode(item["png"]))
                     rendered += 1
                 if item.get("embedding") is not None:
                     scores[key] = item
-        return scores, rendered
+        return RenderOutcome(rendered, scores)
 
     def score_images(self, images, short_prompts: list[str]) -> dict[str, Any]:
-        """`EvalScorers.score_images` of images eval already holds: sent as PNG (lossless: the same pixels).
+        """`ImageScorer.score_images` of images eval already holds: sent as PNG (lossless: the same pixels).
 
         Returns:
-            As `EvalScorers.score_images`, with NaN scores and None `embedding`/`image_flags` rows where the
+            As `ImageScorer.score_images`, with NaN scores and None `embedding`/`image_flags` rows where the
             service could not score.
         """
         from PIL import Image
@@ -252,7 +241,7 @@ class RemoteEvalService:
 
 
 def per_image_arrays(items: list[dict]) -> dict[str, Any]:
-    """Service items -> `EvalScorers.score_images`' form (NaN / None where an image was not scored)."""
+    """Service items -> `ImageScorer.score_images`' form (NaN / None where an image was not scored)."""
     return {
         "aesthetic": np.array([np.nan if i.get("aesthetic") is None else i["aesthetic"] for i in items]),
         "clip_score": np.array([np.nan if i.get("clip_score") is None else i["clip_score"] for i in items]),
@@ -263,14 +252,15 @@ def per_image_arrays(items: list[dict]) -> dict[str, Any]:
     }
 
 
-@dataclass
-class RemoteEvalScorers(EvalScorers):
-    """`EvalScorers` whose image scores come from the reward service (`service`)."""
+class RemoteImageScorer:
+    """The image scorer core of `expander.eval.scoring.RenderScorer` when the reward service scores: the images
+    (already in eval's cache) go to `service.score_images`."""
 
-    service: RemoteEvalService | None = None
+    def __init__(self, service: RemoteEvalService):
+        self.service = service
 
-    def describe(self) -> dict:
-        return {**self.refs, "reward_server": self.service.describe()}
+    def describe(self) -> dict[str, Any]:
+        return {"reward_server": self.service.describe()}
 
-    def score_images(self, images, short_prompts: list[str]) -> dict:
+    def score_images(self, images, short_prompts: list[str]) -> dict[str, Any]:
         return self.service.score_images(images, short_prompts)

@@ -1,4 +1,6 @@
-"""The self-contained HTML report of an eval run: one file, every image and chart inlined as base64.
+"""Stage 6, report: the run's outputs, and its self-contained HTML report (every image and chart inlined).
+
+    write_outputs(out_dir, results, summary, cfg)   # results.parquet, summary.json, report.html
 
 Sections: header (git commit, arms and their model refs, renderer settings, scorers, counts), mean scores
 with CIs, win-rate chart with CIs, score distributions, per-category and per-challenge tables, and the
@@ -11,25 +13,34 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 from datetime import datetime, timezone
+from pathlib import Path
 
-__all__ = ["build_report", "figure_to_data_uri", "image_to_data_uri"]
+from expander.eval.cache import json_safe
+from expander.files import atomic_write_bytes, atomic_write_text
+
+__all__ = ["build_report", "figure_to_data_uri", "image_to_data_uri", "write_outputs"]
 
 GRID_IMAGE_CLASS = "grid-img"
 MIN_COLOURED_PROMPTS = 5  # breakdown cells from fewer prompts are shown but not coloured as better/worse
 WITHHELD_CLASS = "withheld"
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,DejaVu Sans,sans-serif;margin:24px;color:#1d232a;background:#fafbfc}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,DejaVu Sans,sans-serif;margin:24px;color:#1d232a;
+background:#fafbfc}
 h1{margin:0 0 4px}h2{margin-top:32px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
-.meta{color:#57606a;font-size:13px}.warn{background:#fff8c5;border:1px solid #d4a72c;padding:8px 12px;border-radius:6px;margin:12px 0}
-table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+.meta{color:#57606a;font-size:13px}
+.warn{background:#fff8c5;border:1px solid #d4a72c;padding:8px 12px;border-radius:6px;margin:12px 0}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}
+th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f0f3f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .better{background:#dafbe1}.worse{background:#ffebe9}
 img.chart{max-width:100%;border:1px solid #d0d7de;background:#fff}
 table.grid td{width:auto}.cell{display:flex;gap:8px}
-figure{margin:0;width:180px}figure img{width:176px;height:176px;object-fit:cover;image-rendering:auto;border:1px solid #d0d7de}
+figure{margin:0;width:180px}
+figure img{width:176px;height:176px;object-fit:cover;image-rendering:auto;border:1px solid #d0d7de}
 figcaption{font-size:11px;line-height:1.3;max-height:120px;overflow:auto;color:#24292f;margin-top:2px}
 .scores{font-size:10px;color:#57606a}.withheld{width:176px;height:176px;display:flex;align-items:center;justify-content:center;
 background:#eaeef2;color:#57606a;font-size:12px;text-align:center;border:1px dashed #8c959f}
@@ -137,9 +148,8 @@ def _means_table(summary: dict, arms: list[str]) -> str:
             if est is None:
                 cells.append("<td class='num'>–</td>")
             else:
-                cells.append(
-                    f"<td class='num'>{_fmt(est['mean'])} <span class='meta'>[{_fmt(est['ci_low'])}, {_fmt(est['ci_high'])}]</span></td>"
-                )
+                interval = f"[{_fmt(est['ci_low'])}, {_fmt(est['ci_high'])}]"
+                cells.append(f"<td class='num'>{_fmt(est['mean'])} <span class='meta'>{interval}</span></td>")
         body.append(f"<tr><th>{_e(arm)}</th>{''.join(cells)}</tr>")
     return f"<table id='means'><tr><th>arm</th>{head}</tr>{''.join(body)}</table>"
 
@@ -165,9 +175,8 @@ def _breakdown_table(results, summary: dict, key: str, by: str, table_id: str) -
             css = ""
             if w["n_clusters"] >= MIN_COLOURED_PROMPTS:
                 css = "better" if w["ci_low"] > 0.5 else "worse" if w["ci_high"] < 0.5 else ""
-            cells.append(
-                f"<td class='num {css}'>{_fmt(w['win_rate'], 2)} <span class='meta'>[{_fmt(w['ci_low'], 2)}, {_fmt(w['ci_high'], 2)}]</span></td>"
-            )
+            interval = f"[{_fmt(w['ci_low'], 2)}, {_fmt(w['ci_high'], 2)}]"
+            cells.append(f"<td class='num {css}'>{_fmt(w['win_rate'], 2)} <span class='meta'>{interval}</span></td>")
         body.append(f"<tr><th>{_e(group)}</th><td class='num'>{counts[group]}</td>{''.join(cells)}</tr>")
     return f"<table id='{table_id}'><tr><th>{_e(by)}</th><th>prompts</th>{head}</tr>{''.join(body)}</table>"
 
@@ -204,9 +213,8 @@ def _grid(results, arms: list[str], max_prompts: int, thumb_px: int) -> tuple[st
                         shown += 1
                 else:
                     media = f"<div class='{WITHHELD_CLASS}'>not rendered</div>"
-                figures.append(
-                    f"<figure>{media}<div class='scores'>{_e(scores)}</div><figcaption>{_e(r.expansion)}</figcaption></figure>"
-                )
+                caption = f"<div class='scores'>{_e(scores)}</div><figcaption>{_e(r.expansion)}</figcaption>"
+                figures.append(f"<figure>{media}{caption}</figure>")
             cells.append(f"<td><div class='cell'>{''.join(figures)}</div></td>")
         label = (
             f"<b>{_e(first['prompt'])}</b><br><span class='meta'>{_e(pid)} · {_e(first['category'])} · "
@@ -270,7 +278,8 @@ def build_report(results, summary: dict, cfg) -> str:
         f"{counts['rendered_this_run']} (the rest came from the cache)</div>",
         warn,
         "<h2>Arms</h2>",
-        f"<table id='arms'><tr><th>arm</th><th>creativity</th><th>model</th><th>adapter</th><th>backend</th></tr>{arm_rows}</table>",
+        "<table id='arms'><tr><th>arm</th><th>creativity</th><th>model</th><th>adapter</th><th>backend</th></tr>"
+        f"{arm_rows}</table>",
         "<h3>Renderer</h3>",
         _kv_list(renderer_view, "renderer-settings"),
         "<h3>Scorers</h3>",
@@ -288,8 +297,8 @@ def build_report(results, summary: dict, cfg) -> str:
         if dist_uri
         else "<p>No scores.</p>",
         "<h2>By category</h2>",
-        f"<p class='meta'>Win rate of each arm over the other per group, [{cfg.ci_level:.0%} CI]; green/red: the interval excludes "
-        f"0.5 (only for groups of {MIN_COLOURED_PROMPTS}+ prompts).</p>",
+        f"<p class='meta'>Win rate of each arm over the other per group, [{cfg.ci_level:.0%} CI]; green/red: the "
+        f"interval excludes 0.5 (only for groups of {MIN_COLOURED_PROMPTS}+ prompts).</p>",
         _breakdown_table(results, summary, "win_rates_by_category", "category", "by-category"),
         "<h2>By challenge</h2>",
         _breakdown_table(results, summary, "win_rates_by_challenge", "challenge", "by-challenge"),
@@ -300,3 +309,14 @@ def build_report(results, summary: dict, cfg) -> str:
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)
+
+
+def write_outputs(out_dir: Path, results, summary: dict, cfg, *, report: bool = True) -> None:
+    """Write `results.parquet` (the rows), `summary.json` and, with `report`, `report.html` into `out_dir`; each
+    file appears whole or not at all."""
+    buf = io.BytesIO()
+    results.to_parquet(buf, index=False)
+    atomic_write_bytes(out_dir / "results.parquet", buf.getvalue())
+    atomic_write_text(out_dir / "summary.json", json.dumps(json_safe(summary), indent=2, ensure_ascii=False))
+    if report:
+        atomic_write_text(out_dir / "report.html", build_report(results, summary, cfg))

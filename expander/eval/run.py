@@ -1,48 +1,35 @@
-"""The eval loop: prompts x arms x seeds -> expansions -> renders -> scores -> statistics -> outputs.
+"""The eval driver: plan -> expand -> render -> score -> aggregate -> report, one stage module each.
 
     result = run_eval(load_eval_config("configs/eval/tiny_cpu.yaml"))
 
-Resumable: expansions and renders live in content-keyed caches (`expander.eval.cache`), so a re-run
-renders nothing new and an added arm renders only its own images.
+Resumable: expansions and renders live in content-keyed caches (`expander.eval.cache`), so a re-run renders
+nothing new and an added arm renders only its own images.
 
 Through the reward service (`reward_server.url`): the service renders (these seeds) and scores, eval loads no
 model and writes the PNGs it gets back into its cache (`expander.eval.remote`); the scores are the in-process
 ones. Such a run is one process: the service's replicas are its parallelism.
 
-Sharded: under `accelerate launch` / `torchrun` the missing expansion and render chunks are dealt out over
-the processes (chunk j to process j mod N; the chunks are the 1-process run's, so every batch, and so every
-text and image, is the same); the main process then scores and writes the outputs alone. Every process
-must see the same `output_dir` and cache directory. Seeds are shared by every arm: for
-prompt p and seed index i the expansion seed is `seed + i` and the render seed is a hash of
-(seed, p, i), so arm A's and arm B's images of (p, i) start from the same noise.
+Sharded: under `accelerate launch` / `torchrun` the missing expansion and render chunks are dealt out over the
+processes (`expander.eval.sharding`); the main process then scores and writes the outputs alone.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import os
-import subprocess
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from expander.eval.aggregate import mark_withheld, summarize
+from expander.eval.cache import EvalCache
+from expander.eval.config import EvalConfig
+from expander.eval.expansions import describe_arms, expand_arms
+from expander.eval.plan import load_prompts, make_plan
+from expander.eval.rendering import TEXT_POLICY, LocalRenderer, render_jobs
+from expander.eval.report import write_outputs
+from expander.eval.scoring import ScoreInputs, build_scorers, describe_scorers, score_rows
+from expander.eval.sharding import EvalShard, check_sharded_eval
 
-from expander.config import config_to_dict
-from expander.errors import ExpanderError, MissingExtraError
-from expander.eval.cache import EvalCache, directory_fingerprint, stable_key
-from expander.eval.config import ArmConfig, EvalConfig
-from expander.eval.prompt_sets import EvalPrompt, load_prompt_file, sample_prompts
-from expander.files import atomic_write_bytes, atomic_write_text
-
-logger = logging.getLogger(__name__)
-
-__all__ = ["EvalResult", "EvalShard", "EvalShardError", "expansion_seed", "render_seed", "run_eval"]
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["EvalResult", "run_eval"]
 
 
 @dataclass
@@ -68,431 +55,6 @@ class EvalResult:
         return self.output_dir / "report.html"
 
 
-def expansion_seed(base: int, seed_index: int) -> int:
-    """Seed of the `seed_index`-th expansion of every prompt. One seed per index (not per prompt) lets one
-    `expand_prompts` call batch all prompts; rows sample from their own generator, so batching does not
-    change a row's text."""
-    return base + seed_index
-
-
-def render_seed(base: int, prompt: str, seed_index: int) -> int:
-    """Noise seed of the `seed_index`-th image of `prompt`, the same for every arm (31-bit)."""
-    digest = hashlib.sha256(f"{base}\0{prompt}\0{seed_index}".encode()).hexdigest()
-    return int(digest[:8], 16) & 0x7FFFFFFF
-
-
-def _contract_version() -> str:
-    from expander import prompts
-
-    return stable_key([prompts.SYSTEM_PROMPT, prompts.POLISH_SYSTEM_PROMPT, repr(prompts.CREATIVITY_LEVELS)])
-
-
-def arm_settings(arm: ArmConfig) -> dict:
-    """Everything that decides an arm's expansions (the expansion cache key without prompt and seed)."""
-    return {
-        "model": arm.model,
-        "adapter": arm.adapter,
-        "adapter_fingerprint": directory_fingerprint(arm.adapter),
-        "creativity": arm.creativity,
-        "backend": arm.backend,
-        "max_words": arm.max_words,
-        "contract": _contract_version(),
-        **({"url": arm.url, "revision": _api_revision(arm)} if arm.backend == "api" else {}),
-    }
-
-
-def _api_revision(arm: ArmConfig) -> str:
-    """The served model's weights revision (`/v1/models`), so a redeployed server misses the cache."""
-    from expander.client import ExpanderClient
-
-    with ExpanderClient(arm.url, api_key=os.environ.get("EXPANDER_API_KEY") or None) as client:
-        cards = client.models().data
-    card = next((c for c in cards if c.id == arm.model), None) if arm.model else cards[0]
-    if card is None:
-        raise ValueError(
-            f"arm {arm.name!r}: {arm.url} serves no model {arm.model!r} ({', '.join(c.id for c in cards)})"
-        )
-    return card.revision
-
-
-def _expand_through_api(arm: ArmConfig, texts: list[str], seed: int) -> list[dict]:
-    """One chunk through a running server (`backend: api`), as `expand_prompts`' fields; a failed prompt raises."""
-    from expander.client import ExpanderClient
-
-    with ExpanderClient(arm.url, api_key=os.environ.get("EXPANDER_API_KEY") or None, timeout=600) as client:
-        batch = client.expand_batch(
-            texts, seed=seed, creativity=arm.creativity, max_words=arm.max_words, model=arm.model
-        )
-    out = []
-    for item in batch.results:
-        if item.response is None:
-            raise RuntimeError(f"arm {arm.name!r}: {arm.url} refused {texts[item.index]!r}: {item.error.message}")
-        e = item.response.expansions[0]
-        out.append(
-            {
-                "text": e.text,
-                "raw_text": e.text,
-                "seed": e.seed,
-                "finish_reason": e.finish_reason,
-                "completion_tokens": item.response.usage.completion_tokens,
-            }
-        )
-    return out
-
-
-# ------------------------------------------------------------------------------------------------------
-# expansions
-
-
-def expand_arm(
-    arm: ArmConfig,
-    prompts: list[EvalPrompt],
-    cfg: EvalConfig,
-    cache: EvalCache,
-    *,
-    progress: bool = True,
-    shard: EvalShard | None = None,
-) -> tuple[dict[tuple[str, int], dict], int]:
-    """Expansions of every (prompt, seed index) for one arm, generating only those missing from the cache.
-
-    With a multi-process `shard`, this process generates only its share of the missing chunks (and returns
-    only the records it has); read the rest from the cache once every process is done.
-
-    Returns:
-        (`{(prompt_id, seed_index): record}` with record keys `text`, `raw_text`, `seed`,
-        `completion_tokens`, `finish_reason`; number generated now).
-    """
-    from tqdm.auto import tqdm
-
-    k = cfg.seeds_per_prompt
-    if arm.is_raw:
-        return {
-            (p.prompt_id, i): {
-                "text": p.text,
-                "raw_text": p.text,
-                "seed": None,
-                "completion_tokens": 0,
-                "finish_reason": "raw",
-            }
-            for p in prompts
-            for i in range(k)
-        }, 0
-    settings = arm_settings(arm)
-    if shard is not None:
-        shard.barrier()  # the previous arm's writes are done (two arms may share expansions)
-    records: dict[tuple[str, int], dict] = {}
-    missing: dict[int, list[tuple[EvalPrompt, str]]] = defaultdict(list)
-    for p in prompts:
-        for i in range(k):
-            key = stable_key({"kind": "expansion", **settings, "prompt": p.text, "seed": expansion_seed(cfg.seed, i)})
-            rec = cache.get_expansion(key)
-            if rec is None:
-                missing[i].append((p, key))
-            else:
-                records[(p.prompt_id, i)] = rec
-    # Chunks of one batch: each chunk is cached as soon as it is done, so a kill loses one batch.
-    chunks = [
-        (i, items[start : start + arm.batch_size])
-        for i, items in sorted(missing.items())
-        for start in range(0, len(items), arm.batch_size)
-    ]
-    if shard is not None:
-        chunks = shard.share(chunks)
-    todo = sum(len(chunk) for _, chunk in chunks)
-    if not todo:
-        return records, 0
-
-    if arm.backend == "api":
-        for i, chunk in chunks:
-            got = _expand_through_api(arm, [p.text for p, _ in chunk], expansion_seed(cfg.seed, i))
-            for (p, key), rec in zip(chunk, got):
-                rec = {**rec, "prompt": p.text, "arm": settings}
-                cache.put_expansion(key, rec)
-                records[(p.prompt_id, i)] = rec
-        return records, todo
-
-    from expander.engine import create_engine
-    from expander.expand import expand_prompts
-
-    kwargs = {"batch_size": arm.batch_size} if arm.backend == "transformers" else {}
-    engine = create_engine(arm.model, backend=arm.backend, adapter=arm.adapter, **kwargs)
-    try:
-        bar = tqdm(total=todo, desc=f"expand {arm.name}", unit="prompt", disable=not progress)
-        for i, chunk in chunks:
-            out = expand_prompts(
-                engine,
-                [p.text for p, _ in chunk],
-                creativity=arm.creativity,
-                n=1,
-                seed=expansion_seed(cfg.seed, i),
-                max_words=arm.max_words,
-            )
-            for (p, key), [e] in zip(chunk, out):
-                rec = {
-                    "text": e.text,
-                    "raw_text": e.raw_text,
-                    "seed": e.seed,
-                    "completion_tokens": e.completion_tokens,
-                    "finish_reason": e.finish_reason,
-                    "prompt": p.text,
-                    "arm": settings,
-                }
-                cache.put_expansion(key, rec)
-                records[(p.prompt_id, i)] = rec
-            bar.update(len(chunk))
-        bar.close()
-    finally:
-        engine.close()
-    return records, todo
-
-
-# ------------------------------------------------------------------------------------------------------
-# renders
-
-
-def render_settings(cfg: EvalConfig) -> dict:
-    """Everything that decides a render besides its text and seed (the render cache key's settings)."""
-    return render_cache_settings(
-        cfg.renderer,
-        cfg.preset,
-        cfg.height,
-        cfg.width,
-        cfg.num_inference_steps,
-        cfg.guidance_scale,
-        effective_dtype(cfg),
-    )
-
-
-def render_cache_settings(
-    renderer: str,
-    preset,
-    height: int,
-    width: int,
-    num_inference_steps,
-    guidance_scale,
-    dtype: str,
-    *,
-    fingerprint: bool = True,
-) -> dict:
-    """Eval's render cache key settings, under its key names; also what the reward service reports for eval
-    (`expander.rewards.server.eval_settings`), so both sides key a render alike. `fingerprint=False`: None there
-    (a service without a renderer)."""
-    local = None
-    if fingerprint:
-        try:
-            from diffusion.renderer import resolve_krea2
-        except ImportError as exc:
-            raise MissingExtraError("eval's renders (the Krea 2 runtime)", "diffusion", exc) from exc
-        # Resolve now, before minutes of expanding: a missing or incomplete model is a named error at once.
-        # `tiny:krea2` is resolved (built once) by the runtime, like a directory or a hub id.
-        local = resolve_krea2(renderer)
-    return {
-        "renderer": renderer,
-        "fingerprint": directory_fingerprint(local) if fingerprint else None,
-        "preset": preset,
-        "height": height,
-        "width": width,
-        "num_inference_steps": num_inference_steps,
-        "guidance_scale": guidance_scale,
-        "dtype": dtype,
-    }
-
-
-def effective_dtype(cfg: EvalConfig) -> str:
-    """The dtype the renderer will use: the config's, else bf16 on CUDA and fp32 on CPU (the renderer's
-    default), so CPU and GPU renders never share cache entries."""
-    from expander.devices import resolve_dtype
-
-    return resolve_dtype(cfg.dtype, cfg.device)
-
-
-def load_renderer(cfg: EvalConfig):
-    """A `diffusion.Krea2Renderer` for the config's renderer ref and settings."""
-    try:
-        from diffusion import Krea2Renderer
-    except ImportError as exc:
-        raise MissingExtraError("eval's renders (the Krea 2 runtime)", "diffusion", exc) from exc
-    return Krea2Renderer.from_pretrained(
-        cfg.renderer,
-        preset=cfg.preset,
-        dtype=cfg.dtype,
-        device=cfg.device,
-        offload=cfg.offload,
-        batch_size=cfg.render_batch_size,
-    )
-
-
-def render_missing(
-    jobs: dict[str, tuple[str, int]],
-    cfg: EvalConfig,
-    cache: EvalCache,
-    renderer=None,
-    *,
-    progress: bool = True,
-    shard: EvalShard | None = None,
-):
-    """Render every job `{render_key: (text, seed)}` not yet in the cache, in batches, caching each batch.
-
-    With a multi-process `shard`, this process renders only its share of the batches.
-
-    Returns:
-        (the renderer, or None when nothing had to be rendered and none was given; images rendered now).
-    """
-    from tqdm.auto import tqdm
-
-    todo = [(key, text, seed) for key, (text, seed) in jobs.items() if not cache.has_render(key)]
-    batches = [todo[start : start + cfg.render_batch_size] for start in range(0, len(todo), cfg.render_batch_size)]
-    if shard is not None:
-        batches = shard.share(batches)
-    todo = [job for batch in batches for job in batch]
-    if not todo:
-        return renderer, 0
-    if renderer is None:
-        renderer = load_renderer(cfg)
-    bar = tqdm(total=len(todo), desc="render", unit="image", disable=not progress)
-    for batch in batches:
-        images = renderer.render(
-            [t for _, t, _ in batch],
-            [s for _, _, s in batch],
-            height=cfg.height,
-            width=cfg.width,
-            num_inference_steps=cfg.num_inference_steps,
-            guidance_scale=cfg.guidance_scale,
-            output_type="pil",
-        )
-        if len(images) != len(batch):
-            raise RuntimeError(f"renderer returned {len(images)} images for {len(batch)} prompts")
-        for (key, _, _), image in zip(batch, images):
-            cache.put_render(key, image)
-        bar.update(len(batch))
-    bar.close()
-    return renderer, len(todo)
-
-
-# ------------------------------------------------------------------------------------------------------
-# several processes
-
-
-class EvalShard:
-    """This process's place in a multi-process eval (`accelerate launch` / `torchrun`).
-
-    Work is planned from the cache on every process between two barriers (no process writes while another
-    is still reading what is missing), then chunk j goes to process j mod N.
-    """
-
-    def __init__(self, state):
-        self.state = state
-        self.rank, self.size = state.process_index, state.num_processes
-        self.is_main = state.is_main_process
-
-    @classmethod
-    def current(cls) -> EvalShard | None:
-        """The shard of this process, or None in a single-process run (no process group is started then)."""
-        import os
-
-        if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
-            return None
-        import torch
-        from accelerate import PartialState
-
-        # Without CUDA accelerate only starts a process group (gloo) when asked for CPU explicitly.
-        state = PartialState(cpu=not torch.cuda.is_available())
-        return cls(state) if state.num_processes > 1 else None
-
-    def share(self, chunks: list) -> list:
-        self.barrier()  # every process has listed what is missing before anyone writes
-        return chunks[self.rank :: self.size]
-
-    def barrier(self) -> None:
-        self.state.wait_for_everyone()
-
-    def total(self, count: int) -> int:
-        from accelerate.utils import gather_object
-
-        return sum(gather_object([count]))
-
-    def from_main(self, obj):
-        from accelerate.utils import broadcast_object_list
-
-        return broadcast_object_list([obj if self.is_main else None])[0]
-
-
-def check_sharded_eval(cfg: EvalConfig, shard: EvalShard | None) -> None:
-    """Refuse a multi-process eval that cannot work; raises `EvalShardError`."""
-    if shard is None:
-        return
-    if cfg.reward_server.url:
-        raise EvalShardError(
-            f"reward_server.url with {shard.size} processes: run the eval in one process (the reward "
-            "service's replicas render in parallel; raise reward_server.concurrency to use them)"
-        )
-    vllm = [a.name for a in cfg.arms if a.backend == "vllm" and not a.is_raw]
-    if vllm:
-        raise EvalShardError(
-            f"arms {vllm} use backend vllm, which is not supported with {shard.size} processes (each would start "
-            "its own vLLM under torchrun's RANK/WORLD_SIZE); run the eval in one process (vLLM batches on its own) "
-            "or use backend: transformers"
-        )
-    import os
-    import socket
-    import uuid
-
-    # Every process reads what the others wrote: output_dir and the cache must be one filesystem.
-    token = shard.from_main(uuid.uuid4().hex)
-    markers = [
-        Path(cfg.output_dir) / f".expander_shared_{token}",
-        cfg.resolved_cache_dir() / f".expander_shared_{token}",
-    ]
-    if shard.is_main:
-        for marker in markers:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(socket.gethostname())
-    shard.barrier()
-    deadline = time.monotonic() + 10.0  # network filesystems cache directory listings
-    while not (seen := all(m.is_file() for m in markers)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    from accelerate.utils import gather_object
-
-    verdicts = gather_object([(shard.rank, socket.gethostname(), seen)])
-    shard.barrier()
-    if shard.is_main:
-        for marker in markers:
-            marker.unlink(missing_ok=True)
-    blind = [(rank, host) for rank, host, ok in verdicts if not ok]
-    if blind:
-        raise EvalShardError(
-            f"output_dir {cfg.output_dir} or cache_dir {cfg.resolved_cache_dir()} is not shared by all processes "
-            f"(process {blind[0][0]} on host {blind[0][1]} cannot see it); use a filesystem every node mounts "
-            f"({os.path.basename(str(markers[0]))} was the marker)"
-        )
-
-
-class EvalShardError(ExpanderError, ValueError):
-    """A multi-process eval that cannot run (vLLM arms, an output or cache dir not shared by every process)."""
-
-
-# ------------------------------------------------------------------------------------------------------
-# the run
-
-
-def git_commit() -> dict:
-    """`{"commit": sha or "unknown", "dirty": bool}` of the repository the code runs from."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        if sha.returncode == 0:
-            return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"commit": "unknown", "dirty": False}
-
-
 def run_eval(
     cfg: EvalConfig,
     *,
@@ -506,7 +68,7 @@ def run_eval(
     Args:
         cfg: the eval config (`output_dir`, arms, seeds, renderer and scorer refs, ...).
         renderer: an already loaded `Krea2Renderer` to reuse (else one is loaded if anything must be rendered).
-        scorers: already built `EvalScorers` to reuse (else built from the config's refs).
+        scorers: the scorer list to use (`expander.eval.scoring.Scorer`s; else `build_scorers(cfg)`).
         progress: show tqdm progress bars.
         write_report: also write `report.html` (tests of the loop alone may skip it).
 
@@ -514,227 +76,70 @@ def run_eval(
         An `EvalResult`; `rendered`/`expanded` count only the work done by this call (by all processes).
         On a non-main process of a sharded run `results` is None and `summary` holds only `counts`.
     """
-    import pandas as pd
-
-    from expander.eval.scoring import build_scorers, score_rows
-    from expander.eval.stats import arm_means, win_rate_table
-
     started = time.time()
-    prompts = sample_prompts(
-        load_prompt_file(cfg.prompt_file),
-        cfg.num_prompts,
-        stratify_by=cfg.stratify_by,
-        categories=cfg.categories,
-        challenges=cfg.challenges,
-        seed=cfg.sample_seed,
-    )
+    plan = make_plan(cfg, load_prompts(cfg))
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     shard = EvalShard.current()
     check_sharded_eval(cfg, shard)
     is_main = shard is None or shard.is_main
     cache = EvalCache(cfg.resolved_cache_dir())
-    # Renderer ref and scorers first: a missing model fails the run before minutes of expanding and rendering.
-    # Only the main process scores. With the reward service, it renders and scores, and its settings are checked.
-    remote = None
-    if cfg.reward_server.url:
-        from expander.eval.remote import RemoteEvalService
-
-        remote = RemoteEvalService(cfg)
-    settings = remote.render_settings if remote else render_settings(cfg)
+    # The renderer ref and the scorers first: a missing model fails the run before minutes of expanding.
+    # Only the main process scores. The reward service renders and scores; its settings are checked now.
+    backend = _render_backend(cfg, renderer)
     if scorers is None and is_main:
-        scorers = remote.scorers() if remote else build_scorers(cfg)
+        scorers = build_scorers(cfg, backend.image_scorer() if cfg.reward_server.url else None)
 
-    expanded = 0
-    expansions: dict[str, dict] = {}
-    for arm in cfg.arms:
-        expansions[arm.name], n = expand_arm(arm, prompts, cfg, cache, progress=progress, shard=shard)
-        expanded += n
+    expansions, expanded = expand_arms(plan, cache, progress=progress, shard=shard)
     if shard is not None:
         expanded = shard.total(expanded)  # a collective: every process is done expanding
         if not is_main:
-            # The main process decides the render jobs (it holds the text safety check) and tells the others.
-            jobs = shard.from_main(None)
-            _, rendered = render_missing(jobs, cfg, cache, renderer, progress=progress, shard=shard)
-            rendered = shard.total(rendered)
-            return EvalResult(
-                out_dir,
-                None,
-                {"counts": {"expanded_this_run": expanded, "rendered_this_run": rendered}},
-                expanded,
-                rendered,
-            )
-        # Every process's expansions are in the cache now: read them all.
-        expansions = {arm.name: expand_arm(arm, prompts, cfg, cache, progress=False)[0] for arm in cfg.arms}
+            return _render_share(backend, cache, shard, out_dir, expanded, progress)
+        expansions, _ = expand_arms(plan, cache, progress=False)  # every process's expansions, from the cache
 
-    rows = []
-    jobs: dict[str, tuple[str, int]] = {}
-    shorts: dict[str, str] = {}  # render key -> its short prompt (the service scores CLIP faithfulness against it)
-    for p in prompts:
-        for arm in cfg.arms:
-            for i in range(cfg.seeds_per_prompt):
-                rec = expansions[arm.name][(p.prompt_id, i)]
-                text = rec["text"]
-                seed = render_seed(cfg.seed, p.text, i)
-                verdict = scorers.text_safety(text)
-                key = stable_key({"kind": "render", **settings, "text": text, "seed": seed})
-                # Hard-blocked texts are never rendered (the safety policy forbids generating them).
-                if not verdict["blocked"]:
-                    jobs[key] = (text, seed)
-                    shorts[key] = p.text
-                rows.append(
-                    {
-                        "prompt_id": p.prompt_id,
-                        "prompt": p.text,
-                        "category": p.category,
-                        "challenge": p.challenge,
-                        "arm": arm.name,
-                        "seed_index": i,
-                        "expansion_seed": rec.get("seed"),
-                        "render_seed": seed,
-                        "expansion": text,
-                        "expansion_words": len(text.split()),
-                        "finish_reason": rec.get("finish_reason", ""),
-                        "text_blocked": verdict["blocked"],
-                        "text_flags": ", ".join(verdict["categories"]),
-                        "render_key": None if verdict["blocked"] else key,
-                    }
-                )
+    jobs = render_jobs(plan, expansions, backend.settings)
     if shard is not None:
-        shard.from_main(jobs)
-    scored = None
-    if remote is not None:
-        scored, rendered = remote.render(jobs, shorts, cache, progress=progress)
-    else:
-        renderer, rendered = render_missing(jobs, cfg, cache, renderer, progress=progress, shard=shard)
-    if shard is not None:
-        rendered = shard.total(rendered)  # also the barrier after which every image is in the cache
+        shard.from_main(jobs)  # the main process decides the jobs (it ran the text safety policy)
+    outcome = backend.render(jobs, cache, progress=progress, shard=shard)
+    # Summed over the processes, also the barrier after which every image is in the cache.
+    rendered = shard.total(outcome.rendered) if shard is not None else outcome.rendered
 
-    results = pd.DataFrame(rows)
-    results = score_rows(
-        results,
+    inputs = ScoreInputs(
         cache,
-        scorers,
-        baseline=cfg.baseline,
+        {p.prompt_id: p for p in plan.prompts},
+        baseline=plan.baseline,
         batch_size=cfg.score_batch_size,
         progress=progress,
-        scored=scored,
+        prescored=outcome.prescored,
     )
-    results["image_path"] = [str(cache.render_path(k)) if isinstance(k, str) else None for k in results["render_key"]]
-    # An image whose safety was never checked (the service could not score it) is withheld: fail closed.
-    unchecked = np.array(
-        [
-            isinstance(k, str) and not ok and cache.has_render(k)
-            for k, ok in zip(results["render_key"], results["image_scored"])
-        ],
-        dtype=bool,
+    results = mark_withheld(score_rows(jobs.table(), scorers, inputs), cache)
+    summary = summarize(
+        results,
+        cfg,
+        arms=describe_arms(cfg.arms),
+        renderer={**backend.settings, "runtime": backend.runtime_settings(cache)},
+        scorers={**describe_scorers(scorers), "text_safety": TEXT_POLICY},
+        expanded=expanded,
+        rendered=rendered,
+        seconds=time.time() - started,
     )
-    results.loc[unchecked, "image_flags"] = "not checked: unscored"
-    results["withheld"] = results["text_blocked"] | results["image_flagged"].fillna(False).astype(bool) | unchecked
-    unscored = int(sum(isinstance(k, str) and not ok for k, ok in zip(results["render_key"], results["image_scored"])))
-
-    arms = [a.name for a in cfg.arms]
-    stats_kw = dict(n_boot=cfg.bootstrap_samples, level=cfg.ci_level, seed=cfg.stats_seed)
-    metrics = [m for m in cfg.win_metrics if m in results.columns]
-    mean_metrics = [
-        m
-        for m in (
-            "aesthetic",
-            "clip_score",
-            "constraint_score",
-            "constraint_ok",
-            "added_subject",
-            "dino_seed_diversity",
-            "dino_dist_to_baseline",
-            "expansion_words",
-        )
-        if m in results.columns
-    ]
-    summary = {
-        "git": git_commit(),
-        "config": config_to_dict(cfg),
-        "arms": [
-            {**arm_settings(a), "name": a.name} if not a.is_raw else {"name": a.name, "creativity": "raw"}
-            for a in cfg.arms
-        ],
-        "baseline": cfg.baseline,
-        "renderer": {
-            **settings,
-            "runtime": remote.info.get("render_runtime")
-            if remote
-            else _renderer_runtime_settings(renderer, cache, settings),
-        },
-        "scorers": scorers.describe(),
-        "counts": {
-            "prompts": len(prompts),
-            "arms": len(arms),
-            "seeds_per_prompt": cfg.seeds_per_prompt,
-            "rows": len(results),
-            "expanded_this_run": expanded,
-            "rendered_this_run": rendered,
-            "withheld": int(results["withheld"].sum()),
-            "text_blocked": int(results["text_blocked"].sum()),
-            "image_flagged": int(results["image_flagged"].fillna(False).astype(bool).sum()),
-            "unscored": unscored,
-        },
-        "categories": results.groupby("category")["prompt_id"].nunique().to_dict(),
-        "challenges": results.groupby("challenge")["prompt_id"].nunique().to_dict(),
-        "means": arm_means(results, arms, mean_metrics, **stats_kw),
-        "win_rates": [w.to_dict() for w in win_rate_table(results, arms, metrics, **stats_kw)],
-        "win_rates_by_category": [
-            w.to_dict() for w in win_rate_table(results, arms, metrics, group_by="category", **stats_kw)
-        ],
-        "win_rates_by_challenge": [
-            w.to_dict() for w in win_rate_table(results, arms, metrics, group_by="challenge", **stats_kw)
-        ],
-        "seconds": round(time.time() - started, 2),
-    }
-    _write_parquet(results, out_dir / "results.parquet")
-    atomic_write_text(out_dir / "summary.json", json.dumps(_json_safe(summary), indent=2, ensure_ascii=False))
-    if write_report:
-        from expander.eval.report import build_report
-
-        html = build_report(results, summary, cfg)
-        atomic_write_text(out_dir / "report.html", html)
+    write_outputs(out_dir, results, summary, cfg, report=write_report)
     return EvalResult(out_dir, results, summary, expanded, rendered)
 
 
-def _renderer_runtime_settings(renderer, cache: EvalCache, settings: dict) -> dict | None:
-    """The loaded renderer's own `settings()`, remembered in the cache for runs that load no renderer."""
-    path = cache.root / "renderer_settings" / f"{stable_key(settings)}.json"
-    if renderer is not None and hasattr(renderer, "settings"):
-        runtime = _json_safe(renderer.settings())
-        atomic_write_text(path, json.dumps(runtime, indent=1))
-        return runtime
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+def _render_backend(cfg: EvalConfig, renderer):
+    """The reward service when `reward_server.url` is set (checked against `cfg`), else this process."""
+    if cfg.reward_server.url:
+        from expander.eval.remote import RemoteEvalService
+
+        return RemoteEvalService(cfg)
+    return LocalRenderer(cfg, renderer)
 
 
-def _write_parquet(frame, path: Path) -> None:
-    import io
-
-    buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _json_safe(obj):
-    """Plain JSON types: NaN -> None, numpy scalars -> Python, tuples -> lists, paths -> str."""
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        value = float(obj)
-        return None if np.isnan(value) else value
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    return str(obj)
+def _render_share(backend, cache: EvalCache, shard: EvalShard, out_dir: Path, expanded: int, progress: bool):
+    """A helper process of a sharded run: render its share of the main process's jobs, report only counts."""
+    jobs = shard.from_main(None)
+    outcome = backend.render(jobs, cache, progress=progress, shard=shard)
+    rendered = shard.total(outcome.rendered)
+    counts = {"expanded_this_run": expanded, "rendered_this_run": rendered}
+    return EvalResult(out_dir, None, {"counts": counts}, expanded, rendered)

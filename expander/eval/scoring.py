@@ -1,20 +1,26 @@
-"""Scores of every eval row, through the reward suite's pure scorers (the same code the RL rewards run).
+"""Stage 4, score: a list of scorers, each adding its columns to the results table (one row per image).
 
-Per row (prompt x arm x seed):
+    scorers = build_scorers(cfg)                       # [RenderScorer, ConstraintScorer]
+    results = score_rows(rows, scorers, ScoreInputs(cache, prompts, baseline=...))
 
-| column                  | what                                                                      | from                               |
-|-------------------------|---------------------------------------------------------------------------|------------------------------------|
-| `aesthetic`             | LAION-format aesthetic head on CLIP image embeddings                      | `rewards.aesthetics.AestheticScorer` |
-| `clip_score`            | cosine(CLIP image, CLIP text of the SHORT prompt): faithfulness            | `rewards.faithfulness.ClipSimilarity` |
-| `constraint_score`, `constraint_ok`, `constraint_violations` | what the short prompt pins down, checked in the expansion | `expander.constraints.check` |
-| `added_subject`, `added_subjects` | 1.0 when the expansion adds a person/animal/creature the short prompt neither names nor implies (its mean per arm is the added-subject share: lower is better), and the words | `ConstraintReport.added` |
-| `text_blocked`, `text_flags` | the text safety policy on the rendered text                          | `expander.safety.classify_text`    |
-| `image_flagged`, `image_flags` | CLIP concept image-safety layer                                     | `rewards.safety.ImageSafety`       |
-| `dino_seed_diversity`   | mean pairwise cosine distance of DINOv3 embeddings across the k seeds of (prompt, arm) | `rewards.diversity.Dinov3Embedder` |
-| `dino_dist_to_baseline` | cosine distance to the baseline arm's image of the same (prompt, seed)    | same                               |
-| `expansion_words`       | words in the rendered text                                                 | here                               |
-| `image_scored`          | the image scores above exist (False: no render, or the reward service could not score it) | here          |
+A scorer has one interface (`Scorer`): a `name`, `describe()` (its refs, for the summary) and
+`score(rows, inputs) -> {column: one value per row}`. A benchmark suite brings its own scorers (a detector for
+GenEval, VQA over a question graph for DPG-Bench) and reads its per-prompt data from `inputs.prompts`.
 
+The columns of the default scorers (`build_scorers`):
+
+- `RenderScorer` (`expander.rewards.image_scorer.ImageScorer`, on every rendered image):
+  `aesthetic` (LAION-format aesthetic head on CLIP image embeddings); `clip_score` (cosine of the CLIP image and
+  the CLIP text of the SHORT prompt: faithfulness); `image_flagged`, `image_flags` (the CLIP concept image-safety
+  layer); `image_scored` (the image scores exist; False: no render, or the reward service could not score it);
+  `dino_seed_diversity` (mean pairwise cosine distance of the DINOv3 embeddings across the k seeds of a
+  (prompt, arm)); `dino_dist_to_baseline` (cosine distance to the baseline arm's image of the same (prompt, seed)).
+- `ConstraintScorer` (`expander.constraints.check`, on the rendered text): `constraint_score`, `constraint_ok`,
+  `constraint_violations` (what the short prompt pins down, checked in the expansion); `added_subject`,
+  `added_subjects` (1.0 when the expansion adds a person, animal or creature the short prompt neither names nor
+  implies, lower is better; and the words).
+
+The image scores come from one CLIP and one DINOv3 forward per batch, the code the reward service runs for eval.
 A scorer that could not score leaves NaN (never a silent 0). A scorer that cannot be *built* fails the run at
 once, naming the scorer: `MissingExtraError` when its optional dependencies (a pyproject extra) are not
 installed, `ScorerUnavailable` when its weights cannot be loaded.
@@ -23,246 +29,168 @@ installed, `ScorerUnavailable` when its weights cannot be loaded.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
 from expander.errors import ExpanderError, MissingExtraError
-
-if TYPE_CHECKING:
-    import torch
+from expander.eval.prompt_sets import EvalPrompt
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EvalScorers", "ScorerUnavailable", "build_scorers", "pil_to_tensor", "score_rows"]
+__all__ = [
+    "ConstraintScorer",
+    "RenderScorer",
+    "ScoreInputs",
+    "Scorer",
+    "ScorerUnavailable",
+    "build_image_scorer",
+    "build_scorers",
+    "describe_scorers",
+    "distance_to_baseline",
+    "score_rows",
+    "scorer_refs",
+    "seed_diversity",
+]
 
 
 class ScorerUnavailable(ExpanderError, RuntimeError):
     """A scorer the eval needs cannot be imported or loaded; the message names it and why."""
 
 
-def _require(what: str, module: str, names: list[str], extra: str):
-    """Import `names` from `module`, or raise `MissingExtraError` naming the scorer and the extra to install."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-        return [getattr(mod, n) for n in names]
-    except ImportError as exc:
-        raise MissingExtraError(f"the eval's {what} scorer", extra, exc) from exc
-    except AttributeError as exc:
-        raise ScorerUnavailable(f"the eval's {what} scorer needs {module}.{'/'.join(names)}: {exc}") from exc
-
-
-def pil_to_tensor(images) -> torch.Tensor:
-    """List of PIL images (same size) -> float `Tensor[N, 3, H, W]` in [0, 1]."""
-    import torch
-
-    arrays = [np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0 for im in images]
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-
-
 @dataclass
-class EvalScorers:
-    """The scorers of one eval run, loaded once.
+class ScoreInputs:
+    """What a scorer may read besides the rows.
 
     Attributes:
-        clip: the shared `ClipModel` (one image forward per batch feeds the three CLIP scorers).
-        aesthetic: `AestheticScorer` (`.score_embeddings(clip_emb) -> Tensor[N]`).
-        clip_similarity: `ClipSimilarity` (`.score_embeddings(clip_emb, texts) -> Tensor[N]`).
-        dino: `Dinov3Embedder` (`.embed(images) -> Tensor[N, D]`).
-        image_safety: `ImageSafety` (`.flags_from_embeddings(clip_emb)` -> flagged categories per image), or None.
-        check_constraints: `expander.constraints.check`.
-        classify_text: `expander.safety.classify_text`.
-        refs: model refs, for the report header.
+        images: the renders by key (`EvalCache`: `.get_render(key) -> PIL image or None`).
+        prompts: `{prompt_id: EvalPrompt}` (a suite's per-prompt `metadata` is there).
+        baseline: the arm that comparisons with a baseline measure against.
+        batch_size: images per scorer call (bounds memory at 1024x1024).
+        progress: show progress bars.
+        prescored: `{render_key: per-image scores}` already computed (the reward service scores what it renders),
+            in `ImageScorer.score_images`' per-image form; an image scorer does not score those again.
     """
 
-    clip: object
-    aesthetic: object
-    clip_similarity: object
-    dino: object
-    image_safety: object | None
-    check_constraints: object
-    classify_text: object
-    refs: dict = field(default_factory=dict)
-
-    def describe(self) -> dict:
-        return dict(self.refs)
-
-    def text_safety(self, text: str) -> dict:
-        """`{"blocked": bool, "categories": [...]}` of the text safety policy."""
-        verdict = self.classify_text(text)
-        return {"blocked": bool(verdict.blocked), "categories": list(verdict.categories)}
-
-    def constraints(self, short: str, expansion: str) -> dict:
-        """`{"score": float in [0, 1], "ok": bool, "violations": "reason; reason; ...", "added": "word, word"}`
-        (`added`: the subjects the expansion adds, empty when none)."""
-        report = self.check_constraints(short, expansion)
-        violations = "; ".join(str(v.reason) for v in report.violated)  # each reason names its constraint
-        added = ", ".join(a.word for a in report.added)
-        return {"score": float(report.score), "ok": bool(report.ok), "violations": violations, "added": added}
-
-    def score_images(self, images, short_prompts: list[str]) -> dict:
-        """Image scores of one batch.
-
-        Args:
-            images: float `Tensor[N, 3, H, W]` in [0, 1].
-            short_prompts: the N short prompts (CLIP faithfulness is measured against these).
-
-        Returns:
-            `{"aesthetic": ndarray[N], "clip_score": ndarray[N], "embedding": ndarray[N, D] (L2-normalised),
-            "image_flags": list of N lists of categories}`.
-        """
-        import torch
-
-        with torch.inference_mode():
-            # One CLIP image forward shared by aesthetics, faithfulness and image safety.
-            clip_emb = self.clip.encode_images(images)
-            aesthetic = self.aesthetic.score_embeddings(clip_emb).float().cpu().numpy().reshape(-1)
-            clip_score = (
-                self.clip_similarity.score_embeddings(clip_emb, list(short_prompts)).float().cpu().numpy().reshape(-1)
-            )
-            emb = torch.nn.functional.normalize(self.dino.embed(images).float().cpu(), dim=-1).numpy()
-            flags = [[] for _ in range(len(images))]
-            if self.image_safety is not None:
-                flags = [sorted(f) for f in self.image_safety.flags_from_embeddings(clip_emb)]
-        return {"aesthetic": aesthetic, "clip_score": clip_score, "embedding": emb, "image_flags": flags}
+    images: Any
+    prompts: Mapping[str, EvalPrompt] = field(default_factory=dict)
+    baseline: str = ""
+    batch_size: int = 16
+    progress: bool = True
+    prescored: Mapping[str, dict] = field(default_factory=dict)
 
 
-def build_scorers(cfg) -> EvalScorers:
-    """Load every scorer named by an `EvalConfig` (CLIP shared by aesthetics, faithfulness and image safety).
+class Scorer(Protocol):
+    """One family of eval scores."""
 
-    Raises:
-        MissingExtraError: a scorer's optional dependencies are not installed (the scorer and extra named).
-        ScorerUnavailable: a scorer's model cannot be loaded (named in the message).
-    """
-    from expander.safety import classify_text
+    name: str
 
-    [check] = _require("constraint", "expander.constraints", ["check"], "constraints")
-    [ClipConfig, SafetyConfig] = _require("CLIP", "expander.rewards.config", ["ClipConfig", "SafetyConfig"], "rewards")
-    [ClipModel] = _require("CLIP", "expander.rewards.clip_model", ["ClipModel"], "rewards")
-    [AestheticScorer, load_aesthetic_head] = _require(
-        "aesthetic", "expander.rewards.aesthetics", ["AestheticScorer", "load_aesthetic_head"], "rewards"
-    )
-    [ClipSimilarity] = _require("CLIP faithfulness", "expander.rewards.faithfulness", ["ClipSimilarity"], "rewards")
-    [Dinov3Embedder] = _require("DINOv3 diversity", "expander.rewards.diversity", ["Dinov3Embedder"], "rewards")
-    try:
-        clip = ClipModel.from_config(ClipConfig(model=cfg.clip_model, pretrained=cfg.clip_pretrained), cfg.device)
-        aesthetic = AestheticScorer(clip, load_aesthetic_head(cfg.aesthetic_head))
-        clip_similarity = ClipSimilarity(clip)
-        dino = Dinov3Embedder.from_pretrained(cfg.dino_model, device=cfg.device)
-        image_safety = None
-        if cfg.image_safety:
-            [ImageSafety] = _require("image safety", "expander.rewards.safety", ["ImageSafety"], "rewards")
-            safety_cfg = SafetyConfig(clip=ClipConfig(model=cfg.clip_model, pretrained=cfg.clip_pretrained))
-            if cfg.image_safety_threshold is not None:
-                safety_cfg.threshold = cfg.image_safety_threshold
-            image_safety = ImageSafety(clip, safety_cfg)
-    except (ScorerUnavailable, MissingExtraError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - any load failure is reported with the refs that caused it
-        raise ScorerUnavailable(f"cannot load the eval scorers ({type(exc).__name__}: {exc})") from exc
-    refs = {
-        "clip_model": cfg.clip_model,
-        "clip_pretrained": cfg.clip_pretrained,
-        "aesthetic_head": cfg.aesthetic_head,
-        "dino_model": cfg.dino_model,
-        "image_safety": bool(cfg.image_safety),
-        "image_safety_threshold": cfg.image_safety_threshold,
-        "text_safety": "expander.safety.classify_text",
-        "constraints": "expander.constraints.check",
-    }
-    return EvalScorers(clip, aesthetic, clip_similarity, dino, image_safety, check, classify_text, refs)
+    def describe(self) -> dict[str, Any]:
+        """Refs and settings that decide the scores (merged into `summary.json`'s `scorers`)."""
+        ...
+
+    def score(self, rows, inputs: ScoreInputs) -> dict[str, Sequence]:
+        """`{column: values}`, one value per row of `rows` (a DataFrame with a 0..n-1 index), NaN where it could
+        not score."""
+        ...
 
 
-def score_rows(
-    results,
-    cache,
-    scorers: EvalScorers,
-    *,
-    baseline: str,
-    batch_size: int = 16,
-    progress: bool = True,
-    scored: dict[str, dict] | None = None,
-):
-    """Add the score columns (see the module table) to `results` (one row per prompt x arm x seed).
+def score_rows(rows, scorers: Sequence[Scorer], inputs: ScoreInputs):
+    """A copy of `rows` (one per prompt x arm x seed, with `prompt_id`, `prompt`, `arm`, `seed_index`,
+    `expansion`, `render_key`) with every scorer's columns added, in scorer order."""
+    out = rows.copy().reset_index(drop=True)
+    for scorer in scorers:
+        columns = scorer.score(out, inputs)
+        for name, values in columns.items():
+            if len(values) != len(out):  # a scorer that breaks its contract: a bug, not a user error
+                raise RuntimeError(f"scorer {scorer.name!r} gave {len(values)} values of {name!r} for {len(out)} rows")
+        for name, values in columns.items():
+            out[name] = values
+    return out
+
+
+def describe_scorers(scorers: Sequence[Scorer]) -> dict[str, Any]:
+    """Every scorer's `describe()`, merged in order."""
+    out: dict[str, Any] = {}
+    for scorer in scorers:
+        out.update(scorer.describe())
+    return out
+
+
+# ------------------------------------------------------------------------------------------ image scores
+
+
+class RenderScorer:
+    """Aesthetic, CLIP similarity, image safety and DINOv3 embeddings of every rendered image; the embeddings give
+    `dino_seed_diversity` and `dino_dist_to_baseline`.
 
     Args:
-        results: DataFrame with `prompt_id`, `prompt`, `arm`, `seed_index`, `expansion`, `render_key`
-            (None for texts that were not rendered).
-        cache: the `EvalCache` holding the renders.
-        scorers: the loaded scorers.
-        baseline: the arm `dino_dist_to_baseline` measures against.
-        batch_size: images scored per call (bounds memory at 1024x1024).
-        scored: `{render_key: one image's score_images values}` already computed (the reward service scores
-            what it renders); those rows are not scored again.
-
-    Returns:
-        A copy of `results` with the score columns.
+        core: anything with `score_images(Tensor[N, 3, H, W] in [0, 1], short_prompts) -> dict` as
+            `expander.rewards.image_scorer.ImageScorer` (the reward service's stand-in in `expander.eval.remote`);
+            its `describe()`, if any, joins this scorer's.
+        refs: the model refs, for the summary.
     """
-    from tqdm.auto import tqdm
 
-    out = results.copy().reset_index(drop=True)
-    n = len(out)
-    aesthetic = np.full(n, np.nan)
-    clip_score = np.full(n, np.nan)
-    flagged = np.zeros(n, dtype=bool)
-    flags = [""] * n
-    image_scored = np.zeros(n, dtype=bool)
-    embeddings: dict[int, np.ndarray] = {}
+    name = "image"
 
-    def put(i: int, aesthetic_i, clip_i, embedding_i, flags_i) -> None:
-        if embedding_i is None or flags_i is None:  # not scored (the reward service gave up): NaN, never 0
-            return
-        aesthetic[i], clip_score[i], embeddings[i] = aesthetic_i, clip_i, embedding_i
-        flagged[i], flags[i], image_scored[i] = bool(flags_i), ", ".join(flags_i), True
+    def __init__(self, core: Any, refs: dict[str, Any] | None = None):
+        self.core, self.refs = core, dict(refs or {})
 
-    scored = scored or {}
-    scorable = []
-    for i, key in enumerate(out["render_key"]):
-        if isinstance(key, str) and key in scored:
-            s = scored[key]
-            put(i, s["aesthetic"], s["clip_score"], np.asarray(s["embedding"], dtype=np.float32), s["image_flags"])
-        elif isinstance(key, str):
-            scorable.append(i)
-    bar = tqdm(total=len(scorable), desc="score", unit="image", disable=not progress)
-    for start in range(0, len(scorable), batch_size):
-        idx = scorable[start : start + batch_size]
-        images, present = [], []
-        for i in idx:
-            image = cache.get_render(out.at[i, "render_key"])
-            if image is None:
-                logger.warning(
-                    "render %s of row %d is missing from the cache; its scores stay NaN", out.at[i, "render_key"], i
-                )
-                continue
-            images.append(image)
-            present.append(i)
-        if images:
-            scores = scorers.score_images(pil_to_tensor(images), [out.at[i, "prompt"] for i in present])
-            for j, i in enumerate(present):
-                put(
-                    i, scores["aesthetic"][j], scores["clip_score"][j], scores["embedding"][j], scores["image_flags"][j]
-                )
-        bar.update(len(idx))
-    bar.close()
-    out["aesthetic"] = aesthetic
-    out["clip_score"] = clip_score
-    out["image_flagged"] = flagged
-    out["image_flags"] = flags
-    out["image_scored"] = image_scored
+    def describe(self) -> dict[str, Any]:
+        extra = self.core.describe() if hasattr(self.core, "describe") else {}
+        return {**self.refs, **extra}
 
-    constraint = [scorers.constraints(p, e) for p, e in zip(out["prompt"], out["expansion"])]
-    out["constraint_score"] = [c["score"] for c in constraint]
-    out["constraint_ok"] = [float(c["ok"]) for c in constraint]
-    out["constraint_violations"] = [c["violations"] for c in constraint]
-    out["added_subject"] = [float(bool(c["added"])) for c in constraint]
-    out["added_subjects"] = [c["added"] for c in constraint]
+    def score(self, rows, inputs: ScoreInputs) -> dict[str, Sequence]:
+        from tqdm.auto import tqdm
 
-    out["dino_seed_diversity"] = seed_diversity(out, embeddings)
-    out["dino_dist_to_baseline"] = distance_to_baseline(out, embeddings, baseline)
-    return out
+        from expander.rewards.image_scorer import pil_to_tensor
+
+        n = len(rows)
+        aesthetic, clip_score = np.full(n, np.nan), np.full(n, np.nan)
+        flagged, flags, scored = np.zeros(n, dtype=bool), [""] * n, np.zeros(n, dtype=bool)
+        embeddings: dict[int, np.ndarray] = {}
+
+        def put(i: int, aesthetic_i, clip_i, embedding_i, flags_i) -> None:
+            if embedding_i is None or flags_i is None:  # not scored (the reward service gave up): NaN, never 0
+                return
+            aesthetic[i], clip_score[i], embeddings[i] = aesthetic_i, clip_i, np.asarray(embedding_i, np.float32)
+            flagged[i], flags[i], scored[i] = bool(flags_i), ", ".join(flags_i), True
+
+        todo = []
+        for i, key in enumerate(rows["render_key"]):
+            if isinstance(key, str) and key in inputs.prescored:
+                s = inputs.prescored[key]
+                put(i, s["aesthetic"], s["clip_score"], s["embedding"], s["image_flags"])
+            elif isinstance(key, str):
+                todo.append(i)
+        bar = tqdm(total=len(todo), desc="score", unit="image", disable=not inputs.progress)
+        for start in range(0, len(todo), inputs.batch_size):
+            batch = todo[start : start + inputs.batch_size]
+            images, present = [], []
+            for i in batch:
+                image = inputs.images.get_render(rows.at[i, "render_key"])
+                if image is None:
+                    logger.warning("render %s of row %d is missing; its scores stay NaN", rows.at[i, "render_key"], i)
+                    continue
+                images.append(image)
+                present.append(i)
+            if images:
+                s = self.core.score_images(pil_to_tensor(images), [rows.at[i, "prompt"] for i in present])
+                for j, i in enumerate(present):
+                    put(i, s["aesthetic"][j], s["clip_score"][j], s["embedding"][j], s["image_flags"][j])
+            bar.update(len(batch))
+        bar.close()
+        return {
+            "aesthetic": aesthetic,
+            "clip_score": clip_score,
+            "image_flagged": flagged,
+            "image_flags": flags,
+            "image_scored": scored,
+            "dino_seed_diversity": seed_diversity(rows, embeddings),
+            "dino_dist_to_baseline": distance_to_baseline(rows, embeddings, inputs.baseline),
+        }
 
 
 def seed_diversity(results, embeddings: dict[int, np.ndarray]) -> np.ndarray:
@@ -299,3 +227,113 @@ def distance_to_baseline(results, embeddings: dict[int, np.ndarray], baseline: s
             continue
         out[i] = float(1.0 - embeddings[i] @ embeddings[j])
     return out
+
+
+# ------------------------------------------------------------------------------------------ text scores
+
+
+class ConstraintScorer:
+    """What the short prompt pins down (quoted text, counts, colours, ...), checked in the rendered text, and the
+    subjects the text adds.
+
+    Args:
+        check: `expander.constraints.check(short, expansion) -> ConstraintReport`.
+    """
+
+    name = "constraints"
+
+    def __init__(self, check):
+        self.check = check
+
+    def describe(self) -> dict[str, Any]:
+        return {"constraints": "expander.constraints.check"}
+
+    def score(self, rows, inputs: ScoreInputs) -> dict[str, Sequence]:
+        reports = [self.check(p, e) for p, e in zip(rows["prompt"], rows["expansion"])]
+        added = [", ".join(a.word for a in r.added) for r in reports]
+        return {
+            "constraint_score": [float(r.score) for r in reports],
+            "constraint_ok": [float(bool(r.ok)) for r in reports],
+            # each reason names its constraint
+            "constraint_violations": ["; ".join(str(v.reason) for v in r.violated) for r in reports],
+            "added_subject": [float(bool(a)) for a in added],
+            "added_subjects": added,
+        }
+
+
+# ------------------------------------------------------------------------------------------ building
+
+
+def _require(what: str, module: str, names: list[str], extra: str):
+    """Import `names` from `module`, or raise `MissingExtraError` naming the scorer and the extra to install."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+        return [getattr(mod, n) for n in names]
+    except ImportError as exc:
+        raise MissingExtraError(f"the eval's {what} scorer", extra, exc) from exc
+    except AttributeError as exc:
+        raise ScorerUnavailable(f"the eval's {what} scorer needs {module}.{'/'.join(names)}: {exc}") from exc
+
+
+def scorer_refs(cfg) -> dict[str, Any]:
+    """The model refs of an `EvalConfig`'s image scorers, as the summary reports them."""
+    return {
+        "clip_model": cfg.clip_model,
+        "clip_pretrained": cfg.clip_pretrained,
+        "aesthetic_head": cfg.aesthetic_head,
+        "dino_model": cfg.dino_model,
+        "image_safety": bool(cfg.image_safety),
+        "image_safety_threshold": cfg.image_safety_threshold,
+    }
+
+
+def build_image_scorer(cfg):
+    """An `ImageScorer` on the models an `EvalConfig` names (one CLIP for aesthetics, faithfulness and safety).
+
+    Raises:
+        MissingExtraError: a scorer's optional dependencies are not installed (the scorer and extra named).
+        ScorerUnavailable: a scorer's model cannot be loaded (named in the message).
+    """
+    [ImageScorer] = _require("image", "expander.rewards.image_scorer", ["ImageScorer"], "rewards")
+    [ClipConfig, SafetyConfig] = _require("CLIP", "expander.rewards.config", ["ClipConfig", "SafetyConfig"], "rewards")
+    [ClipModel] = _require("CLIP", "expander.rewards.clip_model", ["ClipModel"], "rewards")
+    [AestheticScorer, load_aesthetic_head] = _require(
+        "aesthetic", "expander.rewards.aesthetics", ["AestheticScorer", "load_aesthetic_head"], "rewards"
+    )
+    [ClipSimilarity] = _require("CLIP faithfulness", "expander.rewards.faithfulness", ["ClipSimilarity"], "rewards")
+    [Dinov3Embedder] = _require("DINOv3 diversity", "expander.rewards.diversity", ["Dinov3Embedder"], "rewards")
+    try:
+        clip_cfg = ClipConfig(model=cfg.clip_model, pretrained=cfg.clip_pretrained)
+        clip = ClipModel.from_config(clip_cfg, cfg.device)
+        aesthetic = AestheticScorer(clip, load_aesthetic_head(cfg.aesthetic_head))
+        dino = Dinov3Embedder.from_pretrained(cfg.dino_model, device=cfg.device)
+        image_safety = None
+        if cfg.image_safety:
+            [ImageSafety] = _require("image safety", "expander.rewards.safety", ["ImageSafety"], "rewards")
+            safety_cfg = SafetyConfig(clip=ClipConfig(model=cfg.clip_model, pretrained=cfg.clip_pretrained))
+            if cfg.image_safety_threshold is not None:
+                safety_cfg.threshold = cfg.image_safety_threshold
+            image_safety = ImageSafety(clip, safety_cfg)
+    except (ScorerUnavailable, MissingExtraError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any load failure is reported with the refs that caused it
+        raise ScorerUnavailable(f"cannot load the eval scorers ({type(exc).__name__}: {exc})") from exc
+    return ImageScorer(clip, aesthetic, ClipSimilarity(clip), dino, image_safety)
+
+
+def build_scorers(cfg, image_scorer=None) -> list[Scorer]:
+    """The default scorers of an `EvalConfig`: image scores, then constraint checks.
+
+    Args:
+        cfg: the eval config (scorer refs, device).
+        image_scorer: the image scorer core to use (the reward service's stand-in); None: load the models the
+            config names (`build_image_scorer`).
+
+    Raises:
+        MissingExtraError, ScorerUnavailable: as `build_image_scorer`; the constraints extra is missing.
+    """
+    [check] = _require("constraint", "expander.constraints", ["check"], "constraints")
+    core = image_scorer if image_scorer is not None else build_image_scorer(cfg)
+    return [RenderScorer(core, scorer_refs(cfg)), ConstraintScorer(check)]

@@ -111,7 +111,7 @@ def paired_win_rate(
     a = np.asarray(scores, dtype=float)
     b = np.asarray(other_scores, dtype=float)
     cl = np.asarray(clusters, dtype=object)
-    if a.shape != b.shape or a.shape != cl.shape or a.ndim != 1:
+    if a.shape != b.shape or a.shape != cl.shape or a.ndim != 1:  # misaligned arrays: a caller's bug
         raise ValueError(f"scores {a.shape}, other_scores {b.shape} and clusters {cl.shape} must be equal 1-D shapes")
     keep = ~(np.isnan(a) | np.isnan(b))
     a, b, cl = a[keep], b[keep], cl[keep]

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from expander.config import ConfigError, load_config
+from expander.config import load_config
+from expander.errors import ConfigError
 
 __all__ = [
     "AestheticConfig",
@@ -63,13 +64,13 @@ class RenderConfig:
 
     def __post_init__(self) -> None:
         if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
-            raise ValueError(
+            raise ConfigError(
                 f"render.height and render.width must be positive multiples of 16, got {self.height}x{self.width}"
             )
         if self.batch_size < 1:
-            raise ValueError(f"render.batch_size must be >= 1, got {self.batch_size}")
+            raise ConfigError(f"render.batch_size must be >= 1, got {self.batch_size}")
         if self.max_cached_steps < 1:
-            raise ValueError(f"render.max_cached_steps must be >= 1, got {self.max_cached_steps}")
+            raise ConfigError(f"render.max_cached_steps must be >= 1, got {self.max_cached_steps}")
 
 
 @dataclass
@@ -165,7 +166,7 @@ class FormatConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.min_words <= self.max_words:
-            raise ValueError(f"format needs 0 < min_words <= max_words, got {self.min_words}, {self.max_words}")
+            raise ConfigError(f"format needs 0 < min_words <= max_words, got {self.min_words}, {self.max_words}")
 
 
 @dataclass
@@ -187,16 +188,22 @@ class GateConfig:
 
     def __post_init__(self) -> None:
         if self.margin <= 1.0:
-            raise ValueError(f"gates.margin must be > 1, got {self.margin}")
+            raise ConfigError(f"gates.margin must be > 1, got {self.margin}")
 
 
 @dataclass
 class RewardServerConfig:
-    """The reward suite as a Ray Serve service (`expander reward-server`), and how GRPO calls it.
+    """The reward suite as a Ray Serve service (`expander reward-server`), and how its callers reach it.
+
+    One section for both sides and both callers: the service reads the `server:` keys, GRPO and eval the
+    `client:` keys, so the same `reward_server:` block can be copied between a rewards YAML (service, GRPO) and an
+    eval YAML. Keys a side does not use are ignored there. `concurrency` is the one key only eval reads: GRPO sends
+    one request per reward call (TRL already runs the ranks' calls concurrently), while eval sends all of its
+    renders at once and needs a bound on requests in flight.
 
     Attributes:
-        url: client side: the service's base URL (`http://HOST:PORT/rewards`); set, GRPO scores through it with
-            async reward functions instead of loading the models in-process.
+        url: client: the service's base URL (`http://HOST:PORT/rewards`); set, GRPO scores through it with async
+            reward functions and eval renders and scores through it, instead of loading the models in-process.
         replicas: server: Serve replicas, each holding the renderer and every reward model (one per GPU).
         num_cpus: server: CPUs reserved per replica.
         num_gpus: server: GPUs per replica (1 on render nodes, 0 on CPU).
@@ -208,9 +215,12 @@ class RewardServerConfig:
         host: server: HTTP bind address of the Serve proxy.
         port: server: HTTP port of the Serve proxy.
         address: server: Ray cluster address (`auto`, `ray://head:10001`); None starts a local Ray.
-        timeout_s: client: seconds per request attempt (also the replica's stuck-batch health limit).
-        retries: client: attempts after the first on connection errors, timeouts and 5xx.
+        timeout_s: client: seconds per request attempt (also the replica's stuck-batch health limit); an eval
+            request is `render_batch_size` renders.
+        retries: client: attempts after the first on connection errors, timeouts and HTTP 500/502/503/504; then
+            GRPO's rows are None and eval's images unscored (NaN, counted), never 0.
         backoff_s: client: first retry delay; doubles each attempt (+-20 % jitter).
+        concurrency: client (eval only): requests in flight at once (about the service's replica count).
     """
 
     url: str | None = None
@@ -227,14 +237,18 @@ class RewardServerConfig:
     timeout_s: float = 300.0
     retries: int = 3
     backoff_s: float = 1.0
+    concurrency: int = 4
 
     def __post_init__(self) -> None:
         if self.replicas < 1 or self.max_batch_jobs < 1 or self.max_ongoing_requests < 1:
-            raise ValueError("reward_server.replicas, max_batch_jobs and max_ongoing_requests must be >= 1")
-        if self.timeout_s <= 0 or self.retries < 0 or self.backoff_s < 0:
-            raise ValueError("reward_server needs timeout_s > 0, retries >= 0 and backoff_s >= 0")
+            raise ConfigError("reward_server.replicas, max_batch_jobs and max_ongoing_requests must be >= 1")
+        if self.timeout_s <= 0 or self.retries < 0 or self.backoff_s < 0 or self.concurrency < 1:
+            raise ConfigError(
+                "reward_server needs timeout_s > 0, retries >= 0, backoff_s >= 0 and concurrency >= 1, got "
+                f"{self.timeout_s}, {self.retries}, {self.backoff_s}, {self.concurrency}"
+            )
         if self.torch_threads is not None and self.torch_threads < 1:
-            raise ValueError(f"reward_server.torch_threads must be >= 1, got {self.torch_threads}")
+            raise ConfigError(f"reward_server.torch_threads must be >= 1, got {self.torch_threads}")
 
 
 @dataclass
@@ -271,29 +285,31 @@ class RewardsConfig:
 
     def __post_init__(self) -> None:
         if not self.rewards:
-            raise ValueError("rewards must name at least one reward")
+            raise ConfigError("rewards must name at least one reward")
         for name in self.rewards:
             if name == "gate":
-                raise ValueError("'gate' is added automatically from the gates section; do not list it in rewards")
+                raise ConfigError("'gate' is added automatically from the gates section; do not list it in rewards")
             if name not in KNOWN_REWARDS and "." not in name and ":" not in name:
-                raise ValueError(
-                    f"unknown reward {name!r}; known: {', '.join(KNOWN_REWARDS[:-1])}, or a dotted path pkg.module:function"
+                raise ConfigError(
+                    f"unknown reward {name!r}; known: {', '.join(KNOWN_REWARDS[:-1])}, "
+                    "or a dotted path pkg.module:function"
                 )
         for name in self.weights:
             if name == "gate":
-                raise ValueError("the gate weight is derived from the other weights and the group size; do not set it")
+                raise ConfigError("the gate weight is derived from the other weights and the group size; do not set it")
             # A weight of a known but disabled reward is kept (so --rewards can switch one off); a typo is not.
             if name not in self.rewards and name not in KNOWN_REWARDS:
-                raise ValueError(
+                raise ConfigError(
                     f"weights names {name!r}, which is neither in rewards ({', '.join(self.rewards)}) "
                     "nor a known reward"
                 )
         if self.num_generations < 2:
-            raise ValueError(
-                f"num_generations must be >= 2 (groups are what gates and diversity compare), got {self.num_generations}"
+            raise ConfigError(
+                "num_generations must be >= 2 (groups are what gates and diversity compare), "
+                f"got {self.num_generations}"
             )
         if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+            raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
 
     def weight(self, name: str) -> float:
         return float(self.weights.get(name, 1.0))

@@ -103,7 +103,7 @@ class ImageScoreRequest(BaseModel):
 
 
 class ImageScores(BaseModel):
-    """`expander.eval.scoring.EvalScorers.score_images` of one image; all None (and `error` set) when the
+    """`expander.rewards.image_scorer.ImageScorer.score_images` of one image; all None (and `error` set) when the
     image could not be rendered or scored. `png`: the render (base64 PNG) when asked for."""
 
     aesthetic: float | None = None

@@ -38,8 +38,9 @@ import httpx
 
 from expander.errors import ExpanderError
 from expander.rewards.config import RewardsConfig
+from expander.rewards.inputs import RewardRows as _Rows
 from expander.rewards.protocol import ScoreRequest, ScoreResponse, config_digest
-from expander.rewards.registry import _Rows, needs_images, reward_layout
+from expander.rewards.registry import needs_images, reward_layout
 
 __all__ = ["RemoteImages", "RemoteRewards", "RemoteRewardsError", "post_with_retries"]
 

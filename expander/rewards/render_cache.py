@@ -91,7 +91,7 @@ class RenderCache:
         max_entries: int = 4096,
         max_retries: int = 2,
     ):
-        if batch_size < 1:
+        if batch_size < 1:  # the config checks render.batch_size first: reaching here is a caller's bug
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.renderer = renderer
         self.height = height
@@ -113,7 +113,7 @@ class RenderCache:
         return derive_seed(short_prompt, step, self.seed_base)
 
     def keys_for(self, short_prompts: list[str], completions: list[str], step: int) -> list[tuple[str, int]]:
-        if len(short_prompts) != len(completions):
+        if len(short_prompts) != len(completions):  # rows come from TRL or our own code, never from a user
             raise ValueError(f"{len(short_prompts)} short prompts but {len(completions)} completions")
         return [(c, self.seed_for(s, step)) for s, c in zip(short_prompts, completions)]
 

@@ -15,9 +15,10 @@ on the same slice. The suite is not thread-safe: it runs on one worker thread, o
 so health checks and queueing stay responsive while it renders.
 
 Eval (`/v1/score_images`) renders with the seeds it is given (eval's own, shared by its arms) through the same
-renderer, as PIL images like eval's in-process renders, and scores them with eval's `EvalScorers.score_images`
-built on the suite's loaded models; the PNG comes back for eval's cache and report. `/v1/info`'s `eval` section
-holds every setting that decides those pixels and scores, for eval to check against its config.
+renderer, as PIL images like eval's in-process renders, and scores them with `image_scorer.ImageScorer` (the
+core in-process eval runs) built on the suite's loaded models; the PNG comes back for eval's cache and report.
+`/v1/info`'s `eval` section holds every setting that decides those pixels and scores
+(`render_settings.render_cache_settings` and the scorer refs), for eval to check against its config.
 
 Health: Serve restarts a replica whose `check_health` raises (a batch stuck longer than `timeout_s`) or whose
 process died. Metrics: Ray's Prometheus endpoint (`ray start --head --metrics-export-port 8080`) carries
@@ -75,7 +76,7 @@ def eval_settings(cfg: RewardsConfig, suite) -> dict[str, Any]:
     """What decides eval's pixels and scores on this service, under `EvalConfig`'s key names (the render keys
     are eval's render cache key), plus `missing`: what eval needs that this suite did not load."""
     from expander.devices import resolve_dtype
-    from expander.eval.run import render_cache_settings
+    from expander.rewards.render_settings import render_cache_settings
 
     r, clip_of = cfg.render, lambda c: [c.model, c.pretrained]
     missing = [
@@ -144,7 +145,7 @@ class RewardDeployment:
         import torch
         from ray.util import metrics
 
-        from expander.rewards.registry import RewardSuite
+        from expander.rewards.suite import RewardSuite
 
         rs = cfg.reward_server
         if rs.torch_threads:
@@ -229,6 +230,7 @@ class RewardDeployment:
 
     def check_health(self) -> None:
         if self.busy_since is not None and time.perf_counter() - self.busy_since > self.cfg.reward_server.timeout_s:
+            # Serve's health check contract: any exception marks the replica unhealthy; no user sees it.
             raise RuntimeError(f"one batch has run for more than {self.cfg.reward_server.timeout_s} s")
 
     # -- batching ----------------------------------------------------------------------------------
@@ -313,29 +315,21 @@ class RewardDeployment:
 
     def _score_images(self, req: ImageScoreRequest) -> dict[str, Any]:
         """Render the jobs with text + seed (as eval renders: PIL, its seeds), decode the sent PNGs, and score
-        every image with eval's own `EvalScorers.score_images`. A failed render or score is that image's
-        `error`, never a number."""
+        every image with `ImageScorer.score_images`, as in-process eval does. A failed render or score is that
+        image's `error`, never a number."""
         import base64
         import io
 
         from PIL import Image
 
-        from expander.eval.scoring import EvalScorers, pil_to_tensor
         from expander.rewards.errors import map_isolated
+        from expander.rewards.image_scorer import ImageScorer, pil_to_tensor
 
         start = self.busy_since = time.perf_counter()
         try:
             s, r, jobs = self.suite, self.cfg.render, req.jobs
             if self._eval_scorers is None:  # the suite's models, one CLIP forward for three scores, as in eval
-                self._eval_scorers = EvalScorers(
-                    s.aesthetic.clip,
-                    s.aesthetic,
-                    s.similarity,
-                    s.dino,
-                    s.image_safety,
-                    check_constraints=None,
-                    classify_text=None,
-                )
+                self._eval_scorers = ImageScorer(s.aesthetic.clip, s.aesthetic, s.similarity, s.dino, s.image_safety)
             images: list[Any] = [None] * len(jobs)
             errors: list[str | None] = [None] * len(jobs)
             todo = [i for i, job in enumerate(jobs) if job.png is None]

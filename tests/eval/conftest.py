@@ -14,7 +14,7 @@ TINY_CONFIG = REPO / "configs" / "eval" / "tiny_cpu.yaml"
 def eval_renderer():
     """The tiny random Krea 2 renderer of the tiny eval config, shared so `render_count` spans runs."""
     from expander.eval.config import load_eval_config
-    from expander.eval.run import load_renderer
+    from expander.eval.rendering import load_renderer
 
     return load_renderer(load_eval_config(TINY_CONFIG))
 

@@ -7,8 +7,9 @@ import os
 import pytest
 from PIL import Image
 
-from expander.eval.cache import EvalCache, directory_fingerprint, stable_key
+from expander.eval.cache import EvalCache
 from expander.files import atomic_write_bytes
+from expander.rewards.render_settings import directory_fingerprint, stable_key
 
 
 def test_keys_follow_content_not_dict_order():

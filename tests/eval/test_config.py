@@ -46,8 +46,27 @@ def test_real_config_is_krea2_turbo_at_1024():
         (["--win_metrics", "aesthetic,beauty"], "unknown win_metrics"),
         (["--ci_level", "95"], "ci_level must be in"),
         (["--num_prompt", "3"], "unknown key"),
+        (["--reward_server.concurrency", "0"], "concurrency >= 1"),
     ],
 )
 def test_bad_values_are_named(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_eval_config(REPO / "configs/eval/tiny_cpu.yaml", overrides)
+
+
+def test_the_reward_server_section_is_the_rewards_config_one():
+    from expander.rewards.config import RewardServerConfig, load_rewards_config
+
+    cfg = load_eval_config(REPO / "configs/eval/tiny_remote.yaml")
+    assert type(cfg.reward_server) is RewardServerConfig
+    assert (cfg.reward_server.url, cfg.reward_server.concurrency) == ("http://127.0.0.1:8100/rewards", 2)
+    # The same section loads on the service's side: copied between the two YAMLs, it means the same.
+    rewards = load_rewards_config(REPO / "configs/rewards/tiny.yaml", ["--reward_server.concurrency", "2"])
+    assert rewards.reward_server.concurrency == 2
+
+
+def test_an_arm_built_in_code_raises_the_config_error_too():
+    from expander.eval.config import ArmConfig
+
+    with pytest.raises(ConfigError, match="needs a `url`"):
+        ArmConfig(name="served", creativity="low", backend="api")

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from expander.eval.config import load_eval_config
-from expander.eval.run import render_seed, run_eval
+from expander.eval.plan import render_seed
+from expander.eval.run import run_eval
 
 from .conftest import REPO, TINY_CONFIG
 

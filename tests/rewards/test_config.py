@@ -37,6 +37,7 @@ def test_real_config_names_the_real_checkpoints():
         (["--gates.margin", "1.0"], "gates.margin must be > 1"),
         (["--format.min_words", "50", "--format.max_words", "10"], "min_words <= max_words"),
         (["--render.hieght", "64"], "unknown key(s) render.hieght"),
+        (["--reward_server.concurrency", "0"], "concurrency >= 1"),
     ],
 )
 def test_bad_values_are_named(overrides, message):
