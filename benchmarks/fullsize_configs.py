@@ -4,11 +4,13 @@ Used by `benchmarks/fullsize_dryrun.py`. Every model is the real class at its pu
 
 | component | class | size from |
 |---|---|---|
-| policy / served expander | `Qwen3ForCausalLM` | `QWEN3_1P7B`, `QWEN3_4B`: the `config.json` of Qwen/Qwen3-1.7B and Qwen/Qwen3-4B |
-| Krea 2 (transformer, Qwen3-VL-4B-sized text encoder, Qwen-Image VAE) | diffusers `Krea2Pipeline` | `benchmarks/gpu_krea2_latency.build_pipeline` (diffusers' defaults = the published Krea 2) |
+| policy / served expander | `Qwen3ForCausalLM` | `QWEN3_1P7B`, `QWEN3_4B`: `config.json` of Qwen/Qwen3-1.7B, -4B |
+| Krea 2 (DiT, Qwen3-VL-4B-sized text encoder, Qwen-Image VAE) | diffusers `Krea2Pipeline` | (1) |
 | CLIP for aesthetic / faithfulness / safety | open_clip `ViT-L-14`, `pretrained=None` | open_clip's own model config |
 | aesthetic head | LAION improved-aesthetic-predictor MLP | `LAION_HEAD_DIMS` (768-1024-128-64-16-1) |
 | diversity | transformers `DINOv3ViTModel` | `DINOV3_VITB16`: facebook/dinov3-vitb16-pretrain-lvd1689m's config |
+
+(1) `benchmarks/gpu_krea2_latency.build_pipeline`: diffusers' defaults, which are the published Krea 2's sizes.
 
 `device="meta"` builds any of them without allocating (`meta_plan()`: parameter counts and bf16 bytes).
 """
@@ -185,9 +187,9 @@ def stand_in_tokenizer():
     (so logits and KV memory are real); sampled ids past its 49,152 tokens decode to nothing."""
     from transformers import AutoTokenizer
 
-    from diffusion.tiny import tiny_tokenizer_source
+    from expander.models import TINY_KREA2_TOKENIZER, resolve_model
 
-    return AutoTokenizer.from_pretrained(tiny_tokenizer_source())
+    return AutoTokenizer.from_pretrained(resolve_model(TINY_KREA2_TOKENIZER))
 
 
 def save_random_qwen3(name: str, root: Path, device="cuda") -> Path:

@@ -1,11 +1,11 @@
 """Full-size dry run: the real GPU recipes end to end at their real sizes with random weights (issue 16).
 
-    python benchmarks/fullsize_dryrun.py --size full --parts grpo   --out benchmarks/results   # one GPU, < 10 min a part
+    python benchmarks/fullsize_dryrun.py --size full --parts grpo   --out benchmarks/results  # one GPU, < 10 min a part
     python benchmarks/fullsize_dryrun.py --size full --parts eval   --out benchmarks/results
     python benchmarks/fullsize_dryrun.py --size full --parts serve  --out benchmarks/results
     python benchmarks/fullsize_dryrun.py --size full --parts render --compile --out benchmarks/results
-    python benchmarks/fullsize_dryrun.py --size tiny --out /tmp/dryrun      # every part on CPU, tiny random models
-    python benchmarks/fullsize_dryrun.py --dry-plan                         # full-size models on `meta`: params, bf16 GiB
+    python benchmarks/fullsize_dryrun.py --size tiny --out /tmp/dryrun  # every part on CPU, tiny random models
+    python benchmarks/fullsize_dryrun.py --dry-plan                     # full-size models on `meta`: params, bf16 GiB
 
 Every model is the real class at its real size (`benchmarks/fullsize_configs.py`: Qwen3-1.7B/4B, Krea 2 with its
 Qwen3-VL-4B-sized text encoder and Qwen-Image VAE, open_clip ViT-L-14 with no pretrained tag plus a LAION-format
@@ -395,8 +395,9 @@ def run_grpo(args, dev: dict) -> dict:
 
 
 def run_eval_part(args, dev: dict) -> dict:
+    import expander.eval.expansions as eval_expansions
+    import expander.eval.rendering as eval_rendering
     import expander.eval.run as eval_run
-    import expander.eval.scoring as eval_scoring
     from expander.eval.config import ArmConfig, load_eval_config
 
     refs = model_refs(args)
@@ -453,9 +454,9 @@ def run_eval_part(args, dev: dict) -> dict:
         return wrapper
 
     patched = [
-        (eval_run, "expand_arm", "expansion"),
-        (eval_run, "render_missing", "rendering"),
-        (eval_scoring, "score_rows", "scoring"),
+        (eval_expansions, "expand_arm", "expansion"),
+        (eval_rendering, "render_missing", "rendering"),
+        (eval_run, "score_rows", "scoring"),
     ]
     originals = [getattr(mod, name) for mod, name, _ in patched]
     for mod, name, phase in patched:
@@ -560,7 +561,9 @@ def run_render(args, dev: dict) -> dict:
     from diffusion.flops import FlopCounter, bf16_peak_tflops
 
     if args.size == "tiny":
-        renderer = Krea2Renderer.from_pretrained("tiny:krea2", device="cpu", batch_size=1)
+        from expander.models import resolve_krea2_model
+
+        renderer = Krea2Renderer.from_pretrained(resolve_krea2_model("tiny:krea2"), device="cpu", batch_size=1)
         sizes, steps = (32, 64), 2
     else:
         import fullsize_configs

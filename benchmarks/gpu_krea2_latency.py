@@ -57,11 +57,12 @@ def build_pipeline(device, dtype, smoke: bool):
     )
     from transformers import AutoTokenizer, Qwen3VLConfig, Qwen3VLModel
 
-    from diffusion.tiny import TINY_SELECT_LAYERS, tiny_tokenizer_source
+    from diffusion.tiny import TINY_SELECT_LAYERS
+    from expander.models import TINY_KREA2_TOKENIZER, resolve_model
 
     # The real tokenizer (Qwen) is not available offline; SmolLM2's has the same chat tokens, and the
     # renderer derives the template token counts from whichever tokenizer it gets.
-    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_source())
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(TINY_KREA2_TOKENIZER))
     tokenizer.padding_side = "right"
     if smoke:
         text = dict(
@@ -224,7 +225,7 @@ def main(argv=None) -> dict | None:
             torch.cuda.reset_peak_memory_stats(device)
         prompts = [PROMPT] * args.batch
 
-        def timed(batch_prompts):
+        def timed(batch_prompts, size=size):  # the size of this iteration, bound now
             nonlocal seed
             sync()
             t0 = time.perf_counter()

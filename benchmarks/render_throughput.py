@@ -88,10 +88,10 @@ def main(argv=None) -> dict:
 
     from diffusion import Krea2Renderer
     from diffusion.prompt_template import configure_prompt_template
-    from diffusion.tiny import cached_tiny_krea2
+    from expander.models import resolve_krea2_model
 
     dlogging.disable_progress_bar()
-    model = Path(args.model) if args.model else cached_tiny_krea2(seed=0)
+    model = Path(args.model) if args.model else resolve_krea2_model("tiny:krea2")
     prompts = SHORT + DENSE
     pairs = [(p, s) for p in prompts for s in range(args.seeds)]
     n = len(pairs)

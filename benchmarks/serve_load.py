@@ -8,10 +8,11 @@ Arms (`--arms`, run in this order):
   the same requests (`expander.serve.loadgen.chat_request`: the contract's system prompt and user message, the
   creativity level's temperature and top-p, per-request seeds, max_tokens 80, repetition penalty 1.05 on both).
   Both servers are up at once and loaded one after the other, `--rounds` times in alternating order. Printed per
-  arm: completion tokens/s and p50/p95 latency; the completion token totals (different
-  totals mean different texts were sampled; equal totals do not prove equal texts); CPU ms per request of each server's front-end process and of its engine processes; and for ours the
-  mean time per request in each server phase (`expander_phase_seconds`: input checks, chat template, engine,
-  output checks, response; `http_rest` is HTTP, validation and serialisation). Target: ours / peer >= 0.95.
+  arm: completion tokens/s and p50/p95 latency; the completion token totals (different totals mean different
+  texts were sampled; equal totals do not prove equal texts); CPU ms per request of each server's front-end
+  process and of its engine processes; and for ours the mean time per request in each server phase
+  (`expander_phase_seconds`: input checks, chat template, engine, output checks, response; `http_rest` is HTTP,
+  validation and serialisation). Target: ours / peer >= 0.95.
 * `expand`: `POST /v1/expand` on our vLLM server, then one `prompts: [...]` batch of 32 against 32 concurrent
   single requests (expansions per second; target >= 1).
 * `engine`: the expand workload straight on our vLLM engine in this process (target: API / engine >= 0.85).
@@ -363,8 +364,9 @@ def run_peer_comparison(args, log_dir: Path) -> dict:
             print(
                 "  CPU ms per request, front end / engine processes: "
                 f"ours {row['ours']['frontend_cpu_ms']:.0f} / {row['ours']['engine_cpu_ms']:.0f}, "
-                f"peer {row['peer']['frontend_cpu_ms']:.0f} / {row['peer']['engine_cpu_ms']:.0f}; completion tokens per "
-                f"server CPU second: ours {row['ours']['tok_per_cpu_s']:.1f}, peer {row['peer']['tok_per_cpu_s']:.1f} "
+                f"peer {row['peer']['frontend_cpu_ms']:.0f} / {row['peer']['engine_cpu_ms']:.0f}; "
+                f"completion tokens per server CPU second: ours {row['ours']['tok_per_cpu_s']:.1f}, "
+                f"peer {row['peer']['tok_per_cpu_s']:.1f} "
                 f"(ratio {row['cpu_ratio']:.2f})"
             )
             print(

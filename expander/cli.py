@@ -5,6 +5,11 @@ taking the parsed args and returning an exit code). Modules are discovered, so a
 adding a file. Each command reads its settings with `expander.config.load_command_line` (or TRL's parser),
 importing its config only when it runs: building this parser imports nothing heavy.
 
+Output: stdout carries only the result (JSON with `--json`); every log, ours and third-party, goes to stderr.
+`main` runs the command with file descriptor 1 and `sys.stdout` pointed at stderr (`_stdout.logs_to_stderr`),
+and the command prints its result with `expander.commands._stdout.print_result`. `COMMAND --help` is the one
+exception: the help is the result, and the command's parser exits before anything else runs.
+
 Errors: every user-facing failure is an `ExpanderError`; `main` prints `error: <message>` on stderr and
 returns its exit code (2 unless the error says otherwise), here and nowhere else.
 """
@@ -12,6 +17,7 @@ returns its exit code (2 unless the error says otherwise), here and nowhere else
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -20,6 +26,7 @@ import sys
 
 import expander.commands as commands_pkg
 from expander import __version__
+from expander.commands._stdout import logs_to_stderr
 from expander.errors import CommandError, ExpanderError
 
 __all__ = ["CommandError", "ExpanderError", "main", "make_parser"]
@@ -48,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    wants_help = any(a in ("-h", "--help") for a in getattr(args, "argv", ()))
     try:
-        return int(args.func(args) or 0)
+        with contextlib.nullcontext() if wants_help else logs_to_stderr():
+            return int(args.func(args) or 0)
     except ExpanderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code

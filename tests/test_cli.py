@@ -20,27 +20,6 @@ def run_cli(*args, timeout=600):
     )
 
 
-def test_expand_json_with_the_builtin_model(builtin_model_dir):
-    proc = run_cli("expand", "a red fox in snow", "--json", "--seed", "0", "--n", "2", "--max-words", "60")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout)
-    assert out["model"] == "smollm2-135m" and out["backend"] == "transformers"
-    assert out["adapter"].endswith("smollm2-135m-expander")  # the shipped adapter is the default
-    assert [e["seed"] for e in out["expansions"]] == [0, 1]
-    for e in out["expansions"]:
-        assert len(e["text"].split()) > 3 * len("a red fox in snow".split())
-    again = json.loads(
-        run_cli("expand", "a red fox in snow", "--json", "--seed", "0", "--n", "2", "--max-words", "60").stdout
-    )
-    assert again["expansions"] == out["expansions"]
-    bare = json.loads(
-        run_cli(
-            "expand", "a red fox in snow", "--json", "--seed", "0", "--n", "2", "--max-words", "60", "--adapter", "none"
-        ).stdout
-    )
-    assert bare["adapter"] is None and bare["expansions"] != out["expansions"]
-
-
 def test_raw_creativity_is_a_pass_through_without_a_model(capsys, monkeypatch):
     monkeypatch.setenv("EXPANDER_CACHE", "/nonexistent/never-used")  # a model load would fail here
     assert main(["expand", "  a red fox in snow  ", "--creativity", "raw", "--json", "--seed", "5"]) == 0

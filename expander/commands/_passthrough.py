@@ -12,6 +12,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from expander.commands._stdout import print_result
+
 
 def add_passthrough_parser(
     sub: argparse._SubParsersAction,
@@ -34,7 +36,7 @@ def parse_trl_args(name: str, argv: list[str], make_parser: Callable) -> tuple:
     a bad key or value (TRL raises `ValueError`/`OSError` for them) become `ConfigError`s; the entry point's
     own setup errors are `ExpanderError`s that `expander.cli.main` maps.
     """
-    from expander.config import ConfigError
+    from expander.errors import ConfigError
 
     if "--config" in argv:
         index = argv.index("--config")
@@ -57,5 +59,5 @@ def run_trl_command(name: str, argv: list[str], module: str, done: str) -> int:
     parsed = parse_trl_args(name, list(argv), entry.make_parser)
     trainer = entry.main(*parsed)
     if trainer.accelerator.is_main_process:  # once, not once per process
-        print(done.format(step=trainer.state.global_step, output_dir=parsed[1].output_dir))
+        print_result(done.format(step=trainer.state.global_step, output_dir=parsed[1].output_dir))
     return 0

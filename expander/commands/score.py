@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from expander.commands._passthrough import add_passthrough_parser
+from expander.commands._stdout import print_result
 from expander.errors import ExpanderError
 from expander.files import iter_jsonl
 
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     rows = suite.score_rows(prompts, completions, step=opts.step)
     renders = suite.cache.render_count if suite.cache else 0
     if opts.json:
-        print(
+        print_result(
             json.dumps(
                 {
                     "rows": rows,
@@ -96,11 +97,11 @@ def run(args: argparse.Namespace) -> int:
     names = [n for n in suite.names if n != "gate"]
     for i, row in enumerate(rows):
         gates = row["gates"]
-        print(f"[{i}] {row['prompt']!r} seed={row['seed']}")
-        print("    " + "  ".join(f"{n}={_fmt(row['rewards'][n])}" for n in names))
+        print_result(f"[{i}] {row['prompt']!r} seed={row['seed']}")
+        print_result("    " + "  ".join(f"{n}={_fmt(row['rewards'][n])}" for n in names))
         status = "pass" if gates["pass"] else "GATED (" + "; ".join(gates.get("reasons", [])) + ")"
-        print(f"    gates: {status}  weighted_sum={_fmt(row['weighted_sum'])}  total={_fmt(row['total'])}")
-    print(
+        print_result(f"    gates: {status}  weighted_sum={_fmt(row['weighted_sum'])}  total={_fmt(row['total'])}")
+    print_result(
         f"renders: {renders} for {len(rows)} rows; weights: "
         + ", ".join(f"{n}={w:.3g}" for n, w in zip(suite.names, suite.weights))
     )

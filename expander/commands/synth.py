@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from expander.commands._passthrough import add_passthrough_parser
+from expander.commands._stdout import print_result
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from expander.train.synth import run_synth
 
     result = run_synth(line.config)
-    print(
+    print_result(
         f"{result.num_train + result.num_test} pairs (train {result.num_train}, test {result.num_test}) "
         f"from {result.captions_done} captions ({result.captions_new} new) in {result.output_dir}"
     )
-    print("accepted by style: " + ", ".join(f"{k} {v}" for k, v in result.accepted_by_style.items()))
-    print("rejected by reason: " + ", ".join(f"{k} {v}" for k, v in result.rejected_by_reason.items()))
+    print_result("accepted by style: " + ", ".join(f"{k} {v}" for k, v in result.accepted_by_style.items()))
+    print_result("rejected by reason: " + ", ".join(f"{k} {v}" for k, v in result.rejected_by_reason.items()))
     return 0

@@ -1,4 +1,5 @@
-"""Multi-process preconditions checked at start: a shared output_dir (two torchrun processes, gloo), one GPU per process."""
+"""Multi-process preconditions checked at start: a shared output_dir (two torchrun processes, gloo), one GPU
+per process."""
 
 from __future__ import annotations
 
