@@ -20,15 +20,15 @@ def _trl_normalize_then_sum_source() -> str:
     src = textwrap.dedent(inspect.getsource(GRPOTrainer._generate_and_score_completions))
     lines = src.splitlines()
     start = next(
-        i for i, l in enumerate(lines) if 'elif self.multi_objective_aggregation == "normalize_then_sum":' in l
+        i for i, line in enumerate(lines) if 'elif self.multi_objective_aggregation == "normalize_then_sum":' in line
     )
     indent = len(lines[start]) - len(lines[start].lstrip())
     end = next(
         i for i in range(start + 1, len(lines)) if lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) <= indent
     )
     body = textwrap.dedent("\n".join(lines[start + 1 : end]))
-    unscorable = next(l.strip() for l in lines if l.strip().startswith("unscorable_mask = "))
-    nan_to_num = next(l.strip() for l in lines if l.strip().startswith("advantages = torch.nan_to_num(advantages"))
+    unscorable = next(line.strip() for line in lines if line.strip().startswith("unscorable_mask = "))
+    nan_to_num = next(s.strip() for s in lines if s.strip().startswith("advantages = torch.nan_to_num(advantages"))
     return "\n".join([unscorable, body, nan_to_num])
 
 
