@@ -5,7 +5,7 @@
         reply = client.expand("a red fox in snow", n=2, seed=7)
         print(reply.expansions[0].text, reply.expansions[0].constraints)
 
-Responses are the server's own pydantic models (`expander.serve.protocol`), so client and server share one
+Responses are the server's own pydantic models (`expander.protocol`), so client and server share one
 schema. 429 and 503 are retried up to `max_retries` times, waiting what the server's `Retry-After` header
 says (else an exponential backoff); connection errors are retried the same way. Any other error response
 raises `ExpanderAPIError` with the server's status, `code`, `type`, `param` and message.
@@ -24,10 +24,10 @@ from typing import Any
 
 import httpx
 
-from expander.errors import ExpanderError
-from expander.serve.protocol import ExpandBatchResponse, ExpandResponse, HealthResponse, ModelList
+from expander.errors import ConfigError, ExpanderError
+from expander.protocol import ExpandBatchResponse, ExpandResponse, HealthResponse, ModelList
 
-__all__ = ["AsyncExpanderClient", "ExpanderAPIError", "ExpanderClient", "RETRY_STATUSES"]
+__all__ = ["AsyncExpanderClient", "ExpanderAPIError", "ExpanderClient", "RETRY_STATUSES", "ServerNotReadyError"]
 
 RETRY_STATUSES = (429, 503)
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -60,6 +60,10 @@ class ExpanderAPIError(ExpanderError):
             param,
             body,
         )
+
+
+class ServerNotReadyError(ExpanderError, TimeoutError):
+    """`wait_until_ready` gave up: the server did not answer `/health` with `ok` in time."""
 
 
 def _error_from(response: httpx.Response) -> ExpanderAPIError:
@@ -151,7 +155,7 @@ class _Base:
         transport=None,
     ):
         if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+            raise ConfigError(f"max_retries must be >= 0, got {max_retries}")
         self.base_url = base_url.rstrip("/")
         self.headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self.timeout, self.max_retries, self.backoff_s, self.max_wait_s = timeout, max_retries, backoff_s, max_wait_s
@@ -264,7 +268,7 @@ class ExpanderClient(_Base):
         return HealthResponse.model_validate(response.json())
 
     def wait_until_ready(self, timeout_s: float = 300.0, poll_s: float = 1.0) -> HealthResponse:
-        """Poll `/health` until it says `ok`; raises `TimeoutError` after `timeout_s`."""
+        """Poll `/health` until it says `ok`; raises `ServerNotReadyError` (a `TimeoutError`) after `timeout_s`."""
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -274,7 +278,7 @@ class ExpanderClient(_Base):
             except (httpx.TransportError, ValueError):
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.base_url} was not ready within {timeout_s:.0f} s")
+                raise ServerNotReadyError(f"{self.base_url} was not ready within {timeout_s:.0f} s")
             time.sleep(poll_s)
 
 

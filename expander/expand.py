@@ -12,7 +12,8 @@ Two guards of the contract live here, shared by the CLI, the API and eval:
   batched engine call (candidate `j` of expansion `i` is seeded `candidate_seed(seed + i, j)`), and keeps the
   best by `rank_candidates`: the first that keeps the prompt's hard constraints and adds no subject, ties
   broken by constraint score, then by ending within the budget, then by draw order. When none passes, the best
-  available is returned with `verified=False`. Same seed + candidates = same text.
+  available is returned with `verified=False`. Same seed + candidates = same text. `select_candidates` is the
+  one place this choice is made, for `expand_prompts` (CLI, eval) and the server alike.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from expander.prompts import (
 
 __all__ = [
     "REPETITION_PENALTY",
+    "CandidateChoice",
     "Expansion",
     "ExpansionPlan",
     "expand_prompts",
@@ -38,6 +40,7 @@ __all__ = [
     "plan_expansion",
     "rank_candidates",
     "repair_keep_terms",
+    "select_candidates",
     "verify_expansion",
 ]
 
@@ -81,8 +84,9 @@ def max_new_tokens_for(max_words: int) -> int:
 
 @dataclass(frozen=True)
 class ExpansionPlan:
-    """How one prompt is expanded under the contract: the messages, the sampling settings, the token budget
-    and the word cap its completions are cleaned to. The one place those are derived (CLI, serving, eval)."""
+    """How one prompt is expanded under the contract: the messages, the sampling settings, the token budget,
+    the word cap its completions are cleaned to and the keep_terms they must hold. The one place those are
+    derived (CLI, serving, eval)."""
 
     prompt: str
     conversation: list[dict[str, str]]
@@ -90,10 +94,19 @@ class ExpansionPlan:
     top_p: float
     max_new_tokens: int
     max_words: int  # cleaning cap: the word budget, or the prompt's own length if that is longer
+    keep_terms: tuple[str, ...] = ()
 
     def finish(self, completion: str) -> str:
         """The expansion a raw completion becomes (`expander.prompts.clean_output` under this plan's cap)."""
         return clean_output(completion, max_words=self.max_words)
+
+    def expansion_text(self, completion: str) -> tuple[str, list[str]]:
+        """The text returned for a raw completion: `finish`ed, then the keep_terms it lacks appended.
+
+        Returns:
+            (the text, the keep_terms that were appended: `repair_keep_terms`).
+        """
+        return repair_keep_terms(self.finish(completion), list(self.keep_terms))
 
 
 def plan_expansion(
@@ -123,6 +136,7 @@ def plan_expansion(
         top_p=settings.top_p,
         max_new_tokens=max_new_tokens_for(cap),
         max_words=cap,
+        keep_terms=tuple(keep_terms or ()),
     )
 
 
@@ -154,6 +168,54 @@ def rank_candidates(prompt: str, candidates: list[Generation], clean) -> tuple[i
             best = (key, j, passes, report)
     _, j, passes, report = best
     return j, passes, report
+
+
+@dataclass(frozen=True)
+class CandidateChoice:
+    """The sample kept for one requested expansion, and what verifying it found.
+
+    Attributes:
+        generation: the kept sample (its text is a raw completion: `ExpansionPlan.expansion_text` finishes it).
+        verified: None when nothing was verified; else whether the kept text keeps the prompt's hard constraints
+            and adds no subject.
+        report: the kept text's constraint report (`ConstraintReport.to_dict()`) when verified, else None.
+    """
+
+    generation: Generation
+    verified: bool | None = None
+    report: dict | None = None
+
+
+def select_candidates(
+    plan: ExpansionPlan, drawn: list[Generation], candidates: int = 1, *, verify: bool | None = None
+) -> list[CandidateChoice]:
+    """Keep one sample per requested expansion: the candidate selection of verified expansion (module doc).
+
+    Args:
+        plan: the prompt's plan; each candidate is judged on the text it would be returned as
+            (`plan.expansion_text`: cleaned, keep_terms repaired).
+        drawn: `n * candidates` generations, completion-major (`SamplingParams.seeds` order): expansion `i`'s
+            candidates are `drawn[i * candidates : (i + 1) * candidates]`.
+        candidates: samples drawn per expansion.
+        verify: check the kept text (default: when `candidates > 1`). `verify=True` with one candidate reports
+            on a lone sample the way verified expansion reports on its pick (the server's resample).
+
+    Returns:
+        One `CandidateChoice` per expansion, in order.
+
+    Raises:
+        MissingExtraError: verifying without the `constraints` extra.
+    """
+    if candidates < 1 or len(drawn) % candidates:  # a caller's bug: the engine returns n * candidates samples
+        raise ValueError(f"{len(drawn)} samples are not a whole number of groups of {candidates} candidates")
+    if not (candidates > 1 if verify is None else verify):
+        return [CandidateChoice(drawn[start]) for start in range(0, len(drawn), candidates)]
+    choices = []
+    for start in range(0, len(drawn), candidates):
+        group = drawn[start : start + candidates]
+        j, passes, report = rank_candidates(plan.prompt, group, lambda raw: plan.expansion_text(raw)[0])
+        choices.append(CandidateChoice(group[j], passes, report))
+    return choices
 
 
 def expand_prompts(
@@ -214,7 +276,7 @@ def expand_prompts(
         )
         for k in todo
     }
-    if engine is None:
+    if engine is None:  # a caller's bug: only `raw` and unsupported languages need no engine
         raise ValueError(f"creativity {creativity!r} needs an engine")
     params = SamplingParams(
         n=n,
@@ -228,16 +290,11 @@ def expand_prompts(
     outputs = engine.generate_full([plans[k].conversation for k in todo], params)
     for k, gens in zip(todo, outputs):
         plan = plans[k]
-
-        def clean(raw: str, plan=plan) -> str:
-            return repair_keep_terms(plan.finish(raw), keep_terms)[0]
-
         row = []
-        for i in range(n):
+        for i, choice in enumerate(select_candidates(plan, gens, candidates)):
             group = gens[i * candidates : (i + 1) * candidates]
-            j, verified, report = (0, None, None) if candidates == 1 else rank_candidates(plan.prompt, group, clean)
-            g = group[j]
-            text, repaired = repair_keep_terms(plan.finish(g.text), keep_terms)
+            g = choice.generation
+            text, repaired = plan.expansion_text(g.text)
             row.append(
                 Expansion(
                     text=text,
@@ -249,8 +306,8 @@ def expand_prompts(
                     keep_terms_repaired=repaired,
                     language=codes[k],
                     attempts=candidates,
-                    verified=verified,
-                    report=report,
+                    verified=choice.verified,
+                    report=choice.report,
                 )
             )
         results[k] = row

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from expander import client as client_module
-from expander.client import AsyncExpanderClient, ExpanderAPIError, ExpanderClient, retry_delay
+from expander.client import AsyncExpanderClient, ExpanderAPIError, ExpanderClient, ServerNotReadyError, retry_delay
+from expander.errors import ConfigError, ExpanderError
 
 EXPANSION = {
     "text": "a red fox in deep snow, soft light",
@@ -91,6 +92,19 @@ def test_retry_after_as_an_http_date_a_garbage_value_and_the_cap():
     assert retry_delay(busy("3600"), 0, 0.5, 30) == 30
 
 
+def test_a_bad_setting_and_a_server_that_never_gets_ready_are_expander_errors(sleeps):
+    with pytest.raises(ConfigError, match="max_retries must be >= 0, got -1"):
+        ExpanderClient("http://x", max_retries=-1)
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with ExpanderClient("http://x", transport=httpx.MockTransport(refuse)) as c:
+        with pytest.raises(ServerNotReadyError, match="http://x was not ready within 0 s") as err:
+            c.wait_until_ready(timeout_s=0)
+    assert isinstance(err.value, ExpanderError) and isinstance(err.value, TimeoutError)
+
+
 def test_when_retries_run_out_the_last_error_is_raised_with_its_code(sleeps):
     transport, seen = scripted(busy(), busy(), busy())
     with ExpanderClient("http://x", transport=transport, max_retries=2) as c, pytest.raises(ExpanderAPIError) as err:
@@ -131,7 +145,8 @@ def test_sse_events_are_decoded_until_done_and_an_error_event_raises(sleeps):
     with ExpanderClient("http://x", transport=transport) as c:
         assert list(c.stream_expand("a fox", seed=1)) == chunks
     assert sleeps == [1.0] and json.loads(seen[-1].content)["stream"] is True
-    failing = f"data: {json.dumps(chunks[0])}\n\ndata: {json.dumps({'error': {'message': 'engine died', 'code': 'engine_error'}})}\n\n"
+    error = {"error": {"message": "engine died", "code": "engine_error"}}
+    failing = f"data: {json.dumps(chunks[0])}\n\ndata: {json.dumps(error)}\n\n"
     transport, _ = scripted(httpx.Response(200, text=failing))
     with ExpanderClient("http://x", transport=transport) as c:
         events = c.stream_expand("a fox")
@@ -271,7 +286,7 @@ def test_an_api_arm_needs_a_url_and_takes_no_adapter():
 @pytest.mark.slow
 def test_the_eval_api_arm_expands_through_the_server_with_its_revision(one_at_a_time, monkeypatch):
     from expander.eval.config import ArmConfig
-    from expander.eval.run import _expand_through_api, arm_settings
+    from expander.eval.expansions import _expand_through_api, arm_settings
 
     monkeypatch.setenv("EXPANDER_API_KEY", "k")
     arm = ArmConfig(name="served", creativity="low", backend="api", url=one_at_a_time.base_url, max_words=8)

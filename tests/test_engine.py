@@ -3,6 +3,7 @@
 import pytest
 
 from expander.engine import SamplingParams, create_engine
+from expander.errors import ConfigError
 from expander.expand import expand_prompts
 from expander.prompts import build_messages
 
@@ -64,12 +65,12 @@ def test_expand_prompts_cleans_and_raw_passes_through(hf_engine):
 
 @pytest.mark.parametrize("bad", [dict(n=0), dict(temperature=-1), dict(top_p=0), dict(max_new_tokens=0)])
 def test_sampling_params_validate(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match=next(iter(bad))):
         SamplingParams(**bad)
 
 
 def test_unknown_backend_and_missing_adapter(tmp_path):
-    with pytest.raises(ValueError, match="unknown backend 'onnx'"):
+    with pytest.raises(ConfigError, match="unknown backend 'onnx'"):
         create_engine("smollm2-135m", backend="onnx")
     with pytest.raises(FileNotFoundError, match="adapter_config.json"):
         create_engine("smollm2-135m", adapter=str(tmp_path))
@@ -79,7 +80,7 @@ def test_one_seed_draw_leaves_room_for_every_offset(monkeypatch):
     import secrets
 
     from expander.engine import MAX_SEED, SEED_HEADROOM, draw_seed
-    from expander.serve.protocol import MAX_N
+    from expander.protocol import MAX_N
     from expander.serve.service import REGEN_SEED_OFFSET
 
     monkeypatch.setattr(secrets, "randbelow", lambda bound: bound - 1)  # the largest draw

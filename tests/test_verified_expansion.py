@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from expander.engine import SamplingParams, candidate_seed, chat_ids, create_engine, load_tokenizer
-from expander.expand import expand_prompts, verify_expansion
+from expander.engine import Generation, SamplingParams, candidate_seed, chat_ids, create_engine, load_tokenizer
+from expander.errors import ConfigError
+from expander.expand import expand_prompts, plan_expansion, select_candidates, verify_expansion
 from expander.models import chat_template_kwargs, model_languages
 from expander.prompts import build_messages
 
@@ -25,8 +26,30 @@ def test_candidate_seeds_start_at_the_plain_seed_and_never_collide():
     assert seeds[0::3] == [100, 101, 102]  # candidate 0 of expansion i is seed + i
     assert len(set(seeds)) == 9
     assert seeds[1] == candidate_seed(100, 1) != candidate_seed(101, 1)
-    with pytest.raises(ValueError, match="candidates"):
+    with pytest.raises(ConfigError, match="candidates must be >= 1"):
         SamplingParams(candidates=0)
+
+
+def test_the_one_selection_rule_passing_first_then_score_then_within_budget_then_draw_order():
+    plan = plan_expansion(PROMPTS[0], max_words=WORDS)
+    fox, whale = "A red fox in deep snow, soft winter light.", "A blue whale in a desert at noon."
+    half, third = "A red fox in a desert.", "A fox in a desert."  # both fail; scores 2/3 and 1/3
+
+    def gen(text: str, seed: int, finish: str = "stop") -> Generation:
+        return Generation(text, seed, 1, 1, finish)
+
+    drawn = [gen(whale, 0), gen(fox, 1)]  # the passing candidate, though drawn second
+    drawn += [gen(third, 2), gen(half, 3)]  # none passes: the best score
+    drawn += [gen(fox, 4, "length"), gen(fox, 5)]  # equal: the one that ended within the budget
+    drawn += [gen(fox, 6), gen(fox, 7)]  # equal in every way: draw order
+    choices = select_candidates(plan, drawn, 2)
+    assert [c.generation.seed for c in choices] == [1, 3, 5, 6]
+    assert [c.verified for c in choices] == [True, False, True, True]
+    assert choices[1].report == verify_expansion(PROMPTS[0], half)[1]  # the kept text's own report
+    # One candidate is not verified unless asked (the server's resample asks).
+    assert [(c.verified, c.report) for c in select_candidates(plan, drawn[:2], 1)] == [(None, None)] * 2
+    [alone] = select_candidates(plan, [gen(whale, 0)], 1, verify=True)
+    assert (alone.verified, alone.report) == (False, verify_expansion(PROMPTS[0], whale)[1])
 
 
 def test_one_candidate_is_the_plain_expansion_and_is_not_verified(engine):

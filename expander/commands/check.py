@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 
 from expander.commands._passthrough import add_passthrough_parser
+from expander.commands._stdout import print_result
 
 
 @dataclass
@@ -51,17 +52,17 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("PROMPT is empty", code=2)
     report = check(prompt, expansion)
     if line.config.json:
-        print(json.dumps({"prompt": prompt, "expansion": expansion, **report.to_dict()}, indent=2))
+        print_result(json.dumps({"prompt": prompt, "expansion": expansion, **report.to_dict()}, indent=2))
         return 0
     n = len(report.satisfied) + len(report.violated)
     status = "FAIL" if not report.ok else "ADDS" if report.added else "PASS"
     added = f"; adds {len(report.added)} subject(s)" if report.added else ""
-    print(f"{status}  score {report.score:.2f}  ({len(report.satisfied)}/{n} constraints kept{added})")
+    print_result(f"{status}  score {report.score:.2f}  ({len(report.satisfied)}/{n} constraints kept{added})")
     for c in report.satisfied:
-        print(f"  ok    {c.kind:<11} {c.text}")
+        print_result(f"  ok    {c.kind:<11} {c.text}")
     for v in report.violated:
         tag = "FAIL" if v.constraint.hard else "soft"
-        print(f"  {tag:<5} {v.constraint.kind:<11} {v.reason}")
+        print_result(f"  {tag:<5} {v.constraint.kind:<11} {v.reason}")
     for a in report.added:
-        print(f"  ADDED {a.kind:<11} '{a.word}' ({a.group}): the prompt neither names nor implies it")
+        print_result(f"  ADDED {a.kind:<11} '{a.word}' ({a.group}): the prompt neither names nor implies it")
     return 0

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from expander.commands._passthrough import add_passthrough_parser
+from expander.commands._stdout import print_result
+from expander.errors import ConfigError
 from expander.prompts import DEFAULT_CREATIVITY, creativity_settings
 
 
@@ -58,11 +60,11 @@ class ExpandCommandConfig:
     def __post_init__(self) -> None:
         creativity_settings(self.creativity)
         if self.n < 1:
-            raise ValueError(f"--n must be >= 1, got {self.n}")
+            raise ConfigError(f"--n must be >= 1, got {self.n}")
         if self.max_words is not None and self.max_words < 1:
-            raise ValueError(f"--max-words must be >= 1, got {self.max_words}")
+            raise ConfigError(f"--max-words must be >= 1, got {self.max_words}")
         if self.candidates < 1:
-            raise ValueError(f"--candidates must be >= 1, got {self.candidates}")
+            raise ConfigError(f"--candidates must be >= 1, got {self.candidates}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
             if engine is not None:
                 engine.close()
     if cfg.json:
-        print(
+        print_result(
             json.dumps(
                 {
                     "model": cfg.model,
@@ -172,6 +174,6 @@ def run(args: argparse.Namespace) -> int:
             )
         for i, e in enumerate(expansions):
             if len(expansions) > 1:
-                print(f"[{i}] seed={e.seed}")
-            print(e.text)
+                print_result(f"[{i}] seed={e.seed}")
+            print_result(e.text)
     return 0

@@ -29,11 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from expander.serve.config import ServeConfig
-from expander.serve.errors import ServiceError
-from expander.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
-from expander.serve.playground import add_playground
-from expander.serve.protocol import (
+from expander.protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     ErrorResponse,
@@ -43,6 +39,10 @@ from expander.serve.protocol import (
     HealthResponse,
     ModelList,
 )
+from expander.serve.config import ServeConfig
+from expander.serve.errors import ServiceError
+from expander.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
+from expander.serve.playground import add_playground
 from expander.serve.service import ExpanderService
 from expander.serve.streaming import SSE_HEADERS, chat_chunks, expand_events, sse
 

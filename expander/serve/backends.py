@@ -6,10 +6,11 @@
   are queued when it becomes free (same sampling settings and adapter), so requests that arrive while a
   batch runs wait for the next one. Cancelled samples are dropped from the queue or stopped mid-batch.
 
-Both are thin: model loading, the chat-template ids, seeded batched `generate`, the vLLM engine arguments and
-the finish reasons are `expander.engine`'s public helpers, the ones the offline engines use. So both follow its
-seed rule (a sample is drawn with its own seed on its own random stream) and expansion `i` of a request with seed
-`S` (seed `S + i`) is the same text as the CLI's for the same backend.
+Both are thin front-ends over `expander.engine`, the core the offline engines use: they draw the same unit
+(`expander.engine.SampleRequest`) with the same code (model loading, chat-template ids, seeded batched
+`generate_seeded`, `vllm_engine_args`, `vllm_request`, `vllm_generation`). So both follow its seed rule (a
+sample is drawn with its own seed on its own random stream) and expansion `i` of a request with seed `S` (seed
+`S + i`) is the same text as the CLI's for the same backend.
 """
 
 from __future__ import annotations
@@ -26,23 +27,23 @@ from pathlib import Path
 from expander.devices import has_cuda
 from expander.engine import (
     Generation,
+    SampleRequest,
     chat_ids,
-    check_vllm_engine_args,
     generate_seeded,
     load_causal_lm,
     load_tokenizer,
     vllm_engine_args,
     vllm_generation,
-    vllm_sampling_params,
+    vllm_lora_request,
+    vllm_request,
 )
-from expander.errors import ExpanderError
+from expander.errors import ConfigError, ExpanderError
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "AsyncGenerationBackend",
     "EngineUnavailable",
-    "SampleRequest",
     "TransformersAsyncBackend",
     "VLLMAsyncBackend",
     "create_backend",
@@ -51,23 +52,6 @@ __all__ = [
 
 class EngineUnavailable(ExpanderError, RuntimeError):
     """The engine is starting, stopped or dead: the request cannot be served now (HTTP 503)."""
-
-
-@dataclass(frozen=True)
-class SampleRequest:
-    """One completion to sample: chat-template token ids plus sampling settings, with its own seed."""
-
-    prompt_ids: tuple[int, ...]
-    seed: int
-    temperature: float
-    top_p: float
-    max_new_tokens: int
-    repetition_penalty: float = 1.0
-    adapter: str | None = None  # a served adapter name; None = the base model
-
-    def batch_key(self) -> tuple:
-        """Samples with equal keys can share a transformers `generate` call."""
-        return (self.temperature, self.top_p, self.max_new_tokens, self.repetition_penalty, self.adapter)
 
 
 class AsyncGenerationBackend(ABC):
@@ -172,8 +156,9 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
             gpu_memory_utilization=gpu_memory_utilization,
             max_lora_rank=max_lora_rank if self.adapters else None,
             max_loras=max(1, len(self.adapters)),
+            extra=engine_args,
+            where="engine_args",
         )
-        self.engine_kwargs.update(check_vllm_engine_args(dict(engine_args or {}), where="engine_args"))
         self.llm = None
         self._lora_ids = {name: i + 1 for i, name in enumerate(sorted(self.adapters))}
 
@@ -198,28 +183,16 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
         return True, None
 
     def _lora(self, name: str | None):
-        if name is None:
-            return None
-        from vllm.lora.request import LoRARequest
-
-        return LoRARequest(name, self._lora_ids[name], str(self.adapters[name]))
+        return None if name is None else vllm_lora_request(name, self._lora_ids[name], self.adapters[name])
 
     async def _one(self, sample: SampleRequest, request_id: str) -> Generation:
         from vllm.sampling_params import RequestOutputKind
 
-        params = vllm_sampling_params(
-            sample.seed,
-            sample.temperature,
-            sample.top_p,
-            sample.max_new_tokens,
-            sample.repetition_penalty,
-            output_kind=RequestOutputKind.FINAL_ONLY,  # nothing streams: no per-token output objects to build
-        )
+        # Nothing streams: FINAL_ONLY spares vLLM building a per-token output object.
+        prompt, params = vllm_request(sample, output_kind=RequestOutputKind.FINAL_ONLY)
         final = None
         # Leaving this loop early (cancellation) closes the generator, which aborts the request in vLLM.
-        async for out in self.llm.generate(
-            {"prompt_token_ids": list(sample.prompt_ids)}, params, request_id, lora_request=self._lora(sample.adapter)
-        ):
+        async for out in self.llm.generate(prompt, params, request_id, lora_request=self._lora(sample.adapter)):
             final = out
         return vllm_generation(final, sample.seed)
 
@@ -364,12 +337,7 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
             return generate_seeded(
                 self.lm,
                 self.tokenizer,
-                [j.sample.prompt_ids for j in batch],
-                [j.sample.seed for j in batch],
-                temperature=first.temperature,
-                top_p=first.top_p,
-                max_new_tokens=first.max_new_tokens,
-                repetition_penalty=first.repetition_penalty,
+                [j.sample for j in batch],
                 stopping_criteria=StoppingCriteriaList([_StopCancelled()]),
             )
 
@@ -403,12 +371,16 @@ def _resolve(future: asyncio.Future, value, exc) -> None:
 def create_backend(
     backend: str, model_path, adapters: dict[str, str] | None = None, *, enable_thinking: bool = False, **options
 ) -> AsyncGenerationBackend:
-    """Build an (unstarted) async backend. `options` are the backend's keyword settings."""
+    """Build an (unstarted) async backend. `options` are the backend's keyword settings.
+
+    Raises:
+        ConfigError: an unknown backend. `expander.engine.EngineArgsError`: an unknown vLLM `engine_args` key.
+    """
     if backend == "vllm":
         built: AsyncGenerationBackend = VLLMAsyncBackend(model_path, adapters, **options)
     elif backend == "transformers":
         built = TransformersAsyncBackend(model_path, adapters, **options)
     else:
-        raise ValueError(f"unknown backend {backend!r}; choose vllm or transformers")
+        raise ConfigError(f"unknown backend {backend!r}; choose vllm or transformers")
     built.enable_thinking = enable_thinking
     return built

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from expander.errors import ConfigError
 from expander.models import DEFAULT_MODEL
 
 __all__ = ["ADAPTER_NAME_PATTERN", "ServeConfig"]
@@ -58,7 +59,7 @@ class ServeConfig:
         batch_size: transformers backend: the most samples in one `generate` call.
         check_constraints: attach the constraints report to every expansion.
         candidates: verified expansion: samples drawn per requested expansion, the best that keeps the prompt's
-            hard constraints and adds no subject is returned (`expander.expand.rank_candidates`); 1 = off. A
+            hard constraints and adds no subject is returned (`expander.expand.select_candidates`); 1 = off. A
             request's `candidates` overrides it.
         languages: ISO 639-1 codes the served model can expand (`*` = any); default the model's own declaration
             (the built-in: `en`). A prompt in another language comes back unchanged (`language_unsupported`).
@@ -100,23 +101,23 @@ class ServeConfig:
     log_level: str = "warning"
 
     def __post_init__(self) -> None:
-        # Value checks only: no file is read here (see the module docstring).
+        """Check values only (no file is read here: see the module docstring); a bad one is a `ConfigError`."""
         if not 0 < self.port < 65536:
-            raise ValueError(f"port must be in 1..65535, got {self.port}")
+            raise ConfigError(f"port must be in 1..65535, got {self.port}")
         if self.max_concurrent_requests < 1:
-            raise ValueError(f"max_concurrent_requests must be >= 1, got {self.max_concurrent_requests}")
+            raise ConfigError(f"max_concurrent_requests must be >= 1, got {self.max_concurrent_requests}")
         if self.request_timeout_s <= 0:
-            raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s}")
+            raise ConfigError(f"request_timeout_s must be > 0, got {self.request_timeout_s}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 1 <= self.candidates <= 8:
-            raise ValueError(f"candidates must be in 1..8, got {self.candidates}")
+            raise ConfigError(f"candidates must be in 1..8, got {self.candidates}")
         if self.languages is not None:
             from expander.language import normalize_languages  # light: imports nothing heavy at module level
 
             self.languages = list(normalize_languages(self.languages))
         if self.engine_args and self.backend != "vllm":
-            raise ValueError(
+            raise ConfigError(
                 f"engine_args ({', '.join(map(str, self.engine_args))}) are vLLM engine arguments; "
                 f"the {self.backend} backend takes none"
             )
@@ -124,7 +125,7 @@ class ServeConfig:
         self.engine_args = {str(k): yaml.safe_load(v) if isinstance(v, str) else v for k, v in self.engine_args.items()}
         for name in self.adapters:
             if not re.fullmatch(ADAPTER_NAME_PATTERN, str(name)):
-                raise ValueError(f"adapter name {name!r} must be 1-64 letters, digits or . _ : -")
+                raise ConfigError(f"adapter name {name!r} must be 1-64 letters, digits or . _ : -")
 
     def base_name(self) -> str:
         """The served name of the base model."""

@@ -14,8 +14,9 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from expander.engine import SampleRequest
 from expander.expand import REPETITION_PENALTY, plan_expansion
-from expander.serve.backends import AsyncGenerationBackend, SampleRequest
+from expander.serve.backends import AsyncGenerationBackend
 
 __all__ = [
     "LOAD_PROMPTS",

@@ -135,7 +135,7 @@ class ServedModels:
 
     def model_list(self, created: int):
         """`GET /v1/models`: one card per served name."""
-        from expander.serve.protocol import ModelCard, ModelList
+        from expander.protocol import ModelCard, ModelList
 
         cards = [
             ModelCard(

@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 
-from expander.serve.protocol import ChatCompletionResponse, ExpandResponse
+from expander.protocol import ChatCompletionResponse, ExpandResponse
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
-from expander.engine import Generation
+from expander.engine import Generation, SampleRequest
 from expander.serve.app import create_app
-from expander.serve.backends import SampleRequest, TransformersAsyncBackend
+from expander.serve.backends import TransformersAsyncBackend
 from expander.serve.config import ServeConfig
 from expander.serve.service import ExpanderService
 from tests.serve.test_streaming_batches import UNSAFE_PROMPT, ScriptedBackend

@@ -13,10 +13,11 @@ from pydantic import ValidationError
 from expander.cli import main
 from expander.config import ConfigError, load_config
 from expander.prompts import SYSTEM_PROMPT
+from expander.protocol import ChatCompletionRequest, ExpandRequest
 from expander.serve.config import ServeConfig
 from expander.serve.models import ServedModelError, ServedModels
-from expander.serve.protocol import ChatCompletionRequest, ExpandRequest
-from expander.serve.service import ExpanderService, leaks_system_prompt
+from expander.serve.moderation import leaks_system_prompt
+from expander.serve.service import ExpanderService
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -39,6 +40,9 @@ def test_overrides_and_named_errors(tmp_path):
         load_config(ServeConfig, None, ["--max_concurrency", "3"])
     with pytest.raises(ConfigError, match="adapter name 'a b' must be"):
         load_config(ServeConfig, None, ["--adapters", "{'a b': /x}"])
+    # The library API raises the same class as the CLI's loader (not a bare ValueError it would have to wrap).
+    with pytest.raises(ConfigError, match="candidates must be in 1..8, got 9"):
+        ServeConfig(candidates=9)
     # Adapter directories are checked when the service is built (the config reads no files).
     cfg = load_config(ServeConfig, None, ["--adapters", f"{{sft: {tmp_path}}}"])
     with pytest.raises(ServedModelError, match=r"adapters.sft: .* is not a PEFT adapter directory"):
@@ -52,7 +56,8 @@ def test_serve_config_imports_nothing_heavy_and_reads_no_files():
         "from expander.serve.config import ServeConfig\n"
         "pathlib.Path.is_file = pathlib.Path.exists = lambda self: (_ for _ in ()).throw(AssertionError(self))\n"
         "ServeConfig(adapters={'sft': '/no/such/dir'}, default_adapter='/no/such/adapter')\n"
-        "print(sorted({'pydantic', 'prometheus_client', 'fastapi', 'vllm', 'torch', 'transformers'} & set(sys.modules)))"
+        "heavy = {'pydantic', 'prometheus_client', 'fastapi', 'vllm', 'torch', 'transformers'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -62,9 +67,9 @@ def test_default_model_must_be_served(tmp_path):
     (tmp_path / "adapter_config.json").write_text("{}")
     svc = ExpanderService(ServeConfig(adapters={"sft": str(tmp_path)}, default_model="sft", default_adapter="none"))
     assert svc.models.names() == ["smollm2-135m", "sft"] and svc.models.default_model == "sft"
-    with pytest.raises(ValueError, match="default_model 'grpo' is not served"):
+    with pytest.raises(ServedModelError, match="default_model 'grpo' is not served"):
         ExpanderService(ServeConfig(default_model="grpo"))
-    with pytest.raises(ValueError, match="clashes"):
+    with pytest.raises(ServedModelError, match="clashes"):
         ExpanderService(ServeConfig(adapters={"smollm2-135m": str(tmp_path)}, default_adapter="none"))
 
 

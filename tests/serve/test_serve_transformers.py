@@ -71,10 +71,17 @@ def test_same_text_as_the_cli_for_the_same_seed_and_backend(tf_server, builtin_m
     req = {"prompt": "a paper boat on a puddle", "n": 2, "seed": 9, "max_words": 10, "creativity": "low"}
     served = httpx.post(tf_server.base_url + "/v1/expand", json=req, headers=AUTH, timeout=600)
     assert served.status_code == 200, served.text
+    verified = httpx.post(tf_server.base_url + "/v1/expand", json={**req, "candidates": 2}, headers=AUTH, timeout=600)
+    assert verified.status_code == 200, verified.text
     # The server's default model is the shipped adapter (merged weights); `expander expand` uses it by default too.
     with create_engine("smollm2-135m", backend="transformers", adapter=resolve_adapter("smollm2-135m")) as engine:
         [local] = expand_prompts(engine, [req["prompt"]], creativity="low", n=2, seed=9, max_words=10)
+        [local_k] = expand_prompts(engine, [req["prompt"]], creativity="low", n=2, seed=9, max_words=10, candidates=2)
     assert [e["text"] for e in served.json()["expansions"]] == [e.text for e in local]
+    # Verified expansion: one selection (`expander.expand.select_candidates`) for both, so the same pick, the same
+    # verdict and the same constraint report.
+    got = [(e["text"], e["verified"], e["constraints"]) for e in verified.json()["expansions"]]
+    assert got == [(e.text, e.verified, e.report) for e in local_k]
 
 
 def test_overload_gets_429_with_retry_after_and_disconnects_cancel_generation(tf_server):

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from expander.prompts import SYSTEM_PROMPT
-from expander.serve.service import leaks_system_prompt
+from expander.serve.moderation import leaks_system_prompt
 
 SHIPPED = "smollm2-135m-expander"  # the built-in expander's shipped adapter: the default served model
 
@@ -207,6 +207,33 @@ def test_schemathesis_finds_no_server_errors(vllm_server):
     schema = schemathesis.openapi.from_url(vllm_server.base_url + "/openapi.json")
     session = __import__("requests").Session()
     failures = []
+
+    def fuzz(op, mode, examples: int) -> None:
+        """Run `examples` generated cases of one operation, recording every 5xx in `failures`."""
+
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=op.as_strategy(generation_mode=mode))
+        def run(case):
+            if isinstance(case.body, dict):
+                # Bound the work of valid generation requests (a valid n=8 x 400 words takes minutes on
+                # CPU); the fuzzer still explores every other field and every invalid value.
+                if isinstance(case.body.get("n"), int) and 1 <= case.body["n"] <= 8:
+                    case.body["n"] = 1
+                for key in ("max_words", "max_tokens", "max_completion_tokens"):
+                    if isinstance(case.body.get(key), int) and case.body[key] > 8:
+                        case.body[key] = 8
+            response = case.call(base_url=vllm_server.base_url, session=session, timeout=600)
+            if response.status_code >= 500:
+                failures.append((op.path, case.body, response.status_code, response.text[:300]))
+
+        run()
+
     ops = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in ops} >= {"/v1/expand", "/v1/chat/completions", "/v1/models", "/health"}
     for op in ops:
@@ -218,29 +245,6 @@ def test_schemathesis_finds_no_server_errors(vllm_server):
         )
         for mode in modes:
             # Valid POST bodies run the model (seconds each on two shared cores): fewer of them.
-            examples = 5 if (mode == GenerationMode.POSITIVE and op.method.upper() == "POST") else 10
-
-            @settings(
-                max_examples=examples,
-                deadline=None,
-                derandomize=True,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(case=op.as_strategy(generation_mode=mode))
-            def run(case):
-                if isinstance(case.body, dict):
-                    # Bound the work of valid generation requests (a valid n=8 x 400 words takes minutes on
-                    # CPU); the fuzzer still explores every other field and every invalid value.
-                    if isinstance(case.body.get("n"), int) and 1 <= case.body["n"] <= 8:
-                        case.body["n"] = 1
-                    for key in ("max_words", "max_tokens", "max_completion_tokens"):
-                        if isinstance(case.body.get(key), int) and case.body[key] > 8:
-                            case.body[key] = 8
-                response = case.call(base_url=vllm_server.base_url, session=session, timeout=600)
-                if response.status_code >= 500:
-                    failures.append((op.path, case.body, response.status_code, response.text[:300]))
-
-            run()
+            fuzz(op, mode, 5 if (mode == GenerationMode.POSITIVE and op.method.upper() == "POST") else 10)
     assert failures == []
     assert httpx.get(vllm_server.base_url + "/health").status_code == 200

@@ -1,8 +1,13 @@
 """Request and response models of the expander API (pydantic): `/v1/expand` and the OpenAI-compatible subset.
 
-These classes are the API's contract: FastAPI validates requests against them (422 naming the field on
-any mismatch) and publishes them in `/openapi.json`. `/v1/expand` is strict (unknown fields are errors);
-`/v1/chat/completions` ignores OpenAI parameters it does not use, so stock clients keep working.
+These classes are the API's contract, shared by the server (`expander.serve`) and the typed client
+(`expander.client`), which is why they live below both: FastAPI validates requests against them (422 naming
+the field on any mismatch) and publishes them in `/openapi.json`; the client parses responses into them.
+`/v1/expand` is strict (unknown fields are errors); `/v1/chat/completions` ignores OpenAI parameters it does not
+use, so stock clients keep working.
+
+The validators raise plain `ValueError`: that is pydantic's protocol for a rejected value (it becomes a
+`ValidationError`, answered 422), not an error that escapes to a user as such.
 """
 
 from __future__ import annotations
