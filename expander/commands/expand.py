@@ -7,9 +7,7 @@ holds the built-in expander's settings.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from typing import Literal
@@ -77,21 +75,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
 
 
-@contextlib.contextmanager
-def _stdout_to_stderr():
-    """Send file descriptor 1 to stderr: vLLM (and its engine processes, which inherit the descriptor) log to
-    stdout, and stdout must hold only the result (`--json` is parsed by scripts)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def run(args: argparse.Namespace) -> int:
     from expander.config import load_command_line
     from expander.prompts import validate_prompt
@@ -114,33 +97,32 @@ def run(args: argparse.Namespace) -> int:
 
         languages = model_languages(cfg.model, cfg.languages)
         guess = detect_language(prompt)
-    with _stdout_to_stderr():
-        engine = None
-        adapter = resolve_adapter(cfg.model, cfg.adapter)
-        if cfg.creativity != "raw" and supports(languages, guess):  # an unsupported language needs no model
-            from expander.engine import create_engine
+    engine = None
+    adapter = resolve_adapter(cfg.model, cfg.adapter)
+    if cfg.creativity != "raw" and supports(languages, guess):  # an unsupported language needs no model
+        from expander.engine import create_engine
 
-            options = cfg.vllm if cfg.backend == "vllm" else {}
-            engine = create_engine(
-                cfg.model, backend=cfg.backend, adapter=adapter, enable_thinking=cfg.enable_thinking, **options
-            )
-        from expander.expand import expand_prompts
+        options = cfg.vllm if cfg.backend == "vllm" else {}
+        engine = create_engine(
+            cfg.model, backend=cfg.backend, adapter=adapter, enable_thinking=cfg.enable_thinking, **options
+        )
+    from expander.expand import expand_prompts
 
-        try:
-            [expansions] = expand_prompts(
-                engine,
-                [prompt],
-                creativity=cfg.creativity,
-                n=cfg.n,
-                seed=cfg.seed,
-                max_words=cfg.max_words,
-                keep_terms=cfg.keep or None,
-                candidates=cfg.candidates,
-                languages=languages,
-            )
-        finally:
-            if engine is not None:
-                engine.close()
+    try:
+        [expansions] = expand_prompts(
+            engine,
+            [prompt],
+            creativity=cfg.creativity,
+            n=cfg.n,
+            seed=cfg.seed,
+            max_words=cfg.max_words,
+            keep_terms=cfg.keep or None,
+            candidates=cfg.candidates,
+            languages=languages,
+        )
+    finally:
+        if engine is not None:
+            engine.close()
     if cfg.json:
         print_result(
             json.dumps(
