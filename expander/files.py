@@ -24,9 +24,11 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "REPO_ROOT",
     "cache_dir",
     "iter_jsonl",
     "read_jsonl",
+    "resolve_data_path",
     "write_jsonl",
 ]
 
@@ -131,3 +133,15 @@ def iter_jsonl(path: str | Path, error: type[Exception] = ValueError) -> Iterato
             if not isinstance(obj, dict):
                 raise error(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
             yield lineno, obj
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_data_path(path: str | Path) -> Path:
+    """A data path as given if it exists, else relative to the repository root, so the shipped files under
+    `data/` (prompt sets, benchmark metadata) are found from any working directory."""
+    p = Path(path).expanduser()
+    if p.exists() or p.is_absolute():
+        return p
+    return REPO_ROOT / p

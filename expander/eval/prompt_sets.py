@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from expander.errors import ExpanderError
-from expander.files import iter_jsonl
+from expander.files import iter_jsonl, resolve_data_path
 from expander.prompts import PromptError, validate_prompt
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
     "sample_prompts",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROMPT_FILE = "data/prompts/PartiPrompts.tsv"
 UNLABELLED = "-"
 
@@ -60,14 +59,6 @@ class EvalPrompt:
     category: str = UNLABELLED
     challenge: str = UNLABELLED
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
-
-
-def resolve_data_path(path: str | Path) -> Path:
-    """A data path as given if it exists, else relative to the repository root (so configs work from any cwd)."""
-    p = Path(path).expanduser()
-    if p.exists() or p.is_absolute():
-        return p
-    return REPO_ROOT / p
 
 
 def load_prompt_file(path: str | Path) -> list[EvalPrompt]:

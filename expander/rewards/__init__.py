@@ -7,7 +7,9 @@
 One reward family per module: `aesthetics`, `faithfulness`, `safety`, `diversity`, `format`, `gates`;
 `render_cache` renders each completion once; `suite` holds `RewardSuite`, which builds the TRL functions
 (`registry`: the reward names a config may list; `inputs`: TRL's inputs parsed); `tiny` builds tiny random
-reward models for offline tests. This module only re-exports.
+reward models for offline tests. Public benchmarks' rules, pure (issue 25's groundwork): `geneval_rules`
+(GenEval's detector rules), `question_graph` (DPG-Bench's parent rule), `benchmark_data` (their shipped files).
+This module only re-exports.
 """
 
 from expander.rewards.config import RewardsConfig, load_rewards_config
