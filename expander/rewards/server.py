@@ -156,7 +156,10 @@ class RewardDeployment:
         self.replica = f"{socket.gethostname()}:{os.getpid()}"
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward-suite")
         self.busy_since: float | None = None
-        self.counts: dict[str, int] = defaultdict(int)  # jobs, batches, render_passes, image_jobs, image_renders
+        # Every counter from the start: /v1/info of a replica the router has not sent work to yet reads 0s.
+        self.counts: dict[str, int] = dict.fromkeys(
+            ("jobs", "batches", "render_passes", "image_jobs", "image_renders"), 0
+        )
         self.eval_settings = eval_settings(cfg, self.suite)
         self.eval_digest = eval_settings_digest(self.eval_settings)
         self._eval_scorers = None  # built on the first eval request
