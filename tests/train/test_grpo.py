@@ -183,8 +183,16 @@ def tiny_run(tmp_path_factory):
         "2",
         "--report_to",
         "tensorboard",
+        "--torch_threads",
+        "2",  # the recipe's 1 leaves a core idle here; the run must hand the caller's count back
     ]
-    assert _cli(["grpo", *common, "--max_steps", "2"]) == 0
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert _cli(["grpo", *common, "--max_steps", "2"]) == 0
+        assert torch.get_num_threads() == 1, "grpo's main left its torch_threads on the caller"
+    finally:
+        torch.set_num_threads(before)
     first = {
         "metrics": [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()],
         "ckpt1": _adapter(out / "checkpoint-1"),

@@ -273,10 +273,21 @@ def main(
     Writes to `training_args.output_dir`: checkpoints, the final adapter/model, `metrics.jsonl`,
     `completions/step_*.jsonl`, `image_grids/step_*.png` and the `report_to` logs.
     """
+    if script_args.torch_threads is not None and script_args.torch_threads < 1:
+        raise GRPOSetupError(f"torch_threads must be >= 1, got {script_args.torch_threads}")
+    previous_threads = torch.get_num_threads()
     if script_args.torch_threads is not None:
-        if script_args.torch_threads < 1:
-            raise GRPOSetupError(f"torch_threads must be >= 1, got {script_args.torch_threads}")
         torch.set_num_threads(script_args.torch_threads)
+    try:
+        return _train(script_args, training_args, model_args)
+    finally:
+        # The setting is this run's: an in-process caller (a notebook, the test suite) gets its own count back.
+        torch.set_num_threads(previous_threads)
+
+
+def _train(
+    script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: GRPOModelConfig
+) -> ExpanderGRPOTrainer:
     out = Path(training_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_shared_output_dir(out)
