@@ -348,6 +348,8 @@ def test_grpo_tiny_step_with_the_remote_backend_logs_the_same_reward_columns(ser
         "10",
         "--report_to",
         "none",
+        "--torch_threads",
+        "2",  # the policy's; the replicas keep their own count
         "--rewards.reward_server.url",
         url,
         *[a.replace("--", "--rewards.", 1) if a.startswith("--") else a for a in SERVER_KEYS],
