@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print_result(f"summary: {result.output_dir / 'summary.json'}")
     print_result(f"report:  {result.report_path}")
+    for arm, layout in result.official.items():
+        print_result(f"official {line.config.suite} layout of {arm}: {layout.folder} ({layout.images} images)")
     for w in result.summary["win_rates"]:
         if w["win_rate"] is not None:
             print_result(

@@ -87,10 +87,16 @@ def _default_arms() -> list[ArmConfig]:
 class EvalConfig:
     """An evaluation: prompts x arms x seeds -> renders -> scores -> statistics -> report.
 
-    Prompt set:
-        prompt_file: `.tsv` (PartiPrompts), `.csv` or `.jsonl` with a `prompt` column (and optional
-            `category`, `challenge`); relative paths resolve from the cwd, then the repository root.
-        num_prompts: sample size (None: all); stratify_by: `category`, `challenge` or `none`.
+    Prompt set (`expander.eval.suites`; each prompt keeps its benchmark's id):
+        suite: `parti` (PartiPrompts), `geneval` (GenEval's 553 metadata records; category = tag),
+            `dpg` (DPG-Bench's 1,065 prompts) or `file` (your `prompt_file`). GenEval and DPG runs also write
+            each arm's images in the benchmark's own layout under `<output_dir>/official/` (DPG: a 2x2 grid of
+            seeds 0-3, so it needs `seeds_per_prompt >= 4` and square images).
+        prompt_file: the suite's data file (None: the shipped one; required for `file`): `.tsv`
+            (PartiPrompts), `.csv` or `.jsonl` with a `prompt` column (and optional `category`, `challenge`)
+            for `parti`/`file`, a file of the upstream format for `geneval`/`dpg`; relative paths resolve from
+            the cwd, then the repository root.
+        num_prompts: sample size (None: all); stratify_by: `category` (GenEval: its tag), `challenge` or `none`.
         categories, challenges: keep only these labels (None: all); sample_seed: the sampling seed.
     Arms and seeds:
         arms: the arms (the first is the baseline every other arm is compared with; usually `raw`).
@@ -123,7 +129,8 @@ class EvalConfig:
             grid images (JPEG, inlined), so reports of 1024x1024 runs stay small.
     """
 
-    prompt_file: str = "data/prompts/PartiPrompts.tsv"
+    suite: str = "parti"
+    prompt_file: str | None = None
     num_prompts: int | None = 20
     stratify_by: str = "category"
     categories: list[str] | None = None
@@ -167,6 +174,17 @@ class EvalConfig:
     report_thumb_px: int = 256
 
     def __post_init__(self) -> None:
+        from expander.eval.suites import SUITES
+
+        if self.suite not in SUITES:
+            raise ConfigError(f"unknown suite {self.suite!r}; choose one of {', '.join(SUITES)}")
+        if self.suite == "file" and not self.prompt_file:
+            raise ConfigError("suite 'file' needs a `prompt_file` (.tsv, .csv or .jsonl)")
+        if self.suite == "dpg" and (self.seeds_per_prompt < 4 or self.height != self.width):
+            raise ConfigError(
+                "suite 'dpg' writes the official 2x2 grid of 4 square images per prompt: it needs seeds_per_prompt "
+                f">= 4 and height == width, got {self.seeds_per_prompt} seeds at {self.height}x{self.width}"
+            )
         if not self.arms:
             raise ConfigError("arms must list at least one arm")
         names = [a.name for a in self.arms]

@@ -4,9 +4,9 @@
     for cell in plan.cells():   # prompt-major: (prompt, arm, seed index, render seed)
         ...
 
-A suite is its prompt loader: `load_prompts` reads `cfg.prompt_file` (PartiPrompts TSV, JSONL, CSV) and samples
-it. Another benchmark brings a loader that returns `EvalPrompt`s with the benchmark's own ids as `prompt_id` and
-what its scorers need in `metadata`; every later stage reads only the plan.
+A suite is its prompt loader (`expander.eval.suites.SUITES`: parti, geneval, dpg, file): `load_prompts` loads
+`cfg.suite` and samples it. A loader returns `EvalPrompt`s with the benchmark's own ids as `prompt_id` and what
+its scorers need in `metadata`; every later stage reads only the plan.
 
 Seeds are shared by every arm: for prompt p and seed index i the expansion seed is `seed + i` and the render
 seed is a hash of (seed, p, i), so arm A's and arm B's images of (p, i) start from the same noise.
@@ -18,7 +18,8 @@ import hashlib
 from dataclasses import dataclass
 
 from expander.eval.config import ArmConfig, EvalConfig
-from expander.eval.prompt_sets import EvalPrompt, load_prompt_file, sample_prompts
+from expander.eval.prompt_sets import EvalPrompt, sample_prompts
+from expander.eval.suites import SUITES
 
 __all__ = ["EvalPlan", "PlanCell", "expansion_seed", "load_prompts", "make_plan", "render_seed"]
 
@@ -83,13 +84,14 @@ class EvalPlan:
 
 
 def load_prompts(cfg: EvalConfig) -> list[EvalPrompt]:
-    """The prompt-file suite's loader: `cfg.prompt_file`, filtered and sampled as the config says.
+    """The prompts of `cfg.suite` (from `cfg.prompt_file` when set), filtered and sampled as the config says.
 
     Raises:
-        PromptSetError: a missing or malformed file, unknown labels, or filters that leave nothing.
+        PromptSetError, BenchmarkDataError: a missing or malformed file, unknown labels, or filters that leave
+            nothing.
     """
     return sample_prompts(
-        load_prompt_file(cfg.prompt_file),
+        SUITES[cfg.suite](cfg.prompt_file),
         cfg.num_prompts,
         stratify_by=cfg.stratify_by,
         categories=cfg.categories,

@@ -32,7 +32,7 @@ def test_eval_command_with_output_dir_override_reuses_the_cache(tiny_run, tmp_pa
     assert code == 0
     printed = capsys.readouterr().out
     assert "rendered 0, expanded 0 this run" in printed and str(out / "report.html") in printed
-    assert len(pd.read_parquet(out / "results.parquet")) == 80
+    assert len(pd.read_parquet(out / "results.parquet")) == 32
     assert json.loads((out / "summary.json").read_text())["config"]["bootstrap_samples"] == 200
 
 
@@ -42,6 +42,7 @@ def test_eval_command_with_output_dir_override_reuses_the_cache(tiny_run, tmp_pa
         (["eval"], "--config is required"),
         (["eval", "--config", "configs/eval/nope.yaml"], "does not exist"),
         (["eval", "--config", str(TINY_CONFIG), "--num_promts", "3"], "unknown key(s) num_promts"),
+        (["eval", "--config", str(TINY_CONFIG), "--suite", "coco"], "choose one of parti, geneval, dpg, file"),
         (["eval", "--config", str(TINY_CONFIG), "--output-dir"], "--output-dir needs a value"),
         (
             ["eval", "--config", str(TINY_CONFIG), "--prompt_file", "nowhere.tsv", "--output-dir", "{tmp}"],
