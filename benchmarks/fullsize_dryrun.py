@@ -272,6 +272,8 @@ def grpo_argv(args, refs: dict, out: Path) -> list[str]:
             "64",
             "--rewards.render.num_inference_steps",
             "1",
+            "--torch_threads",
+            "2",  # the tiny recipe's 1 suits a vLLM-colocated CPU run; this dry run has no vLLM
         ]
     return [
         "--config",

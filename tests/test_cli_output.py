@@ -80,7 +80,7 @@ def test_score_json_on_a_cold_cache_prints_only_json(cold_env, tmp_path):
 def test_expand_json_with_the_builtin_model_on_a_cold_cache(cold_env):
     """The first run is on the cold cache; the second and third show the output is reproducible and the adapter
     is applied."""
-    args = ("expand", "a red fox in snow", "--json", "--seed", "0", "--n", "2", "--max-words", "60")
+    args = ("expand", "a red fox in snow", "--json", "--seed", "0", "--n", "2", "--max-words", "30")
     out = json.loads(run(expander(*args), cold_env).stdout)
     assert out["model"] == "smollm2-135m" and out["backend"] == "transformers"
     assert out["adapter"].endswith("smollm2-135m-expander")  # the shipped adapter is the default

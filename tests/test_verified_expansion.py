@@ -59,8 +59,8 @@ def test_one_candidate_is_the_plain_expansion_and_is_not_verified(engine):
 
 
 def test_verified_expansion_keeps_a_passing_candidate_when_there_is_one(engine):
-    k, words = 3, 20  # short: 12 batched samples, then each drawn again on its own
-    rows = expand_prompts(engine, PROMPTS, seed=11, n=2, max_words=words, candidates=k)
+    k, words = 3, 20  # short: 6 batched samples, then each drawn again on its own
+    rows = expand_prompts(engine, PROMPTS, seed=11, n=1, max_words=words, candidates=k)
     # Deterministic: each kept text is one of its candidates, drawn again one by one with their own seeds.
     for prompt, row in zip(PROMPTS, rows):
         for i, exp in enumerate(row):
