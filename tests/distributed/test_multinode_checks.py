@@ -10,23 +10,27 @@ import pytest
 from tests.distributed.conftest import SCRIPTS, torchrun
 
 
-def test_an_output_dir_not_shared_by_every_process_fails_on_every_process(tmp_path):
+@pytest.fixture(scope="module")
+def output_dir_verdicts(tmp_path_factory):
+    """Both modes of scripts/shared_output_dir.py in one two-process launch."""
+    root = tmp_path_factory.mktemp("shared_output_dir")
     torchrun(
-        [str(SCRIPTS / "shared_output_dir.py"), str(tmp_path), "per-rank"],
+        [str(SCRIPTS / "shared_output_dir.py"), str(root), "per-rank", "shared"],
         env={"EXPANDER_CACHE": os.environ["EXPANDER_CACHE"]},
     )
+    return root
+
+
+def test_an_output_dir_not_shared_by_every_process_fails_on_every_process(output_dir_verdicts):
     for rank in (0, 1):
-        verdict = (tmp_path / f"verdict{rank}.txt").read_text()
+        verdict = (output_dir_verdicts / "per-rank" / f"verdict{rank}.txt").read_text()
         assert "is not shared by all processes" in verdict and "process 1" in verdict  # no hang, both raise
 
 
-def test_a_shared_output_dir_passes_and_leaves_no_marker(tmp_path):
-    torchrun(
-        [str(SCRIPTS / "shared_output_dir.py"), str(tmp_path), "shared"],
-        env={"EXPANDER_CACHE": os.environ["EXPANDER_CACHE"]},
-    )
-    assert [(tmp_path / f"verdict{r}.txt").read_text() for r in (0, 1)] == ["ok", "ok"]
-    assert not list((tmp_path / "run").glob(".expander_shared_*"))
+def test_a_shared_output_dir_passes_and_leaves_no_marker(output_dir_verdicts):
+    shared = output_dir_verdicts / "shared"
+    assert [(shared / f"verdict{r}.txt").read_text() for r in (0, 1)] == ["ok", "ok"]
+    assert not list((shared / "run").glob(".expander_shared_*"))
 
 
 def test_an_explicit_gpu_shared_by_every_process_of_a_machine_is_refused_at_start(monkeypatch):
