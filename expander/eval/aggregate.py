@@ -11,7 +11,6 @@ and challenge (`expander.eval.stats`: the bootstrap resamples prompts).
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,10 +18,9 @@ import numpy as np
 from expander.config import config_to_dict
 from expander.eval.config import EvalConfig
 from expander.eval.stats import arm_means, win_rate_table
+from expander.files import REPO_ROOT
 
 __all__ = ["MEAN_METRICS", "git_commit", "mark_withheld", "summarize"]
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Columns whose per-arm means (with CIs) the summary reports, when the scorers made them.
 MEAN_METRICS = (

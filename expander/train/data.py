@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from expander.errors import ExpanderError
-from expander.files import iter_jsonl
+from expander.files import REPO_ROOT, iter_jsonl
 
 __all__ = ["Caption", "CorpusError", "SHIPPED_CORPUS_DIR", "load_captions"]
 
-SHIPPED_CORPUS_DIR = Path(__file__).resolve().parents[2] / "data" / "captions"
+SHIPPED_CORPUS_DIR = REPO_ROOT / "data" / "captions"
 """Where the shipped caption corpus lives (repo checkout)."""
 
 _TABLE_SUFFIXES = (".jsonl", ".json", ".parquet")
