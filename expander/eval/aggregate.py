@@ -32,6 +32,8 @@ MEAN_METRICS = (
     "dino_seed_diversity",
     "dino_dist_to_baseline",
     "expansion_words",
+    "geneval_correct",
+    "vqa_score",
 )
 
 

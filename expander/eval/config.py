@@ -14,7 +14,7 @@ from pathlib import Path
 from expander.config import load_config
 from expander.errors import ConfigError
 from expander.prompts import CREATIVITY_LEVELS
-from expander.rewards.config import RewardServerConfig
+from expander.rewards.config import DetectorConfig, RewardServerConfig, VqaConfig
 
 __all__ = ["WIN_METRICS", "ArmConfig", "ConfigError", "EvalConfig", "load_eval_config"]
 
@@ -120,6 +120,18 @@ class EvalConfig:
             (`expander.rewards.safety`; text flags from `expander.safety` always apply);
             image_safety_threshold: its cosine threshold (None: the reward suite's default);
             score_batch_size: images per scorer call.
+    Benchmark scorers (`expander.rewards.prompt_scorers`; each image judged against the ORIGINAL prompt, whatever
+    the arm rendered; they run in this process, also when the reward service renders):
+        detector: GenEval's detector scorer (`DetectorConfig`: a Mask2Former COCO checkpoint, CLIP for colours,
+            upstream's thresholds), suite `geneval` only; adds `geneval_correct` (1/0), `geneval_reason` and
+            `geneval_clauses` (JSON, one per clause) and the GenEval score (mean over tags) to the summary and the
+            report. None: off.
+        vqa: VQA faithfulness (`VqaConfig`: a VLM, VQAScore's question, DPG's parent rule), any suite; adds
+            `vqa_score` and `vqa_questions` (JSON, one per question) and, for `dpg`, the DPG-Bench-style score
+            (mean over prompts of the mean over images, x 100). None: off.
+        dpg_questions: DPG-Bench's question file (`dpg_bench.csv` from TencentQQGYLab/ELLA, or one of its columns)
+            for `vqa` on suite `dpg`; a prompt without questions there (and every prompt when None) is asked the
+            graph built from its text (`expander.rewards.prompt_questions`).
     Statistics and outputs:
         win_metrics: columns compared pairwise (higher is better; `added_subject`: lower is better);
             bootstrap_samples, ci_level, stats_seed: resamples, confidence level and seed of the bootstrap
@@ -160,6 +172,9 @@ class EvalConfig:
     image_safety: bool = True
     image_safety_threshold: float | None = None
     score_batch_size: int = 16
+    detector: DetectorConfig | None = None
+    vqa: VqaConfig | None = None
+    dpg_questions: str | None = None
 
     win_metrics: list[str] = field(
         default_factory=lambda: ["aesthetic", "clip_score", "constraint_score", "added_subject"]
@@ -185,6 +200,10 @@ class EvalConfig:
                 "suite 'dpg' writes the official 2x2 grid of 4 square images per prompt: it needs seeds_per_prompt "
                 f">= 4 and height == width, got {self.seeds_per_prompt} seeds at {self.height}x{self.width}"
             )
+        if self.detector is not None and self.suite != "geneval":
+            raise ConfigError(f"detector scores GenEval records: it needs suite 'geneval', got {self.suite!r}")
+        if self.dpg_questions and (self.suite != "dpg" or self.vqa is None):
+            raise ConfigError("dpg_questions feeds the vqa scorer on suite 'dpg': set suite: dpg and a vqa section")
         if not self.arms:
             raise ConfigError("arms must list at least one arm")
         names = [a.name for a in self.arms]
@@ -218,7 +237,15 @@ class EvalConfig:
 
 
 # Higher-is-better per-image scores that can be compared pairwise between arms.
-WIN_METRICS = ("aesthetic", "clip_score", "constraint_score", "added_subject", "dino_seed_diversity")
+WIN_METRICS = (
+    "aesthetic",
+    "clip_score",
+    "constraint_score",
+    "added_subject",
+    "dino_seed_diversity",
+    "geneval_correct",
+    "vqa_score",
+)
 
 
 def load_eval_config(path: str | Path | None = None, overrides: list[str] | None = None) -> EvalConfig:

@@ -56,6 +56,8 @@ _METRIC_LABELS = {
     "dino_seed_diversity": "DINOv3 seed diversity",
     "dino_dist_to_baseline": "DINOv3 distance to baseline",
     "expansion_words": "expansion words",
+    "geneval_correct": "GenEval correct (detector)",
+    "vqa_score": "VQA score (question graph)",
 }
 
 
@@ -154,6 +156,55 @@ def _means_table(summary: dict, arms: list[str]) -> str:
     return f"<table id='means'><tr><th>arm</th>{head}</tr>{''.join(body)}</table>"
 
 
+def _benchmark_tables(summary: dict) -> str:
+    """Per benchmark: the published numbers, then this run's arms (raw / expanded), on the benchmark's scale."""
+    benchmarks = summary.get("benchmarks") or {}
+    kinds = {
+        a["name"]: ("raw" if a.get("creativity") == "raw" else f"expanded ({a.get('creativity')})")
+        for a in summary.get("arms", [])
+    }
+    parts = []
+    titles = {"geneval": "GenEval (overall = mean over tags)", "vqa": "VQA faithfulness"}
+    for key in ("geneval", "vqa"):
+        bench = benchmarks.get(key)
+        if not bench:
+            continue
+        title = titles[key]
+        if key == "vqa" and bench.get("scale") == 100:
+            title = "DPG-Bench style: mean over prompts of the VQA score, x 100"
+        tags = list(dict.fromkeys(t for arm in bench["arms"].values() for t in arm.get("per_tag", {})))
+        digits = 2 if bench.get("scale") == 100 else 3
+        head = "".join(f"<th>{_e(t)}</th>" for t in tags)
+        rows = []
+        for p in bench.get("published", []):
+            blanks = "<td class='num'>–</td>" * len(tags)
+            rows.append(
+                f"<tr class='published'><th>{_e(p['system'])}</th><td>{_e(p['prompts'])}</td>"
+                f"<td class='num'>{_fmt(p['score'], 2)}</td>{blanks}<td class='meta'>published: {_e(p['source'])}</td>"
+                "</tr>"
+            )
+        for arm, got in bench["arms"].items():
+            per_tag = "".join(f"<td class='num'>{_fmt(got.get('per_tag', {}).get(t))}</td>" for t in tags)
+            rows.append(
+                f"<tr class='ours'><th>{_e(arm)} (this run)</th><td>{_e(kinds.get(arm, ''))}</td>"
+                f"<td class='num'>{_fmt(got['score'], digits)}</td>{per_tag}"
+                f"<td class='meta'>{got['prompts']} prompts, {got['images']} images</td></tr>"
+            )
+        parts.append(
+            f"<h3>{_e(title)}</h3><table id='benchmark-{key}'><tr><th>system</th><th>prompts</th><th>score</th>{head}"
+            f"<th>source</th></tr>{''.join(rows)}</table>"
+        )
+    if not parts:
+        return ""
+    note = (
+        "<p class='meta'>Published numbers come from each benchmark's own scorer (GenEval: mmdet's Mask2Former; "
+        "DPG-Bench: mPLUG-large); this run's come from the scorers named under Scorers. Compare this run's arms with "
+        "each other; for numbers comparable with the published ones, run the official scripts on "
+        "<code>official/</code>.</p>"
+    )
+    return "<h2>Benchmark scores</h2>" + note + "".join(parts)
+
+
 def _breakdown_table(results, summary: dict, key: str, by: str, table_id: str) -> str:
     """Rows = values of `by`; columns = prompts, then each (arm vs other, metric) win rate with its CI."""
     rates = summary.get(key, [])
@@ -243,7 +294,9 @@ def build_report(results, summary: dict, cfg) -> str:
     commit = f"{git.get('commit', 'unknown')}{' (uncommitted changes)' if git.get('dirty') else ''}"
     counts = summary["counts"]
     renderer = summary.get("renderer", {})
-    tiny = any(str(v).startswith("tiny:") for v in [cfg.renderer, cfg.clip_model, cfg.aesthetic_head, cfg.dino_model])
+    refs = [cfg.renderer, cfg.clip_model, cfg.aesthetic_head, cfg.dino_model]
+    refs += [c.model for c in (getattr(cfg, "detector", None), getattr(cfg, "vqa", None)) if c is not None]
+    tiny = any(str(v).startswith("tiny:") for v in refs)
     warn = (
         (
             "<div class='warn'><b>Tiny random models.</b> The renderer or a scorer is a tiny random-weight model "
@@ -286,6 +339,7 @@ def build_report(results, summary: dict, cfg) -> str:
         _kv_list(summary.get("scorers", {}), "scorer-settings"),
         f"<h2>Mean scores ({cfg.ci_level:.0%} bootstrap CI over prompts)</h2>",
         _means_table(summary, arms),
+        _benchmark_tables(summary),
         "<h2>Win rates</h2>",
         "<p class='meta'>For each (prompt, seed) the later arm's image is compared with the earlier arm's image "
         "rendered from the same seed; the interval resamples prompts.</p>",

@@ -1,11 +1,12 @@
 """Stage 4, score: a list of scorers, each adding its columns to the results table (one row per image).
 
-    scorers = build_scorers(cfg)                       # [RenderScorer, ConstraintScorer]
+    scorers = build_scorers(cfg)     # [RenderScorer, ConstraintScorer] (+ GenEval's detector, VQA when configured)
     results = score_rows(rows, scorers, ScoreInputs(cache, prompts, baseline=...))
 
 A scorer has one interface (`Scorer`): a `name`, `describe()` (its refs, for the summary) and
-`score(rows, inputs) -> {column: one value per row}`. A benchmark suite brings its own scorers (a detector for
-GenEval, VQA over a question graph for DPG-Bench) and reads its per-prompt data from `inputs.prompts`.
+`score(rows, inputs) -> {column: one value per row}`. The benchmark scorers are `PromptScorer`s: the rewards'
+`PromptImageScorer` (images + prompt record -> scores and a per-item breakdown; GenEval's detector, VQA over a
+question graph) run on each prompt's images against the ORIGINAL prompt's record from `inputs.prompts`.
 
 The columns of the default scorers (`build_scorers`):
 
@@ -19,6 +20,10 @@ The columns of the default scorers (`build_scorers`):
   `constraint_violations` (what the short prompt pins down, checked in the expansion); `added_subject`,
   `added_subjects` (1.0 when the expansion adds a person, animal or creature the short prompt neither names nor
   implies, lower is better; and the words).
+- `PromptScorer` over `expander.rewards.geneval_scorer.GenEvalScorer` (`detector` set, suite `geneval`):
+  `geneval_correct` (1.0 / 0.0: upstream's rules), `geneval_reason` (upstream's text), `geneval_clauses` (JSON).
+- `PromptScorer` over `expander.rewards.vqa.VqaScorer` (`vqa` set): `vqa_score` (the question graph's mean after
+  DPG's parent rule), `vqa_questions` (JSON: each question, its P(answer), score and validity).
 
 The image scores come from one CLIP and one DINOv3 forward per batch, the code the reward service runs for eval.
 A scorer that could not score leaves NaN (never a silent 0). A scorer that cannot be *built* fails the run at
@@ -42,10 +47,12 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "ConstraintScorer",
+    "PromptScorer",
     "RenderScorer",
     "ScoreInputs",
     "Scorer",
     "ScorerUnavailable",
+    "build_benchmark_scorers",
     "build_image_scorer",
     "build_scorers",
     "describe_scorers",
@@ -261,6 +268,103 @@ class ConstraintScorer:
         }
 
 
+# ------------------------------------------------------------------------------------------ benchmark scores
+
+
+class PromptScorer:
+    """A `PromptImageScorer` (images + prompt record -> `ImageScore`s) as eval columns.
+
+    Each prompt's rendered images (every arm and seed, `inputs.batch_size` per call) are scored against the record of
+    the ORIGINAL prompt (`inputs.prompts[prompt_id]`: its text and benchmark metadata, plus DPG's questions when
+    given), so the raw and the expanded arms answer the same questions.
+
+    Args:
+        core: the scorer (`expander.rewards.prompt_scorers.PromptImageScorer`).
+        columns: `{"score": name, "items": name}` and optionally `"reason"`: the columns it fills.
+        questions: DPG-Bench question graphs by prompt id (`read_dpg_questions`), for the VQA scorer.
+    """
+
+    def __init__(self, core: Any, columns: dict[str, str], questions: Mapping[str, Any] | None = None):
+        self.core, self.columns, self.questions = core, dict(columns), dict(questions or {})
+        self.name = core.name
+
+    def describe(self) -> dict[str, Any]:
+        extra = {"dpg_questions_items": len(self.questions)} if self.questions else {}
+        return {**self.core.describe(), **extra}
+
+    def score(self, rows, inputs: ScoreInputs) -> dict[str, Sequence]:
+        from tqdm.auto import tqdm
+
+        from expander.rewards.prompt_scorers import PromptRecord, score_by_prompt
+
+        n = len(rows)
+        values = np.full(n, np.nan)
+        texts = {key: [None] * n for key in ("items", "reason") if key in self.columns}
+        groups = rows.groupby("prompt_id", sort=False).groups
+        for prompt_id, index in tqdm(groups.items(), desc=self.name, unit="prompt", disable=not inputs.progress):
+            source = inputs.prompts.get(prompt_id)
+            record = PromptRecord(
+                prompt=source.text if source is not None else rows.at[index[0], "prompt"],
+                prompt_id=str(prompt_id),
+                metadata=dict(source.metadata) if source is not None else {},
+                questions=self.questions.get(str(prompt_id)),
+            )
+            scores, failed = [], 0
+            for start in range(0, len(index), inputs.batch_size):  # bounds memory: 1024-pixel images, many arms
+                keys = [rows.at[i, "render_key"] for i in index[start : start + inputs.batch_size]]
+                images = [inputs.images.get_render(k) if isinstance(k, str) else None for k in keys]
+                got, bad = score_by_prompt(self.core, images, [record] * len(images))
+                scores, failed = scores + got, failed + bad
+            if failed:
+                logger.warning("%s: %d image(s) of prompt %s not scored (NaN)", self.name, failed, prompt_id)
+            for i, s in zip(index, scores):
+                if s is None:
+                    continue
+                values[i] = s.score
+                if "items" in texts:
+                    texts["items"][i] = s.items_json()
+                if "reason" in texts:
+                    texts["reason"][i] = s.reason
+        out: dict[str, Sequence] = {self.columns["score"]: values}
+        for key, column_values in texts.items():
+            out[self.columns[key]] = column_values
+        return out
+
+
+def build_benchmark_scorers(cfg) -> list[Scorer]:
+    """The benchmark scorers an `EvalConfig` asks for: GenEval's detector (`detector`), VQA (`vqa`).
+
+    Raises:
+        ScorerUnavailable: a model cannot be loaded (the scorer and the ref are named).
+        BenchmarkDataError: `dpg_questions` cannot be read (the file, row and column are named).
+    """
+    scorers: list[Scorer] = []
+    if cfg.detector is None and cfg.vqa is None:
+        return scorers
+    [RewardModelError] = _require("benchmark", "expander.rewards.errors", ["RewardModelError"], "rewards")
+    if cfg.detector is not None:
+        [GenEvalScorer] = _require("GenEval", "expander.rewards.geneval_scorer", ["GenEvalScorer"], "rewards")
+        try:
+            core = GenEvalScorer.from_config(cfg.detector, cfg.device)
+        except RewardModelError as exc:
+            raise ScorerUnavailable(f"the eval's GenEval scorer: {exc}") from None
+        columns = {"score": "geneval_correct", "items": "geneval_clauses", "reason": "geneval_reason"}
+        scorers.append(PromptScorer(core, columns))
+    if cfg.vqa is not None:
+        [VqaScorer] = _require("VQA", "expander.rewards.vqa", ["VqaScorer"], "rewards")
+        questions = {}
+        if cfg.dpg_questions:
+            from expander.rewards.question_graph import read_dpg_questions
+
+            questions = read_dpg_questions(cfg.dpg_questions)
+        try:
+            core = VqaScorer.from_config(cfg.vqa, cfg.device)
+        except RewardModelError as exc:
+            raise ScorerUnavailable(f"the eval's VQA scorer: {exc}") from None
+        scorers.append(PromptScorer(core, {"score": "vqa_score", "items": "vqa_questions"}, questions))
+    return scorers
+
+
 # ------------------------------------------------------------------------------------------ building
 
 
@@ -324,7 +428,7 @@ def build_image_scorer(cfg):
 
 
 def build_scorers(cfg, image_scorer=None) -> list[Scorer]:
-    """The default scorers of an `EvalConfig`: image scores, then constraint checks.
+    """The scorers of an `EvalConfig`: image scores, constraint checks, then the benchmark scorers it configures.
 
     Args:
         cfg: the eval config (scorer refs, device).
@@ -333,7 +437,9 @@ def build_scorers(cfg, image_scorer=None) -> list[Scorer]:
 
     Raises:
         MissingExtraError, ScorerUnavailable: as `build_image_scorer`; the constraints extra is missing.
+        BenchmarkDataError: as `build_benchmark_scorers`.
     """
     [check] = _require("constraint", "expander.constraints", ["check"], "constraints")
+    benchmark = build_benchmark_scorers(cfg)  # first: a missing detector or VLM fails before CLIP and DINOv3 load
     core = image_scorer if image_scorer is not None else build_image_scorer(cfg)
-    return [RenderScorer(core, scorer_refs(cfg)), ConstraintScorer(check)]
+    return [RenderScorer(core, scorer_refs(cfg)), ConstraintScorer(check), *benchmark]

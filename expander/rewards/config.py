@@ -3,7 +3,8 @@
     cfg = load_rewards_config("configs/rewards/tiny.yaml", overrides=["--render.height", "64"])
 
 Model fields take a *ref*: an open_clip name + pretrained tag (or local checkpoint), a local directory,
-a hub id, or a tiny ref (`tiny:krea2`, `tiny:clip`, `tiny:dinov3`, `tiny:aesthetic-head`) built at random
+a hub id, or a tiny ref (`tiny:krea2`, `tiny:clip`, `tiny:dinov3`, `tiny:aesthetic-head`, `tiny:mask2former`,
+`tiny:vqa`) built at random
 tiny size for offline tests (`expander.rewards.tiny.resolve_ref`; `tiny:krea2` by the Krea 2 runtime itself).
 """
 
@@ -18,6 +19,7 @@ from expander.errors import ConfigError
 __all__ = [
     "AestheticConfig",
     "ClipConfig",
+    "DetectorConfig",
     "DiversityConfig",
     "FaithfulnessConfig",
     "FormatConfig",
@@ -26,10 +28,20 @@ __all__ = [
     "RewardServerConfig",
     "RewardsConfig",
     "SafetyConfig",
+    "VqaConfig",
     "load_rewards_config",
 ]
 
-KNOWN_REWARDS = ("aesthetic", "faithfulness", "safety", "diversity", "format", "added_subjects", "gate")
+KNOWN_REWARDS = (
+    "aesthetic",
+    "faithfulness",
+    "faithfulness_vqa",
+    "safety",
+    "diversity",
+    "format",
+    "added_subjects",
+    "gate",
+)
 
 
 @dataclass
@@ -99,13 +111,98 @@ class AestheticConfig:
 
 
 @dataclass
+class VqaConfig:
+    """VQAScore-style faithfulness (`expander.rewards.vqa`): a VLM's P(`answer`) to yes/no questions about the image,
+    over a question graph of the SHORT prompt (or DPG-Bench's questions), with DPG's parent rule.
+
+    Attributes:
+        model: a transformers image-text-to-text checkpoint, hub id or local directory (`AutoProcessor` +
+            `AutoModelForImageTextToText`: Qwen3-VL, Qwen2.5-VL, LLaVA-OneVision, SmolVLM, LLaVA), or `tiny:vqa`.
+        question_template: the question of a graph node; `{text}` is the node's phrase ("two red apples").
+        instruction: appended to every question (with `question_template`: VQAScore's "Does this figure show
+            '{text}'? Please answer yes or no.").
+        answer: the answer whose probability (teacher-forced, all its tokens) is a question's score.
+        hard_answers: score 1 where P(answer) >= 0.5, else 0 (DPG-Bench scores its VQA model's text answer so).
+        fail_below: DPG's parent rule: a question scores 0 when a parent scored below this (None: only when a
+            parent scored exactly 0, upstream's rule for hard answers).
+        max_questions: at most this many questions per prompt (the graph's first: subjects come before their
+            attributes and relations).
+        batch_size: (image, question) pairs per forward pass.
+        dtype: torch dtype name (None: bfloat16 on CUDA, float32 on CPU).
+    """
+
+    model: str = "Qwen/Qwen3-VL-4B-Instruct"
+    question_template: str = "Does this figure show '{text}'?"
+    instruction: str = "Please answer yes or no."
+    answer: str = "Yes"
+    hard_answers: bool = False
+    fail_below: float | None = 0.5
+    max_questions: int = 16
+    batch_size: int = 16
+    dtype: str | None = None
+
+    def __post_init__(self) -> None:
+        if "{text}" not in self.question_template:
+            raise ConfigError(f"vqa.question_template must contain {{text}}, got {self.question_template!r}")
+        if not self.answer.strip():
+            raise ConfigError("vqa.answer must be a non-empty string (e.g. Yes)")
+        if self.max_questions < 1 or self.batch_size < 1:
+            raise ConfigError(
+                f"vqa.max_questions and vqa.batch_size must be >= 1, got {self.max_questions}, {self.batch_size}"
+            )
+        if self.fail_below is not None and not 0 < self.fail_below <= 1:
+            raise ConfigError(f"vqa.fail_below must be in (0, 1] or null, got {self.fail_below}")
+
+
+@dataclass
+class DetectorConfig:
+    """GenEval's detector scorer (`expander.rewards.geneval_scorer`): a Mask2Former instance segmenter with COCO's 80
+    classes, GenEval's rules, and CLIP naming the colours of masked crops.
+
+    Attributes:
+        model: a transformers Mask2Former COCO instance checkpoint (hub id or local directory), or
+            `tiny:mask2former`. Upstream runs mmdet's Swin-S Mask2Former; the default is the same architecture.
+        clip: the open_clip model that names colours (upstream: ViT-L-14, openai).
+        threshold, counting_threshold, max_objects, max_overlap, position_threshold: upstream's `--options` (the
+            defaults are the published numbers' own).
+        dtype: torch dtype name of the detector (None: float32).
+    """
+
+    model: str = "facebook/mask2former-swin-small-coco-instance"
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    threshold: float = 0.3
+    counting_threshold: float = 0.9
+    max_objects: int = 16
+    max_overlap: float = 1.0
+    position_threshold: float = 0.1
+    dtype: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.threshold < 1 and 0 <= self.counting_threshold < 1 and 0 < self.max_overlap <= 1):
+            raise ConfigError(
+                "detector.threshold and counting_threshold must be in [0, 1) and max_overlap in (0, 1], got "
+                f"{self.threshold}, {self.counting_threshold}, {self.max_overlap}"
+            )
+        if self.max_objects < 1:
+            raise ConfigError(f"detector.max_objects must be >= 1, got {self.max_objects}")
+
+
+@dataclass
 class FaithfulnessConfig:
     """Faithfulness to the SHORT prompt: `clip_weight * cos(image, short prompt) + constraint_weight *
-    constraints.check(short, completion).score`."""
+    constraints.check(short, completion).score`; and, as its own reward `faithfulness_vqa`, the VQA score of the
+    image over the short prompt's question graph (`vqa`).
+
+    Attributes:
+        clip: the CLIP model of the cosine.
+        clip_weight, constraint_weight: the weights of the two signals of `faithfulness`.
+        vqa: the VLM and the questions of `faithfulness_vqa` (loaded only when that reward is listed).
+    """
 
     clip: ClipConfig = field(default_factory=ClipConfig)
     clip_weight: float = 1.0
     constraint_weight: float = 1.0
+    vqa: VqaConfig = field(default_factory=VqaConfig)
 
 
 @dataclass
@@ -256,7 +353,8 @@ class RewardsConfig:
     """The reward suite of one experiment.
 
     Attributes:
-        rewards: enabled reward names (`aesthetic`, `faithfulness`, `safety`, `diversity`, `format`,
+        rewards: enabled reward names (`aesthetic`, `faithfulness`, `faithfulness_vqa`: the VQA score over the
+            short prompt's question graph, see `faithfulness.vqa`, `safety`, `diversity`, `format`,
             `added_subjects`: 1 / (1 + added subject groups), see `expander.rewards.added_subjects`) or
             dotted paths `pkg.module:function` / `pkg.module.function` of extra TRL-style reward functions.
             The `gate` function is appended automatically when any gate is on.

@@ -76,7 +76,8 @@ class Question:
 
     `id` is the `proposition_id`; `parents` the `dependency` ids without upstream's `0` ("no parent");
     `proposition` the DSG tuple (column `tuple`, e.g. `"entity - whole (cabbages)"`); `row` the 1-based data row
-    in the CSV, for messages.
+    in the CSV, for messages. `negated`: the question asks after something the prompt excludes ("no people" ->
+    "... 'people'?"), so its score is 1 - P(yes) (never in DPG's file; `prompt_questions` builds such questions).
     """
 
     id: int
@@ -86,6 +87,7 @@ class Question:
     category_broad: str = ""
     category_detailed: str = ""
     row: int = 0
+    negated: bool = False
 
     @property
     def category(self) -> str:

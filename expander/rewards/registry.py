@@ -27,18 +27,18 @@ __all__ = [
 
 RewardFunc = Callable[..., list[float | None]]
 BUILTIN_REWARDS = tuple(name for name in KNOWN_REWARDS if name != "gate")  # the gate is added, never listed
-IMAGE_REWARDS = ("aesthetic", "faithfulness", "safety", "diversity")
+IMAGE_REWARDS = ("aesthetic", "faithfulness", "faithfulness_vqa", "safety", "diversity")
 
 
 def needs_images(cfg: RewardsConfig) -> bool:
-    """Whether the rewards of `cfg` render the completions (an image reward, CLIP faithfulness or the image
+    """Whether the rewards of `cfg` render the completions (an image reward, CLIP or VQA faithfulness or the image
     safety layer): then the suite holds a renderer and a render cache."""
     names = list(cfg.rewards)
     image_safety_on = ("safety" in names or cfg.gates.safety) and (
         cfg.safety.image_layer or bool(cfg.safety.image_classifier)
     )
     return (
-        any(n in names for n in ("aesthetic", "diversity"))
+        any(n in names for n in ("aesthetic", "diversity", "faithfulness_vqa"))
         or ("faithfulness" in names and cfg.faithfulness.clip_weight != 0)
         or image_safety_on
     )

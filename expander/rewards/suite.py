@@ -9,13 +9,14 @@ also scores whole batches (`score_rows`). `get_reward_funcs(cfg)` is the thin TR
 that only wants `(funcs, weights)`. Which names a config may list is `expander.rewards.registry`'s.
 
 Every function has TRL's signature `fn(prompts, completions, **kwargs) -> list[float | None]`; its
-`__name__` is the logged name (`aesthetic`, `faithfulness`, `safety`, `diversity`, `format`,
-`added_subjects`, `gate`, or the name of a dotted-path function). They close over one `RewardSuite`, which
+`__name__` is the logged name (`aesthetic`, `faithfulness`, `faithfulness_vqa`, `safety`, `diversity`,
+`format`, `added_subjects`, `gate`, or the name of a dotted-path function). They close over one `RewardSuite`, which
 loads every model once and renders every completion once per step through the shared `RenderCache`.
 
 Inputs are parsed by `expander.rewards.inputs` (short prompt, cleaned completion, step). `format` judges the
 raw text and scores its length against `format.max_words`. `log_metric` and `log_extra` get render counts,
-error counts and per-component gate columns when TRL passes them.
+error counts, per-component gate columns and `faithfulness_vqa`'s per-question breakdown (`vqa_questions`, JSON)
+when TRL passes them.
 
 Errors: a scorer error on one sample gives `None` for that sample (counted in `errors/<name>` and
 logged); transient errors are retried `max_retries` times; a wrong-length result raises.
@@ -39,6 +40,7 @@ from expander.rewards.gates import gate_weight, group_advantages
 from expander.rewards.inputs import RewardRows
 from expander.rewards.registry import BUILTIN_REWARDS, RewardFunc, load_reward_function, needs_images
 from expander.rewards.render_cache import RenderCache
+from expander.rewards.renderer import load_renderer
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ class RewardSuite:
         self.cache: RenderCache | None = None
         if needs_images(cfg):
             if renderer is None:
-                renderer = _load_renderer(cfg)
+                renderer = load_renderer(cfg)
             r = cfg.render
             self.cache = RenderCache(
                 renderer,
@@ -146,6 +148,11 @@ class RewardSuite:
             from expander.rewards.diversity import Dinov3Embedder
 
             self.dino = Dinov3Embedder.from_config(cfg.diversity, self.device)
+        self.vqa = None
+        if "faithfulness_vqa" in names:
+            from expander.rewards.vqa import VqaScorer
+
+            self.vqa = VqaScorer.from_config(cfg.faithfulness.vqa, self.device)
 
         self.funcs: list[RewardFunc] = []
         self.weights: list[float] = []
@@ -178,6 +185,8 @@ class RewardSuite:
             out["image_classifier"] = self.image_classifier.forwards
         if self.dino is not None:
             out["dinov3"] = self.dino.forwards
+        if self.vqa is not None:
+            out["vqa"] = self.vqa.model.forwards
         return out
 
     # -- shared per-row computations ------------------------------------------------------------------
@@ -331,6 +340,18 @@ class RewardSuite:
             for c, r in zip(cos, reports)
         ]
 
+    def _compute_faithfulness_vqa(self, rows: RewardRows) -> list[float | None]:
+        from expander.rewards.prompt_scorers import PromptRecord, score_by_prompt
+        from expander.rewards.render_cache import to_pil
+
+        images = [to_pil(im) for im in self.cache.images_for(rows.shorts, rows.texts, rows.step)]
+        records = [PromptRecord(short) for short in rows.shorts]  # the SHORT prompt's questions, never the expansion's
+        scores, failed = score_by_prompt(self.vqa, images, records, self.cfg.max_retries)
+        self.errors[f"vqa:{self.vqa.model.name}"] += failed
+        if rows.log_extra is not None:  # the per-question breakdown: a column of the completions table
+            rows.log_extra("vqa_questions", [None if s is None else s.items_json() for s in scores])
+        return [None if s is None else s.score for s in scores]
+
     def _compute_safety(self, rows: RewardRows) -> list[float | None]:
         checks = self._safety_checks(rows)
         if rows.log_extra is not None:
@@ -451,29 +472,6 @@ class RewardSuite:
                 }
             )
         return out
-
-
-def _load_renderer(cfg: RewardsConfig):
-    try:
-        from diffusion import Krea2Renderer
-    except ImportError as exc:
-        raise MissingExtraError("image rewards (the Krea 2 renderer)", "diffusion", exc) from exc
-    from expander.models import resolve_krea2_model
-
-    r = cfg.render
-    try:  # the one resolver of Krea 2 refs: a directory, a hub id, or `tiny:krea2` (built once)
-        return Krea2Renderer.from_pretrained(
-            resolve_krea2_model(r.model),
-            preset=r.preset,
-            dtype=r.dtype,
-            device=r.device,
-            offload=r.offload,
-            batch_size=r.batch_size,
-        )
-    except RewardModelError:
-        raise
-    except Exception as exc:
-        raise RewardModelError(f"cannot load the Krea 2 renderer {r.model!r}: {exc}") from exc
 
 
 def get_reward_funcs(

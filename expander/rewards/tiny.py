@@ -10,6 +10,10 @@ under a file lock, so concurrent processes build it once and a kill never leaves
 | `tiny:clip`           | open_clip ViT (embed 32, 2 layers) + its BPE tokenizer config  | `local-dir:<directory>` |
 | `tiny:dinov3`         | `DINOv3ViTModel` (hidden 32, 2 layers, patch 16, 4 registers)  | directory               |
 | `tiny:aesthetic-head` | LAION-format MLP head (`layers.N.*`) on 32-d CLIP embeddings   | `.safetensors` file     |
+| `tiny:mask2former`    | `Mask2FormerForUniversalSegmentation` (Swin 16-d, 10 queries,  | directory               |
+|                       | COCO's 80 labels as the HF checkpoints name them)              |                         |
+| `tiny:vqa`            | `LlavaForConditionalGeneration` (CLIP vision 32-d + Llama 32-d)| directory               |
+|                       | with SmolLM2's tokenizer, an `<image>` token, a ChatML template |                         |
 
 Random weights prove plumbing, shapes, determinism and speed, never quality. `tiny:krea2` is the one Krea 2
 cache every loader shares (`expander render`, eval, the rewards' renderer): this module only forwards it to
@@ -44,6 +48,14 @@ TINY_CLIP_CONFIG = {
 }
 # Bump when a builder changes, so stale caches are rebuilt rather than silently reused.
 _BUILD_VERSION = "1"
+TINY_VQA_TOKENIZER = "smollm2-135m"  # the built-in model whose tokenizer (ChatML tokens) the tiny VLM carries
+# ChatML with image parts: what Qwen-VL / SmolVLM processors' templates render, in the fewest lines.
+_VQA_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}"
+    "{{ message['content'] }}{% else %}{% for part in message['content'] %}{% if part['type'] == 'image' %}<image>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 class UnknownTinyModelError(ExpanderError, ValueError):
@@ -104,11 +116,105 @@ def _build_aesthetic_head(path: Path) -> None:
     save_file(state, str(path / "aesthetic_head.safetensors"))
 
 
+def _build_mask2former(path: Path) -> None:
+    from transformers import (
+        Mask2FormerConfig,
+        Mask2FormerForUniversalSegmentation,
+        Mask2FormerImageProcessor,
+        SwinConfig,
+    )
+
+    from expander.rewards.geneval_rules import OBJECT_NAMES
+
+    torch.manual_seed(0)
+    backbone = SwinConfig(
+        image_size=64,
+        patch_size=4,
+        embed_dim=16,
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 1, 1, 1],
+        window_size=4,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    # COCO's 80 classes as the HF checkpoints name them (three differ from GenEval's names: the detector maps them).
+    checkpoint_names = {"computer mouse": "mouse", "tv remote": "remote", "computer keyboard": "keyboard"}
+    labels = {i: checkpoint_names.get(name, name) for i, name in enumerate(OBJECT_NAMES)}
+    config = Mask2FormerConfig(
+        backbone_config=backbone,
+        feature_size=32,
+        mask_feature_size=32,
+        hidden_dim=32,
+        encoder_feedforward_dim=64,
+        dim_feedforward=64,
+        encoder_layers=1,
+        decoder_layers=2,
+        num_attention_heads=2,
+        num_queries=10,
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
+    )
+    Mask2FormerForUniversalSegmentation(config).eval().save_pretrained(path)
+    Mask2FormerImageProcessor(size={"shortest_edge": 64, "longest_edge": 128}).save_pretrained(path)
+
+
+def _build_vqa(path: Path) -> None:
+    from transformers import (
+        AutoTokenizer,
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    from expander.models import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(TINY_VQA_TOKENIZER))
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    torch.manual_seed(0)
+    vision = CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="full",
+    )
+    LlavaForConditionalGeneration(config).eval().save_pretrained(path)
+    LlavaProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=tokenizer,
+        patch_size=8,
+        vision_feature_select_strategy="full",
+        image_token="<image>",
+        num_additional_image_tokens=1,  # the CLS token the "full" strategy keeps
+        chat_template=_VQA_CHAT_TEMPLATE,
+    ).save_pretrained(path)
+
+
 # name -> (builder writing into an empty directory, function mapping the built directory to the ref)
 TINY_REFS: dict[str, tuple[Callable[[Path], None], Callable[[Path], str]]] = {
     "clip": (_build_clip, lambda p: f"local-dir:{p}"),
     "dinov3": (_build_dinov3, lambda p: str(p)),
     "aesthetic-head": (_build_aesthetic_head, lambda p: str(p / "aesthetic_head.safetensors")),
+    "mask2former": (_build_mask2former, lambda p: str(p)),
+    "vqa": (_build_vqa, lambda p: str(p)),
 }
 
 
