@@ -167,6 +167,7 @@ def test_top_level_help_lists_every_command():
         "check",
         "eval",
         "expand",
+        "export",
         "grpo",
         "make-tiny-krea2",
         "render",
