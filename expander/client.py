@@ -119,6 +119,7 @@ def _expand_body(
     max_words: int | None,
     model: str | None,
     extra: dict,
+    target: str | None = None,
 ) -> dict:
     body: dict[str, Any] = {"prompts" if isinstance(prompt, list) else "prompt": prompt, "n": n}
     for key, value in (
@@ -127,6 +128,7 @@ def _expand_body(
         ("keep_terms", keep_terms),
         ("max_words", max_words),
         ("model", model),
+        ("target", target),
     ):
         if value is not None:
             body[key] = value
@@ -219,10 +221,13 @@ class ExpanderClient(_Base):
         keep_terms: list[str] | None = None,
         max_words: int | None = None,
         model: str | None = None,
+        target: str | None = None,
         **extra,
     ) -> ExpandResponse:
-        """`POST /v1/expand` for one prompt. `extra`: any other request field the server accepts."""
-        body = _expand_body(prompt, n, seed, creativity, keep_terms, max_words, model, extra)
+        """`POST /v1/expand` for one prompt. `target`: shape each expansion for that image model (`krea2`,
+        `krea2-turbo`, `flux`, `sdxl`, `sd3`, `generic`; `expansions[i].shaped`, with `negative_prompt`, `width`,
+        `height` as extra fields). `extra`: any other request field the server accepts."""
+        body = _expand_body(prompt, n, seed, creativity, keep_terms, max_words, model, extra, target)
         return ExpandResponse.model_validate(self._request("POST", "/v1/expand", json=body).json())
 
     def expand_batch(self, prompts: list[str], **kwargs) -> ExpandBatchResponse:
@@ -320,9 +325,10 @@ class AsyncExpanderClient(_Base):
         keep_terms: list[str] | None = None,
         max_words: int | None = None,
         model: str | None = None,
+        target: str | None = None,
         **extra,
     ) -> ExpandResponse:
-        body = _expand_body(prompt, n, seed, creativity, keep_terms, max_words, model, extra)
+        body = _expand_body(prompt, n, seed, creativity, keep_terms, max_words, model, extra, target)
         return ExpandResponse.model_validate((await self._request("POST", "/v1/expand", json=body)).json())
 
     async def expand_batch(self, prompts: list[str], **kwargs) -> ExpandBatchResponse:

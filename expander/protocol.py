@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from expander.engine import MAX_SEED  # room for seed + i and the regeneration offset inside a 31-bit seed
 from expander.prompts import CREATIVITY_LEVELS, DEFAULT_CREATIVITY, PromptError, validate_prompt
+from expander.targets import TARGETS
 
 __all__ = [
     "MAX_KEEP_TERMS",
@@ -39,6 +40,7 @@ __all__ = [
     "LanguageOut",
     "ModelCard",
     "ModelList",
+    "ShapedOut",
     "Timings",
     "Usage",
 ]
@@ -49,6 +51,7 @@ MAX_WORDS_LIMIT = 400
 MAX_KEEP_TERMS = 16
 MAX_KEEP_TERM_CHARS = 100
 MAX_CHAT_TOKENS = 1024
+MAX_NEGATIVE_PROMPT_CHARS = 2000
 
 Creativity = Literal[tuple(CREATIVITY_LEVELS)]  # type: ignore[valid-type]
 
@@ -115,6 +118,29 @@ class ExpandRequest(BaseModel):
     strict_language: bool = Field(
         False, description="422 instead of the unchanged prompt when the model cannot expand the prompt's language."
     )
+    cache: bool = Field(
+        True,
+        description="With a `seed`: answer an identical request answered before from the server's response cache "
+        "(`cached: true`). false: run the engine again and store nothing. A request without a seed is never cached.",
+    )
+    target: str | None = Field(
+        None,
+        description=f"Shape each expansion for an image model ({', '.join(TARGETS)}): `shaped` in each expansion "
+        "holds the prompt within that model's token limit, a `prompt_2` for a second CLIP encoder, the negative "
+        "prompt and a suggested size. An unknown name is a 400 listing the choices. Omitted: no shaping.",
+    )
+    negative_prompt: str | None = Field(
+        None,
+        max_length=MAX_NEGATIVE_PROMPT_CHARS,
+        description="With `target`: your own negative prompt, kept first in the shaped one (which adds what the "
+        "prompt excludes); dropped for targets that take none.",
+    )
+    width: int | None = Field(
+        None, description="With `target`: the image width you will use (a multiple of 16; with `height`)."
+    )
+    height: int | None = Field(
+        None, description="With `target`: the image height you will use (a multiple of 16; with `width`)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -150,6 +176,10 @@ class ExpandRequest(BaseModel):
             raise ValueError("give exactly one of `prompt` (one prompt) or `prompts` (a batch)")
         if self.prompts is not None and self.stream:
             raise ValueError("`stream` takes one `prompt`, not a batch of `prompts`")
+        if self.target is None and (
+            self.negative_prompt is not None or self.width is not None or self.height is not None
+        ):
+            raise ValueError("`negative_prompt`, `width` and `height` shape the output for a `target`: give one")
         return self
 
     @field_validator("keep_terms")
@@ -201,6 +231,29 @@ class LanguageOut(BaseModel):
     supported: bool = Field(description="Whether the served model declares this language.")
 
 
+class ShapedOut(BaseModel):
+    """One expansion shaped for the request's `target` (`expander.targets.shape`)."""
+
+    target: str
+    prompt: str = Field(description="The expansion within the target encoder's token limit (cut at a sentence end).")
+    prompt_2: str | None = Field(
+        description="SDXL/SD3: the text for the second CLIP encoder, at most 77 CLIP tokens; null for the others."
+    )
+    negative_prompt: str | None = Field(
+        description="Your negative prompt plus what the prompt excludes (`no cars` -> `cars`); "
+        "null where the target takes none (krea2-turbo, flux)."
+    )
+    aspect_ratio: str | None = Field(description="`W:H` from your width/height or the prompt; null: no reason given.")
+    width: int | None = Field(description="Pixels, a multiple of 16, about the target's native area.")
+    height: int | None
+    tokens: int = Field(description="Tokens of `prompt` with the target's tokenizer, special tokens included.")
+    token_limit: int
+    tokenizer: str = Field(description="The tokenizer that counted `tokens`.")
+    shortened: bool = Field(description="Whether the expansion had to be cut to fit `token_limit`.")
+    prompt_2_tokens: int | None = None
+    size_reason: str | None = Field(None, description="The prompt's words that gave the size, or `given`.")
+
+
 class ExpansionOut(BaseModel):
     text: str
     seed: int | None = Field(description="The seed that produced this text (null for `raw` without a seed).")
@@ -220,6 +273,7 @@ class ExpansionOut(BaseModel):
     )
     constraints: ConstraintsReport | None = Field(description="null when the constraints module is unavailable.")
     safety: SafetyOut
+    shaped: ShapedOut | None = Field(None, description="The expansion shaped for the request's `target`, if any.")
 
 
 class Usage(BaseModel):
@@ -250,6 +304,11 @@ class ExpandResponse(BaseModel):
     expansions: list[ExpansionOut]
     usage: Usage
     timings: Timings
+    cached: bool = Field(
+        False,
+        description="Served from the response cache: an identical request with the same `seed` was answered "
+        "before (never for a request without a seed).",
+    )
 
 
 class BatchItem(BaseModel):

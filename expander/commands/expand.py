@@ -38,6 +38,14 @@ class ExpandCommandConfig:
         languages: ISO 639-1 codes the model can expand (`*` = any; None: the model's own declaration, `en` for
             the built-in). A prompt in another language is printed unchanged, with no model call.
         enable_thinking: let a reasoning model's chat template think (stripped from the output; off by default).
+        target: shape the output for an image model: `krea2`, `krea2-turbo`, `flux`, `sdxl`, `sd3` or `generic`
+            (`expander.targets`): the text within its encoder's token limit (printed), with `--json` also
+            `prompt_2`, the negative prompt and a suggested size. None: the expansion as it is.
+        target_tokenizer: the target encoder's tokenizer (a local directory, a diffusers model directory, a hub
+            id, `clip` or a built-in model name) instead of the target's default hub id.
+        negative_prompt: with `--target`: your own negative prompt, kept first in the shaped one.
+        width: with `--target`: the image width you will use (a multiple of 16; with `--height`).
+        height: with `--target`: the image height you will use (a multiple of 16; with `--width`).
         json: print one JSON object instead of the text.
     """
 
@@ -53,6 +61,11 @@ class ExpandCommandConfig:
     candidates: int = 1
     languages: list[str] | None = None
     enable_thinking: bool = False
+    target: str | None = None
+    target_tokenizer: str | None = None
+    negative_prompt: str | None = None
+    width: int | None = None
+    height: int | None = None
     json: bool = False
 
     def __post_init__(self) -> None:
@@ -63,6 +76,16 @@ class ExpandCommandConfig:
             raise ConfigError(f"--max-words must be >= 1, got {self.max_words}")
         if self.candidates < 1:
             raise ConfigError(f"--candidates must be >= 1, got {self.candidates}")
+        if self.target is None:
+            if any(v is not None for v in (self.target_tokenizer, self.negative_prompt, self.width, self.height)):
+                raise ConfigError("--target-tokenizer, --negative-prompt, --width and --height need --target")
+            return
+        from expander.targets import TargetError, check_size, get_target
+
+        get_target(self.target)  # TargetError naming the choices
+        check_size(self.width, self.height)
+        if (self.width is None) != (self.height is None):
+            raise TargetError("give both --width and --height, or neither")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -123,6 +146,22 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if engine is not None:
             engine.close()
+    shaped = [None] * len(expansions)
+    if cfg.target is not None:
+        from expander.targets import shape
+
+        shaped = [
+            shape(
+                prompt,
+                e.text,
+                cfg.target,
+                negative_prompt=cfg.negative_prompt,
+                tokenizer=cfg.target_tokenizer,
+                width=cfg.width,
+                height=cfg.height,
+            )
+            for e in expansions
+        ]
     if cfg.json:
         print_result(
             json.dumps(
@@ -140,8 +179,9 @@ def run(args: argparse.Namespace) -> int:
                             **({"finish_reason": e.finish_reason} if cfg.creativity != "raw" else {}),
                             **({"attempts": e.attempts, "verified": e.verified} if cfg.candidates > 1 else {}),
                             **({"keep_terms_repaired": e.keep_terms_repaired} if cfg.keep else {}),
+                            **({"shaped": s.as_dict()} if s is not None else {}),
                         }
-                        for e in expansions
+                        for e, s in zip(expansions, shaped)
                     ],
                 },
                 indent=2,
@@ -154,8 +194,15 @@ def run(args: argparse.Namespace) -> int:
                 f"({', '.join(languages)}); printed unchanged",
                 file=sys.stderr,
             )
-        for i, e in enumerate(expansions):
+        for i, (e, s) in enumerate(zip(expansions, shaped)):
             if len(expansions) > 1:
                 print_result(f"[{i}] seed={e.seed}")
-            print_result(e.text)
+            print_result(e.text if s is None else s.prompt)
+            if s is not None:  # stdout keeps only the text to paste; the rest of the shaping is a note
+                size = f"{s.width}x{s.height} ({s.aspect_ratio})" if s.width else "none suggested"
+                print(
+                    f"note: {cfg.target}: {s.tokens}/{s.token_limit} tokens{' (cut to fit)' if s.shortened else ''}, "
+                    f"negative prompt {s.negative_prompt!r}, size {size}; --json for all fields",
+                    file=sys.stderr,
+                )
     return 0

@@ -5,13 +5,17 @@ Routes:
                                 `ExpandBatchResponse`; `stream: true` -> server-sent events)
     POST /v1/chat/completions   OpenAI-compatible: the last user message is expanded (`stream: true` supported)
     GET  /v1/models             OpenAI-compatible list of served names (base + adapters)
-    GET  /health                200 while serving, 503 while the engine starts, stops or is down (open)
+    GET  /health                200 while serving, 503 while the engine starts, restarts, stops or is down (open)
     GET  /metrics               Prometheus text format (open)
 
 Every request under /v1 runs inside the service's admission control (429 + Retry-After past the limit),
 a deadline (504 and the generation is cancelled), and a disconnect watch (a client that goes away cancels
 its generation). With `$EXPANDER_API_KEY` set (the config's `api_key_env`), /v1 needs `Authorization:
 Bearer <key>`.
+
+When the engine dies, `expander.serve.supervisor` restarts it or gives up; giving up stops the app as SIGTERM
+does (in-flight requests are answered, the engine closed) and then ends the process with
+`ENGINE_DEAD_EXIT_CODE`, for a supervisor to start a new one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import contextlib
 import hmac
 import logging
 import os
+import signal
+import sys
 import time
 from collections.abc import Awaitable
 
@@ -256,6 +262,21 @@ class MetricsMiddleware:
 # the app
 
 
+def _stop_server(exit_code: int) -> None:
+    """Begin the graceful stop SIGTERM begins (uvicorn's handler: no new connections, in-flight requests answered,
+    then the lifespan's shutdown, which ends the process with `exit_code`)."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _exit_process(exit_code: int) -> None:
+    """End the process now, with `exit_code`. Not a plain return: uvicorn would re-raise the SIGTERM that began the
+    stop, and death by SIGTERM is a clean stop to systemd's `Restart=on-failure`, which would then not restart us."""
+    logging.shutdown()  # flush every handler
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)
+
+
 def create_app(config: ServeConfig | None = None, service: ExpanderService | None = None) -> FastAPI:
     """Build the app. The engine starts in the background at startup; /health says 503 until it serves.
 
@@ -269,6 +290,8 @@ def create_app(config: ServeConfig | None = None, service: ExpanderService | Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        service.supervisor.on_fatal = _stop_server
+
         async def start():
             try:
                 await service.start()
@@ -286,6 +309,8 @@ def create_app(config: ServeConfig | None = None, service: ExpanderService | Non
                 await asyncio.gather(app.state.start_task, return_exceptions=True)
             await service.close()
             logger.warning("expander stopped: in-flight requests finished, engine closed")
+            if service.supervisor.exit_code is not None:
+                _exit_process(service.supervisor.exit_code)
 
     app = FastAPI(
         title="expander",

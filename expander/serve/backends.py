@@ -6,6 +6,11 @@
   are queued when it becomes free (same sampling settings and adapter), so requests that arrive while a
   batch runs wait for the next one. Cancelled samples are dropped from the queue or stopped mid-batch.
 
+Either engine can die while serving (vLLM's engine-core process killed, out of memory, a driver fault; the
+transformers worker thread ending): `health()` then says so, the requests in flight fail with `EngineUnavailable`
+(never vLLM's own `EngineDeadError`, which the app would answer 500), `death_cause()` names what happened, and
+`restart()` brings up a new engine with the same settings (`expander.serve.supervisor` decides whether to).
+
 Both are thin front-ends over `expander.engine`, the core the offline engines use: they draw the same unit
 (`expander.engine.SampleRequest`) with the same code (model loading, chat-template ids, seeded batched
 `generate_seeded`, `vllm_engine_args`, `vllm_request`, `vllm_generation`). So both follow its seed rule (a
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import signal
 import threading
 import uuid
 from abc import ABC, abstractmethod
@@ -51,11 +57,12 @@ __all__ = [
 
 
 class EngineUnavailable(ExpanderError, RuntimeError):
-    """The engine is starting, stopped or dead: the request cannot be served now (HTTP 503)."""
+    """The engine is starting, stopped, restarting or dead: the request cannot be served now (HTTP 503)."""
 
 
 class AsyncGenerationBackend(ABC):
-    """An engine shared by concurrent requests. `start()` loads it; `generate()` samples; `close()` frees it.
+    """An engine shared by concurrent requests. `start()` loads it; `generate()` samples; `close()` frees it;
+    `restart()` replaces a dead engine.
 
     Attributes:
         backend: `vllm` or `transformers`.
@@ -100,6 +107,26 @@ class AsyncGenerationBackend(ABC):
     def _alive(self) -> tuple[bool, str | None]:
         return True, None
 
+    def death_cause(self) -> tuple[str, str]:
+        """Why the started engine stopped serving: (a short label for metrics, a sentence for logs and /health)."""
+        return "unknown", self.health()[1] or "the engine stopped serving"
+
+    def engine_unfinished(self) -> int:
+        """Samples the engine holds now (submitted, not finished or aborted)."""
+        return self.in_flight
+
+    async def restart(self) -> None:
+        """Replace a dead engine with a new one of the same settings: free what is left of the old one, then
+        `start()` again. Raises what `start()` raises (`error` then says why)."""
+        self.ready = False
+        await self._stop_engine()
+        self.error = None
+        await self.start()
+
+    async def _stop_engine(self) -> None:
+        """Free the engine (not the tokenizer or settings), whether it is alive or dead. The default holds none."""
+        return None
+
     async def generate(self, samples: list[SampleRequest]) -> list[Generation]:
         """Sample every request concurrently; results in input order. Cancelling the caller cancels them all."""
         ok, why = self.health()
@@ -119,6 +146,7 @@ class AsyncGenerationBackend(ABC):
 
     async def close(self) -> None:
         self.stopping = True
+        await self._stop_engine()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -182,18 +210,44 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
             return False, "vLLM engine is dead"
         return True, None
 
+    def engine_processes(self) -> list:
+        """The engine-core processes (`multiprocessing` processes: `pid`, `exitcode`); empty when not started, or
+        when the engine runs elsewhere (Ray). Read from vLLM's client internals (0.32), hence the fallbacks."""
+        manager = getattr(getattr(getattr(self.llm, "engine_core", None), "resources", None), "engine_manager", None)
+        return list(getattr(manager, "processes", None) or [])
+
+    def death_cause(self) -> tuple[str, str]:
+        for proc in self.engine_processes():
+            code = proc.exitcode
+            if code is not None and code < 0:
+                name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
+                return name, f"vLLM engine core process {proc.pid} was killed by {name}"
+            if code:
+                return f"exit_{code}", f"vLLM engine core process {proc.pid} exited with status {code}"
+        return "engine_error", "vLLM engine is dead (its engine core reported a fatal error)"
+
     def _lora(self, name: str | None):
         return None if name is None else vllm_lora_request(name, self._lora_ids[name], self.adapters[name])
 
     async def _one(self, sample: SampleRequest, request_id: str) -> Generation:
         from vllm.sampling_params import RequestOutputKind
+        from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
         # Nothing streams: FINAL_ONLY spares vLLM building a per-token output object.
         prompt, params = vllm_request(sample, output_kind=RequestOutputKind.FINAL_ONLY)
-        final = None
-        # Leaving this loop early (cancellation) closes the generator, which aborts the request in vLLM.
-        async for out in self.llm.generate(prompt, params, request_id, lora_request=self._lora(sample.adapter)):
-            final = out
+        final, llm = None, self.llm
+        if llm is None:  # closed under this request (a restart, a shutdown)
+            raise EngineUnavailable("the engine is not running")
+        try:
+            # Leaving this loop early (cancellation) closes the generator, which aborts the request in vLLM.
+            async for out in llm.generate(prompt, params, request_id, lora_request=self._lora(sample.adapter)):
+                final = out
+        except (EngineDeadError, EngineGenerateError) as exc:
+            # The engine died under this request (an EngineGenerateError then is the dead engine's socket, seen
+            # before the death was): retryable. One on a live engine is this request's own failure.
+            if isinstance(exc, EngineDeadError) or llm.errored:
+                raise EngineUnavailable(f"the engine died during the request ({self.death_cause()[1]})") from exc
+            raise
         return vllm_generation(final, sample.seed)
 
     async def _generate(self, samples):
@@ -211,8 +265,7 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
         """Requests vLLM still holds (0 after every cancelled request was aborted)."""
         return 0 if self.llm is None else self.llm.get_num_unfinished_requests()
 
-    async def close(self) -> None:
-        await super().close()
+    async def _stop_engine(self) -> None:
         llm, self.llm = self.llm, None
         if llm is not None:
             # Stop the output handler before the engine core goes, or it sees the core die and logs an
@@ -228,7 +281,7 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
 # transformers
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: `_jobs` is a set of them
 class _Job:
     sample: SampleRequest
     future: asyncio.Future
@@ -250,10 +303,14 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
         self.batch_size = batch_size
         self._queue: queue.Queue[list[_Job] | None] = queue.Queue()  # one entry per `generate` call
         self._thread: threading.Thread | None = None
+        self._jobs: set[_Job] = set()  # submitted and not yet answered: failed together if the worker dies
+        self._death: str | None = None  # what ended the worker thread, if it died
         self.lm = None
 
     async def _start(self) -> None:
-        await asyncio.to_thread(self._load)
+        if self.lm is None:  # a restart after the worker thread died keeps the loaded model
+            await asyncio.to_thread(self._load)
+        self._death = None
         self._thread = threading.Thread(target=self._worker, name="transformers-generate", daemon=True)
         self._thread.start()
 
@@ -269,9 +326,13 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
             return False, "transformers worker thread is not running"
         return True, None
 
+    def death_cause(self) -> tuple[str, str]:
+        return "worker_thread", f"transformers worker thread died ({self._death or 'no exception recorded'})"
+
     async def _generate(self, samples):
         loop = asyncio.get_running_loop()
         jobs = [_Job(s, loop.create_future(), loop) for s in samples]
+        self._jobs.update(jobs)
         self._queue.put(jobs)  # at once: the worker never starts a batch with only the first of them
         try:
             return list(await asyncio.gather(*(j.future for j in jobs)))
@@ -279,10 +340,21 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
             for job in jobs:
                 job.cancelled.set()  # the worker skips it, or stops its row mid-batch
             raise
+        finally:
+            self._jobs.difference_update(jobs)
 
     # -- worker thread --------------------------------------------------------------------------------------
 
     def _worker(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # the thread ends here: nobody would ever answer the jobs it was given
+            self._death = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+            logger.exception("the transformers worker thread died")
+            # (`list` of a set copies it without releasing the GIL: the event loop cannot change it meanwhile)
+            self._fail(list(self._jobs), EngineUnavailable(f"the engine died during the request ({self._death})"))
+
+    def _work(self) -> None:
         pending: list[_Job] = []
         while True:
             if not pending:
@@ -351,11 +423,19 @@ class TransformersAsyncBackend(AsyncGenerationBackend):
         self.lm.set_adapter(name)
         return contextlib.nullcontext()
 
-    async def close(self) -> None:
-        await super().close()
-        if self._thread is not None:
+    async def _stop_engine(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             await asyncio.to_thread(self._thread.join, 30)
+        while True:  # anything still queued (put as the worker died) is answered, not left for the next worker
+            try:
+                jobs = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._fail(jobs or [], EngineUnavailable("the engine stopped"))
+
+    async def close(self) -> None:
+        await super().close()
         self.lm = None
 
 

@@ -50,6 +50,19 @@ class ServeConfig:
             set and it cannot be loaded, every generation request gets 503 (fail closed).
         moderation_threshold: a moderation label counts at this probability or above.
         shutdown_grace_s: on SIGTERM, in-flight requests get this long to finish.
+        on_engine_death: what the server does when its engine dies (vLLM's engine-core process killed, out of
+            memory or a driver fault; the transformers worker thread ending). Either way the requests in flight
+            get 503 `engine_unavailable` with `Retry-After`. `restart` (the default): rebuild the engine in this
+            process, /health 503 `restarting (n/N): <cause>` meanwhile, at most `engine_restart_attempts` times
+            in a row; once they are spent, exit non-zero like `exit`. `exit`: stop at once (as on SIGTERM) and
+            exit with status `ENGINE_DEAD_EXIT_CODE` (75), for a supervisor (systemd `Restart=on-failure`, a
+            container restart policy) to start a fresh process, as `vllm serve` does. Restart is the default
+            because `expander serve` (`make serve`) usually runs with no supervisor, where exiting would leave
+            nothing serving; exiting after the attempts still lets a supervisor, if there is one, see a crash loop.
+        engine_restart_attempts: restarts in a row before giving up (`restart` policy); a restarted engine that
+            then serves for `expander.serve.supervisor.STABLE_S` (5 minutes) resets the count.
+        engine_restart_backoff_s: seconds before restart attempt n is `engine_restart_backoff_s * 2**(n-1)`
+            (the dead engine's memory is released meanwhile).
         dtype: weights dtype of either backend; default `expander.devices.default_dtype` (bf16 on CUDA, fp32 on CPU).
         max_model_len, enforce_eager, max_num_seqs, max_lora_rank, gpu_memory_utilization: vLLM settings.
         engine_args: any other vLLM engine argument, name -> value (`--engine_args.tensor_parallel_size 2`,
@@ -58,6 +71,11 @@ class ServeConfig:
             as YAML (`2` is a number, `true` a bool, `{...}` a mapping). vLLM backend only.
         batch_size: transformers backend: the most samples in one `generate` call.
         check_constraints: attach the constraints report to every expansion.
+        target_tokenizers: target image model -> tokenizer reference replacing that target's default (a local
+            tokenizer or diffusers model directory, a hub id, `clip`, or a built-in model name), for where the hub is
+            out of reach, e.g. `{krea2: /models/Krea-2-Turbo}`. An unknown target name fails at start.
+        response_cache_size: seeded `/v1/expand` responses kept in memory (LRU); an identical seeded request is
+            answered from it (`cached: true`). 0 = off.
         candidates: verified expansion: samples drawn per requested expansion, the best that keeps the prompt's
             hard constraints and adds no subject is returned (`expander.expand.select_candidates`); 1 = off. A
             request's `candidates` overrides it.
@@ -85,6 +103,9 @@ class ServeConfig:
     moderation_model: str | None = None
     moderation_threshold: float = 0.5
     shutdown_grace_s: float = 30.0
+    on_engine_death: Literal["restart", "exit"] = "restart"
+    engine_restart_attempts: int = 3
+    engine_restart_backoff_s: float = 2.0
     dtype: str | None = None
     max_model_len: int = 2048
     enforce_eager: bool | None = None
@@ -94,6 +115,8 @@ class ServeConfig:
     engine_args: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 32
     check_constraints: bool = True
+    target_tokenizers: dict[str, str] = field(default_factory=dict)
+    response_cache_size: int = 1024
     candidates: int = 1
     languages: list[str] | None = None
     enable_thinking: bool = False
@@ -108,6 +131,12 @@ class ServeConfig:
             raise ConfigError(f"max_concurrent_requests must be >= 1, got {self.max_concurrent_requests}")
         if self.request_timeout_s <= 0:
             raise ConfigError(f"request_timeout_s must be > 0, got {self.request_timeout_s}")
+        if self.engine_restart_attempts < 1:
+            raise ConfigError(f"engine_restart_attempts must be >= 1, got {self.engine_restart_attempts}")
+        if self.engine_restart_backoff_s < 0:
+            raise ConfigError(f"engine_restart_backoff_s must be >= 0, got {self.engine_restart_backoff_s}")
+        if self.response_cache_size < 0:
+            raise ConfigError(f"response_cache_size must be >= 0, got {self.response_cache_size}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 1 <= self.candidates <= 8:

@@ -19,7 +19,10 @@ Per request (`expand`):
 6. keep_terms the model left out are appended verbatim (`expander.expand.repair_keep_terms`, as in
    `expander expand`; reported in `keep_terms_repaired`);
 7. the constraints report (`expander.constraints.check`, with the subjects an expansion adds) and the safety
-   verdict per expansion.
+   verdict per expansion (`expander.serve.expansion_outputs`);
+8. with a `target`, each expansion shaped for that image model (`expander.serve.shaping`; an unknown target
+   or a bad width/height is refused with 400 before step 2). A seeded request identical to one answered before
+   is served from `expander.serve.response_cache` before step 2.
 
 Two guards of the expansion contract run around step 4 (`expander.expand` documents both): a prompt in a
 language the model does not declare comes back unchanged (`finish_reason: language_unsupported`, or 422 with
@@ -43,7 +46,7 @@ import uuid
 from dataclasses import dataclass
 
 from expander.engine import SEED_HEADROOM, Generation, SampleRequest, candidate_seed, draw_seed
-from expander.expand import REPETITION_PENALTY, CandidateChoice, plan_expansion, repair_keep_terms, select_candidates
+from expander.expand import REPETITION_PENALTY, CandidateChoice, plan_expansion, select_candidates
 from expander.language import detect_language
 from expander.models import model_languages, resolve_model
 from expander.prompts import PromptError, validate_prompt
@@ -56,15 +59,18 @@ from expander.protocol import (
     ExpandResponse,
     ModelList,
 )
-from expander.safety import added_categories, classify_text
 from expander.serve.backends import AsyncGenerationBackend, EngineUnavailable, create_backend
 from expander.serve.config import ServeConfig
 from expander.serve.errors import ServiceError
+from expander.serve.expansion_outputs import expansion_outputs
 from expander.serve.metrics import PhaseClock, ServeMetrics
 from expander.serve.models import ServedModels
 from expander.serve.moderation import ServeModeration
 from expander.serve.request_checks import ConstraintsReporter, language_decision
+from expander.serve.response_cache import ResponseCache
 from expander.serve.sample_batch import SampleBatch, draw_samples
+from expander.serve.shaping import TargetShaper
+from expander.serve.supervisor import EngineSupervisor
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +114,9 @@ class ExpanderService:
         self.in_flight = 0
         self.created = int(time.time())
         self.constraints_report = ConstraintsReporter(config.check_constraints)
+        self.supervisor = EngineSupervisor(config, self.metrics)  # engine state; restarts a dead engine, or exits
+        self.shaper = TargetShaper.from_config(config, self.metrics)
+        self.response_cache = ResponseCache.from_config(config, self.metrics)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -122,7 +131,9 @@ class ExpanderService:
             self.backend = create_backend(
                 cfg.backend, model_path, adapters, enable_thinking=cfg.enable_thinking, **cfg.backend_options()
             )
+        began = time.monotonic()
         await self.backend.start()
+        start_s = time.monotonic() - began
         # First use of the constraints checker loads word lists and embeddings (seconds): do it now, not in a
         # user's request.
         await asyncio.to_thread(self.constraints_report, "a red fox", "a red fox")
@@ -131,22 +142,19 @@ class ExpanderService:
         # word lists) while requests wait; vLLM's own server does the same after its start-up.
         gc.collect()
         gc.freeze()
-        self.metrics.engine_up.set(1)
+        self.supervisor.watch(self.backend, start_s)
 
     async def close(self) -> None:
-        self.metrics.engine_up.set(0)
+        await self.supervisor.close()
         if self.backend is not None:
             await self.backend.close()
         gc.unfreeze()  # an in-process app (tests, embedding) lets its objects be collected again
 
     def health(self) -> tuple[bool, str, str | None]:
-        """(serving?, status word, detail)."""
-        if self.backend is None:
-            return False, "starting", "loading the model"
-        ok, why = self.backend.health()
+        """(serving?, status word, detail): the engine's (`EngineSupervisor.health`), then the moderator's."""
+        ok, status, detail = self.supervisor.health(self.backend)
         if not ok:
-            status = "starting" if why == "starting" else "stopping" if why == "stopping" else "down"
-            return False, status, why
+            return ok, status, detail
         if self.moderation.error:
             return False, "down", self.moderation.error
         return True, "ok", None
@@ -187,16 +195,14 @@ class ExpanderService:
         self.moderation.require_available()
         ok, _, detail = self.health()
         if not ok:
-            raise ServiceError(
-                503, f"the engine is not serving ({detail})", "service_unavailable", code="engine_unavailable"
-            )
+            raise self.supervisor.unavailable(f"the engine is not serving ({detail})")  # 503 with Retry-After
 
     async def _sample(self, samples: list[SampleRequest]) -> list[Generation]:
         """Draw on the engine (through the request's `SampleBatch`, if it is part of a batch) and count tokens."""
         try:
             gens = await draw_samples(self.backend, samples)
-        except EngineUnavailable as exc:
-            raise ServiceError(503, str(exc), "service_unavailable", code="engine_unavailable") from None
+        except EngineUnavailable as exc:  # e.g. the engine died under this request: retryable (503)
+            raise self.supervisor.unavailable(str(exc)) from None
         self.metrics.tokens.labels("prompt").inc(sum(g.prompt_tokens for g in gens))
         self.metrics.tokens.labels("completion").inc(sum(g.completion_tokens for g in gens))
         return gens
@@ -329,6 +335,10 @@ class ExpanderService:
         clock = PhaseClock()
         adapter = self.models.resolve(req.model)
         name = req.model or self.models.default_model
+        self.shaper.check(req)
+        cache_key = self.response_cache.key(req, name, self.models.revisions.get(name, ""))
+        if (cached := self.response_cache.get(cache_key, clock.start)) is not None:
+            return cached  # an identical seeded request was answered: same text, no engine call
         self._require_serving()
         prompt = req.prompt
         await self.moderation.check_input(prompt)
@@ -362,31 +372,17 @@ class ExpanderService:
             seeds = [d.choice.generation.seed if d.regenerated else seed + i for i, d in enumerate(drawn)]
             finish, attempts = None, k
         t_gen = clock.last
-        expansions = []
-        for d, seed in zip(drawn, seeds):
-            text, missing = repair_keep_terms(prompt if d is None else d.text, req.keep_terms)
-            # A verified choice carries the report of this very text (`select_candidates`); else it is made here.
-            report = d.choice.report if d is not None and self.config.check_constraints else None
-            if report is None:
-                report = await asyncio.to_thread(self.constraints_report, prompt, text)
-            verdict = classify_text(text)
-            expansions.append(
-                {
-                    "text": text,
-                    "seed": seed,
-                    "finish_reason": finish or d.choice.generation.finish_reason,
-                    "attempts": attempts,
-                    "verified": None if d is None else d.choice.verified,
-                    "keep_terms_repaired": missing,
-                    "constraints": report,
-                    "safety": {
-                        "blocked": verdict.blocked,
-                        "categories": verdict.categories,
-                        "added_categories": added_categories(prompt, text),
-                        "regenerated": d is not None and d.regenerated,
-                    },
-                }
-            )
+        expansions = await expansion_outputs(
+            prompt,
+            drawn,
+            seeds,
+            finish=finish,
+            attempts=attempts,
+            keep_terms=req.keep_terms,
+            constraints_report=self.constraints_report,
+            check_constraints=self.config.check_constraints,
+        )
+        await self.shaper.attach(req, expansions)
         prompt_tokens = sum(d.choice.generation.prompt_tokens for d in drawn if d is not None)
         completion_tokens = spent
         t_end = clock.lap("report")
@@ -412,6 +408,7 @@ class ExpanderService:
         )
         clock.lap("response")
         self.metrics.observe_phases("/v1/expand", clock)
+        self.response_cache.put(cache_key, response)
         return response
 
     async def chat(self, req: ChatCompletionRequest) -> ChatCompletionResponse:

@@ -17,6 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_START_TIMEOUT_S = 420  # ~60 s alone; the 2-core machine is shared, so leave room
+SERVE = "import sys; from expander.cli import main; sys.exit(main())"  # `expander serve ...` as `python -c`
 
 
 def free_port() -> int:
@@ -53,17 +54,23 @@ class ServerProcess:
 
 
 def start_server(
-    log_dir: Path, args: list[str], env: dict[str, str] | None = None, timeout: float = 180, expect_healthy: bool = True
+    log_dir: Path,
+    args: list[str],
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+    expect_healthy: bool = True,
+    code: str = SERVE,
 ) -> ServerProcess:
     """Start `expander serve ARGS --port <free>` and wait until /health says 200 (or, with
-    `expect_healthy=False`, until /health answers at all)."""
+    `expect_healthy=False`, until /health answers at all). `code`: the `python -c` program that runs the CLI
+    (a fault test prepends its fault injector)."""
     port = free_port()
     log_path = log_dir / f"serve-{port}.log"
     full_env = {**os.environ, **(env or {})}
     cmd = [
         sys.executable,
         "-c",
-        "import sys; from expander.cli import main; sys.exit(main())",
+        code,
         "serve",
         *args,
         "--port",
