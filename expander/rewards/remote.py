@@ -9,12 +9,19 @@ columns). TRL gathers them all at once on its event loop; they share ONE request
 it, the others await it). Each function returns its column and replays the `log_metric`/`log_extra` calls its
 in-process twin made on the replica.
 
-Failures: each attempt has `timeout_s`; connection errors, timeouts and 5xx (a killed replica) are retried
-`retries` times with exponential backoff (`backoff_s * 2**k`, +-20 %). Requests are idempotent (seeds are
-deterministic), so a retry on another replica gives the same numbers. After the last attempt every reward of
-the call's rows is `None` (TRL: NaN, the row is unscorable and gets advantage 0), counted in
-`remote/failed_rows` and logged: a step never crashes and never scores 0 because the service did not answer.
-A 4xx (config mismatch, bad request) is a bug, not an outage: it raises.
+Failures: each attempt has `timeout_s`; connection errors, timeouts, 5xx and (after the start-up check) 404 are
+retried `retries` times with exponential backoff (`backoff_s * 2**k`, each wait at most `MAX_BACKOFF_S`, +-20 %):
+the defaults (1 s, 3 retries) wait 7 s in all for the service to come back, `retries: 8` 3 minutes.
+Requests are idempotent (seeds are deterministic), so a retry gives the numbers the first attempt would have:
+- a replica killed mid-request (the Serve proxy answers 5xx): the retry goes to a surviving replica, or waits in
+  Serve's queue for the replica Serve restarts; the step completes with the same rewards as an undisturbed one;
+- the whole service restarted (connection refused, then 404 while its replicas load their models): the retries
+  wait for it, within the budget;
+- still no answer after the last attempt: `RemoteRewardsError` naming the service, the step and the last error.
+  The run stops; its last checkpoint is intact and the same command resumes from it. A reward is never
+  scored 0, nor left `None` (which would train the step on fewer rows than an undisturbed run), because the
+  service did not answer.
+A 4xx (config mismatch, bad request) is a bug, not an outage: it raises at once.
 
 Images: `.cache` is a `RemoteImages` (None when the rewards render nothing) that stands in for the suite's render
 cache in the trainer. On the steps its `wanted(step)` names (the trainer's image table and grid steps), the
@@ -46,10 +53,22 @@ __all__ = ["RemoteImages", "RemoteRewards", "RemoteRewardsError", "post_with_ret
 
 logger = logging.getLogger(__name__)
 RETRY_STATUS = (500, 502, 503, 504)
+# Serve's proxy answers 404 for the app's routes while the app is (re)deploying: its replicas load their models.
+# The trainer checked the URL at start, so a 404 later is a service coming back, not a wrong address.
+OUTAGE_STATUS = (*RETRY_STATUS, 404)
+MAX_BACKOFF_S = 60.0
+"""The longest single wait between attempts: a service back after a long outage is used within a minute."""
+
+
+def backoff_wait(backoff_s: float, attempt: int) -> float:
+    """Seconds to wait before attempt `attempt` (1 = the first retry): `backoff_s * 2**(attempt-1)`, at most
+    `MAX_BACKOFF_S`. With `retries` r the waits add up to `sum(backoff_wait(backoff_s, k) for k in 1..r)`."""
+    return min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
 
 
 class RemoteRewardsError(ExpanderError, RuntimeError):
-    """The reward service is unreachable at start-up, or serves a different rewards config."""
+    """The reward service is unreachable (at start-up, or after a step's last retry), refuses a request, or
+    serves a different rewards config."""
 
 
 class RemoteImages:
@@ -119,7 +138,7 @@ class RemoteRewards:
         self.cfg, self.url = cfg, rs.url.rstrip("/")
         self.names, self.weights = reward_layout(cfg, num_generations)
         self.digest = config_digest(cfg)
-        self.counts: Counter[str] = Counter()  # requests, retries, failed_requests, failed_rows
+        self.counts: Counter[str] = Counter()  # requests, retries, failed_requests
         self._pending: dict[tuple, tuple[asyncio.Task, set[str]]] = {}
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
@@ -131,11 +150,29 @@ class RemoteRewards:
             self.check()
 
     def check(self) -> dict[str, Any]:
-        """The service's `/v1/info`, checked against this config; returns it."""
-        try:
-            info = httpx.get(f"{self.url}/v1/info", timeout=self.cfg.reward_server.timeout_s).raise_for_status().json()
-        except httpx.HTTPError as exc:
-            raise RemoteRewardsError(f"reward service {self.url} is not reachable: {exc}") from None
+        """The service's `/v1/info`, checked against this config; returns it. An outage (connection refused,
+        timeout, 5xx: a service still starting) is retried like a scoring request."""
+        rs, error = self.cfg.reward_server, None
+        for attempt in range(rs.retries + 1):
+            if attempt:
+                time.sleep(backoff_wait(rs.backoff_s, attempt))
+            try:
+                reply = httpx.get(f"{self.url}/v1/info", timeout=rs.timeout_s)
+            except httpx.TransportError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                continue
+            if reply.status_code in OUTAGE_STATUS:
+                error = f"HTTP {reply.status_code}: {reply.text[:200]}"
+                continue
+            try:
+                info = reply.raise_for_status().json()
+            except (httpx.HTTPError, ValueError) as exc:
+                raise RemoteRewardsError(f"reward service {self.url} is not reachable: {exc}") from None
+            break
+        else:
+            raise RemoteRewardsError(
+                f"reward service {self.url} is not reachable after {rs.retries + 1} attempts: {error}"
+            )
         if info.get("config_digest") != self.digest:
             raise RemoteRewardsError(
                 f"reward service {self.url} serves another rewards config (digest "
@@ -153,10 +190,6 @@ class RemoteRewards:
         async def reward(prompts, completions, **kwargs):
             rows = _Rows(prompts, completions, kwargs)
             response = await self._response(name, rows)
-            if response is None:
-                if rows.log_metric is not None:
-                    rows.log_metric(f"rewards_none/{name}", float(len(rows)))
-                return [None] * len(rows)
             for key, value in response.metrics.get(name, []):
                 if rows.log_metric is not None:
                     rows.log_metric(key, value)
@@ -168,7 +201,7 @@ class RemoteRewards:
         reward.__name__ = reward.__qualname__ = name
         return reward
 
-    async def _response(self, name: str, rows: _Rows) -> ScoreResponse | None:
+    async def _response(self, name: str, rows: _Rows) -> ScoreResponse:
         """The one shared request of this call (created by the first function, dropped after the last)."""
         digest = hashlib.sha256("\x1f".join(rows.shorts + ["\x1e"] + rows.raw).encode()).hexdigest()
         key = (rows.step, digest)
@@ -184,8 +217,7 @@ class RemoteRewards:
             latency, retries = task.stats  # type: ignore[attr-defined]
             rows.log_metric("remote/latency_s", latency)
             rows.log_metric("remote/retries", float(retries))
-            rows.log_metric("remote/failed_rows", 0.0 if response is not None else float(len(rows)))
-            for key in ("queue", "render") if response is not None else ():  # replica-side seconds
+            for key in ("queue", "render"):  # replica-side seconds
                 rows.log_metric(f"remote/{key}_s", response.seconds.get(key, 0.0))
         return response
 
@@ -196,7 +228,7 @@ class RemoteRewards:
             self._client_loop = loop
         return self._client
 
-    async def _post(self, rows: _Rows) -> ScoreResponse | None:
+    async def _post(self, rows: _Rows) -> ScoreResponse:
         rs = self.cfg.reward_server
         want_images = self.cache is not None and bool(self.cache.wanted(rows.step))
         request = ScoreRequest(
@@ -209,7 +241,9 @@ class RemoteRewards:
         ).model_dump()
         start = time.perf_counter()
         self.counts["requests"] += 1
-        reply, retries, error = await post_with_retries(self._http(), f"{self.url}/v1/score", request, rs)
+        reply, retries, error = await post_with_retries(
+            self._http(), f"{self.url}/v1/score", request, rs, retry_status=OUTAGE_STATUS
+        )
         self.counts["retries"] += retries
         asyncio.current_task().stats = (time.perf_counter() - start, retries)  # type: ignore[attr-defined]
         if reply is not None:
@@ -220,20 +254,20 @@ class RemoteRewards:
                     self.cache.put(rows.step, rows.shorts, rows.texts, response.images)
             return response
         self.counts["failed_requests"] += 1
-        self.counts["failed_rows"] += len(rows)
-        logger.warning(
-            "reward service %s: %d rows unscored (None) after %d attempts in %.1f s: %s",
-            self.url,
-            len(rows),
-            rs.retries + 1,
-            time.perf_counter() - start,
-            error,
+        raise RemoteRewardsError(
+            f"reward service {self.url} did not answer step {rows.step} ({len(rows)} rows) in {rs.retries + 1} "
+            f"attempts over {time.perf_counter() - start:.0f} s (last: {error}); the run stops rather than train on "
+            "unscored rows: resume from the last checkpoint once the service is back (reward_server.retries and "
+            "backoff_s set how long a step waits for it)"
         )
-        return None
 
 
 async def post_with_retries(
-    client: httpx.AsyncClient, url: str, payload: dict[str, Any], policy: Any
+    client: httpx.AsyncClient,
+    url: str,
+    payload: dict[str, Any],
+    policy: Any,
+    retry_status: tuple[int, ...] = RETRY_STATUS,
 ) -> tuple[dict[str, Any] | None, int, str | None]:
     """POST `payload` to the reward service, retrying outages (transport errors, timeouts, 5xx).
 
@@ -242,7 +276,8 @@ async def post_with_retries(
         url: the route.
         payload: the JSON body (requests are idempotent: seeds are deterministic).
         policy: anything with `retries` and `backoff_s` (a `reward_server` config section); attempt k waits
-            `backoff_s * 2**(k-1)` (+-20 %).
+            `backoff_wait(backoff_s, k)` (+-20 %).
+        retry_status: the statuses that mean an outage (GRPO adds 404: the app redeploying after a restart).
 
     Returns:
         (the 200 reply's JSON, or None after the last attempt failed; retries made; the last error or None).
@@ -253,13 +288,13 @@ async def post_with_retries(
     error = None
     for attempt in range(policy.retries + 1):
         if attempt:
-            await asyncio.sleep(policy.backoff_s * 2 ** (attempt - 1) * random.uniform(0.8, 1.2))
+            await asyncio.sleep(backoff_wait(policy.backoff_s, attempt) * random.uniform(0.8, 1.2))
         try:
             reply = await client.post(url, json=payload)
         except httpx.TransportError as exc:  # connect errors and timeouts
             error = f"{type(exc).__name__}: {exc}"
             continue
-        if reply.status_code in RETRY_STATUS:
+        if reply.status_code in retry_status:
             error = f"HTTP {reply.status_code}: {reply.text[:300]}"
             continue
         if reply.status_code != 200:

@@ -156,6 +156,7 @@ class RewardDeployment:
         self.replica = f"{socket.gethostname()}:{os.getpid()}"
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward-suite")
         self.busy_since: float | None = None
+        self.in_flight = 0  # /v1/score requests received and not yet answered (batch wait included)
         # Every counter from the start: /v1/info of a replica the router has not sent work to yet reads 0s.
         self.counts: dict[str, int] = dict.fromkeys(
             ("jobs", "batches", "render_passes", "image_jobs", "image_renders"), 0
@@ -195,7 +196,11 @@ class RewardDeployment:
             )
         if len(request.shorts) != len(request.completions):
             raise HTTPException(422, f"{len(request.shorts)} shorts but {len(request.completions)} completions")
-        return await self._score_jobs((request, time.perf_counter()))
+        self.in_flight += 1
+        try:
+            return await self._score_jobs((request, time.perf_counter()))
+        finally:
+            self.in_flight -= 1
 
     @api.post("/v1/score_images")
     async def score_images(self, request: ImageScoreRequest) -> dict[str, Any]:
@@ -226,6 +231,8 @@ class RewardDeployment:
             "render_runtime": self.suite.renderer.settings() if hasattr(self.suite.renderer, "settings") else None,
             "replica": self.replica,
             "pid": os.getpid(),
+            "busy": self.busy_since is not None,  # a batch is rendering or scoring now
+            "in_flight": self.in_flight,  # scoring requests waiting for their batch or in it
             "renders": cache.render_count if cache else 0,
             **self.counts,
             "errors": dict(self.suite.errors),

@@ -27,9 +27,10 @@ from pathlib import Path
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from expander.errors import ExpanderError
-from expander.files import atomic_write_json, atomic_write_text
+from expander.files import atomic_write_json, atomic_write_text, require_writable_dir, writing
 from expander.models import chat_template_kwargs
 from expander.prompts import build_messages
+from expander.train.checkpoints import CompleteCheckpoints, last_complete_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -167,15 +168,17 @@ def build_model(model_args: SFTModelConfig, training_args: SFTConfig):
 
 
 def find_resume_checkpoint(training_args: SFTConfig) -> str | None:
-    """The checkpoint to resume from: `resume_from_checkpoint` if set, else the last one in `output_dir`."""
-    from transformers.trainer_utils import get_last_checkpoint
-
+    """The checkpoint to resume from: `resume_from_checkpoint` if set, else the last complete one in
+    `output_dir` (`expander.train.checkpoints`: one whose save failed or was killed is removed, not resumed)."""
     if training_args.resume_from_checkpoint:
         if not Path(training_args.resume_from_checkpoint).is_dir():
             raise SFTSetupError(f"resume_from_checkpoint {training_args.resume_from_checkpoint} does not exist")
         return training_args.resume_from_checkpoint
-    out = Path(training_args.output_dir)
-    return get_last_checkpoint(str(out)) if out.is_dir() else None
+    return last_complete_checkpoint(training_args.output_dir)
+
+
+class _SFTTrainer(CompleteCheckpoints, SFTTrainer):
+    """TRL's `SFTTrainer` whose checkpoints are whole or absent (a full disk never leaves half of one)."""
 
 
 def main(
@@ -192,7 +195,7 @@ def main(
     Writes to `training_args.output_dir`: `checkpoint-*`, `final/` (adapter or model + tokenizer),
     `README.md` (model card), `sft_metrics.json` (eval losses before/after, steps, wall time).
     """
-    out = Path(training_args.output_dir)
+    out = require_writable_dir(training_args.output_dir, "output_dir")  # a read-only or full disk fails now
     train, evaluation = load_examples(script_args)
     model, tokenizer, peft_config = build_model(model_args, training_args)
     # Thinking off (by default) in training as in serving, for templates that have the switch.
@@ -205,7 +208,7 @@ def main(
         # evaluate() would return no eval_loss.
         training_args.label_names = ["labels"]
     checkpoint = find_resume_checkpoint(training_args)
-    trainer = SFTTrainer(
+    trainer = _SFTTrainer(
         model=model,
         args=training_args,
         train_dataset=train,
@@ -265,8 +268,9 @@ def _save_atomic(trainer: SFTTrainer, tokenizer, final: Path) -> None:
     tmp = final.with_name(f".{final.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    trainer.save_model(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
+    with writing(final, "the final model", partial=tmp):  # a full disk: the old final/ stays, no tmp is left
+        trainer.save_model(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
     old = final.with_name(f".{final.name}.old")
     if final.exists():
         if old.exists():

@@ -1,7 +1,10 @@
 """The reward suite as a Ray Serve service on the tiny stack: 2 CPU replicas, one Ray instance for the module.
 
-Same numbers as the in-process suite, one render per completion across replicas, batching across callers,
-a killed replica never hangs nor crashes a step, GRPO trains through it. Random tiny weights: plumbing only.
+Same numbers as the in-process suite, one render per completion across replicas, batching across callers. Faults
+for real: a replica killed mid-request (SIGKILL of its process, Serve restarts it) and the whole service restarted
+between steps are retried and score as an undisturbed call; a service that never answers stops the step with a
+clear error. GRPO trains through a replica kill with the rewards of an undisturbed run. Random tiny weights:
+plumbing only.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import math
 import os
 import signal
 import socket
+import threading
 import time
 import uuid
 
@@ -43,7 +47,7 @@ SERVER_KEYS = [
     "--reward_server.timeout_s",
     "30",
     "--reward_server.retries",
-    "2",
+    "4",  # 0.5 + 1 + 2 + 4 s of waits: room for the router to drop a killed replica
     "--reward_server.backoff_s",
     "0.5",
 ]
@@ -74,11 +78,81 @@ def service():
         ray.shutdown()
 
 
-def _client(url: str):
+@pytest.fixture(scope="module")
+def local_suite() -> RewardSuite:
+    """The in-process suite: the reference an undisturbed service call must equal."""
+    return RewardSuite(load_rewards_config(TINY))
+
+
+@pytest.fixture(scope="module")
+def undisturbed(local_suite):
+    """`undisturbed(tag, step)`: the in-process scores of `_groups(tag)` at `step`, computed once per module."""
+    memo: dict[tuple[str, int], list[dict]] = {}
+
+    def scores(tag: str, step: int) -> list[dict]:
+        if (tag, step) not in memo:
+            memo[tag, step] = _local_scores(local_suite, _groups(tag), step)
+        return memo[tag, step]
+
+    return scores
+
+
+def _client(url: str, *keys: str):
     from expander.rewards.remote import RemoteRewards
 
-    cfg = load_rewards_config(TINY, [*SERVER_KEYS, "--reward_server.url", url])
+    cfg = load_rewards_config(TINY, [*SERVER_KEYS, "--reward_server.url", url, *keys])
     return RemoteRewards(cfg)
+
+
+def _local_scores(suite: RewardSuite, groups: list[tuple[list[str], list[str]]], step: int) -> list[dict]:
+    """Per group {name: values} from the in-process suite, each group one call (one request never splits its
+    rows), on the replicas' one torch thread (normalisation amplifies thread-order rounding)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return [{f.__name__: f(s, c, **Logs().kwargs(step)) for f in suite.funcs} for s, c in groups]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _assert_same_scores(got: list[dict], want: list[dict], names: list[str]) -> None:
+    for g, w in zip(got, want, strict=True):
+        for name in names:
+            assert g[name] == pytest.approx(w[name], abs=1e-5), name
+            assert all(v is not None and math.isfinite(v) for v in g[name]), name
+
+
+KILLED: list[int] = []  # replica processes the fault tests killed (Serve must replace each)
+
+
+def _kill_a_busy_replica(handle, stop: threading.Event, timeout_s: float = 900.0) -> int | None:
+    """Poll the replicas' `/v1/info` until one holds a scoring request (in its batch wait or its batch), then
+    SIGKILL its process (a replica dying mid-request, as an OOM kill or a lost node does); returns its pid
+    (None: stopped before any request came)."""
+    deadline = time.monotonic() + timeout_s
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            info = handle.info.remote().result(timeout_s=30)
+        except Exception:  # noqa: BLE001 - a replica restarting: ask again
+            continue
+        if info["in_flight"]:
+            os.kill(info["pid"], signal.SIGKILL)
+            KILLED.append(info["pid"])
+            return info["pid"]
+        time.sleep(0.05)
+    return None
+
+
+def _wait_for_replacement(handle, dead: set[int], timeout_s: float = 300.0) -> None:
+    """Wait until two replicas answer again and none is a `dead` process (Serve restarted them)."""
+    pids: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    while len(pids - dead) < 2 and time.monotonic() < deadline:
+        try:
+            pids.add(handle.info.remote().result(timeout_s=30)["pid"])
+        except Exception:  # noqa: BLE001 - routed to a dead one before Serve noticed: ask again
+            time.sleep(0.2)
+    assert len(pids - dead) == 2, f"Serve did not replace replicas {dead} in {timeout_s} s (seen {pids})"
 
 
 def _replica_infos(handle, want: int = 2) -> dict[int, dict]:
@@ -104,6 +178,9 @@ def _call_groups(remote, groups: list[tuple[list[str], list[str]]], step: int) -
         return await asyncio.gather(*(caller(s, c, log) for (s, c), log in zip(groups, logs)))
 
     return asyncio.run(main()), logs
+
+
+KILL_TAG = " and a second variant"  # completions the fault tests score (new to the replicas: they must render)
 
 
 def _groups(tag: str = "") -> list[tuple[list[str], list[str]]]:
@@ -163,25 +240,32 @@ def _mock_client(replies: list[int], calls: list[dict]):
     return RemoteRewards(cfg, check=False, transport=httpx.MockTransport(handle))
 
 
-def test_client_shares_one_request_among_the_reward_functions_and_retries_5xx():
+def test_client_shares_one_request_among_the_reward_functions_and_retries_outages():
     calls: list[dict] = []
-    remote = _mock_client([503, 200], calls)
+    # A killed replica (503), then Serve's 404 while the restarted app loads its models, then the answer.
+    remote = _mock_client([503, 404, 200], calls)
     [result], [log] = _call_groups(remote, _groups()[:1], step=3)
-    assert len(calls) == 2 and calls[0] == calls[1]  # 6 functions, one request, retried once
+    assert len(calls) == 3 and calls[0] == calls[2]  # 6 functions, one request, retried twice
     assert calls[0]["step"] == 3 and calls[0]["shorts"] == [SHORTS[0]] * 4
     assert all(values == [0.5] * 4 for values in result.values())
-    assert log.metrics["gates/gated_fraction"] == [0.0] and log.metrics["remote/retries"] == [1.0]
-    assert remote.counts["retries"] == 1 and remote.counts["failed_rows"] == 0
+    assert log.metrics["gates/gated_fraction"] == [0.0] and log.metrics["remote/retries"] == [2.0]
+    assert remote.counts["retries"] == 2 and remote.counts["failed_requests"] == 0
 
 
-def test_client_gives_counted_none_rows_when_the_service_never_answers():
+def test_client_stops_the_step_with_a_clear_error_when_the_service_never_answers():
+    from expander.rewards.remote import RemoteRewardsError
+
     calls: list[dict] = []
     remote = _mock_client([500], calls)
-    [result], [log] = _call_groups(remote, _groups()[:1], step=3)
-    assert len(calls) == 3  # the first attempt + 2 retries, then give up: no crash, no 0
-    assert all(values == [None] * 4 for values in result.values())
-    assert remote.counts["failed_rows"] == 4 and log.metrics["remote/failed_rows"] == [4.0]
-    assert log.metrics["rewards_none/aesthetic"] == [4.0]
+    with pytest.raises(RemoteRewardsError) as info:
+        _call_groups(remote, _groups()[:1], step=3)
+    # The first attempt + 2 retries, then a one-line error: never a 0, never a step trained on unscored rows.
+    assert len(calls) == 3 and remote.counts["failed_requests"] == 1
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(
+        "reward service http://service/rewards did not answer step 3 (4 rows) in 3 attempts"
+    )
+    assert "(last: HTTP 500: replica died)" in message and "resume from the last checkpoint" in message
 
 
 def test_client_asks_for_renders_only_on_the_steps_the_trainer_reads_them():
@@ -204,35 +288,22 @@ def test_client_asks_for_renders_only_on_the_steps_the_trainer_reads_them():
 # ------------------------------------------------------------------------------------------ service (Ray)
 
 
-def test_two_replicas_score_like_the_in_process_suite_rendering_each_completion_once(service):
+def test_two_replicas_score_like_the_in_process_suite_rendering_each_completion_once(service, local_suite):
     url, handle, _ = service
     remote = _client(url)
     start = time.perf_counter()
     results, logs = _call_groups(remote, _groups(), step=7)
     remote_s = time.perf_counter() - start
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the replicas' count: normalisation amplifies thread-order rounding
-    try:
-        suite = RewardSuite(load_rewards_config(TINY))
-        local = []
-        for shorts, completions in _groups():  # the same slices: one request never splits its rows
-            log = Logs()
-            local.append({f.__name__: f(shorts, completions, **log.kwargs(7)) for f in suite.funcs})
-    finally:
-        torch.set_num_threads(threads)
+    suite = local_suite
 
     assert remote.names == suite.names == reward_layout(suite.cfg)[0]
     assert remote.weights == pytest.approx(suite.weights)
-    for got, want in zip(results, local):
-        for name in suite.names:
-            assert got[name] == pytest.approx(want[name], abs=1e-5), name
-            assert all(v is not None and math.isfinite(v) for v in got[name]), name
+    _assert_same_scores(results, _local_scores(suite, _groups(), 7), suite.names)
     # The replicas' log_metric/log_extra calls are replayed: the columns TRL logs in-process are there.
     assert {"rewards_none/aesthetic", "renders/total", "gates/gated_fraction", "remote/latency_s"} <= set(
         logs[0].metrics
     )
-    assert len(logs[0].extra["gate_reasons"]) == 4 and remote.counts["failed_rows"] == 0
+    assert len(logs[0].extra["gate_reasons"]) == 4 and remote.counts["failed_requests"] == 0
     assert remote.counts["requests"] == 4  # one request per caller, shared by its 6 reward functions
 
     infos = _replica_infos(handle)
@@ -329,11 +400,36 @@ def test_eval_through_the_service_scores_like_in_process_eval_and_writes_its_rep
     print(f"eval through the service: max |remote - in-process| = {diff:.2e}")
 
 
-@pytest.mark.slow
-def test_grpo_tiny_step_with_the_remote_backend_logs_the_same_reward_columns(service, tmp_path):
-    from expander.train.grpo import main, make_parser
+def test_a_replica_killed_mid_request_is_retried_and_scores_as_undisturbed(service, undisturbed):
+    url, handle, cfg = service
+    remote = _client(url)
+    groups = _groups(KILL_TAG)  # new completions: the replicas must render
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=lambda: killed.append(_kill_a_busy_replica(handle, stop)), daemon=True)
+    killer.start()
+    start = time.perf_counter()
+    try:
+        results, _ = _call_groups(remote, groups, 9)
+    finally:
+        stop.set()
+        killer.join(timeout=60)
+    elapsed = time.perf_counter() - start
+    assert killed and killed[0] is not None and remote.counts["retries"] >= 1
+    rs = cfg.reward_server
+    assert elapsed < rs.timeout_s * (rs.retries + 1) + 10  # never hangs past the client's budget
+    _assert_same_scores(results, undisturbed(KILL_TAG, 9), remote.names)
+    print(f"kill: {elapsed:.2f} s, retries {remote.counts['retries']}")
 
-    url, _, _ = service
+
+@pytest.mark.slow
+def test_grpo_step_survives_a_replica_killed_mid_step_with_the_rewards_of_an_undisturbed_run(
+    service, local_suite, tmp_path
+):
+    from expander.prompts import clean_output
+    from expander.train.grpo import main, make_parser
+    from expander.train.grpo.image_grid import to_pil
+
+    url, handle, _ = service
     out = tmp_path / "run"
     argv = [
         "--config",
@@ -354,26 +450,33 @@ def test_grpo_tiny_step_with_the_remote_backend_logs_the_same_reward_columns(ser
         url,
         *[a.replace("--", "--rewards.", 1) if a.startswith("--") else a for a in SERVER_KEYS],
     ]
-    trainer = main(*make_parser().parse_args_and_config(argv))
-    assert trainer.state.global_step == 1
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=lambda: killed.append(_kill_a_busy_replica(handle, stop)), daemon=True)
+    killer.start()  # kills the replica that scores the step's request, while it scores it
+    try:
+        trainer = main(*make_parser().parse_args_and_config(argv))
+    finally:
+        stop.set()
+        killer.join(timeout=60)
+    assert trainer.state.global_step == 1 and killed and killed[0] is not None
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     row = next(r for r in logged if "reward" in r)
     names, _ = reward_layout(load_rewards_config(TINY))
     assert {f"rewards/{n}/mean" for n in names} | {"renders/total", "gates/gated_fraction", "remote/latency_s"} <= set(
         row
     )
-    assert row["remote/failed_rows"] == 0
-    assert all(math.isfinite(row[f"rewards/{n}/mean"]) for n in names)
-    # The image table and grid: the service sent each row's render back, the pixels of an in-process render.
-    from expander.prompts import clean_output
-    from expander.train.grpo.image_grid import to_pil
-
+    assert row["remote/retries"] >= 1  # the killed replica's request was retried, not dropped
+    # The completions table: every row scored, with the in-process suite's rewards on the same rows (the
+    # completions come before the rewards, so an undisturbed run has these very rows).
     table = [json.loads(line) for line in (out / "completions" / "step_000001.jsonl").read_text().splitlines()]
-    assert table and all(r["image"] for r in table)
-    assert (out / "image_grids" / "step_000001.png").is_file()
-    local = RewardSuite(load_rewards_config(TINY)).cache.images_for(
-        [r["short_prompt"] for r in table], [clean_output(r["completion"]) for r in table], 0
-    )
+    assert len(table) == 8
+    shorts, completions = [r["short_prompt"] for r in table], [r["completion"] for r in table]
+    [want] = _local_scores(local_suite, [(shorts, completions)], 0)
+    for name in names:
+        assert [r[f"reward/{name}"] for r in table] == pytest.approx(want[name], abs=1e-5), name
+    # The image table and grid: the service sent each row's render back, the pixels of an in-process render.
+    assert all(r["image"] for r in table) and (out / "image_grids" / "step_000001.png").is_file()
+    local = local_suite.cache.images_for(shorts, [clean_output(c) for c in completions], 0)
     for r, image in zip(table, local):
         jpeg = io.BytesIO()
         to_pil(image).save(jpeg, format="JPEG", quality=90)  # as the trainer saves it
@@ -382,31 +485,34 @@ def test_grpo_tiny_step_with_the_remote_backend_logs_the_same_reward_columns(ser
         assert (ours - theirs).abs().mean() < 0.5, r["image"]
 
 
-def test_a_killed_replica_gives_retried_or_none_rows_and_the_next_request_succeeds(service):
+def test_a_service_restarted_between_steps_is_waited_for_and_scores_as_before(service, undisturbed):
+    """Last in this module: the service comes back with one replica. The step's rows are the kill test's (their
+    in-process scores are computed once); new to the restarted replica, which must render them."""
+    from ray import serve
+
+    from expander.rewards.server import deploy, start_ray
+
     url, handle, cfg = service
-    remote = _client(url)
-    victim = next(iter(_replica_infos(handle)))
-    groups = _groups(" and a second variant")  # new completions: the replicas must render
-    start = time.perf_counter()
+    if KILLED:  # first: Serve restarted the replicas the tests above killed (while those tests went on)
+        _wait_for_replacement(handle, set(KILLED))
+    remote = _client(url, "--reward_server.retries", "8")  # waits up to 2 minutes for the service
+    groups = _groups(KILL_TAG)[:2]
+    serve.shutdown()  # the whole service is gone: its HTTP port refuses connections
+    result: dict = {}
 
-    async def fire_and_kill():
-        task = asyncio.get_running_loop().run_in_executor(None, _call_groups, remote, groups, 9)
-        await asyncio.sleep(0.3)  # inside the batch wait / render of the in-flight requests
-        os.kill(victim, signal.SIGKILL)
-        return await task
+    def step() -> None:  # the next step's request meets the outage and retries
+        try:
+            result["values"] = _call_groups(remote, groups, 9)[0]
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            result["error"] = exc
 
-    results, logs = asyncio.run(fire_and_kill())
-    elapsed = time.perf_counter() - start
-    rs = cfg.reward_server
-    assert elapsed < rs.timeout_s * (rs.retries + 1) + 10  # never hangs past the client's budget
-    nones = 0
-    for result in results:
-        for name, values in result.items():
-            assert len(values) == 4
-            nones += sum(v is None for v in values)
-            assert all(v is None or math.isfinite(v) for v in values), name
-    assert nones == remote.counts["failed_rows"] * len(remote.names)  # a None is always counted
-    # The next request is served (by the survivor, or the restarted replica).
-    after, _ = _call_groups(remote, groups[:1], step=10)
-    assert all(v is not None for values in after[0].values() for v in values)
-    print(f"kill: {elapsed:.2f} s, retries {remote.counts['retries']}, failed rows {remote.counts['failed_rows']}")
+    caller = threading.Thread(target=step)
+    caller.start()
+    time.sleep(0.5)
+    start_ray(cfg)
+    port = str(cfg.reward_server.port)
+    deploy(load_rewards_config(TINY, [*SERVER_KEYS, "--reward_server.replicas", "1", "--reward_server.port", port]))
+    caller.join(timeout=300)
+    assert "error" not in result, result.get("error")
+    assert remote.counts["retries"] >= 1 and remote.counts["failed_requests"] == 0
+    _assert_same_scores(result["values"], undisturbed(KILL_TAG, 9)[:2], remote.names)

@@ -186,6 +186,9 @@ def tiny_run(tmp_path_factory):
         "tensorboard",
         "--torch_threads",
         "2",  # the recipe's 1 leaves a core idle here; the run must hand the caller's count back
+        # VQA faithfulness beside CLIP's (issue 25): its per-question breakdown must reach the completions table.
+        "--rewards.rewards",
+        "aesthetic,faithfulness,faithfulness_vqa,safety,diversity,format",
     ]
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -226,6 +229,7 @@ def test_two_steps_move_the_adapter_and_render_each_completion_once(tiny_run):
         assert {"reward/aesthetic", "reward/faithfulness", "reward/format", "reward/gate", "gate_reasons"} <= set(
             rows[0]
         )
+        _check_vqa_columns(rows)
         rows_by_step[step] = rows
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     logged = {r["step"]: r for r in metrics if "reward" in r}
@@ -251,6 +255,20 @@ def test_two_steps_move_the_adapter_and_render_each_completion_once(tiny_run):
     } <= set(logged[2])
     assert (out / "image_grids" / "step_000001.png").is_file() and (out / "image_grids" / "step_000002.png").is_file()
     assert list((out / "runs").rglob("events.out.tfevents.*"))
+
+
+def _check_vqa_columns(rows) -> None:
+    """`faithfulness_vqa` is the mean of its per-question scores, asked of the SHORT prompt's graph."""
+    from expander.rewards.prompt_questions import questions_from_prompt
+
+    for row in rows:
+        if not clean_output(row["completion"]):  # nothing rendered: no image, no VQA score
+            assert row["reward/faithfulness_vqa"] is None and row["vqa_questions"] is None
+            continue
+        items = json.loads(row["vqa_questions"])
+        assert [i["question"] for i in items] == [q.text for q in questions_from_prompt(row["short_prompt"]).questions]
+        assert row["reward/faithfulness_vqa"] == pytest.approx(sum(i["score"] for i in items) / len(items), rel=1e-4)
+        assert all(0 < i["p_answer"] < 1 and (i["valid"] or i["score"] == 0) for i in items)
 
 
 @pytest.mark.slow

@@ -17,7 +17,8 @@ from accelerate.utils import broadcast_object_list, gather_object
 from transformers import TrainerCallback
 from trl import GRPOConfig, get_peft_config
 
-from expander.files import append_jsonl, atomic_write_json, read_jsonl, write_jsonl
+from expander.files import append_jsonl, atomic_write_json, read_jsonl, require_writable_dir, write_jsonl
+from expander.train.checkpoints import last_complete_checkpoint
 from expander.train.grpo.config import (
     METRICS_FILE,
     TRACKER_FILE,
@@ -27,7 +28,7 @@ from expander.train.grpo.config import (
     rewards_override_args,
 )
 from expander.train.grpo.dataset import load_prompt_dataset
-from expander.train.grpo.trainer import ExpanderGRPOTrainer, ZeroVarianceTracker
+from expander.train.grpo.trainer import ExpanderGRPOTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -151,21 +152,14 @@ def build_rewards(script_args: GRPOScriptArguments, training_args: GRPOConfig):
 
 
 class _RunStateCallback(TrainerCallback):
-    """Appends every log entry to `metrics.jsonl` and saves the zero-variance tracker with each checkpoint."""
+    """Appends every log entry to `metrics.jsonl` (the zero-variance tracker is a checkpoint extra)."""
 
-    def __init__(self, output_dir: Path, tracker: ZeroVarianceTracker):
+    def __init__(self, output_dir: Path):
         self.path = output_dir / METRICS_FILE
-        self.tracker = tracker
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:
             append_jsonl(self.path, [{"step": state.global_step, **logs}])
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if ckpt.is_dir():
-                atomic_write_json(ckpt / TRACKER_FILE, self.tracker.state_dict())
 
 
 def _truncate_metrics(path: Path, last_step: int) -> None:
@@ -176,15 +170,13 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
 
 
 def find_resume_checkpoint(training_args: GRPOConfig) -> str | None:
-    """The checkpoint to resume from: `resume_from_checkpoint` if set, else the last one in `output_dir`."""
-    from transformers.trainer_utils import get_last_checkpoint
-
+    """The checkpoint to resume from: `resume_from_checkpoint` if set, else the last complete one in
+    `output_dir` (`expander.train.checkpoints`: one whose save failed or was killed is removed, not resumed)."""
     if training_args.resume_from_checkpoint:
         if not Path(training_args.resume_from_checkpoint).is_dir():
             raise GRPOSetupError(f"resume_from_checkpoint {training_args.resume_from_checkpoint} does not exist")
         return training_args.resume_from_checkpoint
-    out = Path(training_args.output_dir)
-    return get_last_checkpoint(str(out)) if out.is_dir() else None
+    return last_complete_checkpoint(training_args.output_dir)
 
 
 # ---------------------------------------------------------------------------------------------- several processes
@@ -288,8 +280,7 @@ def main(
 def _train(
     script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: GRPOModelConfig
 ) -> ExpanderGRPOTrainer:
-    out = Path(training_args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = require_writable_dir(training_args.output_dir, "output_dir")  # a read-only or full disk fails now
     check_shared_output_dir(out)
 
     dataset = load_prompt_dataset(script_args)
@@ -316,7 +307,8 @@ def _train(
         render_cache=suite.cache,
     )
     trainer.reward_suite = suite
-    trainer.add_callback(_RunStateCallback(out, trainer.zero_std_tracker))
+    trainer.add_callback(_RunStateCallback(out))
+    trainer.checkpoint_extras[TRACKER_FILE] = trainer.zero_std_tracker.state_dict
 
     # Process 0 decides where to resume and tells the others: every node resumes from the same step.
     [checkpoint] = broadcast_object_list(

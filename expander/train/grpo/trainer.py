@@ -27,6 +27,7 @@ from trl.trainer.utils import RepeatSampler, nanstd
 from expander.files import atomic_write_bytes, write_jsonl
 from expander.prompts import clean_output
 from expander.rewards.inputs import completion_text
+from expander.train.checkpoints import CompleteCheckpoints
 from expander.train.grpo.config import SHORT_COLUMN, GRPOScriptArguments
 from expander.train.grpo.image_grid import save_image_grid, to_pil
 
@@ -99,9 +100,9 @@ class _DroppingRepeatSampler(RepeatSampler):
         return (kept // self.batch_size) * self.batch_size * self.mini_repeat_count * self.repeat_count
 
 
-class ExpanderGRPOTrainer(GRPOTrainer):
+class ExpanderGRPOTrainer(CompleteCheckpoints, GRPOTrainer):
     """`GRPOTrainer` plus per-group variance stats, a completions table per step, image grids and a
-    per-step time split.
+    per-step time split; its checkpoints are whole or absent (`expander.train.checkpoints`).
 
     Everything is added around TRL's methods (`_generate`, `_calculate_rewards` after the rewards ran and
     before their extra columns are flushed, `training_step`), so TRL's own generation, aggregation, loss and
