@@ -14,6 +14,12 @@ description share of the raw completions and of the cleaned texts, mean words, s
 time of the batched call / prompts, on this machine's load: compare rows of one run, not across runs).
 Prompts: one a line from `--prompts` (default: 32 hand-written held-out prompts), or the `test`-split
 shorts of a synth output with `--pairs DIR`. `--json PATH` also writes every expansion.
+
+A second table (issue #26) reads the same runs over the held-out prompts plus the paraphrase triples of
+`--paraphrases` (default `benchmarks/data/paraphrase_triples.txt`: the same content in three phrasings; `none`
+skips them): the negation and style subsets (prompts with a `negation` constraint, emptiness words included, or a
+`style` constraint: the share whose constraints of that kind all hold), the pass rate (`check(...).ok`) on each
+phrasing of the triples and the share of triples whose three phrasings all pass.
 """
 
 from __future__ import annotations
@@ -34,6 +40,47 @@ KEYS = (
     "mean_words",
     "seconds_per_expansion",
 )
+
+
+def load_triples(path: str | None, limit: int | None = None) -> list[tuple[str, str, str]]:
+    """The paraphrase triples of a file (`a | b | c` a line, `#` comments); none for `none` or no path."""
+    if not path or path == "none":
+        return []
+    triples = []
+    for line in Path(path).read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            parts = tuple(p.strip() for p in line.split("|"))
+            if len(parts) != 3 or not all(parts):
+                raise SystemExit(f"{path}: not three phrasings separated by '|': {line!r}")
+            triples.append(parts)
+    return triples[:limit]
+
+
+def robustness(texts: dict[str, str], triples: list[tuple[str, str, str]], check=None) -> dict:
+    """Negation and style subsets over every prompt of `texts` (prompt -> expansion), and paraphrase robustness.
+
+    Returns:
+        `negation_kept` / `style_kept`: the share of prompts with a constraint of that kind whose constraints of
+        that kind all hold (`negation_n` / `style_n` prompts); `paraphrase_pass_1..3`: the share of triples whose
+        phrasing 1, 2 or 3 passes (`ok`); `paraphrase_all_pass`: the share whose three phrasings all pass.
+    """
+    if check is None:
+        from expander.constraints import check
+    reports = {p: check(p, t) for p, t in texts.items()}
+    out: dict[str, float | int | None] = {}
+    for kind in ("negation", "style"):
+        kept = [
+            not any(v.constraint.kind == kind for v in r.violated)
+            for r in reports.values()
+            if any(c.kind == kind for c in r.satisfied + [v.constraint for v in r.violated])
+        ]
+        out[f"{kind}_kept"] = sum(kept) / len(kept) if kept else None
+        out[f"{kind}_n"] = len(kept)
+    for i in range(3):
+        out[f"paraphrase_pass_{i + 1}"] = sum(reports[t[i]].ok for t in triples) / len(triples) if triples else None
+    out["paraphrase_all_pass"] = sum(all(reports[p].ok for p in t) for t in triples) / len(triples) if triples else None
+    out["triples"] = len(triples)
+    return out
 
 
 def load_prompts(args) -> list[str]:
@@ -131,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         help="text file, one prompt a line",
     )
     p.add_argument("--pairs", default=None, help="use the test-split shorts of this synth output dir instead")
+    p.add_argument(
+        "--paraphrases",
+        default=str(Path(__file__).parent / "data" / "paraphrase_triples.txt"),
+        help="paraphrase triples ('a | b | c' a line; 'none' to skip), expanded with the prompts",
+    )
+    p.add_argument("--num-triples", type=int, default=None, help="use the first N triples (default all)")
     p.add_argument("--num-prompts", type=int, default=32)
     p.add_argument("--creativity", default="medium")
     p.add_argument("--seed", type=int, default=0)
@@ -144,15 +197,23 @@ def main(argv: list[str] | None = None) -> int:
 
     ks = sorted({int(k) for k in args.candidates.split(",")})
     prompts = load_prompts(args)
+    triples = load_triples(args.paraphrases, args.num_triples)
+    # Every distinct prompt is expanded once per arm and k: the held-out prompts first (the first table reads
+    # only those), then the phrasings of the triples.
+    everything = list(dict.fromkeys(prompts + [p for t in triples for p in t]))
     arms = {"base": None, "current": resolve_adapter(args.model, args.adapter)}
     if args.new_adapter:
         arms["new"] = args.new_adapter
     arms = {name: ref for name, ref in arms.items() if name in args.arms.split(",")}
-    results, runs = {}, {}
+    results, runs, robust = {}, {}, {}
     for name, adapter in arms.items():
-        runs[name] = run_arm(adapter, prompts, ks, args)
+        runs[name] = run_arm(adapter, everything, ks, args)
         for k in ks:
-            results[f"{name} k={k}"] = measure(prompts, runs[name][k])
+            run = runs[name][k]
+            held_out = {key: run[key][: len(prompts)] for key in ("texts", "raw")}
+            held_out["seconds"] = run["seconds"] * len(prompts) / len(everything)
+            results[f"{name} k={k}"] = measure(prompts, held_out)
+            robust[f"{name} k={k}"] = robustness(dict(zip(everything, run["texts"])), triples)
 
     print(
         f"{len(prompts)} held-out prompts, creativity {args.creativity}, seed {args.seed}, backend {args.backend}; "
@@ -172,6 +233,21 @@ def main(argv: list[str] | None = None) -> int:
                 for key in KEYS
             ]
             print(f"| {name} | {k} | " + " | ".join(cells) + " |")
+    first = next(iter(robust.values()), None)
+    if first is not None:
+        print(
+            f"\nnegation subset: {first['negation_n']} prompts, style subset: {first['style_n']} prompts (held-out and "
+            f"triples); {first['triples']} paraphrase triples"
+        )
+        columns = "negation kept | style kept | phrasing 1 pass | phrasing 2 pass | phrasing 3 pass | all three pass"
+        print(f"| arm | k | {columns} |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        keys = ("negation_kept", "style_kept", "paraphrase_pass_1", "paraphrase_pass_2", "paraphrase_pass_3")
+        for name in arms:
+            for k in ks:
+                r = robust[f"{name} k={k}"]
+                cells = ["-" if r[key] is None else f"{r[key]:.3f}" for key in (*keys, "paraphrase_all_pass")]
+                print(f"| {name} | {k} | " + " | ".join(cells) + " |")
     if args.json:
         Path(args.json).write_text(
             json.dumps(
@@ -179,9 +255,11 @@ def main(argv: list[str] | None = None) -> int:
                     "args": vars(args),
                     "arms": arms,
                     "results": results,
+                    "robustness": robust,
+                    "triples": triples,
                     "expansions": [
                         {"prompt": p, **{f"{n} k={k}": runs[n][k]["texts"][i] for n in arms for k in ks}}
-                        for i, p in enumerate(prompts)
+                        for i, p in enumerate(everything)
                     ],
                 },
                 indent=2,

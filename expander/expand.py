@@ -14,10 +14,14 @@ Two guards of the contract live here, shared by the CLI, the API and eval:
   broken by constraint score, then by ending within the budget, then by draw order. When none passes, the best
   available is returned with `verified=False`. Same seed + candidates = same text. `select_candidates` is the
   one place this choice is made, for `expand_prompts` (CLI, eval) and the server alike.
+* **Faithful fallback** (`fallback=True`): when no candidate passes, the text returned is built from the prompt
+  and the best candidate (`faithful_fallback`): the best candidate's sentences that keep the prompt faithful,
+  after the prompt itself unless the candidate's first sentence already keeps it. Deterministic, no model call.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from expander.engine import Generation, GenerationEngine, SamplingParams
@@ -36,6 +40,7 @@ __all__ = [
     "Expansion",
     "ExpansionPlan",
     "expand_prompts",
+    "faithful_fallback",
     "max_new_tokens_for",
     "plan_expansion",
     "rank_candidates",
@@ -64,6 +69,7 @@ class Expansion:
     attempts: int = 1  # samples drawn for it (verified expansion draws `candidates`)
     verified: bool | None = None  # None: not verified; True: kept the hard constraints and added no subject
     report: dict | None = None  # the verification's constraint report (`ConstraintReport.to_dict()`)
+    fallback: bool = False  # no candidate passed: text (and raw_text) are `faithful_fallback`'s, from the best
 
 
 def repair_keep_terms(text: str, keep_terms: list[str] | None) -> tuple[str, list[str]]:
@@ -170,6 +176,43 @@ def rank_candidates(prompt: str, candidates: list[Generation], clean) -> tuple[i
     return j, passes, report
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def faithful_fallback(plan: ExpansionPlan, text: str) -> str | None:
+    """A text that keeps the prompt, built from an expansion that does not: deterministic, no model call.
+
+    The expansion's sentences are kept in order when the text so far plus the sentence still passes
+    `verify_expansion` (hard constraints kept, no subject added), within the plan's word cap. The text starts
+    with the expansion's first sentence when that alone passes (it usually restates the prompt), else with the
+    prompt itself, as typed.
+
+    Args:
+        plan: the prompt's plan (its prompt and word cap).
+        text: the expansion to salvage, as it would be returned (`plan.expansion_text`).
+
+    Returns:
+        The fallback text, or None when not even the prompt alone passes (the checker then rejects the prompt's
+        own words: nothing to build on).
+    """
+    sentences = [s for s in _SENTENCE_END.split(text.strip()) if s]
+    prompt = plan.prompt.strip()
+    start = prompt if prompt.endswith((".", "!", "?")) else prompt + "."
+    if sentences and verify_expansion(plan.prompt, sentences[0])[0]:
+        kept, rest = sentences[0], sentences[1:]
+    elif verify_expansion(plan.prompt, start)[0]:
+        kept, rest = start, sentences
+    else:
+        return None
+    for sentence in rest:
+        longer = f"{kept} {sentence}"
+        if len(longer.split()) > plan.max_words:
+            break
+        if verify_expansion(plan.prompt, longer)[0]:
+            kept = longer
+    return kept
+
+
 @dataclass(frozen=True)
 class CandidateChoice:
     """The sample kept for one requested expansion, and what verifying it found.
@@ -179,15 +222,23 @@ class CandidateChoice:
         verified: None when nothing was verified; else whether the kept text keeps the prompt's hard constraints
             and adds no subject.
         report: the kept text's constraint report (`ConstraintReport.to_dict()`) when verified, else None.
+        fallback: the generation's text is `faithful_fallback`'s, built from the best candidate (its seed and
+            token counts are that candidate's).
     """
 
     generation: Generation
     verified: bool | None = None
     report: dict | None = None
+    fallback: bool = False
 
 
 def select_candidates(
-    plan: ExpansionPlan, drawn: list[Generation], candidates: int = 1, *, verify: bool | None = None
+    plan: ExpansionPlan,
+    drawn: list[Generation],
+    candidates: int = 1,
+    *,
+    verify: bool | None = None,
+    fallback: bool = False,
 ) -> list[CandidateChoice]:
     """Keep one sample per requested expansion: the candidate selection of verified expansion (module doc).
 
@@ -197,8 +248,11 @@ def select_candidates(
         drawn: `n * candidates` generations, completion-major (`SamplingParams.seeds` order): expansion `i`'s
             candidates are `drawn[i * candidates : (i + 1) * candidates]`.
         candidates: samples drawn per expansion.
-        verify: check the kept text (default: when `candidates > 1`). `verify=True` with one candidate reports
-            on a lone sample the way verified expansion reports on its pick (the server's resample).
+        verify: check the kept text (default: when `candidates > 1`, or with `fallback`). `verify=True` with one
+            candidate reports on a lone sample the way verified expansion reports on its pick (the server's
+            resample).
+        fallback: when no candidate passes, keep `faithful_fallback` of the best one instead (verified, with
+            `fallback=True`), if it passes; otherwise the best candidate stands.
 
     Returns:
         One `CandidateChoice` per expansion, in order.
@@ -208,14 +262,31 @@ def select_candidates(
     """
     if candidates < 1 or len(drawn) % candidates:  # a caller's bug: the engine returns n * candidates samples
         raise ValueError(f"{len(drawn)} samples are not a whole number of groups of {candidates} candidates")
-    if not (candidates > 1 if verify is None else verify):
+    if verify is None:
+        verify = candidates > 1 or fallback
+    if not verify:
         return [CandidateChoice(drawn[start]) for start in range(0, len(drawn), candidates)]
     choices = []
     for start in range(0, len(drawn), candidates):
         group = drawn[start : start + candidates]
         j, passes, report = rank_candidates(plan.prompt, group, lambda raw: plan.expansion_text(raw)[0])
-        choices.append(CandidateChoice(group[j], passes, report))
+        choice = CandidateChoice(group[j], passes, report)
+        if fallback and not passes:
+            choice = _fallback_choice(plan, group[j]) or choice
+        choices.append(choice)
     return choices
+
+
+def _fallback_choice(plan: ExpansionPlan, best: Generation) -> CandidateChoice | None:
+    """`faithful_fallback` of the best candidate as a choice, when the text it is returned as passes."""
+    text = faithful_fallback(plan, plan.expansion_text(best.text)[0])
+    if text is None:
+        return None
+    passes, report = verify_expansion(plan.prompt, plan.expansion_text(text)[0])
+    if not passes:  # cleaning or the keep_terms repair changed it into something that fails: keep the best
+        return None
+    made = Generation(text, best.seed, best.prompt_tokens, best.completion_tokens, "stop")
+    return CandidateChoice(made, True, report, fallback=True)
 
 
 def expand_prompts(
@@ -230,6 +301,7 @@ def expand_prompts(
     repetition_penalty: float = REPETITION_PENALTY,
     candidates: int = 1,
     languages: tuple[str, ...] | None = None,
+    fallback: bool = False,
 ) -> list[list[Expansion]]:
     """Expand each prompt `n` times. `creativity="raw"` returns the prompts without a model call (only missing
     keep_terms are appended, as for every expansion: `repair_keep_terms`).
@@ -238,6 +310,8 @@ def expand_prompts(
         candidates: samples drawn per expansion; above 1 the best verified one is kept (module doc).
         languages: languages the model can expand (`expander.models.model_languages`); `None` skips the
             language check. A prompt in another language comes back unchanged, `language_unsupported`.
+        fallback: when no candidate keeps the prompt, return `faithful_fallback` of the best (module doc); with
+            one candidate this verifies the lone sample too.
 
     Raises:
         PromptError: an empty or too long prompt, an unknown creativity, `n < 1`, `candidates < 1`,
@@ -291,7 +365,7 @@ def expand_prompts(
     for k, gens in zip(todo, outputs):
         plan = plans[k]
         row = []
-        for i, choice in enumerate(select_candidates(plan, gens, candidates)):
+        for i, choice in enumerate(select_candidates(plan, gens, candidates, fallback=fallback)):
             group = gens[i * candidates : (i + 1) * candidates]
             g = choice.generation
             text, repaired = plan.expansion_text(g.text)
@@ -308,6 +382,7 @@ def expand_prompts(
                     attempts=candidates,
                     verified=choice.verified,
                     report=choice.report,
+                    fallback=choice.fallback,
                 )
             )
         results[k] = row

@@ -13,8 +13,17 @@ and `check_objects.py` (colour, count, subject, attribute, spatial).
 from __future__ import annotations
 
 from expander.constraints.added_subjects import added_subjects
-from expander.constraints.check_objects import check_attribute, check_color, check_count, check_spatial, check_subject
+from expander.constraints.check_objects import (
+    check_attribute,
+    check_color,
+    check_count,
+    check_spatial,
+    check_subject,
+    is_article_count,
+    spatial_clash,
+)
 from expander.constraints.check_scene import check_negation, check_quoted_text, check_style, check_viewpoint
+from expander.constraints.emptiness import check_emptiness, is_emptiness
 from expander.constraints.expansion import ExpansionDoc, span_words
 from expander.constraints.extract import extract_cached, require_str
 from expander.constraints.types import SOFT_WEIGHT, Constraint, ConstraintReport, Violation
@@ -27,7 +36,10 @@ _RESTATABLE = frozenset({"color", "count", "spatial"})
 def _restated(c: Constraint, doc: ExpansionDoc) -> bool:
     """Whether the expansion restates the constraint's own span word for word ("two red apples on a
     crate"): the same words in the same order carry the same binding, whatever the rules make of the
-    text around them. (Negations are not restated this way: "no people ... a crowd" breaks one.)"""
+    text around them. (Negations are not restated this way: "no people ... a crowd" breaks one; nor a count of
+    "a"/"an": "a bear: two bears"; nor a direction stated the other way elsewhere: `spatial_clash`.)"""
+    if is_article_count(c) or spatial_clash(c, doc):
+        return False
     want = span_words(c.text)
     if not want:
         return False
@@ -66,7 +78,12 @@ def check(prompt: str, expansion: str) -> ConstraintReport:
     doc = ExpansionDoc(require_str("expansion", expansion))
     satisfied, violated = [], []
     for c in constraints:
-        reason = None if c.kind in _RESTATABLE and _restated(c, doc) else _CHECKS[c.kind](c, doc)
+        if c.kind in _RESTATABLE and _restated(c, doc):
+            reason = None
+        elif is_emptiness(c):  # what the prompt itself names may be there: it needs the prompt
+            reason = check_emptiness(c, doc, prompt)
+        else:
+            reason = _CHECKS[c.kind](c, doc)
         if reason is None:
             satisfied.append(c)
         else:

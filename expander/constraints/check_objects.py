@@ -9,12 +9,24 @@ around each mention.
 from __future__ import annotations
 
 from expander.constraints import lexicon as lx
-from expander.constraints.expansion import ExpansionDoc, window_back
+from expander.constraints.expansion import ExpansionDoc, span_words, window_back
 from expander.constraints.tables import BOUNDARY, COUNT_THROUGH, tables
-from expander.constraints.text import CLAUSE_END, is_plural, similarities, split_phrases
+from expander.constraints.text import CLAUSE_END, is_plural, noun_forms, similarities, split_phrases
 from expander.constraints.types import Constraint
 
-__all__ = ["SOFT_SIMILARITY", "check_attribute", "check_color", "check_count", "check_spatial", "check_subject"]
+__all__ = [
+    "SOFT_SIMILARITY",
+    "check_article_count",
+    "check_attribute",
+    "check_color",
+    "check_count",
+    "check_spatial",
+    "check_subject",
+    "counts_near",
+    "is_article_count",
+    "spatial_clash",
+    "spatial_verdicts",
+]
 
 SOFT_SIMILARITY = 0.6
 """MiniLM cosine above which a word paraphrases a soft attribute."""
@@ -134,21 +146,73 @@ def check_color(c: Constraint, doc: ExpansionDoc) -> str | None:
 # --- count ----------------------------------------------------------------------------------------
 
 
-def _counts_near(doc: ExpansionDoc, p: int) -> tuple[list[int], bool]:
-    """(explicit counts, vague quantity) in the noun phrase before position p."""
+def counts_near(doc: ExpansionDoc, p: int) -> tuple[list[tuple[int, str]], bool]:
+    """(explicit counts as (value, words), vague quantity) in the noun phrase before position p.
+
+    A number followed by an article or a plural noun before p counts that other thing, not the noun at p:
+    "both holding a microwave", "two people carrying backpacks"."""
     window = sorted(window_back(doc, p, 6, through=COUNT_THROUGH))
     words = [doc.words[k] for k in window]
-    found = [(int(v), " ".join(words[i:j])) for i, j, v in tables().count_index.find(words)]
-    found += [(int(w), w) for w in words if w.isdigit() and len(w) <= 4]
+    spans = [(i, j, int(v)) for i, j, v in tables().count_index.find(words)]
+    spans += [(i, i + 1, int(w)) for i, w in enumerate(words) if w.isdigit() and 0 < int(w) <= 1000]  # not years
+    found = [
+        (v, " ".join(words[i:j]))
+        for i, j, v in sorted(spans)
+        if not any(w in ("a", "an") or is_plural(w) for w in words[j:])
+    ]
     vague = any(w in lx.VAGUE_QUANTITIES for w in words)
     return found, vague
+
+
+def is_article_count(c: Constraint) -> bool:
+    """A count of one the prompt states with "a"/"an" only (`extract_objects.article_counts`)."""
+    if c.kind != "count" or c.value != "1":
+        return False
+    words = span_words(c.text)
+    return len(words) > 1 and words[0] in ("a", "an") and not tables().count_index.find(words)
+
+
+def check_article_count(c: Constraint, doc: ExpansionDoc) -> str | None:
+    """``count`` of "a"/"an" ("a bear"): fails when the noun is gone (`ExpansionDoc.find`), or when a mention of
+    the same noun as a head (its own forms, not its concept: "a cat with two kittens" keeps one cat; not a
+    modifier: "two barn owls", "a three-room house") carries an explicit number above one ("two bears")."""
+    if not doc.find(c.binds_to):
+        return f"count '{c.text}': no '{c.binds_to}' in the expansion"
+    noun, words = noun_forms(c.binds_to), doc.words
+    larger = [
+        text
+        for p, w in enumerate(words)
+        if noun & _singulars(w) and not _modifies_next(doc, p)
+        for value, text in counts_near(doc, p)[0]
+        if value > 1
+    ]
+    return f"count '{c.text}' became '{larger[0]}'" if larger else None
+
+
+def _singulars(word: str) -> frozenset[str]:
+    """The singular noun forms of a word, possessive dropped; "people" is the plural of "person"."""
+    word = word.removesuffix("'s")
+    return noun_forms(word) | {"person"} if word == "people" else noun_forms(word)
+
+
+def _modifies_next(doc: ExpansionDoc, p: int) -> bool:
+    """The noun at p is part of a modifier: hyphen-joined to a word ("three-room cutaway house", "room-sized")
+    or before a plural noun ("barn owls")."""
+
+    def joined(k: int) -> bool:
+        return 0 <= k and k + 1 < len(doc.words) and doc.text[doc.tokens[k].end : doc.tokens[k + 1].start] == "-"
+
+    return joined(p - 1) or joined(p) or (p + 1 < len(doc.words) and is_plural(doc.words[p + 1]))
 
 
 def check_count(c: Constraint, doc: ExpansionDoc) -> str | None:
     """``count``: holds when a mention of the bound noun has the number in its noun phrase (a word, a
     digit or a phrase like "a pair of"); a count of one also holds on a singular mention with no larger
     number. Fails when the noun is gone, or its mentions carry another number, a vague quantity
-    ("several"), the plural alone (for one), or no number."""
+    ("several"), the plural alone (for one), or no number. A count stated with "a"/"an" only is lenient
+    (`check_article_count`)."""
+    if is_article_count(c):
+        return check_article_count(c, doc)
     want = int(c.value)
     positions = doc.find(c.binds_to)
     if not positions:
@@ -156,7 +220,7 @@ def check_count(c: Constraint, doc: ExpansionDoc) -> str | None:
     seen: list[tuple[int, str]] = []
     vague = plural_bare = singular = False
     for p in positions:
-        found, v = _counts_near(doc, p)
+        found, v = counts_near(doc, p)
         if any(value == want for value, _ in found):
             return None
         seen += found
@@ -236,26 +300,87 @@ def check_attribute(c: Constraint, doc: ExpansionDoc) -> str | None:
 # --- spatial --------------------------------------------------------------------------------------
 
 
+def _relation_labels(want: str) -> tuple[set[str], set[str], set[str]]:
+    """(inverse, opposite, opposite's inverse) relation labels of `want` (`lexicon.SPATIAL_INVERSE`, `_OPPOSITES`)."""
+    inverse = set(split_phrases(lx.SPATIAL_INVERSE.get(want, "")))
+    opposite = set(split_phrases(lx.SPATIAL_OPPOSITES.get(want, "")))
+    opposite_inverse = set()
+    for o in opposite:
+        opposite_inverse |= set(split_phrases(lx.SPATIAL_INVERSE.get(o, "")))
+    return inverse, opposite, opposite_inverse
+
+
+def spatial_verdicts(c: Constraint, doc: ExpansionDoc, distinct: bool = False):
+    """For each pair of neighbouring mentions of the two objects (no other mention of either between them) in one
+    clause, at most 16 tokens apart, with a relation of the family between them, `(holds, phrase, mixed)`: the
+    relation nearest the second mention governs; it holds when it is the wanted one (or its inverse, read the
+    other way), not when it is the opposite; `mixed` when the wanted one is between them too ("above and
+    below"). In text order, first object first. With `distinct`, a word that mentions both objects (the two
+    peppers of "a green pepper left of a red pepper"; "tower" for "buildings") pairs with neither."""
+    a_pos, b_pos = doc.find(c.binds_to), doc.find(c.target)
+    if distinct:
+        both = set(a_pos) & set(b_pos)
+        a_pos, b_pos = [p for p in a_pos if p not in both], [p for p in b_pos if p not in both]
+    rels = tables().spatial_index.find(doc.words, overlapping=True)
+    inverse, opposite, opposite_inverse = _relation_labels(c.value)
+    for first, second, ok_labels, bad_labels in (
+        (a_pos, b_pos, {c.value}, opposite),
+        (b_pos, a_pos, inverse, opposite_inverse),
+    ):
+        for a in first:
+            for b in second:
+                if not (a < b and b - a <= 16 and doc.clause[a] == doc.clause[b]):
+                    continue
+                if any(a < m < b for m in (*a_pos, *b_pos)):
+                    continue  # another mention in between pairs up with one of them instead
+                inside = [
+                    (s, e, label)
+                    for s, e, label in rels
+                    if a < s and e <= b and (label in ok_labels or label in bad_labels)
+                ]
+                if not inside:
+                    continue
+                last = max(s for s, _, _ in inside)
+                labels = {label for s, _, label in inside if s == last}
+                holds = bool(labels & ok_labels)
+                phrase = next(
+                    " ".join(doc.words[s:e]) for s, e, label in inside if s == last and (label in ok_labels) == holds
+                )
+                yield holds, phrase, any(label in ok_labels for _, _, label in inside)
+
+
+# Directions whose opposite excludes them (a dog cannot be both left and right of a bear); a clash anywhere fails
+# them. Not "on" or "next to": "a cat on a sofa ... the cat by the sofa's arm" is one scene.
+_DIRECTIONAL = frozenset({"left of", "right of", "above", "on top of", "under", "behind", "in front of"})
+# Relation words too common to read as a clash: "a reflector on its frame", "light over the scene".
+_WEAK_CLASH = frozenset({"on", "upon", "onto", "over", "across", "before", "left", "right"})
+
+
+def spatial_clash(c: Constraint, doc: ExpansionDoc) -> str | None:
+    """The first relation phrase that contradicts a two-object directional ``spatial`` constraint ("left of",
+    "above", ...) anywhere in the text ("a dog right of a bear ... the dog, left of the bear": 'left of'), bare
+    prepositions aside ("on", "over"), and so are pairs that also state it ("above and below"), and words that
+    mention both objects; else None."""
+    if c.kind != "spatial" or not c.target or c.value not in _DIRECTIONAL:
+        return None
+    verdicts = spatial_verdicts(c, doc, distinct=True)
+    return next((p for holds, p, mixed in verdicts if not (holds or mixed) and p not in _WEAK_CLASH), None)
+
+
 def check_spatial(c: Constraint, doc: ExpansionDoc) -> str | None:
     """``spatial``: between a mention of each object in one clause, the relation phrase nearest the
     second one governs: the relation (or its inverse, read the other way) holds, its opposite fails it
-    ("became 'next to'"). A side of the frame holds when the mention nearest a side phrase is on the
+    ("became 'next to'"); a direction ("left of", "above") also fails when another pair states its opposite
+    (`spatial_clash`). A side of the frame holds when the mention nearest a side phrase is on the
     wanted side. Plain "on" fails only on a clash; when the second object is paraphrased away, the
     relation right after the first one will do. Otherwise fails as "not stated"."""
     t = tables()
     a_pos = doc.find(c.binds_to)
     if not a_pos:
         return f"spatial '{c.text}': no '{c.binds_to}' in the expansion"
-    b_pos = doc.find(c.target) if c.target else []
     rels = t.spatial_index.find(doc.words, overlapping=True)
-    want, inverse = c.value, set(split_phrases(lx.SPATIAL_INVERSE.get(c.value, "")))
-    opposite = set(split_phrases(lx.SPATIAL_OPPOSITES.get(c.value, "")))
-    opposite_inverse = set()
-    for o in opposite:
-        opposite_inverse |= set(split_phrases(lx.SPATIAL_INVERSE.get(o, "")))
-
-    def between(first, second, s, e) -> bool:
-        return any(a < s and e <= b and b - a <= 16 and doc.clause[a] == doc.clause[b] for a in first for b in second)
+    want = c.value
+    _, opposite, _ = _relation_labels(want)
 
     if c.target is None:  # a side of the frame: the side word near the object
         # Any mention of the object on the wanted side keeps it ("a bowl on the left, the scoop on the
@@ -285,32 +410,16 @@ def check_spatial(c: Constraint, doc: ExpansionDoc) -> str | None:
     # Between two mentions, the relation nearest the second one governs it: in "a bowl on the floor
     # below a windowsill" the bowl is below the windowsill, not on it.
     clash = None
-    for first, second, ok_labels, bad_labels in (
-        (a_pos, b_pos, {want}, opposite),
-        (b_pos, a_pos, inverse, opposite_inverse),
-    ):
-        for a in first:
-            for b in second:
-                if not (a < b and b - a <= 16 and doc.clause[a] == doc.clause[b]):
-                    continue
-                inside = [
-                    (s, e, label)
-                    for s, e, label in rels
-                    if a < s and e <= b and (label in ok_labels or label in bad_labels)
-                ]
-                if not inside:
-                    continue
-                last = max(s for s, _, _ in inside)
-                labels = {label for s, _, label in inside if s == last}
-                if labels & ok_labels:
-                    return None
-                if clash is None:
-                    clash = next(" ".join(doc.words[s:e]) for s, e, label in inside if s == last)
+    for holds, phrase, _ in spatial_verdicts(c, doc):
+        if holds:
+            strong = spatial_clash(c, doc)  # "a dog left of a bear ... the dog, right of the bear"
+            return f"spatial '{c.text}' also stated as '{strong}'" if strong else None
+        clash = clash or phrase
     if clash:
         return f"spatial '{c.text}' became '{clash}'"
     if c.value == "on":  # plain "on" is everywhere and often paraphrased away: only a clash fails it
         return None
-    if not b_pos:  # the second object is paraphrased beyond our lists: the relation after the first will do
+    if not doc.find(c.target):  # the second object is paraphrased beyond our lists: the relation after the first
         for s, _, label in rels:
             if label == want and any(0 < s - a <= 6 and doc.clause[s] == doc.clause[a] for a in a_pos):
                 return None

@@ -7,12 +7,14 @@ constraint holds, else a short reason naming the change ("viewpoint 'close-up' b
 from __future__ import annotations
 
 from expander.constraints import lexicon as lx
-from expander.constraints.expansion import ExpansionDoc, negation_targets
-from expander.constraints.tables import NEGATION_CUES, decade, tables
-from expander.constraints.text import CLAUSE_END, is_plural, pos_tags, split_phrases
+from expander.constraints.expansion import ExpansionDoc
+from expander.constraints.negation import OF_CUES, excluded_forms
+from expander.constraints.style_terms import check_style_term
+from expander.constraints.tables import BOUNDARY, NEGATION_CUES, decade, tables
+from expander.constraints.text import CLAUSE_END, forms, is_plural, is_verb_form, pos_tags, split_phrases
 from expander.constraints.types import Constraint
 
-__all__ = ["check_negation", "check_quoted_text", "check_style", "check_viewpoint"]
+__all__ = ["check_negation", "check_quoted_text", "check_style", "check_viewpoint", "negated_after", "negated_at"]
 
 
 # --- quoted_text ----------------------------------------------------------------------------------
@@ -34,22 +36,60 @@ def check_quoted_text(c: Constraint, doc: ExpansionDoc) -> str | None:
 # --- negation -------------------------------------------------------------------------------------
 
 
-def _negated_at(doc: ExpansionDoc, k: int) -> bool:
-    """Whether the mention at k sits in the scope of a negation cue ("no people, cars or signs")."""
-    for j in range(k - 1, max(-1, k - 9), -1):
-        w = doc.words[j]
-        if w in (".", "!", "?", ";", ":"):
+# "no sign of cars", "not a trace of people": the mention is still inside the negated phrase.
+_TRACE_NOUNS = frozenset("sign signs trace traces hint hints evidence kind sort type".split())
+_IN_NEGATED_PHRASE = frozenset("any one single other more".split())
+
+
+def _opens_negation(words: list[str], j: int) -> bool:
+    """A cue at j: "no", "without", "not", ...; or the "of" of "free of", "devoid of", "instead of", "none of";
+    the "from" of "free from"; the "than" of "rather than"."""
+    w, prev = words[j], words[j - 1] if j > 0 else ""
+    return (
+        w in NEGATION_CUES
+        or (w == "of" and prev in OF_CUES | {"instead", "none", "short"})
+        or (w == "from" and prev == "free")
+        or (w == "than" and prev == "rather")
+    )
+
+
+def _list_closed(words: list[str], j: int, k: int) -> bool:
+    """Whether a comma at j inside a negated list is closed by "or"/"nor" ("no people, cars or signs")."""
+    for x in words[j + 1 : min(len(words), k + 5)]:
+        if x in CLAUSE_END:
             return False
-        if w in NEGATION_CUES or (w == "of" and j > 0 and doc.words[j - 1] in ("free", "devoid", "absence")):
+        if x in ("or", "nor"):
             return True
-        if w in ("a", "an", "the") and j > 0 and doc.words[j - 1] not in NEGATION_CUES | {"or", "nor"}:
+    return False
+
+
+def negated_at(doc: ExpansionDoc, k: int) -> bool:
+    """Whether the mention at k is inside the noun phrase a negation cue opens: "no cars", "not a single car",
+    "free of parked cars", "no sign of cars", "no people, cars or signs", "apples instead of bananas", "the
+    now-absent statue". The phrase ends at a clause end, a function word, an article that no cue or list joint
+    precedes, or a comma that no "or"/"nor" closes: "no people, cars parked along the curb" mentions cars."""
+    words = doc.words
+    for j in range(k - 1, max(-1, k - 9), -1):
+        w = words[j]
+        if _opens_negation(words, j) or (j == k - 1 and w in _ABSENT_BEFORE):
+            return True
+        if w in CLAUSE_END or (w == "," and not _list_closed(words, j, k)):
             return False
-        if w == "," and j + 1 < len(doc.words) and doc.words[j + 1] in lx.DETERMINERS:
+        if w in (",", "or", "nor", "and") or w in _IN_NEGATED_PHRASE:
+            continue
+        if w in ("a", "an", "the"):
+            if j > 0 and (_opens_negation(words, j - 1) or words[j - 1] in ("or", "nor", "of", ",")):
+                continue
             return False
+        if w == "of" and j > 0 and words[j - 1] in _TRACE_NOUNS:
+            continue
+        if w in BOUNDARY or (is_verb_form(w) and not w.endswith(("ed", "ing"))):
+            return False  # "no people with cars", "no one drives cars": the phrase has ended
     return False
 
 
 _AFTER_NEGATION = frozenset("missing absent gone removed blank bare empty".split())
+_ABSENT_BEFORE = frozenset("missing absent vanished".split())
 
 
 _ABSENT_AFTER_NOT = frozenset(
@@ -57,9 +97,12 @@ _ABSENT_AFTER_NOT = frozenset(
 )
 
 
-def _negated_after(doc: ExpansionDoc, k: int) -> bool:
-    """ "the clock face is missing", "its face left blank", "the guests have not yet arrived": a
-    negation after the mention."""
+def negated_after(doc: ExpansionDoc, k: int) -> bool:
+    """ "the clock face is missing", "its face left blank", "the guests have not yet arrived", "a car-free
+    street": a negation after the mention."""
+    if k + 1 < len(doc.words) and doc.words[k + 1] == "free":
+        if doc.text[doc.tokens[k].end : doc.tokens[k + 1].start] == "-":
+            return True
     for j in range(k + 1, min(len(doc.words), k + 7)):
         w = doc.words[j]
         if w in CLAUSE_END or w == ",":
@@ -90,12 +133,17 @@ def _verb_use(doc: ExpansionDoc, k: int) -> bool:
 
 
 def check_negation(c: Constraint, doc: ExpansionDoc) -> str | None:
-    """``negation``: holds unless the negated thing (any form, or any word of its concepts: "people"
-    covers "woman", "crowd") is mentioned outside a negation ("no cars", "the face is missing") and not
-    as a verb ("people crowd the square")."""
-    targets = negation_targets(c.value)
+    """``negation``: holds unless the negated thing (any form, or a kind of it, `negation.excluded_forms`:
+    "people" covers "woman", "crowd"; "bananas" does not cover "fruit" or "apples") is mentioned outside a
+    negation ("no cars", "the face is missing", "the now-absent statue") and not as a verb ("people crowd the
+    square"). For "no other X" the prompt's own
+    things of that kind (`target`: "no other vehicles" beside "a truck") are not others."""
+    targets = excluded_forms(c.value)
+    if c.target:  # "no other vehicles": the prompt's own truck is not another vehicle
+        named = set().union(*(forms(w) for w in c.target.split()))
+        targets = frozenset(t for t in targets if not forms(t) & named)
     for k, f in enumerate(doc.forms):
-        if f & targets and not _negated_at(doc, k) and not _negated_after(doc, k) and not _verb_use(doc, k):
+        if f & targets and not negated_at(doc, k) and not negated_after(doc, k) and not _verb_use(doc, k):
             return f"negation '{c.text}' broken: '{doc.words[k]}' appears"
     return None
 
@@ -108,6 +156,8 @@ def check_style(c: Constraint, doc: ExpansionDoc) -> str | None:
     an era the same decade. Fails naming the style or decade that replaced it (a style of the same
     medium group first), else as missing."""
     t = tables()
+    if c.value.startswith("term:"):
+        return check_style_term(c, doc)
     if c.value.startswith("era:"):
         want = c.value[4:]
         decades = {decade(w) for w in doc.words} - {None}

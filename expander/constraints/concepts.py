@@ -14,6 +14,7 @@ CONCEPTS = {
     "mutt pooch shiba akita rottweiler doberman whippet schnauzer",
     "cat": "cat cats kitten kittens kitty feline tabby moggy tomcat siamese persian calico",
     "horse": "horse horses pony foal stallion mare colt steed equine",
+    "chicken": "chicken chickens hen hens rooster roosters chick chicks cockerel poultry",
     "cow": "cow cows cattle calf bull ox heifer",
     "bird": "bird birds avian songbird fowl sparrow robin crow pigeon dove gull seagull finch owl eagle "
     "hawk parrot swallow blackbird bluebird hummingbird heron magpie wren starling kingfisher "
@@ -43,7 +44,8 @@ CONCEPTS = {
     "man": "man men gentleman gentlemen guy guys male fellow",
     "woman": "woman women lady ladies female",
     "child": "child children kid kids boy boys girl girls toddler youngster",
-    "car": "car cars automobile automobiles sedan coupe vehicle vehicles hatchback auto convertible",
+    "car": "car cars automobile automobiles sedan coupe vehicle vehicles hatchback auto convertible taxi taxis "
+    "cab cabs suv jeep limousine minivan",
     "vehicle": "vehicle vehicles car cars truck trucks bus buses van vans taxi taxis traffic motorcycle automobile suv",
     "bicycle": "bicycle bicycles bike bikes cycle",
     "boat": "boat boats rowboat dinghy canoe skiff vessel sailboat",

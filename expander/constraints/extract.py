@@ -7,14 +7,18 @@ phrases of what is left (counts and relations bound to their objects, colours, a
 Finally one constraint is kept per (kind, value, binding).
 
 The extractors live by what they pin down: `extract_scene.py` (quoted text, negation, style, viewpoint: the
-picture as a whole) and `extract_objects.py` (spatial, count, colour, attribute, subject: bound to objects).
+picture as a whole), `emptiness.py` ("empty", "deserted", "alone", "nobody": negations that no person or animal
+may break), `style_terms.py` (the style words of "X painting", "in the style of X") and `extract_objects.py`
+(spatial, count, colour, attribute, subject: bound to objects).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
+from expander.constraints.emptiness import emptiness
 from expander.constraints.extract_objects import (
+    article_counts,
     colors,
     count_phrases,
     counts,
@@ -27,6 +31,7 @@ from expander.constraints.extract_objects import (
 )
 from expander.constraints.extract_scene import negations, quoted_text, styles, viewpoints
 from expander.constraints.prompt_context import PromptContext
+from expander.constraints.style_terms import style_terms
 from expander.constraints.tables import lemma
 from expander.constraints.types import Constraint
 
@@ -62,9 +67,11 @@ def extract_cached(prompt: str) -> tuple[Constraint, ...]:
     """`extract` without the type check and the copy: the cached tuple `check` reads."""
     out, quoted = quoted_text(prompt)
     ctx = PromptContext.build(prompt, quoted)
+    out += emptiness(ctx)  # before negations: "no one", "not a soul" are no negated nouns
     out += negations(ctx)
     out += styles(ctx)
     out += viewpoints(ctx)
+    out += style_terms(ctx)  # after the curated styles and viewpoints: the words they leave
     relations = spatial_phrases(ctx)  # claimed now so that "on top of" is no object; bound after phrases
     out += scene_attributes(ctx)
     numbers = count_phrases(ctx)
@@ -77,6 +84,7 @@ def extract_cached(prompt: str) -> tuple[Constraint, ...]:
     out += colors(ctx)
     out += phrase_attributes(ctx)
     out += subjects(ctx)
+    out += article_counts(ctx, out)  # "a bear": one bear, unless the prompt counts or pluralises it
     return _one_per_binding(out)
 
 

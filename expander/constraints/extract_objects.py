@@ -17,10 +17,11 @@ from expander.constraints.tables import (
     color_family,
     tables,
 )
-from expander.constraints.text import CLAUSE_END, can_be_noun, is_verb_form, pos_tags
+from expander.constraints.text import CLAUSE_END, can_be_noun, is_plural, is_verb_form, noun_forms, pos_tags
 from expander.constraints.types import Constraint
 
 __all__ = [
+    "article_counts",
     "colors",
     "count_phrases",
     "counts",
@@ -348,4 +349,25 @@ def subjects(ctx: PromptContext) -> list[Constraint]:
             else None
         )
         out.append(Constraint("subject", text, value=words[head], target=compound, span=span))
+    return out
+
+
+def article_counts(ctx: PromptContext, found: list[Constraint]) -> list[Constraint]:
+    """``count`` of one for a subject the prompt introduces with "a"/"an" ("a bear": binds_to bear, value 1),
+    unless the prompt also names that noun in the plural or with a number (`found`: the constraints so far).
+    Lenient (`check_objects.check_article_count`): only an explicit larger number bound to the same noun fails
+    it ("two bears"); a bare plural or "several" does not. Never kept by restating its span: the expansion
+    "a bear: two bears" changes the count."""
+    words = ctx.words
+    many = [w for w in words if is_plural(w)] + [c.binds_to for c in found if c.kind == "count" and c.binds_to]
+    counted = set().union(*(noun_forms(w) for w in many))  # forms, not `lemma`: "men" and "man" tie in length
+    out = []
+    for phrase in ctx.phrases:
+        head, first = phrase.head, phrase.tokens[0]
+        if _head_role(ctx, phrase) != "subject" or first == 0 or words[first - 1] not in ("a", "an"):
+            continue
+        if is_plural(words[head]) or noun_forms(words[head]) & counted:
+            continue
+        text, span = ctx.span_text(first - 1, head + 1)
+        out.append(Constraint("count", text, binds_to=words[head], value="1", span=span))
     return out

@@ -9,26 +9,31 @@ from __future__ import annotations
 import re
 
 from expander.constraints import lexicon as lx
+from expander.constraints.expansion import negation_targets
+from expander.constraints.negation import (
+    DENIALS,
+    DOUBLE_NEGATIVE_HEADS,
+    LABEL_FIRST,
+    LABEL_NOUNS,
+    NOT_VISUAL_FREE,
+    OF_CUES,
+    PARTITIVES,
+    PROMPT_CUES,
+)
 from expander.constraints.prompt_context import PromptContext, noun_like
 from expander.constraints.tables import (
     BOUNDARY,
     decade,
     tables,
 )
-from expander.constraints.text import CLAUSE_END, is_verb_form
+from expander.constraints.text import CLAUSE_END, forms, is_verb_form
 from expander.constraints.types import Constraint
 
 __all__ = ["negations", "quoted_text", "styles", "viewpoints"]
 
 _QUOTE_RE = re.compile(r"\"([^\"]+)\"|\u201c([^\u201d]+)\u201d|(?<![\w'])'([^']+)'(?![\w])")
-_IMPLIED_NEGATIONS = {
-    "deserted": "people",
-    "uninhabited": "people",
-    "unpopulated": "people",
-    "unoccupied": "people",
-    "peopleless": "people",
-    "cloudless": "cloud",
-}
+# Words that negate a thing they do not contain ("deserted", "uninhabited" empty a scene: `emptiness.py`).
+_IMPLIED_NEGATIONS = {"cloudless": "cloud"}
 _WEAK_STYLE_WORDS = frozenset(
     "painting drawing sketch illustration render pencil ink charcoal chalk crayon clay film comic graffiti "
     "mosaic sculpture statue pixel sprite oils 3d analog pastels pastel painted drawn illustrated rendered "
@@ -61,40 +66,70 @@ def quoted_text(prompt: str) -> tuple[list[Constraint], list[tuple[int, int]]]:
 # --- negation ------------------------------------------------------------------------------------
 
 
+def _cue_width(ctx: PromptContext, i: int) -> int:
+    """How many words the negation cue at i takes (0: none): "no", "without", "lacking" (1); "free of",
+    "devoid of", "a lack of", "free from" (2). A denied cue ("not without charm") and "no-" in a hyphenated
+    compound ("a no-frills diner") are none."""
+    words, n = ctx.words, ctx.n
+    w, nxt = words[i], words[i + 1] if i + 1 < n else ""
+    if i > 0 and words[i - 1] in DENIALS:
+        return 0
+    if w == "no" and nxt and ctx.gap_after(i) == "-":
+        ctx.mark(i, i + 2)  # "no-frills", "no-nonsense": an adjective, neither cue nor noun
+        return 0
+    if w in PROMPT_CUES:
+        return 1
+    return 2 if (w in OF_CUES and nxt == "of") or (w == "free" and nxt == "from") else 0
+
+
 def negations(ctx: PromptContext) -> list[Constraint]:
-    """``negation``: a cue ("no", "without", "not", "zero", "nor", "free of", "devoid of") and the nouns
-    in its scope ("no cars, trucks or buses" is three); "nobody" / "no one" (people); "-less" words of
-    `lexicon.NEGATING_LESS` ("windowless": window); words that imply no people ("deserted"). `value` is
-    the negated noun; the expansion fails when it mentions that thing outside a negation.
+    """``negation``: a cue (`negation.PROMPT_CUES`: "no", "without", "lacking", ...; "free of", "devoid of",
+    "a lack of") and the nouns in its scope ("no cars, trucks or buses" is three); "X-free" ("car-free");
+    "-less" words of `lexicon.NEGATING_LESS` ("windowless": window). `value` is the negated noun; the
+    expansion fails when it mentions that thing outside a negation. Not negations (`negation.py`): double
+    negatives ("not without charm", "no shortage of light"), "no man's land", "No Man's Sky", "no-frills", a
+    sign's label ("a no parking sign"). Emptiness ("nobody", "deserted") is `emptiness.py`'s.
     """
     words, toks, n = ctx.words, ctx.tokens, ctx.n
     negated: list[tuple[int, int, int, str]] = []  # (cue start, head index, span end, noun)
     for i, w in enumerate(words):
         if ctx.used[i] and not toks[i].is_punct:
             continue
-        if w in ("nobody", "noone") or (w == "no" and i + 1 < n and words[i + 1] == "one"):
-            end = i + (2 if w == "no" else 1)
-            negated.append((i, i, end, "people"))
-            ctx.mark(i, end)
-        elif w in ("no", "without", "not", "zero", "nor") or (
-            w in ("free", "devoid") and i + 1 < n and words[i + 1] == "of"
-        ):
-            k = i + (2 if w in ("free", "devoid") else 1)
+        width = _cue_width(ctx, i)
+        if i + 1 < n and words[i + 1] == "free" and ctx.gap_after(i) == "-" and w.isalpha():
+            if w not in NOT_VISUAL_FREE and w not in BOUNDARY:  # "a car-free street"; not "hands-free"
+                negated.append((i, i, i + 2, w))
+            ctx.mark(i, i + 2)
+        elif width:
+            k = i + width
+            label = False  # "a no parking sign", "No Vacancy sign": a gerund or a label word before a sign noun
             while k < n:
                 while k < n and (
                     words[k] in lx.DETERMINERS
                     or words[k] in ("any", "visible", "single")
                     or (is_verb_form(words[k]) and words[k].endswith("ing"))
                 ):
+                    label |= words[k].endswith("ing")
                     k += 1
                 start = k
+                if k < n and (words[k].endswith("'s") or words[k] in DOUBLE_NEGATIVE_HEADS):
+                    ctx.mark(i, k + 1)  # "no man's land", "No Man's Sky"; "no shortage of light"
+                    break
+                label |= k < n and words[k] in LABEL_FIRST
                 while k < n and not toks[k].is_punct and words[k] not in BOUNDARY:
+                    if k > start and is_verb_form(words[k]):
+                        break  # "no windows sits half buried", "no people walking": the noun phrase ended
                     k += 1
                 if k == start:
                     break
                 head = words[k - 1]
                 if negated and negated[-1][0] == i and not noun_like(head):
                     break  # the scope ends with the noun phrase: "no harsh shadows, tactile and playful"
+                if label and head in LABEL_NOUNS:
+                    break  # the sign is there; its label is not a thing in the picture
+                if head in PARTITIVES and k + 1 < n and words[k] == "of":
+                    k += 1  # "not a sheet of paper", "no piece of furniture": the paper is what is excluded
+                    continue
                 negated.append((i, k - 1, k, head))
                 # Lists continue over "or"/"nor", and over commas only when an "or"/"nor" closes the list
                 # ("no cars, trucks or buses"; but "no people, wide shot" ends at the comma).
@@ -126,8 +161,18 @@ def negations(ctx: PromptContext) -> list[Constraint]:
     out = []
     for cue, _, end, noun in negated:
         text, span = ctx.span_text(cue, end)
-        out.append(Constraint("negation", text, value=noun, span=span))
+        out.append(Constraint("negation", text, value=noun, target=_others_named(ctx, cue, end, noun), span=span))
     return out
+
+
+def _others_named(ctx: PromptContext, cue: int, end: int, noun: str) -> str | None:
+    """For "no other vehicles": the prompt's own words of the negated kind outside the negation ("truck"),
+    space-separated; they are what "other" sets apart, so mentioning them keeps the negation. None otherwise."""
+    if not any(w in ("other", "another", "more") for w in ctx.words[cue:end]):
+        return None
+    targets = negation_targets(noun)
+    own = [w for i, w in enumerate(ctx.words) if not cue <= i < end and forms(w) & targets]
+    return " ".join(dict.fromkeys(own)) or None
 
 
 # --- style ---------------------------------------------------------------------------------------

@@ -200,7 +200,10 @@ STYLE_FAMILIES = {
         "painting|painted",
         "paint|brushstrokes|brushwork|canvas|oil|oils|watercolor|acrylic|gouache|tempera|fresco",
     ),
-    "drawing": ("drawing|drawn", "sketch|sketched|pencil|ink|charcoal|graphite|line art"),
+    "drawing": (
+        "drawing|drawn",
+        "sketch|sketched|pencil|ink|charcoal|graphite|line art|illustration|illustrated|anime|manga|cartoon|comic",
+    ),
     "illustration": (
         "illustration|illustrated|storybook illustration|children's book illustration",
         "drawing|drawn|painting|painted|vector|cartoon|storybook|picture book",

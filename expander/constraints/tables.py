@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from expander.constraints import lexicon as lx
 from expander.constraints.concepts import CONCEPTS
+from expander.constraints.style_words import MORE_STYLE_FAMILIES
 from expander.constraints.text import PhraseIndex, forms, normalise_phrase, noun_forms, number_words, split_phrases
 
 # Scene-wide groups: a head noun of these ("sunset over the sea") is an attribute, not a subject.
@@ -19,10 +20,11 @@ SCENE_GROUPS = frozenset(
     "night day sunset sunrise dusk dawn golden hour morning evening snowy rainy foggy stormy sunny cloudy "
     "windy winter summer autumn spring full moon crescent moon starry underwater".split()
 ) | {"golden hour", "full moon", "crescent moon"}
-NEGATION_CUES = frozenset(
-    "no without not nor never free devoid absent absence lacking lack zero none "
-    "nobody neither minus sans void empty".split()
-)
+# Words that open a negated noun phrase in an expansion on their own ("no cars", "without a soul"); "free",
+# "devoid", "empty", "void" open one only with "of" after them (`negation.OF_CUES`): "an empty street lined with
+# parked cars" mentions cars.
+# ("except" is no cue: "all dark except one lit window" has a window.)
+NEGATION_CUES = frozenset("no without not nor never lacking zero neither minus sans".split())
 # Function words: they end a noun phrase.
 BOUNDARY = lx.DETERMINERS | lx.PREPOSITIONS | lx.CONJUNCTIONS | lx.AUXILIARIES
 # Words between a count and its noun that end the count's phrase; "front", "top", "left" and "right" are
@@ -80,9 +82,10 @@ def tables() -> Tables:
     for family, members in lx.COLOR_FAMILIES.items():
         for word in members.split():
             color_of.setdefault(word, set()).add(family)
-    style_prompt = {f: split_phrases(p) for f, (p, _) in lx.STYLE_FAMILIES.items()}
+    style_families = {**lx.STYLE_FAMILIES, **MORE_STYLE_FAMILIES}
+    style_prompt = {f: split_phrases(p) for f, (p, _) in style_families.items()}
     style_accept = {
-        f: {normalise_phrase(x) for x in split_phrases(p) + split_phrases(e)} for f, (p, e) in lx.STYLE_FAMILIES.items()
+        f: {normalise_phrase(x) for x in split_phrases(p) + split_phrases(e)} for f, (p, e) in style_families.items()
     }
     view = _table(lx.VIEWPOINT_FAMILIES)
 

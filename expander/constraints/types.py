@@ -23,10 +23,14 @@ class Constraint:
         binds_to: the object it is about ("vase" for "a blue vase"; the first object of a relation);
             None for scene-wide constraints.
         hard: whether a violation fails the report (`ok`); soft ones only lower `score`.
-        value: the normalised content: colour family, count, style/viewpoint family, relation,
+        value: the normalised content: colour family, count, style/viewpoint family (or "era:70s", or
+            "term:<words>" for a style word of the "X painting" / "in the style of X" patterns), relation,
             attribute group, the negated or subject noun, or the quoted text.
-        target: the second object of a spatial relation, or the first noun of a compound subject
-            ("fence" in "fence post"); None otherwise.
+        target: the second object of a spatial relation, the first noun of a compound subject
+            ("fence" in "fence post"), for "no other X" the prompt's own words of kind X that it sets
+            apart ("truck" beside "no other vehicles", space-separated), or "emptiness" for a negation that
+            empties the scene ("empty", "deserted", "alone", "nobody": no person or animal the prompt does
+            not name, `emptiness.py`); None otherwise.
         span: (start, end) character offsets of `text` in the prompt.
     """
 
