@@ -6,8 +6,9 @@ constraint holds, else a short reason naming the change ("color 'a blue vase' be
 rate). A colour, count or relation restated word for word in the expansion holds whatever the rules
 make of the words around it.
 
-The checkers live beside their extractors' split: `check_scene.py` (quoted text, negation, style, viewpoint)
-and `check_objects.py` (colour, count, subject, attribute, spatial).
+The checkers live beside their extractors' split: `check_scene.py` (quoted text, negation, style, viewpoint),
+`emptiness.py` (the negations "empty", "deserted", "alone": it needs the prompt, to let in what it names) and
+`check_objects.py` (colour, count, subject, attribute, spatial).
 """
 
 from __future__ import annotations

@@ -296,7 +296,8 @@ def create_app(config: ServeConfig | None = None, service: ExpanderService | Non
             try:
                 await service.start()
                 logger.warning("expander serving %s on the %s backend", service.models.base_name, config.backend)
-            except Exception:
+            except Exception as exc:
+                service.supervisor.start_failed(exc)
                 logger.exception("the engine failed to start; /health reports 503")
 
         app.state.start_task = asyncio.create_task(start())

@@ -5,7 +5,7 @@ States (`expander.serve.metrics.ENGINE_STATES`, exported as `expander_engine_sta
 
 | state | /health | when |
 |---|---|---|
-| `starting` | 503 `starting` | the first start runs (model, moderation, engine) |
+| `starting` | 503 `starting` (`down` and the error, if it failed) | the first start runs, warm-up included |
 | `serving` | 200 `ok` | the engine answers requests |
 | `restarting` | 503 `down`, `restarting (n/N): <cause>` | the engine died; a new one is being built |
 | `dead` | 503 `down`, `engine dead: <cause>; exiting (...)` | it will not come back here: the process is exiting |
@@ -80,6 +80,7 @@ class EngineSupervisor:
         self.start_s = 0.0  # how long the engine's last start took
         self.back_at = 0.0  # while restarting: when (monotonic) the engine should serve again
         self.serving_since = 0.0
+        self.start_failed_with: str | None = None
         self._task: asyncio.Task | None = None
         self._set("starting", "loading the model")
 
@@ -99,6 +100,10 @@ class EngineSupervisor:
         self._set("serving")
         self._task = asyncio.create_task(self._watch())
 
+    def start_failed(self, exc: BaseException) -> None:
+        """The first start raised: /health says why (503 `down`), not `starting` for ever."""
+        self.start_failed_with = f"the start failed: {type(exc).__name__}: {exc}"
+
     async def close(self) -> None:
         """Stop watching (shutdown): a restart under way is abandoned."""
         if self.state != "dead":
@@ -115,9 +120,11 @@ class EngineSupervisor:
             return False, "down", self.detail
         if self.state == "stopping":
             return False, "stopping", self.detail
-        if backend is None:
-            return False, "starting", self.detail
-        ok, why = backend.health()  # a first start that failed says why; a death not yet handled says so
+        if backend is not None and backend.error:  # the engine failed to start
+            return False, "down", backend.error
+        if self.state == "starting":  # 200 only once the start is complete, warm-up included
+            return False, "down" if self.start_failed_with else "starting", self.start_failed_with or self.detail
+        ok, why = backend.health()  # a death not yet handled says so
         if ok:
             return True, "ok", None
         return False, why if why in ("starting", "stopping") else "down", why

@@ -1,7 +1,7 @@
 """Real disk faults: a small tmpfs that fills up (ENOSPC) or is remounted read-only (EROFS).
 
-Fixtures to import into a test module (`from tests.faults.disks import small_disk  # noqa: F401`), so tests that
-live beside the session fixtures they reuse (tests/eval) get them too.
+The fixtures are defined here so that tests living beside the session fixtures they reuse (tests/eval) get them
+too: tests/faults/conftest.py imports them, a module elsewhere assigns them (`small_disk = disks.small_disk`).
 
 Mounting needs root (CAP_SYS_ADMIN), which this machine kind and its CI have; elsewhere the full-disk tests skip
 with that reason. chmod cannot make a directory unwritable for root, so read-only is a read-only remount, and
@@ -18,7 +18,10 @@ import pytest
 
 
 def _mount(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["mount", *args], capture_output=True, text=True)
+    try:
+        return subprocess.run(["mount", *args], capture_output=True, text=True)
+    except OSError as exc:  # no mount(8) here
+        return subprocess.CompletedProcess(["mount", *args], 1, "", str(exc))
 
 
 @pytest.fixture

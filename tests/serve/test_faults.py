@@ -288,3 +288,18 @@ def test_killing_the_engine_under_load_gives_503s_then_it_restarts_without_a_hum
     assert 'expander_engine_state{expander_engine_state="serving"} 1.0' in text
     assert 'status="500"' not in text
     assert f"vLLM engine core process {core.pid} was killed by SIGKILL" in vllm_server.log()
+
+
+def test_a_first_start_that_fails_makes_health_say_down_and_why_not_starting_for_ever(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from expander.serve.app import create_app
+
+    missing = tmp_path / "no-model-here"  # a local model path that is not there: resolving it fails at start
+    config = ServeConfig(model=str(missing), backend="transformers")
+    with TestClient(create_app(config)) as client:
+        body = wait_until(lambda: (r := client.get("/health")).json()["status"] == "down" and r, 30, "status down")
+        assert body.status_code == 503
+        detail = body.json()["detail"]
+        assert detail.startswith("the start failed: ") and "no-model-here" in detail, detail
+        assert client.post("/v1/expand", json={"prompt": "a fox"}).status_code == 503  # nothing served
