@@ -8,7 +8,9 @@ Arms: `base` (the bare model), `current` (`--adapter`, default the model's shipp
 `--new-adapter DIR`, `new`. Each arm expands the same prompts with the same per-prompt seeds through
 `expander.expand.expand_prompts` once per k of `--candidates`: k = 1 is plain sampling, k > 1 is verified
 expansion (k candidates in one batched call, the first that keeps the hard constraints and adds no subject is
-returned). Prints one row per (arm, k): constraint pass rate, added-subject share (expansions that add a
+returned); every (arm, k) is sampled with `fallback=False` and is also scored as the default settings return it
+(`+fallback`: the same samples, each verified, the faithful fallback where it fails). Prints one row per (arm, k):
+constraint pass rate, added-subject share (expansions that add a
 person/animal/creature the prompt neither names nor implies: `expander.constraints.added_subjects`),
 description share of the raw completions and of the cleaned texts, mean words, seconds per expansion (wall
 time of the batched call / prompts, on this machine's load: compare rows of one run, not across runs).
@@ -38,6 +40,7 @@ KEYS = (
     "raw_description_share",
     "description_share",
     "mean_words",
+    "fallback_share",
     "seconds_per_expansion",
 )
 
@@ -135,7 +138,9 @@ def run_arm(adapter: str | None, prompts: list[str], ks: list[int], args) -> dic
                 kwargs = {"batch_size": args.batch_size} if args.backend == "transformers" else {}
                 engine = create_engine(args.model, backend=args.backend, adapter=adapter, **kwargs)
             start = time.perf_counter()
-            got = expand_prompts(engine, prompts, creativity=args.creativity, n=1, seed=args.seed, candidates=k)
+            got = expand_prompts(
+                engine, prompts, creativity=args.creativity, n=1, seed=args.seed, candidates=k, fallback=False
+            )
             out[k] = {
                 "texts": [e[0].text for e in got],
                 "raw": [e[0].raw_text for e in got],
@@ -150,6 +155,21 @@ def run_arm(adapter: str | None, prompts: list[str], ks: list[int], args) -> dic
         if engine is not None:
             engine.close()
     return out
+
+
+def with_fallback(prompts: list[str], run: dict, creativity: str) -> dict:
+    """The run as the default settings return it: each kept sample verified, and the faithful fallback
+    (`expander.expand.faithful_fallback`) where it fails. The same selection `expand_prompts(..., fallback=True)`
+    makes on the same samples (the kept sample of k > 1 is the best candidate, the one the fallback builds on)."""
+    from expander.engine import Generation
+    from expander.expand import plan_expansion, select_candidates
+
+    texts = []
+    for prompt, raw in zip(prompts, run["raw"]):
+        plan = plan_expansion(prompt, creativity)
+        [choice] = select_candidates(plan, [Generation(raw, 0, 0, 0, "stop")], 1, fallback=True)
+        texts.append(plan.expansion_text(choice.generation.text)[0])
+    return run | {"texts": texts}
 
 
 def measure(prompts: list[str], run: dict) -> dict:
@@ -205,15 +225,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.new_adapter:
         arms["new"] = args.new_adapter
     arms = {name: ref for name, ref in arms.items() if name in args.arms.split(",")}
-    results, runs, robust = {}, {}, {}
+    results, runs, robust, texts = {}, {}, {}, {}
     for name, adapter in arms.items():
         runs[name] = run_arm(adapter, everything, ks, args)
         for k in ks:
-            run = runs[name][k]
-            held_out = {key: run[key][: len(prompts)] for key in ("texts", "raw")}
-            held_out["seconds"] = run["seconds"] * len(prompts) / len(everything)
-            results[f"{name} k={k}"] = measure(prompts, held_out)
-            robust[f"{name} k={k}"] = robustness(dict(zip(everything, run["texts"])), triples)
+            sampled = runs[name][k]
+            # The default settings: the same samples, with the faithful fallback.
+            texts[f"{name} k={k}"] = sampled["texts"]
+            fell_back = with_fallback(everything, sampled, args.creativity)
+            texts[f"{name} k={k} +fallback"] = fell_back["texts"]
+            for row, run in ((f"{name} k={k}", sampled), (f"{name} k={k} +fallback", fell_back)):
+                held_out = {key: run[key][: len(prompts)] for key in ("texts", "raw")}
+                held_out["seconds"] = run["seconds"] * len(prompts) / len(everything)
+                results[row] = measure(prompts, held_out)
+                # Held-out expansions the faithful fallback rewrote (the model's own text failed the checker).
+                changed = [a != b for a, b in zip(run["texts"], sampled["texts"])][: len(prompts)]
+                results[row]["fallback_share"] = sum(changed) / max(len(changed), 1)
+                robust[row] = robustness(dict(zip(everything, run["texts"])), triples)
 
     print(
         f"{len(prompts)} held-out prompts, creativity {args.creativity}, seed {args.seed}, backend {args.backend}; "
@@ -221,18 +249,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"| arm | k | {' | '.join(KEYS)} |")
     print("|---|---:|" + "---:|" * len(KEYS))
-    for name in arms:
-        for k in ks:
-            r = results[f"{name} k={k}"]
-            cells = [
-                f"{r[key]:.1f}"
-                if key == "mean_words"
-                else f"{r[key]:.2f}"
-                if key.startswith("seconds")
-                else f"{r[key]:.3f}"
-                for key in KEYS
-            ]
-            print(f"| {name} | {k} | " + " | ".join(cells) + " |")
+    for row, r in results.items():
+        name, k = row.split(" k=", 1)
+        cells = [
+            f"{r[key]:.1f}"
+            if key == "mean_words"
+            else f"{r[key]:.2f}"
+            if key.startswith("seconds")
+            else f"{r[key]:.3f}"
+            for key in KEYS
+        ]
+        print(f"| {name} | {k} | " + " | ".join(cells) + " |")
     first = next(iter(robust.values()), None)
     if first is not None:
         print(
@@ -243,11 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| arm | k | {columns} |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         keys = ("negation_kept", "style_kept", "paraphrase_pass_1", "paraphrase_pass_2", "paraphrase_pass_3")
-        for name in arms:
-            for k in ks:
-                r = robust[f"{name} k={k}"]
-                cells = ["-" if r[key] is None else f"{r[key]:.3f}" for key in (*keys, "paraphrase_all_pass")]
-                print(f"| {name} | {k} | " + " | ".join(cells) + " |")
+        for row, r in robust.items():
+            name, k = row.split(" k=", 1)
+            cells = ["-" if r[key] is None else f"{r[key]:.3f}" for key in (*keys, "paraphrase_all_pass")]
+            print(f"| {name} | {k} | " + " | ".join(cells) + " |")
     if args.json:
         Path(args.json).write_text(
             json.dumps(
@@ -258,8 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                     "robustness": robust,
                     "triples": triples,
                     "expansions": [
-                        {"prompt": p, **{f"{n} k={k}": runs[n][k]["texts"][i] for n in arms for k in ks}}
-                        for i, p in enumerate(everything)
+                        {"prompt": p, **{row: got[i] for row, got in texts.items()}} for i, p in enumerate(everything)
                     ],
                 },
                 indent=2,

@@ -2,7 +2,7 @@
 
     nice -n 15 .venv/bin/python benchmarks/text_faithfulness.py [--suites geneval,dpg] [--arms raw,base,adapter] \
         [--candidates 1,4] [--limit N] [--seed 0] [--creativity medium] [--cache runs/text_faithfulness] \
-        [--json benchmarks/results/text_faithfulness_cpu.json]
+        [--no-fallback] [--json benchmarks/results/text_faithfulness_cpu.json]
 
 For every GenEval prompt (553, `data/prompts/geneval/`) and every DPG-Bench prompt (1,065, `data/prompts/dpg_bench/`)
 each arm expands the prompt through `expander.expand.expand_prompts`, exactly as `expander expand PROMPT --seed S
@@ -17,8 +17,9 @@ expansion is checked against what the prompt pins down:
 
 Arms: `raw` (the prompt itself: every column must be 1.0, a lower one is a checker bug), `base` (the bare model),
 `adapter` (`--adapter`, default the model's shipped adapter). Each model arm runs once per K of `--candidates`:
-K = 1 is plain sampling (the default of the CLI and the server), K > 1 verified expansion; with `--fallback`, each
-also with `expand_prompts(..., fallback=True)` (`expander.expand.faithful_fallback`: from the same samples).
+K = 1 is one sample, K > 1 verified expansion; each is scored as sampled (`fallback=False`) and, unless
+`--no-fallback`, with the faithful fallback (`+fallback`, from the same samples: `expander.expand.faithful_fallback`).
+`adapter k=1 +fallback` is the default settings of the CLI and the server.
 
 Engine: vLLM offline (the adapter merged into the weights, as `VLLMEngine` does by default). Every sample is
 cached on disk under `--cache` by its full request (weights, chat ids, seed, sampling settings), so a rerun, a
@@ -261,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk", type=int, default=256, help="samples per engine call (each is cached when done)")
     p.add_argument("--max-num-seqs", type=int, default=64)
     p.add_argument(
-        "--fallback", action="store_true", help="also score each model arm with the faithful fallback (no new samples)"
+        "--no-fallback",
+        action="store_true",
+        help="score each model arm as sampled only, not also with the faithful fallback (the default settings)",
     )
     p.add_argument(
         "--cached-only", action="store_true", help="score only the prompts whose samples are all cached (no engine)"
@@ -273,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     from expander.models import resolve_adapter
 
     ks = sorted({int(k) for k in args.candidates.split(",")})
-    fallbacks = [False, True] if args.fallback else [False]
+    fallbacks = [False] if args.no_fallback else [False, True]
     suites = load_suites(args.suites.split(","), args.limit)
     wanted = args.arms.split(",")
     arms = {"raw": "raw", "base": None, "adapter": resolve_adapter(args.model, args.adapter)}

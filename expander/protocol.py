@@ -110,6 +110,12 @@ class ExpandRequest(BaseModel):
         description="Verified expansion: samples per expansion, the best that keeps the "
         "prompt's hard constraints and adds no subject is returned; default the server's `candidates`.",
     )
+    fallback: bool | None = Field(
+        None,
+        description="Faithful fallback: verify every expansion and, when no sample keeps the prompt's hard "
+        "constraints, return a text built from the prompt and the best sample (`fallback: true` on it); false "
+        "returns the sample as drawn. Default the server's `fallback` (on).",
+    )
     language: str = Field(
         "auto",
         description="Language to write in: `auto` (the prompt's) or an ISO 639-1 code the model declares.",
@@ -264,9 +270,14 @@ class ExpansionOut(BaseModel):
     attempts: int = Field(1, description="Samples drawn for this expansion (verified expansion draws `candidates`).")
     verified: bool | None = Field(
         None,
-        description="Verified expansion only: true when the returned sample keeps "
-        "the prompt's hard constraints and adds no subject; false = none of the "
-        "candidates did, the best available is returned with its report.",
+        description="Null when nothing was verified (`candidates` 1 and `fallback` off); true when the returned "
+        "text keeps the prompt's hard constraints and adds no subject; false = no sample did and no fallback "
+        "could be built, the best available is returned with its report.",
+    )
+    fallback: bool = Field(
+        False,
+        description="True when no sample kept the prompt and the text is the faithful fallback: the prompt and "
+        "the best sample's sentences that keep it.",
     )
     keep_terms_repaired: list[str] = Field(
         default_factory=list, description="keep_terms the model left out, appended so every term is present."

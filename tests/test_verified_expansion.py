@@ -52,15 +52,20 @@ def test_the_one_selection_rule_passing_first_then_score_then_within_budget_then
     assert (alone.verified, alone.report) == (False, verify_expansion(PROMPTS[0], whale)[1])
 
 
-def test_one_candidate_is_the_plain_expansion_and_is_not_verified(engine):
-    [[plain]] = expand_prompts(engine, PROMPTS[:1], seed=7, max_words=WORDS)
-    [[one]] = expand_prompts(engine, PROMPTS[:1], seed=7, max_words=WORDS, candidates=1)
+def test_one_candidate_is_the_plain_expansion_verified_only_for_the_fallback(engine):
+    [[plain]] = expand_prompts(engine, PROMPTS[:1], seed=7, max_words=WORDS, fallback=False)
+    [[one]] = expand_prompts(engine, PROMPTS[:1], seed=7, max_words=WORDS, candidates=1, fallback=False)
     assert one.text == plain.text and one.attempts == 1 and one.verified is None
+    # The default (the fallback on, the constraints extra being installed) verifies the lone sample: the same
+    # text when it passes, else the fallback built from it.
+    [[checked]] = expand_prompts(engine, PROMPTS[:1], seed=7, max_words=WORDS)
+    assert checked.verified is True and checked.report == verify_expansion(PROMPTS[0], checked.text)[1]
+    assert checked.text == plain.text if verify_expansion(PROMPTS[0], plain.text)[0] else checked.fallback
 
 
 def test_verified_expansion_keeps_a_passing_candidate_when_there_is_one(engine):
     k, words = 3, 20  # short: 6 batched samples, then each drawn again on its own
-    rows = expand_prompts(engine, PROMPTS, seed=11, n=1, max_words=words, candidates=k)
+    rows = expand_prompts(engine, PROMPTS, seed=11, n=1, max_words=words, candidates=k, fallback=False)
     # Deterministic: each kept text is one of its candidates, drawn again one by one with their own seeds.
     for prompt, row in zip(PROMPTS, rows):
         for i, exp in enumerate(row):
@@ -68,7 +73,8 @@ def test_verified_expansion_keeps_a_passing_candidate_when_there_is_one(engine):
             assert exp.report is not None and "added" in exp.report
             texts = []
             for j in range(k):
-                [[alone]] = expand_prompts(engine, [prompt], seed=candidate_seed(11 + i, j), max_words=words)
+                seed = candidate_seed(11 + i, j)
+                [[alone]] = expand_prompts(engine, [prompt], seed=seed, max_words=words, fallback=False)
                 texts.append(alone.text)
             assert exp.text in texts
             passing = [t for t in texts if verify_expansion(prompt, t)[0]]

@@ -35,6 +35,9 @@ class ExpandCommandConfig:
         vllm: extra `create_engine` options of the vLLM backend (`dtype`, `max_model_len`, `enforce_eager`, ...).
         candidates: verified expansion: samples drawn per expansion; the first that keeps the prompt's hard
             constraints and adds no subject is printed (1 = off).
+        fallback: when no sample keeps the prompt's hard constraints, print the faithful fallback built from the
+            prompt and the best sample (`expander.expand.faithful_fallback`); on by default when the constraints
+            extra is installed, `--no-fallback` prints the sample as drawn.
         languages: ISO 639-1 codes the model can expand (`*` = any; None: the model's own declaration, `en` for
             the built-in). A prompt in another language is printed unchanged, with no model call.
         enable_thinking: let a reasoning model's chat template think (stripped from the output; off by default).
@@ -59,6 +62,7 @@ class ExpandCommandConfig:
     backend: Literal["transformers", "vllm"] = "transformers"
     vllm: dict = field(default_factory=dict)
     candidates: int = 1
+    fallback: bool | None = None
     languages: list[str] | None = None
     enable_thinking: bool = False
     target: str | None = None
@@ -142,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
             keep_terms=cfg.keep or None,
             candidates=cfg.candidates,
             languages=languages,
+            fallback=cfg.fallback,
         )
     finally:
         if engine is not None:
@@ -177,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
                             "text": e.text,
                             "seed": e.seed,
                             **({"finish_reason": e.finish_reason} if cfg.creativity != "raw" else {}),
-                            **({"attempts": e.attempts, "verified": e.verified} if cfg.candidates > 1 else {}),
+                            **({"attempts": e.attempts} if cfg.candidates > 1 else {}),
+                            **({"verified": e.verified, "fallback": e.fallback} if e.verified is not None else {}),
                             **({"keep_terms_repaired": e.keep_terms_repaired} if cfg.keep else {}),
                             **({"shaped": s.as_dict()} if s is not None else {}),
                         }

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from expander.errors import MissingExtraError
+from expander.rewards.text_diversity import distinct_n  # one definition: GRPO's diversity log uses it too
 
 __all__ = ["QualitySummary", "distinct_n", "is_description", "is_story", "summarize"]
 
@@ -58,15 +59,6 @@ def is_description(text: str) -> bool:
     if not text or "?" in text:
         return False
     return not (_CHAT_OPENERS.match(text) or _CHAT_PHRASES.search(text) or is_story(text))
-
-
-def distinct_n(texts: list[str], n: int) -> float:
-    """Unique word n-grams / all word n-grams over `texts` (lowercased); 0.0 when there are none."""
-    grams = []
-    for text in texts:
-        words = re.findall(r"[a-z0-9']+", text.lower())
-        grams.extend(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-    return len(set(grams)) / len(grams) if grams else 0.0
 
 
 @dataclass

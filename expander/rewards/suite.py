@@ -9,9 +9,9 @@ also scores whole batches (`score_rows`). `get_reward_funcs(cfg)` is the thin TR
 that only wants `(funcs, weights)`. Which names a config may list is `expander.rewards.registry`'s.
 
 Every function has TRL's signature `fn(prompts, completions, **kwargs) -> list[float | None]`; its
-`__name__` is the logged name (`aesthetic`, `faithfulness`, `faithfulness_vqa`, `safety`, `diversity`,
-`format`, `added_subjects`, `gate`, or the name of a dotted-path function). They close over one `RewardSuite`, which
-loads every model once and renders every completion once per step through the shared `RenderCache`.
+`__name__` is the logged name (`aesthetic`, `faithfulness`, `faithfulness_vqa`, `safety`, `diversity`, `format`,
+`added_subjects`, `text_diversity`, `gate`, or the name of a dotted-path function). They close over one `RewardSuite`,
+which loads every model once and renders every completion once per step through the shared `RenderCache`.
 
 Inputs are parsed by `expander.rewards.inputs` (short prompt, cleaned completion, step). `format` judges the
 raw text and scores its length against `format.max_words`. `log_metric` and `log_extra` get render counts,
@@ -113,7 +113,7 @@ class RewardSuite:
         self.renderer = renderer
 
         self._clips: dict[tuple[str, str | None], Any] = {}
-        self.aesthetic = self.similarity = self.image_safety = self.dino = None
+        self.aesthetic = self.similarity = self.image_safety = self.dino = self.text_diversity = None
         if "aesthetic" in names:
             from expander.rewards.aesthetics import AestheticScorer, load_aesthetic_head
 
@@ -148,6 +148,10 @@ class RewardSuite:
             from expander.rewards.diversity import Dinov3Embedder
 
             self.dino = Dinov3Embedder.from_config(cfg.diversity, self.device)
+        if "text_diversity" in names:
+            from expander.rewards.text_diversity import TextDiversityScorer
+
+            self.text_diversity = TextDiversityScorer.from_config(cfg.text_diversity, self.device)
         self.vqa = None
         if "faithfulness_vqa" in names:
             from expander.rewards.vqa import VqaScorer
@@ -366,6 +370,9 @@ class RewardSuite:
         if self.group_gather is None:
             return group_diversity(emb, rows.shorts)
         return gathered_group_diversity(emb, rows.shorts, self.group_gather)
+
+    def _compute_text_diversity(self, rows: RewardRows) -> list[float | None]:
+        return self.text_diversity(rows.texts, rows.shorts, self.group_gather)
 
     def _compute_format(self, rows: RewardRows) -> list[float | None]:
         from expander.rewards.format import format_check

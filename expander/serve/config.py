@@ -79,6 +79,10 @@ class ServeConfig:
         candidates: verified expansion: samples drawn per requested expansion, the best that keeps the prompt's
             hard constraints and adds no subject is returned (`expander.expand.select_candidates`); 1 = off. A
             request's `candidates` overrides it.
+        fallback: the faithful fallback: every expansion is verified, and when no sample keeps the prompt's hard
+            constraints the text is built from the prompt and the best sample (`expander.expand.faithful_fallback`,
+            `fallback: true` in the response). None (default): on when the constraints extra is installed. A
+            request's `fallback` overrides it.
         languages: ISO 639-1 codes the served model can expand (`*` = any); default the model's own declaration
             (the built-in: `en`). A prompt in another language comes back unchanged (`language_unsupported`).
         enable_thinking: let a reasoning model's chat template think (Qwen3's `enable_thinking`); off by default,
@@ -118,6 +122,7 @@ class ServeConfig:
     target_tokenizers: dict[str, str] = field(default_factory=dict)
     response_cache_size: int = 1024
     candidates: int = 1
+    fallback: bool | None = None
     languages: list[str] | None = None
     enable_thinking: bool = False
     thinking_budget: int = 1024

@@ -54,6 +54,7 @@ async def expansion_outputs(
                 "finish_reason": finish or d.choice.generation.finish_reason,
                 "attempts": attempts,
                 "verified": None if d is None else d.choice.verified,
+                "fallback": d is not None and d.choice.fallback,
                 "keep_terms_repaired": missing,
                 "constraints": report,
                 "safety": {

@@ -46,7 +46,7 @@ import uuid
 from dataclasses import dataclass
 
 from expander.engine import SEED_HEADROOM, Generation, SampleRequest, candidate_seed, draw_seed
-from expander.expand import REPETITION_PENALTY, CandidateChoice, plan_expansion, select_candidates
+from expander.expand import REPETITION_PENALTY, CandidateChoice, fallback_default, plan_expansion, select_candidates
 from expander.language import detect_language
 from expander.models import model_languages, resolve_model
 from expander.prompts import PromptError, validate_prompt
@@ -117,6 +117,7 @@ class ExpanderService:
         self.supervisor = EngineSupervisor(config, self.metrics)  # engine state; restarts a dead engine, or exits
         self.shaper = TargetShaper.from_config(config, self.metrics)
         self.response_cache = ResponseCache.from_config(config, self.metrics)
+        self.fallback = fallback_default() if config.fallback is None else config.fallback  # a request may override
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -223,6 +224,7 @@ class ExpanderService:
         candidates: int = 1,
         language: str | None = None,
         clock: PhaseClock | None = None,
+        fallback: bool = False,
     ):
         """Sample (`candidates` each: verified expansion), select, clean, check and (once) resample `n` expansions.
         `clock`: charged the `template`, `engine`, `verify` and `output` phases.
@@ -261,11 +263,11 @@ class ExpanderService:
             )
 
         async def select(gens: list[Generation], k: int) -> list[CandidateChoice]:
-            if candidates == 1:
+            if candidates == 1 and not fallback:
                 return select_candidates(plan, gens, k)
             # Verifying runs the constraints checker (CPU-bound): off the event loop. A resample (k = 1) is
             # verified too, so `verified` always describes the returned text.
-            choices = await asyncio.to_thread(select_candidates, plan, gens, k, verify=True)
+            choices = await asyncio.to_thread(select_candidates, plan, gens, k, verify=True, fallback=fallback)
             clock.lap("verify")
             return choices
 
@@ -283,7 +285,8 @@ class ExpanderService:
             again = await self._sample([sample(seed + i + REGEN_SEED_OFFSET) for i in redo])
             clock.lap("engine")
             spent += sum(g.completion_tokens for g in again)
-            again_texts = [plan.finish(g.text) for g in again]
+            again_choices = await select(again, 1)  # moderated as returned: the fallback's text, if it was one
+            again_texts = [plan.finish(c.generation.text) for c in again_choices]
             again_problems = await self.moderation.output_problems(prompt, again_texts)
             for i, p in zip(redo, again_problems):
                 if p:
@@ -297,7 +300,7 @@ class ExpanderService:
                         categories=p,
                     )
             clock.lap("output")
-            for i, choice, t in zip(redo, await select(again, 1), again_texts):
+            for i, choice, t in zip(redo, again_choices, again_texts):
                 out[i] = _Drawn(choice, t, regenerated=True)
         return out, spent
 
@@ -367,6 +370,7 @@ class ExpanderService:
                 candidates=k,
                 language=write_in,
                 clock=clock,
+                fallback=self.fallback if req.fallback is None else req.fallback,
             )
             # Expansion i reports seed + i (with the same `candidates` it reproduces), or its resample's seed.
             seeds = [d.choice.generation.seed if d.regenerated else seed + i for i, d in enumerate(drawn)]
@@ -464,6 +468,7 @@ class ExpanderService:
             candidates=self.config.candidates,
             language=write_in,
             clock=clock,
+            fallback=self.fallback,
         )
         prompt_tokens = sum(d.choice.generation.prompt_tokens for d in drawn)
         response = ChatCompletionResponse(

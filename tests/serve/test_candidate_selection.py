@@ -52,7 +52,8 @@ def client(builtin_model_dir):
 
 
 def test_the_server_keeps_the_shared_selection_and_verifies_a_resample_on_its_own_text(client):
-    r = client.post("/v1/expand", json={"prompt": PROMPT, "n": 2, "seed": SEED, "candidates": 2})
+    body = {"prompt": PROMPT, "n": 2, "seed": SEED, "candidates": 2, "fallback": False}
+    r = client.post("/v1/expand", json=body)
     assert r.status_code == 200, r.text
     first, second = r.json()["expansions"]
     # Expansion 1: the one passing candidate, with the report the shared selection made for it.
@@ -65,3 +66,21 @@ def test_the_server_keeps_the_shared_selection_and_verifies_a_resample_on_its_ow
     assert first["safety"]["regenerated"] is True and first["seed"] == SEED + REGEN_SEED_OFFSET
     assert first["text"] == WHALE and first["verified"] is False
     assert first["constraints"] == verify_expansion(PROMPT, WHALE)[1] and first["constraints"]["faithful"] is False
+
+
+def test_the_faithful_fallback_is_on_by_default_and_a_request_can_turn_it_off(client):
+    # Expansion 0's resample keeps nothing (WHALE): by default the text returned is built from the prompt and
+    # that sample's sentences that keep it (none here), verified, `fallback: true`; the moderation and the
+    # report see that text. Expansion 1 passes on its own: no fallback.
+    r = client.post("/v1/expand", json={"prompt": PROMPT, "n": 2, "seed": SEED, "candidates": 2})
+    assert r.status_code == 200, r.text
+    first, second = r.json()["expansions"]
+    assert (first["text"], first["verified"], first["fallback"]) == (PROMPT + ".", True, True)
+    assert first["constraints"] == verify_expansion(PROMPT, PROMPT + ".")[1] and first["safety"]["regenerated"]
+    assert (second["text"], second["verified"], second["fallback"]) == (FOX, True, False)
+    # One candidate: the lone sample is verified too (WHALE at seed SEED + 1 + ... is scripted below).
+    TEXTS[100] = WHALE
+    one = client.post("/v1/expand", json={"prompt": PROMPT, "seed": 100}).json()["expansions"][0]
+    assert (one["text"], one["verified"], one["fallback"], one["attempts"]) == (PROMPT + ".", True, True, 1)
+    off = client.post("/v1/expand", json={"prompt": PROMPT, "seed": 100, "fallback": False}).json()["expansions"][0]
+    assert (off["text"], off["verified"], off["fallback"]) == (WHALE, None, False)

@@ -60,8 +60,10 @@ def test_verified_expansion_reports_its_attempts_and_is_deterministic(server):
     for i, e in enumerate(first["expansions"]):
         assert e["attempts"] == 3 and isinstance(e["verified"], bool) and e["seed"] == 21 + i
         assert e["verified"] == (e["constraints"]["faithful"])
-    plain = post(server, {**body, "candidates": 1}).json()
-    assert all(e["attempts"] == 1 and e["verified"] is None for e in plain["expansions"])
+    plain = post(server, {**body, "candidates": 1, "fallback": False}).json()
+    assert all(e["attempts"] == 1 and e["verified"] is None and not e["fallback"] for e in plain["expansions"])
+    checked = post(server, {**body, "candidates": 1}).json()  # the fallback (on by default) verifies a lone sample
+    assert all(e["verified"] is e["constraints"]["faithful"] is True for e in checked["expansions"])
 
 
 @pytest.mark.parametrize("prompt", ["\u0000\u0000\u0000", "\u200b\u200b"])

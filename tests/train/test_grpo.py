@@ -252,7 +252,19 @@ def test_two_steps_move_the_adapter_and_render_each_completion_once(tiny_run):
         "gates/gated_fraction",
         "frac_reward_zero_std",
         "frac_group_zero_std",
+        "diversity/zero_spread_groups",
+        "diversity/zero_spread_groups_task",
+        "diversity/minilm_pairwise",
+        "diversity/distinct_2",
     } <= set(logged[2])
+    # The diversity log: the zero-spread share is the trainer's own; distinct-2 is the completions table's, per group.
+    from expander.train.grpo.diversity_log import group_distinct_n
+
+    assert logged[2]["diversity/zero_spread_groups"] == logged[2]["frac_group_zero_std"]
+    texts = [clean_output(r["completion"]) for r in rows_by_step[2]]
+    group_size = len(texts) // len({r["group"] for r in rows_by_step[2]})
+    assert logged[2]["diversity/distinct_2"] == pytest.approx(group_distinct_n(texts, group_size))
+    assert 0 <= logged[2]["diversity/minilm_pairwise"] <= 2
     assert (out / "image_grids" / "step_000001.png").is_file() and (out / "image_grids" / "step_000002.png").is_file()
     assert list((out / "runs").rglob("events.out.tfevents.*"))
 

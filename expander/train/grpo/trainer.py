@@ -29,6 +29,7 @@ from expander.prompts import clean_output
 from expander.rewards.inputs import completion_text
 from expander.train.checkpoints import CompleteCheckpoints
 from expander.train.grpo.config import SHORT_COLUMN, GRPOScriptArguments
+from expander.train.grpo.diversity_log import GroupDiversityLog
 from expander.train.grpo.image_grid import save_image_grid, to_pil
 
 logger = logging.getLogger(__name__)
@@ -108,10 +109,11 @@ class ExpanderGRPOTrainer(CompleteCheckpoints, GRPOTrainer):
     before their extra columns are flushed, `training_step`), so TRL's own generation, aggregation, loss and
     logging are untouched.
 
-    Logged per step, beside TRL's metrics: `frac_group_zero_std`, `prompts_dropped`, and `timing/*_s`
-    (wall seconds): `generation`, `rendering` (the render cache's renderer calls), `scoring` (reward
-    functions minus rendering), `backward` (loss forward + backward), `other` (the rest of the step:
-    log-probs, tokenisation, optimizer, our table and grid) and `step`.
+    Logged per step, beside TRL's metrics: `frac_group_zero_std`, `prompts_dropped`, `diversity/*` (zero-spread
+    group share, within-group MiniLM pairwise distance and distinct-2: `expander.train.grpo.diversity_log`), and
+    `timing/*_s` (wall seconds): `generation`, `rendering` (the render cache's renderer calls), `scoring` (reward
+    functions minus rendering), `backward` (loss forward + backward), `other` (the rest of the step: log-probs,
+    tokenisation, optimizer, our table, grid and diversity log) and `step`.
     """
 
     def __init__(self, *args, script_args: GRPOScriptArguments, render_cache=None, **kwargs):
@@ -120,6 +122,7 @@ class ExpanderGRPOTrainer(CompleteCheckpoints, GRPOTrainer):
         if render_cache is not None and hasattr(render_cache, "wanted"):  # RemoteImages: ask for these steps only
             render_cache.wanted = self._images_wanted
         self.zero_std_tracker = ZeroVarianceTracker(script_args.drop_zero_std_epochs)
+        self.diversity_log: GroupDiversityLog | None = None  # made once TRL has set `num_generations`
         self._phase: dict[str, float] = defaultdict(float)
         self._step_started: float | None = None
         super().__init__(*args, **kwargs)
@@ -208,6 +211,11 @@ class ExpanderGRPOTrainer(CompleteCheckpoints, GRPOTrainer):
         # Every process updates its tracker from the same gathered values: the samplers stay identical.
         self.zero_std_tracker.update(shorts[::group_size], zero_std.tolist())
         self._metrics[mode]["prompts_dropped"].append(float(len(self.zero_std_tracker.dropped)))
+        if self.accelerator.is_main_process:  # every rank holds the same gathered texts; rank 0 logs
+            self.diversity_log = self.diversity_log or GroupDiversityLog(group_size)
+            metrics = self.diversity_log(texts, zero_std.float().mean().item(), spread, self.reward_func_names)
+            for name, value in metrics.items():
+                self._metrics[mode][name].append(value)
         step = self.state.global_step + 1  # the step these completions are about to train
         # Read (not cleared): TRL gathers and flushes these columns right after this method.
         extras = {
