@@ -34,6 +34,7 @@ from expander.engine.sampling import (
 from expander.engine.tokenizer import chat_ids, load_tokenizer
 from expander.engine.transformers_backend import SeededSampler, TransformersEngine, generate_seeded, load_causal_lm
 from expander.engine.vllm_backend import (
+    ENGINE_CLOSE_GRACE_S,
     EngineArgsError,
     VLLMEngine,
     check_vllm_engine_args,
@@ -48,6 +49,7 @@ from expander.models import DEFAULT_MODEL, require_adapter_dir, resolve_model
 
 __all__ = [
     "BACKENDS",
+    "ENGINE_CLOSE_GRACE_S",
     "MAX_SEED",
     "SEED_HEADROOM",
     "Conversation",

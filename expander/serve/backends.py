@@ -32,6 +32,7 @@ from pathlib import Path
 
 from expander.devices import has_cuda
 from expander.engine import (
+    ENGINE_CLOSE_GRACE_S,
     Generation,
     SampleRequest,
     chat_ids,
@@ -274,7 +275,7 @@ class VLLMAsyncBackend(AsyncGenerationBackend):
             if handler is not None and not handler.done():
                 handler.cancel()
                 await asyncio.gather(handler, return_exceptions=True)
-            await asyncio.to_thread(llm.shutdown)
+            await asyncio.to_thread(llm.shutdown, ENGINE_CLOSE_GRACE_S)  # nothing in flight: see the constant
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -487,8 +487,10 @@ def test_same_inputs_and_seed_are_cached_and_a_changed_seed_runs_again(node, tin
     assert comfy.queue(**args) == first and comfy.executions == 1  # ComfyUI's cache: not even executed
     # ComfyUI dropped its copy (another workflow ran in between): the runner still knows the result.
     assert node.EXECUTE_NORMALIZED(**args).result == first and RUNNER.model_calls == calls
-    other = comfy.queue(**{**args, "seed": 4})
-    assert comfy.executions == 2 and RUNNER.model_calls == calls + 1 and other[0] != first[0]
+    # A changed seed runs the model again. (Not a different text: the tiny random LM's samples fail the checker on
+    # every seed, so the faithful fallback, on by default, returns the prompt for both.)
+    comfy.queue(**{**args, "seed": 4})
+    assert comfy.executions == 2 and RUNNER.model_calls == calls + 1
     assert comfy.queue(**args) == first and RUNNER.model_calls == calls + 1  # seed 3 again: remembered
     assert "faithful:" in first[4] and "target: generic" in first[4]
 
