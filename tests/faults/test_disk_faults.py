@@ -53,7 +53,7 @@ def test_an_unwritable_output_dir_is_named_before_any_work(tmp_path, lockable_di
 
 
 def test_merged_weights_on_a_full_cache_fail_cleanly_and_the_next_run_recreates_them(
-    tiny_lm_dir, small_disk, tmp_path, monkeypatch
+    tiny_chat_lm_dir, small_disk, tmp_path, monkeypatch
 ):
     from peft import LoraConfig, PeftModel, get_peft_model
     from safetensors.torch import load_file
@@ -62,13 +62,15 @@ def test_merged_weights_on_a_full_cache_fail_cleanly_and_the_next_run_recreates_
     from expander.models import merged_model_dir
 
     torch.manual_seed(1)
-    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_lm_dir), LoraConfig(r=4, init_lora_weights=False))
+    lora = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_chat_lm_dir), LoraConfig(r=4, init_lora_weights=False)
+    )
     lora.save_pretrained(tmp_path / "adapter")
     cache = small_disk("1m")  # the tiny model's weights alone are 6 MB
     monkeypatch.setenv("EXPANDER_CACHE", str(cache))
 
     with pytest.raises(DiskWriteError) as info:
-        merged_model_dir(tiny_lm_dir, tmp_path / "adapter")
+        merged_model_dir(tiny_chat_lm_dir, tmp_path / "adapter")
     target = info.value.path
     assert target.parent == cache / "merged"
     assert str(info.value) == f"cannot write the model cache entry {target}: no space left on device"
@@ -80,9 +82,9 @@ def test_merged_weights_on_a_full_cache_fail_cleanly_and_the_next_run_recreates_
     (target / "model.safetensors").write_bytes(b"\0" * 100)
     (target.parent / f"{target.name}.tmp-999999").mkdir()
     resize(cache, "64m")
-    assert merged_model_dir(tiny_lm_dir, tmp_path / "adapter") == target
+    assert merged_model_dir(tiny_chat_lm_dir, tmp_path / "adapter") == target
     assert leftovers(cache) == [] and (target / ".expander-merged").is_file()
-    want = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_lm_dir), tmp_path / "adapter")
+    want = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_chat_lm_dir), tmp_path / "adapter")
     want = want.merge_and_unload().state_dict()
     got = load_file(target / "model.safetensors")
     assert set(got) <= set(want) and all(torch.equal(got[k], want[k]) for k in got)

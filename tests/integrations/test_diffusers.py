@@ -32,31 +32,12 @@ _REFERENCES: dict[tuple, str] = {}
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory, builtin_model_dir):
+def engine(tiny_chat_lm_dir):
     """A transformers engine on a 2-layer random Llama with the built-in model's tokenizer and chat template."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     from expander.engine import create_engine
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    out = tmp_path_factory.mktemp("tiny_expander_lm")
-    tokenizer = AutoTokenizer.from_pretrained(builtin_model_dir)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
-    )
-    LlamaForCausalLM(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    engine = create_engine(str(out), backend="transformers")
+    engine = create_engine(str(tiny_chat_lm_dir), backend="transformers")
     yield engine
     engine.close()
 

@@ -73,29 +73,3 @@ def rule_pairs_dir(tmp_path_factory) -> Path:
     result = run_synth(cfg)
     assert result.num_train > 20 and result.num_test > 0
     return out
-
-
-@pytest.fixture(scope="session")
-def tiny_chat_lm_dir(tmp_path_factory, builtin_model_dir) -> Path:
-    """A 2-layer random Llama with SmolLM2's tokenizer and chat template (trains in a fraction of a second)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    out = tmp_path_factory.mktemp("tiny_chat_lm")
-    tokenizer = AutoTokenizer.from_pretrained(builtin_model_dir)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
-    )
-    LlamaForCausalLM(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
