@@ -115,6 +115,8 @@ def test_the_negative_prompt_is_the_prompts_own_exclusions_and_only_where_the_mo
     assert shape("a windowless room, deserted", "A bare room.", "krea2", tokenizer=smol).negative_prompt == (
         "window, people"
     )
+    # "no one" excludes people (the constraint's value), not the word "one".
+    assert shape("a beach with no one on it", "A bare beach.", "krea2", tokenizer=smol).negative_prompt == "people"
 
 
 def test_sdxl_and_sd3_get_a_short_clip_variant_within_77_tokens(clip, builtin_model_dir):

@@ -57,7 +57,8 @@ photographer painter artist sculptor model actor actress doctor nurse scientist 
 policewoman officer firefighter sailor pilot astronaut knight king queen prince princess warrior wizard
 witch samurai ninja cowboy pirate keeper lighthouse-keeper gardener shepherd hunter beekeeper craftsman
 carpenter blacksmith mechanic miner explorer villager peasant fan protester marcher bystander someone
-somebody anyone everyone mermaid angel fairy elf vampire zombie clown juggler acrobat dj
+somebody anyone everyone mermaid angel fairy elf vampire zombie clown juggler acrobat dj guard librarian
+clerk cashier janitor porter conductor
 """)
 CHILD = _words("child children kid toddler baby infant boy girl youngster teen teenager son daughter")
 # Third-person pronouns that name a person (not "her"/"his"/"they": those often point back to an animal, and

@@ -16,7 +16,7 @@ from expander.serve.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ConstraintsReporter", "language_decision"]
+__all__ = ["ConstraintsReporter", "FallbackSetting", "language_decision"]
 
 
 def language_decision(
@@ -89,3 +89,34 @@ class ConstraintsReporter:
                 return None
             self._check = check
         return self._check(prompt, text).to_dict()
+
+
+class FallbackSetting:
+    """The server's faithful-fallback default and what a request may ask of it.
+
+    `fallback: true` in the config on a server without the `constraints` extra is refused at start
+    (`MissingExtraError`); a request's `fallback: true` there gets 400 `missing_extra`, never a 500.
+    """
+
+    def __init__(self, configured: bool | None):
+        from expander.expand import fallback_default
+
+        self.available = fallback_default()  # the checker it needs is installed
+        if configured and not self.available:
+            from expander.constraints.text import require_constraints
+
+            require_constraints("the server's `fallback: true`", hint="or set fallback: false")
+        self.default = self.available if configured is None else configured
+
+    def for_request(self, asked: bool | None) -> bool:
+        """The setting one request runs with; `ServiceError` 400 when it asks for what the server lacks."""
+        if asked and not self.available:
+            raise ServiceError(
+                400,
+                "fallback: true needs the constraint checker, which this server does not have: "
+                "pip install 'expander[constraints]' on the server, or send fallback: false",
+                "invalid_request_error",
+                param="fallback",
+                code="missing_extra",
+            )
+        return self.default if asked is None else asked

@@ -46,7 +46,7 @@ import uuid
 from dataclasses import dataclass
 
 from expander.engine import SEED_HEADROOM, Generation, SampleRequest, candidate_seed, draw_seed
-from expander.expand import REPETITION_PENALTY, CandidateChoice, fallback_default, plan_expansion, select_candidates
+from expander.expand import REPETITION_PENALTY, CandidateChoice, plan_expansion, select_candidates
 from expander.language import detect_language
 from expander.models import model_languages, resolve_model
 from expander.prompts import PromptError, validate_prompt
@@ -66,7 +66,7 @@ from expander.serve.expansion_outputs import expansion_outputs
 from expander.serve.metrics import PhaseClock, ServeMetrics
 from expander.serve.models import ServedModels
 from expander.serve.moderation import ServeModeration
-from expander.serve.request_checks import ConstraintsReporter, language_decision
+from expander.serve.request_checks import ConstraintsReporter, FallbackSetting, language_decision
 from expander.serve.response_cache import ResponseCache
 from expander.serve.sample_batch import SampleBatch, draw_samples
 from expander.serve.shaping import TargetShaper
@@ -117,7 +117,7 @@ class ExpanderService:
         self.supervisor = EngineSupervisor(config, self.metrics)  # engine state; restarts a dead engine, or exits
         self.shaper = TargetShaper.from_config(config, self.metrics)
         self.response_cache = ResponseCache.from_config(config, self.metrics)
-        self.fallback = fallback_default() if config.fallback is None else config.fallback  # a request may override
+        self.fallback = FallbackSetting(config.fallback)  # a request's `fallback` overrides its default
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -339,6 +339,7 @@ class ExpanderService:
         adapter = self.models.resolve(req.model)
         name = req.model or self.models.default_model
         self.shaper.check(req)
+        fallback = self.fallback.for_request(req.fallback)
         cache_key = self.response_cache.key(req, name, self.models.revisions.get(name, ""))
         if (cached := self.response_cache.get(cache_key, clock.start)) is not None:
             return cached  # an identical seeded request was answered: same text, no engine call
@@ -370,7 +371,7 @@ class ExpanderService:
                 candidates=k,
                 language=write_in,
                 clock=clock,
-                fallback=self.fallback if req.fallback is None else req.fallback,
+                fallback=fallback,
             )
             # Expansion i reports seed + i (with the same `candidates` it reproduces), or its resample's seed.
             seeds = [d.choice.generation.seed if d.regenerated else seed + i for i, d in enumerate(drawn)]
@@ -468,7 +469,7 @@ class ExpanderService:
             candidates=self.config.candidates,
             language=write_in,
             clock=clock,
-            fallback=self.fallback,
+            fallback=self.fallback.default,
         )
         prompt_tokens = sum(d.choice.generation.prompt_tokens for d in drawn)
         response = ChatCompletionResponse(

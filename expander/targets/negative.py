@@ -37,9 +37,9 @@ def exclusions(prompt: str) -> list[str]:
         start, end = c.span
         if previous is not None and previous[0] == start and previous[1] <= end:
             phrase = _JOIN.sub("", prompt[previous[1] : end])  # the next item of "no cars, trucks or buses"
-        elif _CUE.match(c.text):
+        elif c.target != "emptiness" and _CUE.match(c.text):
             phrase = _SKIP.sub("", _CUE.sub("", c.text))
-        else:  # "windowless", "deserted": the word is not the thing; the extractor's value is
+        else:  # "windowless", "deserted", "no one": the words are not the thing; the extractor's value is
             phrase = c.value or ""
         previous = (start, end)
         phrase = phrase.strip(" ,.;:")

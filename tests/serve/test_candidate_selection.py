@@ -84,3 +84,29 @@ def test_the_faithful_fallback_is_on_by_default_and_a_request_can_turn_it_off(cl
     assert (one["text"], one["verified"], one["fallback"], one["attempts"]) == (PROMPT + ".", True, True, 1)
     off = client.post("/v1/expand", json={"prompt": PROMPT, "seed": 100, "fallback": False}).json()["expansions"][0]
     assert (off["text"], off["verified"], off["fallback"]) == (WHALE, None, False)
+
+
+def test_fallback_without_the_constraints_extra_is_refused_at_start_or_per_request(builtin_model_dir, monkeypatch):
+    import importlib.util
+
+    from expander.errors import MissingExtraError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "inflect" else real(name, *a))
+    explicit = ServeConfig(backend="transformers", default_adapter="none", model=str(builtin_model_dir), fallback=True)
+    with pytest.raises(MissingExtraError, match=r"fallback: true.*expander\[constraints\].*or set fallback: false"):
+        ExpanderService(explicit)
+    config = ServeConfig(backend="transformers", default_adapter="none", model=str(builtin_model_dir))
+    service = ExpanderService(config, backend=SeededTextBackend(builtin_model_dir))
+    assert service.fallback.default is False  # the default follows the extra: off without it
+    with TestClient(create_app(config, service)) as c:
+        import time
+
+        while c.get("/health").status_code != 200:
+            time.sleep(0.05)
+        body = {"prompt": PROMPT, "seed": SEED, "fallback": True}
+        r = c.post("/v1/expand", json=body)
+        assert r.status_code == 400 and r.json()["error"]["param"] == "fallback", r.text
+        assert r.json()["error"]["code"] == "missing_extra"
+        r = c.post("/v1/expand", json={**body, "fallback": None})
+        assert r.status_code == 200, r.text  # the next request, without it, is served

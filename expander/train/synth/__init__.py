@@ -34,6 +34,7 @@ card, `load_pairs`). Everything public is importable from `expander.train.synth`
 """
 
 from expander.train.synth.config import SynthConfig, SynthError
+from expander.train.synth.constraint_pairs import CONSTRAINT_STYLES, NEGATABLE, constraint_candidates
 from expander.train.synth.dataset import dataset_card, load_pairs
 from expander.train.synth.filters import (
     NearDuplicateIndex,
@@ -57,7 +58,9 @@ from expander.train.synth.styles import (
 )
 
 __all__ = [
+    "CONSTRAINT_STYLES",
     "DEFAULT_STYLE_SHARES",
+    "NEGATABLE",
     "STYLES",
     "TEACHER_SYSTEM_PROMPT",
     "NearDuplicateIndex",
@@ -67,6 +70,7 @@ __all__ = [
     "UserStyle",
     "add_typo",
     "clean_short",
+    "constraint_candidates",
     "content_words",
     "creativity_for",
     "dataset_card",

@@ -45,6 +45,10 @@ class SynthConfig:
         reject_dropped_subjects: reject a pair whose short prompt drops a person, animal or creature of the
             long caption (`expander.constraints.added_subjects(short, long)` non-empty, reason
             `dropped_subject`): trained on it, the expander learns to add subjects nobody asked for.
+        constraint_pairs_per_caption: extra rule-made pairs per caption whose short carries a negation, an
+            emptiness word or a style word (`expander.train.synth.constraint_pairs`; the teacher rarely keeps
+            them, so without these pairs the expander learns to drop them); 0 = none. They pass the same
+            filters; a short whose negation the caption contradicts is rejected as `contradicted_negation`.
         teacher_cache: JSONL of teacher generations keyed by (teacher, messages, sampling); a run with other
             filters but the same teacher and sampling reads it instead of generating again. `None`: no cache.
         near_duplicate_threshold: MiniLM cosine at or above which a short is a near-duplicate (1 disables).
@@ -79,6 +83,7 @@ class SynthConfig:
     min_grounding: float = 0.75
     check_constraints: bool = True
     reject_dropped_subjects: bool = True
+    constraint_pairs_per_caption: int = 0
     teacher_cache: str | None = None
     near_duplicate_threshold: float = 0.95
     embedder: str | None = None
@@ -102,6 +107,7 @@ class SynthConfig:
             ("max_new_tokens", self.max_new_tokens, 1),
             ("min_short_words", self.min_short_words, 1),
             ("chunk_size", self.chunk_size, 1),
+            ("constraint_pairs_per_caption", self.constraint_pairs_per_caption, 0),
         ):
             if value < low:
                 raise ConfigError(f"{name} must be >= {low}, got {value}")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from expander.files import atomic_write_bytes, atomic_write_text
 from expander.train.synth.config import SynthConfig, SynthError
+from expander.train.synth.constraint_pairs import CONSTRAINT_STYLES
 from expander.train.synth.styles import STYLES
 
 __all__ = ["dataset_card", "load_pairs", "totals", "write_dataset"]
@@ -25,6 +26,7 @@ _COLUMNS = (
     "seed",
     "teacher_output",
     "corpus",
+    "augmented",
 )
 
 
@@ -35,7 +37,8 @@ def write_dataset(out: Path, pairs: list[dict], progress: list[dict], cfg: Synth
 
     data = out / "data"
     data.mkdir(exist_ok=True)
-    schema = pa.schema([(c, pa.int64() if c == "seed" else pa.string()) for c in _COLUMNS])
+    types = {"seed": pa.int64(), "augmented": pa.bool_()}
+    schema = pa.schema([(c, types.get(c, pa.string())) for c in _COLUMNS])
     for split in ("train", "test"):
         rows = [{c: p.get(c) for c in _COLUMNS} for p in pairs if p["split"] == split]
         buffer = pa.BufferOutputStream()
@@ -92,7 +95,7 @@ def dataset_card(pairs: list[dict], progress: list[dict], cfg: SynthConfig) -> s
         "| style | share | candidates generated | accepted |",
         "|---|---:|---:|---:|",
     ]
-    for name in STYLES:
+    for name in (*STYLES, *CONSTRAINT_STYLES):
         if name in cfg.style_shares or name in counts["generated_by_style"]:
             lines.append(
                 f"| {name} | {cfg.style_shares.get(name, 0)} | {counts['generated_by_style'].get(name, 0)} "

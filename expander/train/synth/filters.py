@@ -123,7 +123,9 @@ def filter_short(
     """The first filter a candidate fails, as a rejection reason; `None` if it passes them all.
 
     Reasons: `empty`, `refusal`, `garbage`, `too_short`, `too_long`, `length_ratio`, `missing_quote`,
-    `ungrounded`, `constraint`, `dropped_subject`. (`near_duplicate` needs the accepted set: see
+    `ungrounded`, `contradicted_negation` (the short excludes something the long shows: "a street with no cars"
+    for a caption with parked cars, or "deserted" for one with a crowd), `constraint` (another constraint of the
+    short the long does not keep), `dropped_subject`. (`near_duplicate` needs the accepted set: see
     `NearDuplicateIndex`.)
 
     Args:
@@ -149,8 +151,11 @@ def filter_short(
         return "missing_quote"
     if grounding(short, long) < cfg.min_grounding:
         return "ungrounded"
-    if constraint_check is not None and not constraint_check(short, long).ok:
-        return "constraint"
+    if constraint_check is not None:
+        report = constraint_check(short, long)
+        if not report.ok:
+            negation_broken = any(v.constraint.kind == "negation" and v.constraint.hard for v in report.violated)
+            return "contradicted_negation" if negation_broken else "constraint"
     if subject_check is not None and subject_check(short, long):
         return "dropped_subject"
     return None

@@ -22,6 +22,7 @@ from expander.errors import MissingExtraError
 from expander.files import append_jsonl, atomic_write_json, read_jsonl, write_jsonl
 from expander.train.data import Caption, load_captions
 from expander.train.synth.config import SynthConfig, SynthError
+from expander.train.synth.constraint_pairs import CONSTRAINT_STYLES, choose_writers, constraint_candidates
 from expander.train.synth.dataset import totals, write_dataset
 from expander.train.synth.filters import (
     NearDuplicateIndex,
@@ -244,23 +245,11 @@ def _synth_chunk(chunk, cfg, teacher, teacher_name, constraint_check, dedup):
                 short = _with_typo(short, cap, style, cfg, constraint_check)
             stats["accepted"][style.name] += 1
             accepted[i] = True
-            new_pairs.append(
-                {
-                    "pair_id": f"{cap.id}:{style.name}",
-                    "caption_id": cap.id,
-                    "category": cap.category,
-                    "style": style.name,
-                    "short": short,
-                    "long": cap.caption,
-                    "creativity": creativity_for(cap.caption),
-                    "split": split_of(cap.id, cfg),
-                    "method": cfg.method,
-                    "teacher": teacher_name,
-                    "seed": seed,
-                    "teacher_output": raw,
-                    "corpus": cap.source,
-                }
-            )
+            new_pairs.append(_pair(cap, style.name, short, cap.caption, cfg, cfg.method, teacher_name, seed, raw))
+    if cfg.constraint_pairs_per_caption:
+        subject_check = added_subjects if cfg.reject_dropped_subjects else None
+        for cap in chunk:
+            new_pairs += _constraint_pairs(cap, cfg, constraint_check, subject_check, dedup, per_caption[cap.id])
     progress = [
         {
             "caption_id": cap.id,
@@ -271,6 +260,48 @@ def _synth_chunk(chunk, cfg, teacher, teacher_name, constraint_check, dedup):
         for cap in chunk
     ]
     return new_pairs, progress
+
+
+def _pair(cap: Caption, style: str, short: str, long: str, cfg: SynthConfig, method, teacher, seed, raw) -> dict:
+    return {
+        "pair_id": f"{cap.id}:{style}",
+        "caption_id": cap.id,
+        "category": cap.category,
+        "style": style,
+        "short": short,
+        "long": long,
+        "creativity": creativity_for(long),
+        "split": split_of(cap.id, cfg),
+        "method": method,
+        "teacher": teacher,
+        "seed": seed,
+        "teacher_output": raw,
+        "corpus": cap.source,
+        "augmented": long != cap.caption,
+    }
+
+
+def _constraint_pairs(cap: Caption, cfg: SynthConfig, constraint_check, subject_check, dedup, stats) -> list[dict]:
+    """The rule-made constraint pairs of one caption (`constraint_pairs.py`), through the same filters: each
+    chosen writer's candidates in order, the first that passes is kept."""
+    rng = random.Random(_stable_int(cfg.seed, "constraint_pairs", cap.id))
+    candidates = constraint_candidates(cap.caption, rng, cap.category)
+    out = []
+    for name in choose_writers(candidates, cfg.constraint_pairs_per_caption, rng):
+        style = CONSTRAINT_STYLES[name]
+        for _, short, long in (c for c in candidates if c[0] == name):
+            stats["generated"][name] += 1
+            reason = filter_short(short, long, style, cfg, constraint_check, subject_check)
+            if reason is None and dedup.is_duplicate(short):
+                reason = "near_duplicate"
+            if reason is not None:
+                stats["rejected"][reason] += 1
+                continue
+            dedup.add([short])
+            stats["accepted"][name] += 1
+            out.append(_pair(cap, name, short, long, cfg, "rule", "rule-based", None, None))
+            break
+    return out
 
 
 def _teacher_key(messages: list[dict], cfg: SynthConfig, params) -> str:
@@ -347,7 +378,16 @@ def _read_state(out: Path) -> tuple[list[dict], list[dict]]:
     return unique, progress
 
 
-_RECIPE_KEYS = ("method", "teacher", "teacher_adapter", "seed", "style_shares", "styles_per_caption")
+_RECIPE_KEYS = (
+    "method",
+    "teacher",
+    "teacher_adapter",
+    "seed",
+    "style_shares",
+    "styles_per_caption",
+    "constraint_pairs_per_caption",
+)
+_RECIPE_DEFAULTS = {"constraint_pairs_per_caption": 0}  # keys newer than some output dirs' recipe.json
 
 
 def _check_same_recipe(out: Path, cfg: SynthConfig) -> None:
@@ -359,7 +399,7 @@ def _check_same_recipe(out: Path, cfg: SynthConfig) -> None:
     path = out / "recipe.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        diff = [k for k in recipe if old.get(k) != recipe[k]]
+        diff = [k for k in recipe if old.get(k, _RECIPE_DEFAULTS.get(k)) != recipe[k]]
         if diff:
             raise SynthError(
                 f"{out} holds pairs of another recipe (differs in {', '.join(diff)}); use a new output_dir"
