@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+TINY_EVAL_CONFIG = REPO / "configs" / "eval" / "tiny_cpu.yaml"
 
 # Offline and cached: the built-in model conversion happens once per cache dir (CI: once per clone).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,3 +49,21 @@ def tiny_chat_lm_dir(tmp_path_factory, builtin_model_dir) -> Path:
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def eval_renderer():
+    """The tiny random Krea 2 renderer of the tiny eval config, shared so `render_count` spans runs."""
+    from expander.eval.config import load_eval_config
+    from expander.eval.rendering import load_renderer
+
+    return load_renderer(load_eval_config(TINY_EVAL_CONFIG))
+
+
+@pytest.fixture(scope="session")
+def eval_scorers():
+    """The tiny eval config's scorers (tiny CLIP, aesthetic head, DINOv3, safety), loaded once."""
+    from expander.eval.config import load_eval_config
+    from expander.eval.scoring import build_scorers
+
+    return build_scorers(load_eval_config(TINY_EVAL_CONFIG))

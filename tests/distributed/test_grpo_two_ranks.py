@@ -19,7 +19,9 @@ TINY = REPO / "configs" / "grpo" / "tiny_cpu.yaml"
 
 
 @pytest.fixture(scope="module")
-def two_rank_run(tmp_path_factory):
+def two_rank_run(tmp_path_factory, tiny_chat_lm_dir):
+    # The policy is the session's tiny random chat Llama: the ranks' sharding of completions, renders and rewards
+    # is the point, not the 135M model's generation (tests/train/test_grpo_text.py loads the recipe's policy).
     out = tmp_path_factory.mktemp("grpo2") / "run"
     proc = torchrun(
         [
@@ -30,6 +32,10 @@ def two_rank_run(tmp_path_factory):
             str(TINY),
             "--output_dir",
             str(out),
+            "--model_name_or_path",
+            str(tiny_chat_lm_dir),
+            "--sft_adapter",
+            "none",
             "--max_steps",
             "1",
             "--num_generations",
@@ -62,7 +68,7 @@ def test_the_completions_table_has_every_completion_once_with_its_image(two_rank
     assert len({r["short_prompt"] for r in rows}) == 1  # one group, split 2/2
     assert [r["group"] for r in rows] == [0, 0, 0, 0]
     images = [Path(r["image"]) for r in rows if clean_output(r["completion"])]
-    assert all(p.is_file() for p in images) and len(set(images)) == len(images)
+    assert len(images) >= 2 and all(p.is_file() for p in images) and len(set(images)) == len(images)
     assert (out / "image_grids" / "step_000001.png").is_file()
 
 

@@ -1,30 +1,11 @@
-"""Eval fixtures: the tiny renderer and scorers (loaded once), and one run of the tiny eval config."""
+"""Eval fixtures: one run of the tiny eval config (its renderer and scorers are session fixtures of tests/conftest.py,
+shared with the two-process eval test)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-TINY_CONFIG = REPO / "configs" / "eval" / "tiny_cpu.yaml"
-
-
-@pytest.fixture(scope="session")
-def eval_renderer():
-    """The tiny random Krea 2 renderer of the tiny eval config, shared so `render_count` spans runs."""
-    from expander.eval.config import load_eval_config
-    from expander.eval.rendering import load_renderer
-
-    return load_renderer(load_eval_config(TINY_CONFIG))
-
-
-@pytest.fixture(scope="session")
-def eval_scorers():
-    from expander.eval.config import load_eval_config
-    from expander.eval.scoring import build_scorers
-
-    return build_scorers(load_eval_config(TINY_CONFIG))
+from tests.conftest import TINY_EVAL_CONFIG as TINY_CONFIG
 
 
 @pytest.fixture(scope="session")

@@ -423,7 +423,7 @@ def test_a_replica_killed_mid_request_is_retried_and_scores_as_undisturbed(servi
 
 @pytest.mark.slow
 def test_grpo_step_survives_a_replica_killed_mid_step_with_the_rewards_of_an_undisturbed_run(
-    service, local_suite, tmp_path
+    service, local_suite, tmp_path, tiny_chat_lm_dir
 ):
     from expander.prompts import clean_output
     from expander.train.grpo import main, make_parser
@@ -436,6 +436,10 @@ def test_grpo_step_survives_a_replica_killed_mid_step_with_the_rewards_of_an_und
         "configs/grpo/tiny_cpu.yaml",
         "--output_dir",
         str(out),
+        "--model_name_or_path",  # a tiny random policy: the step's scoring is the point
+        str(tiny_chat_lm_dir),
+        "--sft_adapter",
+        "none",
         "--max_steps",
         "1",
         "--max_completion_length",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
+
 
 def test_text_reward_recipe_parses_and_loads_no_image_model():
     from pathlib import Path
@@ -41,3 +45,29 @@ def test_policy_thinks_off_by_default_when_its_template_has_the_switch(tmp_path,
     plain = GRPOConfig(output_dir=str(tmp_path / "run2"), use_cpu=True, report_to=[])
     build_policy(GRPOModelConfig(model_name_or_path=str(tiny_chat_lm_dir), use_peft=False), plain)
     assert plain.chat_template_kwargs is None  # SmolLM2's template has no switch: nothing is passed
+
+
+def test_the_recipe_policy_is_the_shipped_adapter_on_the_builtin_model(tmp_path):
+    """The GRPO recipes start from the built-in model with its shipped adapter, loaded trainable (the loop tests
+    run a tiny random policy instead: this is where the recipe's own policy is checked)."""
+    from safetensors.torch import load_file
+
+    from expander.models import ADAPTERS_DIR
+    from expander.train.grpo import make_parser
+    from expander.train.grpo.run import build_policy
+
+    root = Path(__file__).resolve().parents[2]
+    _, training_args, model_args = make_parser().parse_args_and_config(
+        ["--config", str(root / "configs" / "grpo" / "tiny_cpu.yaml"), "--output_dir", str(tmp_path)]
+    )
+    model, tokenizer, peft_config = build_policy(model_args, training_args)
+    assert peft_config is None  # the adapter is loaded, not a fresh LoRA
+    assert model.base_model.model.config.num_hidden_layers == 30  # SmolLM2-135M
+    shipped = load_file(str(ADAPTERS_DIR / "smollm2-135m-expander" / "adapter_model.safetensors"))
+    state = {k.replace(".default", ""): v for k, v in model.state_dict().items() if "lora_" in k}
+    assert set(shipped) == set(state)
+    for key, want in shipped.items():
+        assert torch.equal(state[key].to(want.dtype), want), key
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert tokenizer.pad_token is not None

@@ -77,12 +77,24 @@ _DANGLING = frozenset(
 
 
 def main_clause(caption: str, max_words: int = 10) -> str:
-    """The caption's first clause, at most `max_words` words and not ending on a word that needs another
-    ("... to the left of a" -> "... to the left")."""
+    """The caption's first clause, at most `max_words` words, cut back to end on a noun ("... terrier leaping to
+    catch a" -> "... terrier"; "... coffee photographed against a sunlit" -> "... coffee"), so that ", no X" or
+    "with no X" after it reads as a prompt."""
+    from expander.constraints.prompt_context import adjective_like, noun_like
+
     first = re.split(r"[.;:!?]|,\s|\s[-\u2014]\s", caption, maxsplit=1)[0].strip()
-    words = first.split()[:max_words]
-    while len(words) > 2 and words[-1].lower() in _DANGLING:
-        words.pop()
+    words = first.split()
+    if len(words) <= max_words:
+        return " ".join(words)
+    words = words[:max_words]
+    if sum(w.count('"') for w in words) % 2:  # a quote cut in two: keep what comes before it
+        words = words[: next(i for i, w in enumerate(words) if '"' in w)]
+    while len(words) > 2:
+        last = words[-1].lower()
+        if last in _DANGLING or not noun_like(last) or adjective_like(last) or words[-2].lower() == "to":
+            words.pop()
+        else:
+            break
     return " ".join(words)
 
 
