@@ -122,34 +122,41 @@ def _cache_path(args, adapter: str | None, prompts: list[str], k: int) -> Path |
     return Path(args.cache) / f"{key}.json"
 
 
-def run_arm(adapter: str | None, prompts: list[str], ks: list[int], args) -> dict[int, dict]:
-    """`{k: {"texts", "raw", "seconds"}}` for one arm; one engine for every k, cached runs read back."""
+def run_arm(
+    adapter: str | None, prompts: list[str], ks: list[int], args, diversity_prompts: list[str] = ()
+) -> dict[int | str, dict]:
+    """`{k: {"texts", "raw", "seconds"}}` for one arm; one engine for every k, cached runs read back. With
+    `diversity_prompts` and `args.diversity_samples` > 1, also `"diversity"`: `n` samples of each of those prompts
+    (seeds seed..seed+n-1, k = 1, as sampled), `texts` flat, prompt by prompt."""
     from expander.engine import create_engine
     from expander.expand import expand_prompts
 
+    jobs: list[tuple[int | str, list[str], int, int]] = [(k, prompts, k, 1) for k in ks]
+    if diversity_prompts and args.diversity_samples > 1:
+        jobs.append(("diversity", list(diversity_prompts), 1, args.diversity_samples))
     out, engine = {}, None
     try:
-        for k in ks:
-            cached = _cache_path(args, adapter, prompts, k)
+        for key, job_prompts, k, n in jobs:
+            cached = _cache_path(args, adapter, job_prompts, k if n == 1 else f"{k}x{n}")
             if cached is not None and cached.is_file():
-                out[k] = json.loads(cached.read_text())
+                out[key] = json.loads(cached.read_text())
                 continue
             if engine is None:
                 kwargs = {"batch_size": args.batch_size} if args.backend == "transformers" else {}
                 engine = create_engine(args.model, backend=args.backend, adapter=adapter, **kwargs)
             start = time.perf_counter()
             got = expand_prompts(
-                engine, prompts, creativity=args.creativity, n=1, seed=args.seed, candidates=k, fallback=False
+                engine, job_prompts, creativity=args.creativity, n=n, seed=args.seed, candidates=k, fallback=False
             )
-            out[k] = {
-                "texts": [e[0].text for e in got],
-                "raw": [e[0].raw_text for e in got],
+            out[key] = {
+                "texts": [e.text for group in got for e in group],
+                "raw": [e.raw_text for group in got for e in group],
                 "seconds": time.perf_counter() - start,
             }
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 tmp = cached.with_suffix(".tmp")
-                tmp.write_text(json.dumps(out[k]))
+                tmp.write_text(json.dumps(out[key]))
                 os.replace(tmp, cached)
     finally:
         if engine is not None:
@@ -172,6 +179,20 @@ def with_fallback(prompts: list[str], run: dict, creativity: str) -> dict:
     return run | {"texts": texts}
 
 
+def diversity(texts: list[str], n: int) -> dict:
+    """Within-group diversity of `n` samples per prompt (`texts` prompt by prompt): the mean pairwise cosine
+    distance of their all-MiniLM-L6-v2 embeddings and distinct-2, each averaged over prompts; the measures GRPO
+    logs per step (`expander.train.grpo.diversity_log`)."""
+    from expander.rewards.text_diversity import embed_nonempty, load_minilm
+    from expander.train.grpo.diversity_log import group_distinct_n, group_pairwise_distance
+
+    return {
+        "minilm_pairwise": group_pairwise_distance(embed_nonempty(load_minilm(device="cpu"), texts), n),
+        "distinct_2": group_distinct_n(texts, n),
+        "identical_groups": sum(len(set(texts[i : i + n])) == 1 for i in range(0, len(texts), n)) / (len(texts) // n),
+    }
+
+
 def measure(prompts: list[str], run: dict) -> dict:
     from expander.constraints.added_subjects import added_subjects
     from expander.eval.quality import summarize
@@ -190,8 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--adapter", default="default", help="the current adapter ('default': the model's shipped one)")
     p.add_argument("--new-adapter", default=None, help="a candidate adapter directory, compared with the current")
+    p.add_argument("--sft-adapter", default=None, help="the SFT adapter the candidate was trained from (arm 'sft')")
+    p.add_argument(
+        "--diversity-samples",
+        type=int,
+        default=4,
+        help="samples per held-out prompt for the within-group diversity table (1 = no table)",
+    )
     p.add_argument("--candidates", default="1,2,4", help="comma-separated k values (1 = no verification)")
-    p.add_argument("--arms", default="base,current,new", help="which of base,current,new to run")
+    p.add_argument("--arms", default="base,sft,current,new", help="which of base,sft,current,new to run")
     p.add_argument(
         "--prompts",
         default=str(Path(__file__).parent / "data" / "short_prompts.txt"),
@@ -222,12 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     # only those), then the phrasings of the triples.
     everything = list(dict.fromkeys(prompts + [p for t in triples for p in t]))
     arms = {"base": None, "current": resolve_adapter(args.model, args.adapter)}
+    if args.sft_adapter:
+        arms = {"base": None, "sft": args.sft_adapter, "current": arms["current"]}
     if args.new_adapter:
         arms["new"] = args.new_adapter
     arms = {name: ref for name, ref in arms.items() if name in args.arms.split(",")}
-    results, runs, robust, texts = {}, {}, {}, {}
+    results, runs, robust, texts, diverse = {}, {}, {}, {}, {}
     for name, adapter in arms.items():
-        runs[name] = run_arm(adapter, everything, ks, args)
+        runs[name] = run_arm(adapter, everything, ks, args, diversity_prompts=prompts)
+        if "diversity" in runs[name]:
+            diverse[name] = diversity(runs[name]["diversity"]["texts"], args.diversity_samples)
         for k in ks:
             sampled = runs[name][k]
             # The default settings: the same samples, with the faithful fallback.
@@ -274,6 +306,15 @@ def main(argv: list[str] | None = None) -> int:
             name, k = row.split(" k=", 1)
             cells = ["-" if r[key] is None else f"{r[key]:.3f}" for key in (*keys, "paraphrase_all_pass")]
             print(f"| {name} | {k} | " + " | ".join(cells) + " |")
+    if diverse:
+        print(
+            f"\nwithin-group diversity: {args.diversity_samples} samples of each held-out prompt (k = 1, as sampled, "
+            "seeds seed..seed+n-1)"
+        )
+        print("| arm | MiniLM pairwise distance | distinct-2 | groups with n identical texts |")
+        print("|---|---:|---:|---:|")
+        for name, d in diverse.items():
+            print(f"| {name} | {d['minilm_pairwise']:.3f} | {d['distinct_2']:.3f} | {d['identical_groups']:.3f} |")
     if args.json:
         Path(args.json).write_text(
             json.dumps(
@@ -282,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                     "arms": arms,
                     "results": results,
                     "robustness": robust,
+                    "diversity": diverse,
                     "triples": triples,
                     "expansions": [
                         {"prompt": p, **{row: got[i] for row, got in texts.items()}} for i, p in enumerate(everything)

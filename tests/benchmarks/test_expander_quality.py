@@ -38,3 +38,19 @@ def test_robustness_counts_subsets_and_triples():
     assert (r["style_n"], r["style_kept"]) == (2, 0.5)
     assert (r["paraphrase_pass_1"], r["paraphrase_pass_2"], r["paraphrase_pass_3"]) == (1.0, 0.0, 1.0)
     assert r["paraphrase_all_pass"] == 0.0 and r["triples"] == 1
+
+
+def test_within_group_diversity_is_zero_for_identical_samples_and_grows_with_different_ones():
+    import expander_quality
+
+    same = ["A red fox in deep snow at dawn, soft pink light."] * 3
+    varied = [
+        "A red fox in deep snow at dawn, soft pink light.",
+        "A red fox curled asleep beside a frozen creek under a grey winter sky.",
+        "Close-up of a red fox leaping into a snowdrift, flakes flying, bright noon sun.",
+    ]
+    collapsed = expander_quality.diversity(same + same, 3)  # two prompts, three samples each
+    assert collapsed["minilm_pairwise"] < 1e-5 and collapsed["identical_groups"] == 1.0
+    spread = expander_quality.diversity(varied + same, 3)
+    assert spread["minilm_pairwise"] > 0.05 and spread["identical_groups"] == 0.5
+    assert spread["distinct_2"] > collapsed["distinct_2"]
