@@ -13,6 +13,8 @@ The checkers live beside their extractors' split: `check_scene.py` (quoted text,
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from expander.constraints.added_subjects import added_subjects
 from expander.constraints.check_objects import (
     check_attribute,
@@ -61,6 +63,11 @@ _CHECKS = {
 }
 
 
+@lru_cache(maxsize=4096)
+def _prompt_doc(prompt: str) -> ExpansionDoc:
+    return ExpansionDoc(prompt)
+
+
 def check(prompt: str, expansion: str) -> ConstraintReport:
     """Check an expansion against every constraint of the prompt.
 
@@ -83,6 +90,8 @@ def check(prompt: str, expansion: str) -> ConstraintReport:
             reason = None
         elif is_emptiness(c):  # what the prompt itself names may be there: it needs the prompt
             reason = check_emptiness(c, doc, prompt)
+        elif c.kind == "negation":  # so does a compound of its own ("bike rack" beside "no bicycles")
+            reason = check_negation(c, doc, _prompt_doc(prompt))
         else:
             reason = _CHECKS[c.kind](c, doc)
         if reason is None:

@@ -132,20 +132,36 @@ def _verb_use(doc: ExpansionDoc, k: int) -> bool:
     )
 
 
-def check_negation(c: Constraint, doc: ExpansionDoc) -> str | None:
+def check_negation(c: Constraint, doc: ExpansionDoc, prompt: ExpansionDoc | None = None) -> str | None:
     """``negation``: holds unless the negated thing (any form, or a kind of it, `negation.excluded_forms`:
     "people" covers "woman", "crowd"; "bananas" does not cover "fruit" or "apples") is mentioned outside a
     negation ("no cars", "the face is missing", "the now-absent statue") and not as a verb ("people crowd the
     square"). For "no other X" the prompt's own
-    things of that kind (`target`: "no other vehicles" beside "a truck") are not others."""
+    things of that kind (`target`: "no other vehicles" beside "a truck") are not others. With `prompt` (the
+    prompt as a doc), a compound the prompt itself names outside the negation is not the thing either: "the
+    absence of bicycles" beside the prompt's own "bike rack" lets "bike rack" through, not "a bike"."""
     targets = excluded_forms(c.value)
     if c.target:  # "no other vehicles": the prompt's own truck is not another vehicle
         named = set().union(*(forms(w) for w in c.target.split()))
         targets = frozenset(t for t in targets if not forms(t) & named)
+    own = _own_compounds(prompt, targets) if prompt is not None else frozenset()
     for k, f in enumerate(doc.forms):
         if f & targets and not negated_at(doc, k) and not negated_after(doc, k) and not _verb_use(doc, k):
+            if k + 1 < len(doc.words) and (doc.words[k].lower(), doc.words[k + 1].lower()) in own:
+                continue
             return f"negation '{c.text}' broken: '{doc.words[k]}' appears"
     return None
+
+
+def _own_compounds(prompt: ExpansionDoc, targets: frozenset[str]) -> frozenset[tuple[str, str]]:
+    """(word, next word) pairs of the prompt whose first word is an excluded form used outside a negation, as the
+    first half of a noun compound ("bike rack")."""
+    out = set()
+    for k in range(len(prompt.words) - 1):
+        if prompt.forms[k] & targets and not negated_at(prompt, k) and prompt.words[k + 1].isalpha():
+            if "NOUN" in pos_tags(prompt.words[k + 1].lower()):
+                out.add((prompt.words[k].lower(), prompt.words[k + 1].lower()))
+    return frozenset(out)
 
 
 # --- style ----------------------------------------------------------------------------------------
