@@ -78,8 +78,8 @@ def test_score_json_on_a_cold_cache_prints_only_json(cold_env, tmp_path):
 
 
 def test_expand_json_with_the_builtin_model_on_a_cold_cache(cold_env):
-    """The first run is on the cold cache; the second and third show the output is reproducible and the adapter
-    is applied."""
+    """The first run is on the cold cache; the second shows the adapter is applied. (That the same seed gives the
+    same text in another process is tests/serve/test_serve_transformers.py's server-vs-in-process check.)"""
     args = ("expand", "a red fox in snow", "--json", "--seed", "0", "--n", "2", "--max-words", "30")
     out = json.loads(run(expander(*args), cold_env).stdout)
     assert out["model"] == "smollm2-135m" and out["backend"] == "transformers"
@@ -87,8 +87,6 @@ def test_expand_json_with_the_builtin_model_on_a_cold_cache(cold_env):
     assert [e["seed"] for e in out["expansions"]] == [0, 1]
     for e in out["expansions"]:
         assert len(e["text"].split()) > 3 * len("a red fox in snow".split())
-    again = json.loads(run(expander(*args), cold_env).stdout)
-    assert again["expansions"] == out["expansions"]
     bare = json.loads(run(expander(*args, "--adapter", "none"), cold_env).stdout)
     assert bare["adapter"] is None and bare["expansions"] != out["expansions"]
 
