@@ -111,7 +111,11 @@ def dataset_card(pairs: list[dict], progress: list[dict], cfg: SynthConfig) -> s
         "",
         "## Filters",
         "",
-        f"- constraints of the short must hold in the long (`expander.constraints.check`): {cfg.check_constraints}",
+        f"- constraints of the short must hold in the long (`expander.constraints.check`): {cfg.check_constraints} "
+        "(a negation or emptiness word the long contradicts: `contradicted_negation`)",
+        f"- rule-made constraint pairs per caption (negation, emptiness, style words; "
+        f"`expander.train.synth.constraint_pairs`): {cfg.constraint_pairs_per_caption}; a pair whose long got an "
+        "appended sentence is `augmented`",
         f"- short words in [{cfg.min_short_words}, {cfg.max_short_words}], "
         f"short/long word ratio <= {cfg.max_length_ratio}",
         f"- content-word grounding in the long >= {cfg.min_grounding}",
