@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import REPO
 from tests.conftest import TINY_EVAL_CONFIG as TINY_CONFIG
+
+__all__ = ["REPO", "TINY_CONFIG"]
 
 
 @pytest.fixture(scope="session")
