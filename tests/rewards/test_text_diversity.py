@@ -66,7 +66,10 @@ def test_the_suite_builds_text_diversity_from_the_text_config(minilm):
     prompts, completions = [FOX, FOX, FOX], [A, A, B]
     values = suite.funcs[1](prompts, completions)
     assert values == pytest.approx(TextDiversityScorer(minilm)([A, A, B], prompts), abs=1e-6)
-    assert "text_diversity" not in load_rewards_config(TEXT_REWARDS).rewards  # off by default
+    recipe = load_rewards_config(TEXT_REWARDS)  # the text recipe's collapse guard (issue #26), on at 0.5
+    assert "text_diversity" in recipe.rewards and recipe.weight("text_diversity") == 0.5
+    tiny = load_rewards_config(TEXT_REWARDS.parent / "tiny.yaml")  # the image recipes' guard is DINOv3 `diversity`
+    assert "text_diversity" not in tiny.rewards and "diversity" in tiny.rewards
 
 
 def test_a_negative_weight_or_a_missing_model_is_named():
