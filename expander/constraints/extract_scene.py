@@ -18,6 +18,7 @@ from expander.constraints.negation import (
     NOT_VISUAL_FREE,
     OF_CUES,
     PARTITIVES,
+    POSTNOMINAL_ENDS,
     PROMPT_CUES,
 )
 from expander.constraints.prompt_context import PromptContext, noun_like
@@ -117,8 +118,8 @@ def negations(ctx: PromptContext) -> list[Constraint]:
                     break
                 label |= k < n and words[k] in LABEL_FIRST
                 while k < n and not toks[k].is_punct and words[k] not in BOUNDARY:
-                    if k > start and is_verb_form(words[k]):
-                        break  # "no windows sits half buried", "no people walking": the noun phrase ended
+                    if k > start and (is_verb_form(words[k]) or words[k] in POSTNOMINAL_ENDS):
+                        break  # "no windows sits half buried", "no people walking", "no cars visible": it ended
                     k += 1
                 if k == start:
                     break

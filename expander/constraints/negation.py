@@ -26,6 +26,7 @@ __all__ = [
     "NOT_VISUAL_FREE",
     "OF_CUES",
     "PARTITIVES",
+    "POSTNOMINAL_ENDS",
     "PROMPT_CUES",
     "excluded_forms",
 ]
@@ -47,6 +48,12 @@ PARTITIVES = frozenset(
     "trace traces hint sign signs kind type sort".split()
 )
 """Heads of "X of Y" whose Y is what a negation excludes ("not a sheet of paper", "no sign of life")."""
+POSTNOMINAL_ENDS = frozenset(
+    "anywhere anyplace around about nearby present visible whatsoever here there else left remaining today "
+    "tonight yet either".split()
+)
+"""Words after the negated noun that end its phrase, never its head: "no cars visible", "no people anywhere",
+"no one else", "no furniture present" exclude cars, people and furniture."""
 NOT_VISUAL_FREE = frozenset(
     "hands hand duty tax toll rent care scot cruelty risk stress worry hassle trouble error fee royalty".split()
 )
