@@ -12,6 +12,8 @@ returned); every (arm, k) is sampled with `fallback=False` and is also scored as
 (`+fallback`: the same samples, each verified, the faithful fallback where it fails). Prints one row per (arm, k):
 constraint pass rate, added-subject share (expansions that add a
 person/animal/creature the prompt neither names nor implies: `expander.constraints.added_subjects`),
+added-negation share (expansions that state an exclusion the prompt did not ask for, "There are no boats in the
+frame": `expander.constraints.added_negations`),
 description share of the raw completions and of the cleaned texts, mean words, seconds per expansion (wall
 time of the batched call / prompts, on this machine's load: compare rows of one run, not across runs).
 Prompts: one a line from `--prompts` (default: 32 hand-written held-out prompts), or the `test`-split
@@ -37,6 +39,7 @@ from pathlib import Path
 KEYS = (
     "constraint_pass_rate",
     "added_subject_share",
+    "added_negation_share",
     "raw_description_share",
     "description_share",
     "mean_words",
@@ -194,13 +197,16 @@ def diversity(texts: list[str], n: int) -> dict:
 
 
 def measure(prompts: list[str], run: dict) -> dict:
+    from expander.constraints.added_negations import added_negations
     from expander.constraints.added_subjects import added_subjects
     from expander.eval.quality import summarize
 
     summary = asdict(summarize(prompts, run["texts"], raw=run["raw"]))
     added = [bool(added_subjects(p, t)) for p, t in zip(prompts, run["texts"])]
+    negated = [bool(added_negations(p, t)) for p, t in zip(prompts, run["texts"])]
     return summary | {
         "added_subject_share": sum(added) / max(len(added), 1),
+        "added_negation_share": sum(negated) / max(len(negated), 1),
         "seconds_per_expansion": run["seconds"] / max(len(prompts), 1),
     }
 

@@ -32,10 +32,12 @@ quoted text, negation, style and viewpoint, `emptiness.py`, `style_terms.py`, `n
 `ExpansionDoc`, `expansion.py`, in `check_scene.py` and `check_objects.py`), `tables.py`, `lexicon.py`,
 `style_words.py` and `concepts.py` (word lists), `text.py` (tokens, word forms, MiniLM), `added_subjects.py`
 (what an expansion must not add: people, animals, creatures the prompt neither names nor implies; listed in
-`ConstraintReport.added`). `require_constraints()` raises `MissingExtraError` when the `constraints` extra is
-not installed.
+`ConstraintReport.added`), `added_negations.py` (exclusions the prompt never asked for: "There are no boats in the
+frame" for "a lone tree on a hill"; the RL penalty and a benchmark column, not part of the report).
+`require_constraints()` raises `MissingExtraError` when the `constraints` extra is not installed.
 """
 
+from expander.constraints.added_negations import AddedNegation, added_negations
 from expander.constraints.added_subjects import AddedSubject, added_subjects
 from expander.constraints.check import check
 from expander.constraints.check_objects import SOFT_SIMILARITY
@@ -49,10 +51,12 @@ __all__ = [
     "SOFT_SIMILARITY",
     "SOFT_WEIGHT",
     "SYNONYM_SIMILARITY",
+    "AddedNegation",
     "AddedSubject",
     "Constraint",
     "ConstraintReport",
     "Violation",
+    "added_negations",
     "added_subjects",
     "check",
     "extract",

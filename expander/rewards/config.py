@@ -41,6 +41,7 @@ KNOWN_REWARDS = (
     "diversity",
     "format",
     "added_subjects",
+    "added_negations",
     "text_diversity",
     "gate",
 )
@@ -371,6 +372,8 @@ class RewardsConfig:
         rewards: enabled reward names (`aesthetic`, `faithfulness`, `faithfulness_vqa`: the VQA score over the
             short prompt's question graph, see `faithfulness.vqa`, `safety`, `diversity`, `format`,
             `added_subjects`: 1 / (1 + added subject groups), see `expander.rewards.added_subjects`,
+            `added_negations`: 1 / (1 + exclusions the prompt did not ask for), see
+            `expander.rewards.added_negations`,
             `text_diversity`: mean MiniLM cosine distance to the group's other completions, off by default) or
             dotted paths `pkg.module:function` / `pkg.module.function` of extra TRL-style reward functions.
             The `gate` function is appended automatically when any gate is on.

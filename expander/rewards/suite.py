@@ -388,6 +388,14 @@ class RewardSuite:
             rows.log_extra("added_subjects", [", ".join(a.word for a in added) for _, added in scored])
         return [score for score, _ in scored]
 
+    def _compute_added_negations(self, rows: RewardRows) -> list[float | None]:
+        from expander.rewards.added_negations import score_added_negations
+
+        scored = [score_added_negations(s, t) for s, t in zip(rows.shorts, rows.texts)]
+        if rows.log_extra is not None:
+            rows.log_extra("added_negations", ["; ".join(a.text for a in added) for _, added in scored])
+        return [score for score, _ in scored]
+
     def gate_details(self, rows: RewardRows) -> list[dict[str, Any]]:
         """Per row: `{"pass": bool, "safety": bool|None, "constraints": bool|None, "added_subjects": bool|None,
         "reasons": [...]}` (`added_subjects`: True when the completion adds no subject; None when that gate is off).

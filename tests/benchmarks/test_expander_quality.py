@@ -54,3 +54,15 @@ def test_within_group_diversity_is_zero_for_identical_samples_and_grows_with_dif
     spread = expander_quality.diversity(varied + same, 3)
     assert spread["minilm_pairwise"] > 0.05 and spread["identical_groups"] == 0.5
     assert spread["distinct_2"] > collapsed["distinct_2"]
+
+
+def test_measure_counts_expansions_that_state_an_exclusion_unasked():
+    import expander_quality as eq
+
+    prompts = ["a lone tree on a hill at sunset", "a street with no cars"]
+    texts = [
+        "A lone oak on a grassy hill at sunset, warm light on the bark. The scene shows no people anywhere.",
+        "A quiet street at dawn with no cars, wet asphalt, shuttered shops and a pale pink sky.",
+    ]
+    m = eq.measure(prompts, {"texts": texts, "raw": texts, "seconds": 1.0})
+    assert m["added_negation_share"] == 0.5 and m["added_subject_share"] == 0.0
