@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from expander.errors import ConfigError
 from expander.train.synth import (
     CONSTRAINT_STYLES,
     STYLES,
@@ -87,6 +88,7 @@ def test_a_run_adds_constraint_pairs_that_pass_the_filters(tmp_path):
         method="rule",
         styles_per_caption=1,
         constraint_pairs_per_caption=2,
+        negation_added_share=1.0,  # every caption may get one: three captions are too few for a share
         near_duplicate_threshold=1.0,
         test_fraction=0.0,
         output_dir=str(tmp_path / "out"),
@@ -107,6 +109,20 @@ def test_a_run_adds_constraint_pairs_that_pass_the_filters(tmp_path):
     # Another number of constraint pairs is another recipe: refused in the same output dir.
     with pytest.raises(SynthError, match="constraint_pairs_per_caption"):
         run_synth(SynthConfig(**{**vars(cfg), "constraint_pairs_per_caption": 0}))
+    # So is another share of "no X" pairs; with none, no caption gets one and the other writers still run.
+    with pytest.raises(SynthError, match="negation_added_share"):
+        run_synth(SynthConfig(**{**vars(cfg), "negation_added_share": 0.0}))
+    run_synth(SynthConfig(**{**vars(cfg), "negation_added_share": 0.0, "output_dir": str(tmp_path / "none")}))
+    styles = {p["style"] for p in load_pairs(tmp_path / "none")["train"].to_list()}
+    assert "negation_added" not in styles and "style_word" in styles
+
+
+def test_negation_added_share_is_validated_and_old_dirs_read_as_one():
+    with pytest.raises(ConfigError, match="negation_added_share must be in"):
+        SynthConfig(negation_added_share=1.5)
+    from expander.train.synth.run import _RECIPE_DEFAULTS
+
+    assert _RECIPE_DEFAULTS["negation_added_share"] == 1.0  # dirs made before the key gave every caption one
 
 
 def test_an_output_dir_from_before_constraint_pairs_is_the_same_recipe_with_them_off(tmp_path, caption_file):

@@ -49,6 +49,9 @@ class SynthConfig:
             emptiness word or a style word (`expander.train.synth.constraint_pairs`; the teacher rarely keeps
             them, so without these pairs the expander learns to drop them); 0 = none. They pass the same
             filters; a short whose negation the caption contradicts is rejected as `contradicted_negation`.
+        negation_added_share: share of captions (seeded draw per caption) that may get a `negation_added` pair
+            ("..., no cars" with "There are no cars anywhere in the frame." appended to the caption). 1.0 gave
+            every caption one and taught the expander to append an exclusion to any expansion (issue #26).
         teacher_cache: JSONL of teacher generations keyed by (teacher, messages, sampling); a run with other
             filters but the same teacher and sampling reads it instead of generating again. `None`: no cache.
         near_duplicate_threshold: MiniLM cosine at or above which a short is a near-duplicate (1 disables).
@@ -84,6 +87,7 @@ class SynthConfig:
     check_constraints: bool = True
     reject_dropped_subjects: bool = True
     constraint_pairs_per_caption: int = 0
+    negation_added_share: float = 0.25
     teacher_cache: str | None = None
     near_duplicate_threshold: float = 0.95
     embedder: str | None = None
@@ -113,6 +117,8 @@ class SynthConfig:
                 raise ConfigError(f"{name} must be >= {low}, got {value}")
         if self.max_short_words < self.min_short_words:
             raise ConfigError("max_short_words must be >= min_short_words")
+        if not 0 <= self.negation_added_share <= 1:
+            raise ConfigError(f"negation_added_share must be in [0, 1], got {self.negation_added_share}")
         if not 0 < self.max_length_ratio <= 1:
             raise ConfigError(f"max_length_ratio must be in (0, 1], got {self.max_length_ratio}")
         if not 0 <= self.min_grounding <= 1:

@@ -13,6 +13,11 @@ A teacher asked for "the short prompt a person would type" rarely keeps a captio
 * ``emptiness_added`` -- "deserted" / "no one in sight" for a caption with no person or animal, with an appended
   sentence ("No one is in sight.").
 
+Only a share of captions gets a ``negation_added`` pair (`SynthConfig.negation_added_share`): with one for every
+caption, 29 % of the targets ended in a stated exclusion, and the SFT adapter learned to append one ("There are no
+boats anywhere in the frame.") to 42 % of held-out expansions whose prompt excluded nothing (issue #26,
+`expander.constraints.added_negations`).
+
 Appended sentences are the only text these pairs add to a caption; pairs that carry one are marked
 `augmented: true` in `pairs.jsonl`.
 """
@@ -168,11 +173,14 @@ def constraint_candidates(caption: str, rng: random.Random, category: str = "") 
     return out
 
 
-def choose_writers(candidates: list[tuple[str, str, str]], n: int, rng: random.Random) -> list[str]:
+def choose_writers(
+    candidates: list[tuple[str, str, str]], n: int, rng: random.Random, negation_added: bool = True
+) -> list[str]:
     """The writers one caption gets, at most `n`: one rare kind (a kept negation, an emptiness, a style word;
-    seeded pick among those the caption allows), then `negation_added`, then the other rare kinds."""
+    seeded pick among those the caption allows), then `negation_added` (unless `negation_added` is False: the
+    caller draws it with `SynthConfig.negation_added_share`), then the other rare kinds."""
     present = list(dict.fromkeys(name for name, _, _ in candidates))
     rare = [k for k in ("negation_kept", "emptiness_added", "style_word") if k in present]
     rng.shuffle(rare)
-    order = rare[:1] + (["negation_added"] if "negation_added" in present else []) + rare[1:]
-    return order[:n]
+    added = ["negation_added"] if negation_added and "negation_added" in present else []
+    return (rare[:1] + added + rare[1:])[:n]

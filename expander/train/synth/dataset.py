@@ -114,8 +114,8 @@ def dataset_card(pairs: list[dict], progress: list[dict], cfg: SynthConfig) -> s
         f"- constraints of the short must hold in the long (`expander.constraints.check`): {cfg.check_constraints} "
         "(a negation or emptiness word the long contradicts: `contradicted_negation`)",
         f"- rule-made constraint pairs per caption (negation, emptiness, style words; "
-        f"`expander.train.synth.constraint_pairs`): {cfg.constraint_pairs_per_caption}; a pair whose long got an "
-        "appended sentence is `augmented`",
+        f"`expander.train.synth.constraint_pairs`): {cfg.constraint_pairs_per_caption}, an added 'no X' for a "
+        f"share {cfg.negation_added_share} of captions; a pair whose long got an appended sentence is `augmented`",
         f"- short words in [{cfg.min_short_words}, {cfg.max_short_words}], "
         f"short/long word ratio <= {cfg.max_length_ratio}",
         f"- content-word grounding in the long >= {cfg.min_grounding}",

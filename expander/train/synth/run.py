@@ -287,7 +287,8 @@ def _constraint_pairs(cap: Caption, cfg: SynthConfig, constraint_check, subject_
     rng = random.Random(_stable_int(cfg.seed, "constraint_pairs", cap.id))
     candidates = constraint_candidates(cap.caption, rng, cap.category)
     out = []
-    for name in choose_writers(candidates, cfg.constraint_pairs_per_caption, rng):
+    negation_added = rng.random() < cfg.negation_added_share
+    for name in choose_writers(candidates, cfg.constraint_pairs_per_caption, rng, negation_added):
         style = CONSTRAINT_STYLES[name]
         for _, short, long in (c for c in candidates if c[0] == name):
             stats["generated"][name] += 1
@@ -386,8 +387,10 @@ _RECIPE_KEYS = (
     "style_shares",
     "styles_per_caption",
     "constraint_pairs_per_caption",
+    "negation_added_share",
 )
-_RECIPE_DEFAULTS = {"constraint_pairs_per_caption": 0}  # keys newer than some output dirs' recipe.json
+# Keys newer than some output dirs' recipe.json, with the value those dirs were made with.
+_RECIPE_DEFAULTS = {"constraint_pairs_per_caption": 0, "negation_added_share": 1.0}
 
 
 def _check_same_recipe(out: Path, cfg: SynthConfig) -> None:
