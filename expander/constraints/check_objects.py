@@ -150,15 +150,22 @@ def counts_near(doc: ExpansionDoc, p: int) -> tuple[list[tuple[int, str]], bool]
     """(explicit counts as (value, words), vague quantity) in the noun phrase before position p.
 
     A number followed by an article or a plural noun before p counts that other thing, not the noun at p:
-    "both holding a microwave", "two people carrying backpacks"."""
+    "both holding a microwave", "two people carrying backpacks". A number hyphen-joined to the next word is part
+    of a compound modifier and counts nothing: "a three-masted ship", "a two-lane highway", "a six-sided
+    snowflake", "a five-piece band" are one ship, one highway, one snowflake, one band."""
     window = sorted(window_back(doc, p, 6, through=COUNT_THROUGH))
     words = [doc.words[k] for k in window]
     spans = [(i, j, int(v)) for i, j, v in tables().count_index.find(words)]
     spans += [(i, i + 1, int(w)) for i, w in enumerate(words) if w.isdigit() and 0 < int(w) <= 1000]  # not years
+
+    def compound(j: int) -> bool:  # the span's last word joined by a hyphen to the word after it
+        k = window[j - 1]
+        return k + 1 < len(doc.tokens) and doc.text[doc.tokens[k].end : doc.tokens[k + 1].start] == "-"
+
     found = [
         (v, " ".join(words[i:j]))
         for i, j, v in sorted(spans)
-        if not any(w in ("a", "an") or is_plural(w) for w in words[j:])
+        if not any(w in ("a", "an") or is_plural(w) for w in words[j:]) and not compound(j)
     ]
     vague = any(w in lx.VAGUE_QUANTITIES for w in words)
     return found, vague
