@@ -64,5 +64,5 @@ def test_text_rewards_config_loads_without_image_rewards():
     from pathlib import Path
 
     cfg = load_rewards_config(Path(__file__).resolve().parents[2] / "configs" / "rewards" / "text.yaml")
-    assert cfg.rewards == ["faithfulness", "added_subjects", "format", "text_diversity"]
+    assert cfg.rewards == ["faithfulness", "added_subjects", "added_negations", "format", "text_diversity"]
     assert cfg.faithfulness.clip_weight == 0 and cfg.safety.image_layer is False
