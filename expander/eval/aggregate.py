@@ -29,6 +29,7 @@ MEAN_METRICS = (
     "constraint_score",
     "constraint_ok",
     "added_subject",
+    "added_negation",
     "dino_seed_diversity",
     "dino_dist_to_baseline",
     "expansion_words",

@@ -242,6 +242,7 @@ WIN_METRICS = (
     "clip_score",
     "constraint_score",
     "added_subject",
+    "added_negation",
     "dino_seed_diversity",
     "geneval_correct",
     "vqa_score",

@@ -53,6 +53,7 @@ _METRIC_LABELS = {
     "constraint_score": "constraint score",
     "constraint_ok": "constraint pass rate",
     "added_subject": "added-subject share (lower is better)",
+    "added_negation": "added-negation share (lower is better)",
     "dino_seed_diversity": "DINOv3 seed diversity",
     "dino_dist_to_baseline": "DINOv3 distance to baseline",
     "expansion_words": "expansion words",

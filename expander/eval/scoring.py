@@ -19,7 +19,9 @@ The columns of the default scorers (`build_scorers`):
 - `ConstraintScorer` (`expander.constraints.check`, on the rendered text): `constraint_score`, `constraint_ok`,
   `constraint_violations` (what the short prompt pins down, checked in the expansion); `added_subject`,
   `added_subjects` (1.0 when the expansion adds a person, animal or creature the short prompt neither names nor
-  implies, lower is better; and the words).
+  implies, lower is better; and the words); `added_negation`, `added_negations` (1.0 when the expansion states an
+  exclusion the short prompt never asked for, "There are no boats in the frame.":
+  `expander.constraints.added_negations`; lower is better; and the phrases).
 - `PromptScorer` over `expander.rewards.geneval_scorer.GenEvalScorer` (`detector` set, suite `geneval`):
   `geneval_correct` (1.0 / 0.0: upstream's rules), `geneval_reason` (upstream's text), `geneval_clauses` (JSON).
 - `PromptScorer` over `expander.rewards.vqa.VqaScorer` (`vqa` set): `vqa_score` (the question graph's mean after
@@ -256,8 +258,11 @@ class ConstraintScorer:
         return {"constraints": "expander.constraints.check"}
 
     def score(self, rows, inputs: ScoreInputs) -> dict[str, Sequence]:
+        from expander.constraints.added_negations import added_negations
+
         reports = [self.check(p, e) for p, e in zip(rows["prompt"], rows["expansion"])]
         added = [", ".join(a.word for a in r.added) for r in reports]
+        negated = ["; ".join(a.text for a in added_negations(p, e)) for p, e in zip(rows["prompt"], rows["expansion"])]
         return {
             "constraint_score": [float(r.score) for r in reports],
             "constraint_ok": [float(bool(r.ok)) for r in reports],
@@ -265,6 +270,8 @@ class ConstraintScorer:
             "constraint_violations": ["; ".join(str(v.reason) for v in r.violated) for r in reports],
             "added_subject": [float(bool(a)) for a in added],
             "added_subjects": added,
+            "added_negation": [float(bool(n)) for n in negated],
+            "added_negations": negated,
         }
 
 

@@ -161,7 +161,7 @@ def bootstrap_mean(values, clusters, *, n_boot: int = 1000, level: float = 0.95,
 
 
 # Metrics where less is better: an arm wins a pair when its value is LOWER.
-LOWER_IS_BETTER = frozenset({"added_subject"})
+LOWER_IS_BETTER = frozenset({"added_subject", "added_negation"})
 
 
 def win_rate_table(

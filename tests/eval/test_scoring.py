@@ -100,6 +100,19 @@ def test_constraint_scorer_reports_violations_and_added_subjects():
     assert out["added_subject"].tolist() == [1.0, 0.0] and out["added_subjects"].tolist() == ["man", ""]
 
 
+def test_constraint_scorer_reports_exclusions_the_prompt_never_asked_for():
+    from expander.constraints import check
+
+    rows = pd.DataFrame(
+        {
+            "prompt": ["a lone tree on a hill", "a street with no cars"],
+            "expansion": ["A lone oak on a hill. There are no boats in the frame.", "A quiet street, no cars anywhere."],
+        }
+    )
+    out = score_rows(rows, [ConstraintScorer(check)], ScoreInputs(None))
+    assert out["added_negation"].tolist() == [1.0, 0.0] and out["added_negations"].tolist() == ["no boats", ""]
+
+
 class Count:
     """A suite's own scorer: the words of each expansion, with one interface like the built-in ones."""
 
