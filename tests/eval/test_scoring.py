@@ -106,7 +106,10 @@ def test_constraint_scorer_reports_exclusions_the_prompt_never_asked_for():
     rows = pd.DataFrame(
         {
             "prompt": ["a lone tree on a hill", "a street with no cars"],
-            "expansion": ["A lone oak on a hill. There are no boats in the frame.", "A quiet street, no cars anywhere."],
+            "expansion": [
+                "A lone oak on a hill. There are no boats in the frame.",
+                "A quiet street, no cars anywhere.",
+            ],
         }
     )
     out = score_rows(rows, [ConstraintScorer(check)], ScoreInputs(None))

@@ -14,8 +14,8 @@ A teacher asked for "the short prompt a person would type" rarely keeps a captio
   sentence ("No one is in sight.").
 
 Only a share of captions gets a ``negation_added`` pair (`SynthConfig.negation_added_share`): with one for every
-caption, 29 % of the targets ended in a stated exclusion, and the SFT adapter learned to append one ("There are no
-boats anywhere in the frame.") to 42 % of held-out expansions whose prompt excluded nothing (issue #26,
+caption, 28 % of the targets ended in a stated exclusion, and the SFT adapter learned to append one ("There are no
+boats anywhere in the frame.") to 38 % of held-out expansions (5 % with a quarter; issue #26,
 `expander.constraints.added_negations`).
 
 Appended sentences are the only text these pairs add to a caption; pairs that carry one are marked
