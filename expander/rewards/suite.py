@@ -380,21 +380,27 @@ class RewardSuite:
         f = self.cfg.format
         return [format_check(s, raw, f.min_words, f.max_words).score for s, raw in zip(rows.shorts, rows.raw)]
 
+    @staticmethod
+    def _scored_and_logged(rows: RewardRows, name: str, score, describe) -> list[float | None]:
+        """`score(short, text) -> (reward, found)` per row; `describe(found)` goes to the completions table."""
+        scored = [score(s, t) for s, t in zip(rows.shorts, rows.texts)]
+        if rows.log_extra is not None:
+            rows.log_extra(name, [describe(found) for _, found in scored])
+        return [reward for reward, _ in scored]
+
     def _compute_added_subjects(self, rows: RewardRows) -> list[float | None]:
         from expander.rewards.added_subjects import score_added_subjects
 
-        scored = [score_added_subjects(s, t) for s, t in zip(rows.shorts, rows.texts)]
-        if rows.log_extra is not None:
-            rows.log_extra("added_subjects", [", ".join(a.word for a in added) for _, added in scored])
-        return [score for score, _ in scored]
+        return self._scored_and_logged(
+            rows, "added_subjects", score_added_subjects, lambda added: ", ".join(a.word for a in added)
+        )
 
     def _compute_added_negations(self, rows: RewardRows) -> list[float | None]:
         from expander.rewards.added_negations import score_added_negations
 
-        scored = [score_added_negations(s, t) for s, t in zip(rows.shorts, rows.texts)]
-        if rows.log_extra is not None:
-            rows.log_extra("added_negations", ["; ".join(a.text for a in added) for _, added in scored])
-        return [score for score, _ in scored]
+        return self._scored_and_logged(
+            rows, "added_negations", score_added_negations, lambda added: "; ".join(a.text for a in added)
+        )
 
     def gate_details(self, rows: RewardRows) -> list[dict[str, Any]]:
         """Per row: `{"pass": bool, "safety": bool|None, "constraints": bool|None, "added_subjects": bool|None,
