@@ -36,7 +36,7 @@ from functools import lru_cache
 
 from expander.constraints.added_subjects import ANIMAL_GENERIC, ANIMAL_KIND, PERSON, YOUNG
 from expander.constraints.emptiness import emptiness, is_emptiness
-from expander.constraints.extract import extract_cached
+from expander.constraints.extract import extract_cached, require_str
 from expander.constraints.extract_scene import negations, quoted_text
 from expander.constraints.negation import excluded_forms
 from expander.constraints.prompt_context import PromptContext
@@ -95,11 +95,12 @@ def added_negations(prompt: str, expansion: str) -> list[AddedNegation]:
         expansion: its expansion.
 
     Raises:
-        ValueError: if either argument is not a str (from the extractor).
+        ValueError: if either argument is not a str, naming it.
     """
     asked: set[str] = set()
     empty = False
-    for c in extract_cached(prompt):
+    expansion = require_str("expansion", expansion)
+    for c in extract_cached(require_str("prompt", prompt)):
         if c.kind != "negation":
             continue
         if is_emptiness(c):

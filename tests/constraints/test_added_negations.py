@@ -41,3 +41,10 @@ def test_added_negations(prompt, expansion, added):
 def test_report_names_the_phrase():
     (a,) = added_negations("a lone tree on a hill", "A lone tree. There are no boats in the frame.")
     assert a.text == "no boats" and a.to_dict() == {"text": "no boats", "value": "boats"}
+
+
+def test_a_non_string_is_named():
+    with pytest.raises(ValueError, match="prompt"):
+        added_negations(None, "A lone tree.")
+    with pytest.raises(ValueError, match="expansion"):
+        added_negations("a lone tree", 3)
