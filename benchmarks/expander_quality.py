@@ -9,7 +9,9 @@ Arms: `base` (the bare model), `current` (`--adapter`, default the model's shipp
 `expander.expand.expand_prompts` once per k of `--candidates`: k = 1 is plain sampling, k > 1 is verified
 expansion (k candidates in one batched call, the first that keeps the hard constraints and adds no subject is
 returned); every (arm, k) is sampled with `fallback=False` and is also scored as the default settings return it
-(`+fallback`: the same samples, each verified, the faithful fallback where it fails). Prints one row per (arm, k):
+(`+fallback`: the same samples, each verified, the faithful fallback where it fails). Every arm samples with the
+exclusion guard of the default settings (`expander.engine.exclusion_guard`; `--exclusion-guard off` samples as
+before it existed). Prints one row per (arm, k):
 constraint pass rate, added-subject share (expansions that add a
 person/animal/creature the prompt neither names nor implies: `expander.constraints.added_subjects`),
 added-negation share (expansions that state an exclusion the prompt did not ask for, "There are no boats in the
@@ -103,6 +105,14 @@ def load_prompts(args) -> list[str]:
     return prompts[: args.num_prompts]
 
 
+def _guard_key(prompts: list[str]) -> list:
+    """What the exclusion guard keeps out of each prompt: a changed word list is a new run."""
+    from expander.engine.exclusion_guard import guard_words
+
+    words = json.dumps([guard_words(p) for p in prompts])
+    return ["exclusion-guard", hashlib.sha1(words.encode()).hexdigest()]
+
+
 def _cache_path(args, adapter: str | None, prompts: list[str], k: int) -> Path | None:
     if not args.cache:
         return None
@@ -120,6 +130,7 @@ def _cache_path(args, adapter: str | None, prompts: list[str], k: int) -> Path |
                 k,
                 "verified-v1",
             ]
+            + (_guard_key(prompts) if args.exclusion_guard == "on" else [])  # off: the keys runs had before
         ).encode()
     ).hexdigest()[:16]
     return Path(args.cache) / f"{key}.json"
@@ -149,7 +160,14 @@ def run_arm(
                 engine = create_engine(args.model, backend=args.backend, adapter=adapter, **kwargs)
             start = time.perf_counter()
             got = expand_prompts(
-                engine, job_prompts, creativity=args.creativity, n=n, seed=args.seed, candidates=k, fallback=False
+                engine,
+                job_prompts,
+                creativity=args.creativity,
+                n=n,
+                seed=args.seed,
+                candidates=k,
+                fallback=False,
+                exclusion_guard=args.exclusion_guard == "on",
             )
             out[key] = {
                 "texts": [e.text for group in got for e in group],
@@ -243,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=("transformers", "vllm"), default="transformers")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument(
+        "--exclusion-guard",
+        choices=("on", "off"),
+        default="on",
+        help="keep each prompt's excluded things out at decode time (the default settings); off: as sampled before",
+    )
     p.add_argument("--json", default=None, help="write numbers and expansions here")
     p.add_argument("--cache", default=None, help="directory caching each (arm, k) run (rerun = instant)")
     args = p.parse_args(argv)

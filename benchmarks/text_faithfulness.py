@@ -76,7 +76,10 @@ class SampleCache:
 
     def key(self, s) -> str:
         what = [self.identity, list(s.prompt_ids), s.seed, s.temperature, s.top_p, s.max_new_tokens]
-        return hashlib.sha1(json.dumps(what + [s.repetition_penalty]).encode()).hexdigest()
+        what.append(s.repetition_penalty)
+        if s.excluded:  # the exclusion guard changes the text; unguarded keys are as they were
+            what.append([list(s.excluded), list(s.compounds)])
+        return hashlib.sha1(json.dumps(what).encode()).hexdigest()
 
     def add(self, rows: list[dict]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,12 +134,12 @@ def cached_engine(
                 )
             return [Generation(**{f: cache.rows[k][f] for f in Generation.__dataclass_fields__}) for k in keys]
 
-        def generate_full(self, conversations, params):
+        def generate_full(self, conversations, params, guards=None):
             if not cached_only:
-                return super().generate_full(conversations, params)
+                return super().generate_full(conversations, params, guards)
             out = []
-            for conv in conversations:
-                samples = self.samples(conv, params)
+            for conv, guard in zip(conversations, guards or [((), ())] * len(conversations)):
+                samples = self.samples(conv, params, guard)
                 if all(cache.key(s) in cache.rows for s in samples):
                     out.append(self.draw(samples))
                 else:

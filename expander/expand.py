@@ -106,6 +106,15 @@ class ExpansionPlan:
     max_new_tokens: int
     max_words: int  # cleaning cap: the word budget, or the prompt's own length if that is longer
     keep_terms: tuple[str, ...] = ()
+    # The exclusion guard (`expander.engine.exclusion_guard`): the words no sample may write outside a
+    # negation, and the prompt's own words built on them. Empty when the prompt excludes nothing or it is off.
+    excluded: tuple[str, ...] = ()
+    compounds: tuple[str, ...] = ()
+
+    @property
+    def guard(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(excluded words, compounds): what an engine's `generate_full(..., guards=)` takes."""
+        return self.excluded, self.compounds
 
     def finish(self, completion: str) -> str:
         """The expansion a raw completion becomes (`expander.prompts.clean_output` under this plan's cap)."""
@@ -127,8 +136,13 @@ def plan_expansion(
     max_words: int | None = None,
     keep_terms: list[str] | None = None,
     language: str | None = None,
+    exclusion_guard: bool | None = None,
 ) -> ExpansionPlan | None:
     """The plan for expanding a validated `prompt`; `None` for `raw` creativity (no model call).
+
+    `exclusion_guard`: keep the prompt's excluded things ("no windows", "an empty station": windows, people) out
+    of every sample at decode time, except inside a negation (`expander.engine.exclusion_guard`). None
+    (default): on when the `constraints` extra is installed (`fallback_default`).
 
     Raises:
         PromptError: an unknown creativity, `max_words < 1`, or keep_terms the contract refuses.
@@ -140,6 +154,11 @@ def plan_expansion(
         return None
     budget = max_words or settings.max_words
     cap = max(budget, len(prompt.split()))
+    excluded, compounds = (), ()
+    if exclusion_guard or (exclusion_guard is None and fallback_default()):
+        from expander.engine.exclusion_guard import guard_words
+
+        excluded, compounds = guard_words(prompt)
     return ExpansionPlan(
         prompt=prompt,
         conversation=build_messages(prompt, creativity, max_words=budget, keep_terms=keep_terms, language=language),
@@ -148,6 +167,8 @@ def plan_expansion(
         max_new_tokens=max_new_tokens_for(cap),
         max_words=cap,
         keep_terms=tuple(keep_terms or ()),
+        excluded=excluded,
+        compounds=compounds,
     )
 
 
@@ -320,6 +341,7 @@ def expand_prompts(
     candidates: int = 1,
     languages: tuple[str, ...] | None = None,
     fallback: bool | None = None,
+    exclusion_guard: bool | None = None,
 ) -> list[list[Expansion]]:
     """Expand each prompt `n` times. `creativity="raw"` returns the prompts without a model call (only missing
     keep_terms are appended, as for every expansion: `repair_keep_terms`).
@@ -331,6 +353,8 @@ def expand_prompts(
         fallback: when no candidate keeps the prompt, return `faithful_fallback` of the best (module doc); with
             one candidate this verifies the lone sample too. False: the sample as drawn. None (default): on when
             the `constraints` extra is installed (`fallback_default`).
+        exclusion_guard: keep each prompt's excluded things out of its samples at decode time, except inside a
+            negation (`plan_expansion`). None (default): on when the `constraints` extra is installed.
 
     Raises:
         PromptError: an empty or too long prompt, an unknown creativity, `n < 1`, `candidates < 1`,
@@ -368,6 +392,7 @@ def expand_prompts(
             max_words=max_words,
             keep_terms=keep_terms,
             language=codes[k] if codes[k] not in (None, "und") else None,
+            exclusion_guard=exclusion_guard,
         )
         for k in todo
     }
@@ -382,7 +407,7 @@ def expand_prompts(
         repetition_penalty=repetition_penalty,
         candidates=candidates,
     )
-    outputs = engine.generate_full([plans[k].conversation for k in todo], params)
+    outputs = engine.generate_full([plans[k].conversation for k in todo], params, [plans[k].guard for k in todo])
     for k, gens in zip(todo, outputs):
         plan = plans[k]
         row = []

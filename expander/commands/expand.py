@@ -38,6 +38,9 @@ class ExpandCommandConfig:
         fallback: when no sample keeps the prompt's hard constraints, print the faithful fallback built from the
             prompt and the best sample (`expander.expand.faithful_fallback`); on by default when the constraints
             extra is installed, `--no-fallback` prints the sample as drawn.
+        exclusion_guard: keep what the prompt excludes ("no windows", "an empty street": windows, people) out of
+            every sample at decode time, except inside a negation (`expander.engine.exclusion_guard`); on by
+            default when the constraints extra is installed, `--no-exclusion_guard` samples without it.
         languages: ISO 639-1 codes the model can expand (`*` = any; None: the model's own declaration, `en` for
             the built-in). A prompt in another language is printed unchanged, with no model call.
         enable_thinking: let a reasoning model's chat template think (stripped from the output; off by default).
@@ -63,6 +66,7 @@ class ExpandCommandConfig:
     vllm: dict = field(default_factory=dict)
     candidates: int = 1
     fallback: bool | None = None
+    exclusion_guard: bool | None = None
     languages: list[str] | None = None
     enable_thinking: bool = False
     target: str | None = None
@@ -147,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
             candidates=cfg.candidates,
             languages=languages,
             fallback=cfg.fallback,
+            exclusion_guard=cfg.exclusion_guard,
         )
     finally:
         if engine is not None:

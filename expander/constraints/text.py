@@ -136,6 +136,13 @@ def _with_singular(out: set[str], word: str, lemmas: dict) -> frozenset[str]:
 
 
 @lru_cache(maxsize=200_000)
+def plural_noun(word: str) -> str:
+    """The plural of a singular noun ("window" -> "windows", "child" -> "children"); the word itself when it
+    has none ("people", "wildlife")."""
+    return _inflect().plural_noun(word) or word
+
+
+@lru_cache(maxsize=200_000)
 def pos_tags(word: str) -> frozenset[str]:
     """Parts of speech the word can have (lemminflect's lookup; empty for unknown words)."""
     return frozenset(_lemma_lookup()(word.removesuffix("'s")))

@@ -13,7 +13,10 @@ from pathlib import Path
 from expander.engine.sampling import Conversation, Generation, SampleRequest, SamplingParams
 from expander.engine.tokenizer import chat_ids
 
-__all__ = ["GenerationEngine"]
+__all__ = ["Guard", "GenerationEngine"]
+
+Guard = tuple[tuple[str, ...], tuple[str, ...]]
+"""An exclusion guard: (excluded words, the prompt's own words built on them); `((), ())` is none."""
 
 
 @dataclass
@@ -43,18 +46,37 @@ class GenerationEngine(ABC):
     def conversation_ids(self, conversation: Conversation) -> list[int]:
         return chat_ids(self.tokenizer, conversation, self.enable_thinking)
 
-    def samples(self, conversation: Conversation, params: SamplingParams) -> list[SampleRequest]:
-        """The `n * candidates` samples of one conversation, completion-major (`SamplingParams.seeds`)."""
+    def samples(
+        self, conversation: Conversation, params: SamplingParams, guard: Guard = ((), ())
+    ) -> list[SampleRequest]:
+        """The `n * candidates` samples of one conversation, completion-major (`SamplingParams.seeds`).
+        `guard`: (excluded words, compounds) of the exclusion guard (`expander.engine.exclusion_guard`)."""
         ids = tuple(self.conversation_ids(conversation))
         budget = self.token_budget(params)
+        excluded, compounds = (tuple(x) for x in guard)
         return [
-            SampleRequest(ids, seed, params.temperature, params.top_p, budget, params.repetition_penalty)
+            SampleRequest(
+                ids,
+                seed,
+                params.temperature,
+                params.top_p,
+                budget,
+                params.repetition_penalty,
+                excluded=excluded,
+                compounds=compounds,
+            )
             for seed in params.seeds()  # one seed draw per conversation when `params.seed` is None
         ]
 
-    def generate_full(self, conversations: list[Conversation], params: SamplingParams) -> list[list[Generation]]:
-        """One list of `params.n * params.candidates` generations per conversation, in input order."""
-        samples = [s for conv in conversations for s in self.samples(conv, params)]
+    def generate_full(
+        self, conversations: list[Conversation], params: SamplingParams, guards: list[Guard] | None = None
+    ) -> list[list[Generation]]:
+        """One list of `params.n * params.candidates` generations per conversation, in input order. `guards`:
+        one exclusion guard per conversation (`samples`); None: no guard."""
+        guards = guards or [((), ())] * len(conversations)
+        if len(guards) != len(conversations):  # a caller's bug
+            raise ValueError(f"{len(guards)} guards for {len(conversations)} conversations")
+        samples = [s for conv, g in zip(conversations, guards) for s in self.samples(conv, params, g)]
         gens = self.draw(samples)
         per = params.n * params.candidates
         return [gens[i * per : (i + 1) * per] for i in range(len(conversations))]

@@ -108,6 +108,10 @@ class SampleRequest:
     max_new_tokens: int
     repetition_penalty: float = 1.0
     adapter: str | None = None  # a served adapter name; None = the base model (or the engine's merged adapter)
+    # The exclusion guard (`expander.engine.exclusion_guard`): words kept out of the output outside a negation,
+    # and the prompt's own words built on them ("windowless"). Empty: no guard.
+    excluded: tuple[str, ...] = ()
+    compounds: tuple[str, ...] = ()
 
     def batch_key(self) -> tuple:
         """Samples with equal keys can share a transformers `generate` call."""

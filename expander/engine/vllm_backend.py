@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from expander.devices import has_cuda, resolve_dtype
+from expander.engine.exclusion_guard import EXTRA_ARG
 from expander.engine.interface import GenerationEngine
 from expander.engine.sampling import Generation, SampleRequest, finish_reason
 from expander.engine.tokenizer import load_tokenizer
@@ -17,6 +18,7 @@ from expander.errors import ExpanderError
 
 __all__ = [
     "ENGINE_CLOSE_GRACE_S",
+    "VLLM_LOGITS_PROCESSOR",
     "EngineArgsError",
     "VLLMEngine",
     "check_vllm_engine_args",
@@ -33,6 +35,9 @@ __all__ = [
 # Nothing is in flight when we close an engine (the offline engine's calls have returned; the server has drained), so
 # the kill loses nothing, and the core's workers exit with it (tests/serve/test_faults.py checks they do not linger).
 ENGINE_CLOSE_GRACE_S = 1.0
+
+VLLM_LOGITS_PROCESSOR = "expander.engine.vllm_exclusion_guard:VLLMExclusionGuard"
+"""The exclusion guard's vLLM logits processor, by qualified name (the engine process imports it)."""
 
 
 def configure_vllm_cpu_env() -> None:
@@ -115,6 +120,8 @@ def vllm_engine_args(
         max_model_len=max_model_len,
         max_num_seqs=max_num_seqs,
         seed=0,
+        # The exclusion guard: only requests that carry its extra argument are touched (`vllm_request`).
+        logits_processors=[VLLM_LOGITS_PROCESSOR],
     )
     if cuda:
         kwargs["gpu_memory_utilization"] = gpu_memory_utilization
@@ -131,6 +138,10 @@ def vllm_engine_args(
             kwargs["max_loras"] = max_loras
     if extra:
         kwargs.update(check_vllm_engine_args(dict(extra), where=where))
+        # Logits processors the caller adds run beside the guard's, not instead of it.
+        kwargs["logits_processors"] = [VLLM_LOGITS_PROCESSOR] + [
+            p for p in kwargs.get("logits_processors") or [] if p != VLLM_LOGITS_PROCESSOR
+        ]
     return kwargs
 
 
@@ -140,6 +151,11 @@ def vllm_request(sample: SampleRequest, **extra) -> tuple[dict, object]:
     `extra`: other `vllm.SamplingParams` fields (the server asks for the final output only)."""
     from vllm import SamplingParams as VLLMSamplingParams
 
+    if sample.excluded:
+        extra["extra_args"] = {
+            **(extra.get("extra_args") or {}),
+            EXTRA_ARG: {"words": list(sample.excluded), "compounds": list(sample.compounds)},
+        }
     params = VLLMSamplingParams(
         n=1,
         seed=sample.seed,

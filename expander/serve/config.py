@@ -83,6 +83,9 @@ class ServeConfig:
             constraints the text is built from the prompt and the best sample (`expander.expand.faithful_fallback`,
             `fallback: true` in the response). None (default): on when the constraints extra is installed. A
             request's `fallback` overrides it.
+        exclusion_guard: keep what a prompt excludes ("no windows", "an empty street": windows, people) out of
+            every sample at decode time, except inside a negation (`expander.engine.exclusion_guard`). None
+            (default): on when the constraints extra is installed; true without it fails at start.
         languages: ISO 639-1 codes the served model can expand (`*` = any); default the model's own declaration
             (the built-in: `en`). A prompt in another language comes back unchanged (`language_unsupported`).
         enable_thinking: let a reasoning model's chat template think (Qwen3's `enable_thinking`); off by default,
@@ -123,6 +126,7 @@ class ServeConfig:
     response_cache_size: int = 1024
     candidates: int = 1
     fallback: bool | None = None
+    exclusion_guard: bool | None = None
     languages: list[str] | None = None
     enable_thinking: bool = False
     thinking_budget: int = 1024

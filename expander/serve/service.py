@@ -118,6 +118,10 @@ class ExpanderService:
         self.shaper = TargetShaper.from_config(config, self.metrics)
         self.response_cache = ResponseCache.from_config(config, self.metrics)
         self.fallback = FallbackSetting(config.fallback)  # a request's `fallback` overrides its default
+        if config.exclusion_guard:  # asked for outright: refuse to start without the checker it reads
+            from expander.constraints import require_constraints
+
+            require_constraints("the server's `exclusion_guard: true`", hint="or set exclusion_guard: false")
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -234,7 +238,12 @@ class ExpanderService:
         """
         try:
             plan = plan_expansion(
-                prompt, creativity, max_words=max_words, keep_terms=keep_terms or None, language=language
+                prompt,
+                creativity,
+                max_words=max_words,
+                keep_terms=keep_terms or None,
+                language=language,
+                exclusion_guard=self.config.exclusion_guard,
             )
         except PromptError as exc:
             raise ServiceError(422, str(exc), "invalid_request_error", param="prompt") from None
@@ -260,6 +269,8 @@ class ExpanderService:
                 new_tokens,
                 REPETITION_PENALTY,
                 adapter,
+                excluded=plan.excluded,
+                compounds=plan.compounds,
             )
 
         async def select(gens: list[Generation], k: int) -> list[CandidateChoice]:

@@ -1,0 +1,162 @@
+"""The exclusion guard: a prompt's excluded things cannot be written outside a negation, in both backends.
+
+A 135M expander given "a room with no windows" restates the prompt and then describes "a single window at the
+far end"; given "an empty train station" it puts "a few people" on the platform. The guard masks, at each
+decoding step, the tokens that would write one of the prompt's excluded words (`expander.constraints.
+exclusions.excluded_words`: "window", "windows", "Windows", ...) unless the text so far puts that word inside
+a negation (`exclusions.in_negation`: "A room with no" + "windows" stays writable). A word the prompt itself
+builds on an excluded one ("windowless", "car-free") may be written whole: after its excluded first part, only
+its own continuation is allowed.
+
+One core, two front-ends: `ExclusionGuard` (one sample: word list -> token sequences -> the tokens to mask
+after a given output) is used by `ExclusionLogitsProcessor` (transformers `generate`, one guard per batch
+row) and by `vllm_exclusion_guard.VLLMExclusionGuard` (a vLLM v1 logits processor, `vllm_engine_args` installs
+it; a request turns it on with `SamplingParams.extra_args[EXTRA_ARG]`). Same words + same tokenizer = same masks, so the
+two backends keep the same things out.
+
+How it matches words: each word is masked as it is tokenised at a word start, with and without a leading
+space and capitalised (" windows", "windows", " Windows", "Windows"); a sequence of several tokens is masked at
+its last token once the output ends with the rest (as vLLM's `bad_words`). A variant without the space is only
+masked at a word boundary, so "ant" stays writable inside "plant". A masked first token also stops longer
+words that start with it ("car" in "carpool"): the model writes another word; the checker still verifies the
+result (`expander.expand`), and the faithful fallback is still the last guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["EXTRA_ARG", "ExclusionGuard", "ExclusionLogitsProcessor", "apply_masks", "guard_words"]
+
+EXTRA_ARG = "expander_exclusions"
+"""Key of `vllm.SamplingParams.extra_args` that carries a request's guard: `{"words": [...], "compounds":
+[...]}`."""
+
+_TAIL_TOKENS = 48
+"""Output tokens decoded to read the scope of a word (`exclusions.in_negation` reads 24 words of them)."""
+
+
+def guard_words(prompt: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the words the guard masks for `prompt`, the prompt's own words built on them): empty when the prompt
+    excludes nothing.
+
+    Raises:
+        MissingExtraError: without the `constraints` extra.
+    """
+    from expander.constraints.exclusions import allowed_compounds, excluded_words
+
+    return excluded_words(prompt), allowed_compounds(prompt)
+
+
+def _variants(word: str) -> list[tuple[str, bool]]:
+    """(text, starts with a space) for each way a decoder writes `word` at a word start."""
+    cap = word[:1].upper() + word[1:]
+    return [(f" {word}", True), (word, False), (f" {cap}", True), (cap, False)]
+
+
+class ExclusionGuard:
+    """The guard of one sample: which tokens to mask after a given output.
+
+    Args:
+        tokenizer: the model's tokenizer (`encode` / `decode`).
+        words: lower-case words to keep out of the output outside a negation.
+        compounds: words that start with one of `words` and may be written whole ("windowless").
+    """
+
+    def __init__(self, tokenizer, words: Sequence[str], compounds: Sequence[str] = ()):
+        self.tokenizer = tokenizer
+        self.words = tuple(words)
+        sequences: dict[tuple[int, ...], bool] = {}  # token ids -> written with a leading space
+        for word in self.words:
+            for text, spaced in _variants(word):
+                ids = tuple(tokenizer.encode(text, add_special_tokens=False))
+                if ids:
+                    sequences.setdefault(ids, spaced)
+        # (compound ids, length of the excluded sequence it starts with, written with a leading space)
+        self.compounds: list[tuple[tuple[int, ...], int, bool]] = []
+        for word in compounds:
+            for text, spaced in _variants(word):
+                ids = tuple(tokenizer.encode(text, add_special_tokens=False))
+                starts = [len(s) for s in sequences if len(s) < len(ids) and ids[: len(s)] == s]
+                if starts:
+                    self.compounds.append((ids, min(starts), spaced))
+        # A sequence that may begin a compound is not masked: after it, only the compound may go on.
+        begins = {c[:first] for c, first, _ in self.compounds}
+        kept = {ids: spaced for ids, spaced in sequences.items() if ids not in begins}
+        self.single = {
+            True: {ids[0] for ids, sp in kept.items() if len(ids) == 1 and sp},
+            False: {ids[0] for ids, sp in kept.items() if len(ids) == 1 and not sp},
+        }
+        self.multi = [(ids, sp) for ids, sp in kept.items() if len(ids) > 1]
+
+    def __bool__(self) -> bool:
+        return bool(self.single[True] or self.single[False] or self.multi or self.compounds)
+
+    def masks(self, output_ids: Sequence[int]) -> tuple[set[int], set[int] | None]:
+        """(token ids to mask, the only token ids allowed or None) after `output_ids` (the sample's output so
+        far, prompt excluded)."""
+        from expander.constraints.exclusions import in_negation
+
+        out = list(output_ids)
+        n = len(out)
+        free: dict[int, bool] = {}
+        texts: dict[int, str] = {}
+
+        def before(start: int) -> str:
+            if start not in texts:
+                texts[start] = self.tokenizer.decode(out[max(0, start - _TAIL_TOKENS) : start])
+            return texts[start]
+
+        def excluded_at(start: int, spaced: bool) -> bool:
+            """Whether a word starting at output position `start` would be outside a negation (the scope rule
+            does not depend on the word) and, without a leading space, at a word boundary."""
+            text = before(start)
+            if not spaced and text and text[-1].isalnum():
+                return False  # inside a longer word: "pl" + "ant"
+            if start not in free:
+                free[start] = not in_negation(text, "thing")
+            return free[start]
+
+        only: set[int] = set()
+        for ids, first, spaced in self.compounds:  # inside a compound the prompt wrote: only its continuation
+            for m in range(first, len(ids)):
+                if n >= m and tuple(out[n - m :]) == ids[:m] and excluded_at(n - m, spaced):
+                    only.add(ids[m])
+        if only:
+            return set(), only
+        masked: set[int] = set()
+        for spaced in (True, False):
+            if self.single[spaced] and excluded_at(n, spaced):
+                masked |= self.single[spaced]
+        for ids, spaced in self.multi:
+            k = len(ids) - 1
+            if n >= k and tuple(out[n - k :]) == ids[:k] and excluded_at(n - k, spaced):
+                masked.add(ids[-1])
+        return masked, None
+
+
+def apply_masks(logits, masked: set[int], only: set[int] | None):
+    """Mask a row of logits in place: -inf on `masked`, or on everything but `only`."""
+    if only is not None:
+        keep = logits[list(only)].clone()
+        logits.fill_(float("-inf"))
+        logits[list(only)] = keep
+    elif masked:
+        logits[list(masked)] = float("-inf")
+    return logits
+
+
+class ExclusionLogitsProcessor:
+    """transformers `LogitsProcessor`: one `ExclusionGuard` (or None) per batch row; `prompt_len` is the padded
+    prompt length, so a row's output is `input_ids[row, prompt_len:]`. Put it before the sampler."""
+
+    def __init__(self, guards: list[ExclusionGuard | None], prompt_len: int):
+        self.guards = guards
+        self.prompt_len = prompt_len
+
+    def __call__(self, input_ids, scores):
+        for row, guard in enumerate(self.guards):
+            if guard:
+                masked, only = guard.masks(input_ids[row, self.prompt_len :].tolist())
+                apply_masks(scores[row], masked, only)
+        return scores

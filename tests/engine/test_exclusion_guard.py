@@ -1,0 +1,69 @@
+"""The exclusion guard's token masks, from the real SmolLM2 tokenizer (both backends: `test_engine.py`)."""
+
+import pytest
+
+from expander.engine import load_tokenizer
+from expander.engine.exclusion_guard import ExclusionGuard, guard_words
+from expander.expand import plan_expansion
+
+
+@pytest.fixture(scope="module")
+def tokenizer(builtin_model_dir):
+    return load_tokenizer(builtin_model_dir)
+
+
+def _ids(tokenizer, text):
+    return tokenizer.encode(text, add_special_tokens=False)
+
+
+def _one(tokenizer, text):
+    [token] = _ids(tokenizer, text)
+    return token
+
+
+def test_masks_outside_a_negation_and_not_inside(tokenizer):
+    guard = ExclusionGuard(tokenizer, *guard_words("a room with no windows"))
+    window, windows = _one(tokenizer, " window"), _one(tokenizer, " windows")
+    masked, only = guard.masks(_ids(tokenizer, "A room with a single"))
+    assert {window, windows} <= masked and only is None
+    assert {_one(tokenizer, " Window"), _one(tokenizer, " Windows")} <= masked  # every case a decoder meets
+    assert _one(tokenizer, "Windows") in guard.masks(_ids(tokenizer, "A door. ("))[0]
+    masked, _ = guard.masks(_ids(tokenizer, "A room with no"))
+    assert not masked  # "no windows" may be restated
+    masked, _ = guard.masks(_ids(tokenizer, "A room with no windows. A single"))
+    assert window in masked  # the sentence ended the negation
+
+
+def test_a_variant_without_space_is_masked_only_at_a_word_start(tokenizer):
+    guard = ExclusionGuard(tokenizer, ["ant"])
+    bare = _one(tokenizer, "ant")
+    assert bare in guard.masks(_ids(tokenizer, "A single ("))[0]
+    assert bare not in guard.masks(_ids(tokenizer, "A potted pl"))[0]  # "plant" stays writable
+
+
+def test_a_word_of_several_tokens_is_masked_at_its_last(tokenizer):
+    word = "zzyzxwaltz"
+    ids = _ids(tokenizer, f" {word}")
+    assert len(ids) > 1
+    guard = ExclusionGuard(tokenizer, [word])
+    prefix = _ids(tokenizer, "A big")
+    assert ids[-1] not in guard.masks(prefix)[0]
+    assert ids[-1] in guard.masks(prefix + ids[:-1])[0]
+
+
+def test_a_compound_the_prompt_wrote_may_be_finished_and_nothing_else(tokenizer):
+    words, compounds = guard_words("a windowless room")
+    guard = ExclusionGuard(tokenizer, words, compounds)
+    compound = _ids(tokenizer, " windowless")
+    assert len(compound) > 1 and compound[0] == _one(tokenizer, " window")
+    masked, only = guard.masks(_ids(tokenizer, "A"))
+    assert compound[0] not in masked and _one(tokenizer, " windows") in masked
+    masked, only = guard.masks(_ids(tokenizer, "A") + compound[:1])
+    assert only == {compound[1]}
+
+
+def test_no_words_no_guard(tokenizer):
+    assert not ExclusionGuard(tokenizer, [])
+    assert plan_expansion("a room with no windows", exclusion_guard=False).guard == ((), ())
+    assert "windows" in plan_expansion("a room with no windows").excluded
+    assert plan_expansion("a red fox in snow").guard == ((), ())
