@@ -51,8 +51,16 @@ def arm_settings(arm: ArmConfig) -> dict:
         "backend": arm.backend,
         "max_words": arm.max_words,
         "contract": _contract_version(),
-        **({"url": arm.url, "revision": _api_revision(arm)} if arm.backend == "api" else {}),
+        **({"url": arm.url, "revision": _api_revision(arm)} if arm.backend == "api" else {"guard": _guard()}),
     }
+
+
+def _guard() -> str:
+    """The exclusion guard this process samples with (`expander.engine.exclusion_guard`; on with the
+    constraints extra): expansions made before it, or without it, are not reused for it."""
+    from expander.expand import fallback_default
+
+    return "exclusion-guard-v1" if fallback_default() else "none"
 
 
 def describe_arms(arms: list[ArmConfig]) -> list[dict]:
