@@ -31,7 +31,7 @@ SHARED_MODELS ?= $(HOME)/.cache/expander/models
 test: setup
 	@mkdir -p "$(SHARED_MODELS)" "$(EXPANDER_CACHE)"
 	@[ -e "$(EXPANDER_CACHE)/models" ] || ln -s "$(SHARED_MODELS)" "$(EXPANDER_CACHE)/models"
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=25 tests
 
 # ruff (rules in pyproject.toml), the formatter in check mode, and the layers contract (import-linter).
 lint: setup

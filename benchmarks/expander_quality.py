@@ -106,11 +106,12 @@ def load_prompts(args) -> list[str]:
 
 
 def _guard_key(prompts: list[str]) -> list:
-    """What the exclusion guard keeps out of each prompt: a changed word list is a new run."""
-    from expander.engine.exclusion_guard import guard_words
+    """What the exclusion guard keeps out of each prompt, and the code that decides it: a changed word list or
+    scope rule is a new run."""
+    from expander.engine.exclusion_guard import guard_fingerprint, guard_words
 
     words = json.dumps([guard_words(p) for p in prompts])
-    return ["exclusion-guard", hashlib.sha1(words.encode()).hexdigest()]
+    return ["exclusion-guard", guard_fingerprint(), hashlib.sha1(words.encode()).hexdigest()]
 
 
 def _cache_path(args, adapter: str | None, prompts: list[str], k: int) -> Path | None:

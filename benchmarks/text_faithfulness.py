@@ -78,7 +78,9 @@ class SampleCache:
         what = [self.identity, list(s.prompt_ids), s.seed, s.temperature, s.top_p, s.max_new_tokens]
         what.append(s.repetition_penalty)
         if s.excluded:  # the exclusion guard changes the text; unguarded keys are as they were
-            what.append([list(s.excluded), list(s.compounds)])
+            from expander.engine.exclusion_guard import guard_fingerprint
+
+            what.append([list(s.excluded), list(s.compounds), guard_fingerprint()])
         return hashlib.sha1(json.dumps(what).encode()).hexdigest()
 
     def add(self, rows: list[dict]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from expander.constraints import lexicon as lx
 from expander.constraints.expansion import ExpansionDoc
-from expander.constraints.negation import OF_CUES, excluded_forms
+from expander.constraints.negation import OF_CUES, PARTITIVES, excluded_forms
 from expander.constraints.style_terms import check_style_term
 from expander.constraints.tables import BOUNDARY, NEGATION_CUES, decade, tables
 from expander.constraints.text import CLAUSE_END, forms, is_plural, is_verb_form, pos_tags, split_phrases
@@ -36,8 +36,9 @@ def check_quoted_text(c: Constraint, doc: ExpansionDoc) -> str | None:
 # --- negation -------------------------------------------------------------------------------------
 
 
-# "no sign of cars", "not a trace of people": the mention is still inside the negated phrase.
-_TRACE_NOUNS = frozenset("sign signs trace traces hint hints evidence kind sort type".split())
+# "no sign of cars", "not a trace of people", "not a sheet of paper" (the prompt side's partitives): the mention is
+# still inside the negated phrase.
+_TRACE_NOUNS = frozenset("sign signs trace traces hint hints evidence kind sort type".split()) | PARTITIVES
 _IN_NEGATED_PHRASE = frozenset("any one single other more".split())
 
 

@@ -24,9 +24,18 @@ result (`expander.expand`), and the faithful fallback is still the last guard.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 
-__all__ = ["EXTRA_ARG", "ExclusionGuard", "ExclusionLogitsProcessor", "apply_masks", "guard_words"]
+__all__ = [
+    "EXTRA_ARG",
+    "ExclusionGuard",
+    "ExclusionLogitsProcessor",
+    "apply_masks",
+    "guard_fingerprint",
+    "guard_words",
+]
 
 EXTRA_ARG = "expander_exclusions"
 """Key of `vllm.SamplingParams.extra_args` that carries a request's guard: `{"words": [...], "compounds":
@@ -46,6 +55,21 @@ def guard_words(prompt: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     from expander.constraints.exclusions import allowed_compounds, excluded_words
 
     return excluded_words(prompt), allowed_compounds(prompt)
+
+
+@lru_cache(maxsize=1)
+def guard_fingerprint() -> str:
+    """A digest of the code that decides what the guard masks (this module and the constraints package: its word
+    lists and scope rule): caches of guarded samples key on it, so a checker change is a new run."""
+    from pathlib import Path
+
+    import expander.constraints as constraints
+
+    files = sorted(Path(constraints.__file__).parent.glob("*.py")) + [Path(__file__)]
+    digest = hashlib.sha1()
+    for f in files:
+        digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _variants(word: str) -> list[tuple[str, bool]]:

@@ -60,7 +60,11 @@ def _guard() -> str:
     constraints extra): expansions made before it, or without it, are not reused for it."""
     from expander.expand import fallback_default
 
-    return "exclusion-guard-v1" if fallback_default() else "none"
+    if not fallback_default():
+        return "none"
+    from expander.engine.exclusion_guard import guard_fingerprint
+
+    return f"exclusion-guard-{guard_fingerprint()}"
 
 
 def describe_arms(arms: list[ArmConfig]) -> list[dict]:

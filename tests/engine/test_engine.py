@@ -117,11 +117,11 @@ def test_both_backends_keep_the_guarded_words_out(engine_name, request):
     # The bare model writes "fox" and "snow" for this prompt; guarded (`expander.engine.exclusion_guard`), it
     # cannot, with the same seeds.
     engine = request.getfixturevalue(engine_name)
-    params = SamplingParams(n=4, seed=7, temperature=0.7, top_p=0.95, max_new_tokens=32)
+    params = SamplingParams(n=3, seed=7, temperature=0.7, top_p=0.95, max_new_tokens=20)
     free = engine.generate([FOX], params)[0]
     guarded = engine.generate_full([FOX], params, [(("fox", "foxes", "snow"), ())])[0]
     again = engine.generate_full([FOX], params, [(("fox", "foxes", "snow"), ())])[0]
-    assert sum(bool(WORD.search(t)) for t in free) >= 3
+    assert sum(bool(WORD.search(t)) for t in free) >= 2
     assert not [g.text for g in guarded if WORD.search(g.text)]
     assert all(g.text.strip() for g in guarded)
     assert [g.text for g in again] == [g.text for g in guarded]  # seeded as before
@@ -131,7 +131,7 @@ def test_expand_prompts_guards_by_default(hf_engine):
     from expander.constraints import check
 
     prompt = "a room with no windows"
-    on = expand_prompts(hf_engine, [prompt], n=3, seed=0, fallback=False, max_words=30)[0]
-    off = expand_prompts(hf_engine, [prompt], n=3, seed=0, fallback=False, max_words=30, exclusion_guard=False)[0]
+    on = expand_prompts(hf_engine, [prompt], n=2, seed=0, fallback=False, max_words=16)[0]
+    off = expand_prompts(hf_engine, [prompt], n=2, seed=0, fallback=False, max_words=16, exclusion_guard=False)[0]
     assert all(not [v for v in check(prompt, e.text).violated if v.constraint.kind == "negation"] for e in on)
     assert [e.text for e in on] != [e.text for e in off]

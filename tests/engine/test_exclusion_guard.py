@@ -67,3 +67,32 @@ def test_no_words_no_guard(tokenizer):
     assert plan_expansion("a room with no windows", exclusion_guard=False).guard == ((), ())
     assert "windows" in plan_expansion("a room with no windows").excluded
     assert plan_expansion("a red fox in snow").guard == ((), ())
+
+
+def _negation_prompts() -> list[str]:
+    from pathlib import Path
+
+    from expander.constraints import extract
+
+    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
+    lines = (data / "short_prompts.txt").read_text().splitlines()
+    lines += [p for line in (data / "paraphrase_triples.txt").read_text().splitlines() for p in line.split("|")]
+    prompts = [p.strip() for p in lines if p.strip() and not p.startswith("#")]
+    return [p for p in dict.fromkeys(prompts) if any(c.kind == "negation" for c in extract(p))]
+
+
+def test_the_guard_never_blocks_restating_the_prompt(tokenizer):
+    # The expander opens by restating the prompt ("A desk, not a sheet of paper on it, ..."): every token of that
+    # restatement stays writable, for every held-out prompt with a negation (and the checker passes it).
+    from expander.constraints import check
+
+    prompts = _negation_prompts()
+    assert len(prompts) >= 30
+    for prompt in prompts:
+        restated = prompt[0].upper() + prompt[1:] + "."
+        assert check(prompt, restated).ok, prompt
+        guard = ExclusionGuard(tokenizer, *guard_words(prompt))
+        ids = _ids(tokenizer, restated)
+        for i, token in enumerate(ids):
+            masked, only = guard.masks(ids[:i])
+            assert token not in masked and (only is None or token in only), (prompt, tokenizer.decode(ids[: i + 1]))
