@@ -14,17 +14,20 @@ row) and by `vllm_exclusion_guard.VLLMExclusionGuard` (a vLLM v1 logits processo
 it; a request turns it on with `SamplingParams.extra_args[EXTRA_ARG]`). Same words + same tokenizer = same masks, so the
 two backends keep the same things out.
 
-How it matches words: each word is masked as it is tokenised at a word start, with and without a leading
-space and capitalised (" windows", "windows", " Windows", "Windows"); a sequence of several tokens is masked at
-its last token once the output ends with the rest (as vLLM's `bad_words`). A variant without the space is only
-masked at a word boundary, so "ant" stays writable inside "plant". A masked first token also stops longer
-words that start with it ("car" in "carpool"): the model writes another word; the checker still verifies the
-result (`expander.expand`), and the faithful fallback is still the last guard.
+How it matches words: a word that is one token is masked at a word start, with and without a leading space and
+capitalised (" windows", "windows", " Windows", "Windows"; the variant without the space only at a word
+boundary, so "ant" stays writable inside "plant"). A word of several tokens is caught by its letters, however the
+decoder splits it: once the letters since the last word start begin an excluded word, the pieces that would
+finish it are masked (after " clut": "tering", "tered"; after " cl": "uttering"), so a split the tokenizer
+would not make itself (" clut" + "tering" for " cl" + "uttering") does not slip through. A masked first token
+also stops longer words that start with it ("car" in "carpool"): the model writes another word; the checker still
+verifies the result (`expander.expand`), and the faithful fallback is still the last guard.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -111,10 +114,17 @@ class ExclusionGuard:
             True: {ids[0] for ids, sp in kept.items() if len(ids) == 1 and sp},
             False: {ids[0] for ids, sp in kept.items() if len(ids) == 1 and not sp},
         }
-        self.multi = [(ids, sp) for ids, sp in kept.items() if len(ids) > 1]
+        # Words of several tokens, by their letters: a decoder may split them any way (" clut" + "tering" as well
+        # as " cl" + "uttering"), so the token that would finish one is found from the letters written so far.
+        self.spelled: dict[str, list[str]] = {}
+        for word in self.words:
+            for text, _ in _variants(word)[::2]:
+                if text.strip().isalpha():
+                    self.spelled.setdefault(text.strip()[:1], []).append(text.strip())
+        self.token_ids = _token_ids(tokenizer)
 
     def __bool__(self) -> bool:
-        return bool(self.single[True] or self.single[False] or self.multi or self.compounds)
+        return bool(self.single[True] or self.single[False] or self.spelled or self.compounds)
 
     def masks(self, output_ids: Sequence[int]) -> tuple[set[int], set[int] | None]:
         """(token ids to mask, the only token ids allowed or None) after `output_ids` (the sample's output so
@@ -152,11 +162,47 @@ class ExclusionGuard:
         for spaced in (True, False):
             if self.single[spaced] and excluded_at(n, spaced):
                 masked |= self.single[spaced]
-        for ids, spaced in self.multi:
-            k = len(ids) - 1
-            if n >= k and tuple(out[n - k :]) == ids[:k] and excluded_at(n - k, spaced):
-                masked.add(ids[-1])
+        masked |= self._finishing(out)
         return masked, None
+
+    def _finishing(self, out: list[int]) -> set[int]:
+        """Tokens that would finish an excluded word begun at a word start outside a negation: after " clut",
+        "tering" (cluttering) and "tered" (cluttered)."""
+        from expander.constraints.exclusions import in_negation
+
+        tail = self.tokenizer.decode(out[-_TAIL_TOKENS:])
+        begun = _WORD_END.search(tail)
+        if begun is None:
+            return set()
+        part, start = begun.group(), begun.start()
+        if start > 0 and tail[start - 1].isalnum() or start == 0 and len(out) > _TAIL_TOKENS:
+            return set()  # not at a word start (or the word began before the text read)
+        ids = set()
+        for word in self.spelled.get(part[:1], ()):
+            if len(word) > len(part) and word.startswith(part):
+                ids.update(self.token_ids.get(word[len(part) :], ()))
+        if ids and in_negation(tail[:start], "thing"):
+            return set()
+        return ids
+
+
+_WORD_END = re.compile(r"[A-Za-z]+$")
+
+
+_TOKEN_IDS: dict[tuple[str, int], dict[str, list[int]]] = {}
+
+
+def _token_ids(tokenizer) -> dict[str, list[int]]:
+    """The tokenizer's pieces that continue a word (ASCII letters, no word-start marker such as "Ġ" or "▁"), by
+    their text; built once per tokenizer (name and size)."""
+    key = (str(getattr(tokenizer, "name_or_path", "")), len(tokenizer))
+    if key not in _TOKEN_IDS:
+        pieces: dict[str, list[int]] = {}
+        for i, text in enumerate(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))):
+            if text and text.isascii() and text.isalpha():
+                pieces.setdefault(text, []).append(i)
+        _TOKEN_IDS[key] = pieces
+    return _TOKEN_IDS[key]
 
 
 def apply_masks(logits, masked: set[int], only: set[int] | None):
