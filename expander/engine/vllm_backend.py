@@ -5,6 +5,7 @@ seeded request gives the same text through both."""
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ from expander.engine.interface import GenerationEngine
 from expander.engine.sampling import Generation, SampleRequest, finish_reason
 from expander.engine.tokenizer import load_tokenizer
 from expander.errors import ExpanderError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "ENGINE_CLOSE_GRACE_S",
@@ -142,6 +145,14 @@ def vllm_engine_args(
         kwargs["logits_processors"] = [VLLM_LOGITS_PROCESSOR] + [
             p for p in kwargs.get("logits_processors") or [] if p != VLLM_LOGITS_PROCESSOR
         ]
+        if kwargs.get("speculative_config"):
+            # vLLM refuses to start with custom logits processors under speculative decoding.
+            kwargs["logits_processors"].remove(VLLM_LOGITS_PROCESSOR)
+            logger.warning(
+                "%s: speculative decoding runs no custom logits processors; the exclusion guard is off on this "
+                "engine (the checker and the faithful fallback still verify each expansion)",
+                where,
+            )
     return kwargs
 
 

@@ -192,3 +192,17 @@ def test_the_offline_engine_checks_its_llm_kwargs_the_same_way(builtin_model_dir
         r"\(did you mean max_num_seqs.*'nonsense'",
     ):
         VLLMEngine(model="smollm2-135m", model_path=builtin_model_dir, llm_kwargs={"max_num_seq": 4, "nonsense": 1})
+
+
+def test_the_exclusion_guard_processor_is_installed_beside_the_callers_and_dropped_for_speculative_decoding(caplog):
+    from expander.engine.vllm_backend import VLLM_LOGITS_PROCESSOR, vllm_engine_args
+
+    assert vllm_engine_args("m")["logits_processors"] == [VLLM_LOGITS_PROCESSOR]
+    mine = "my.module:MyProcessor"
+    assert vllm_engine_args("m", extra={"logits_processors": [mine]})["logits_processors"] == [
+        VLLM_LOGITS_PROCESSOR,
+        mine,
+    ]
+    spec = vllm_engine_args("m", extra={"speculative_config": {"method": "ngram", "num_speculative_tokens": 2}})
+    assert spec["logits_processors"] == []
+    assert "exclusion guard is off" in caplog.text
