@@ -36,6 +36,7 @@ __all__ = [
     "ExclusionGuard",
     "ExclusionLogitsProcessor",
     "apply_masks",
+    "cached_guard",
     "guard_fingerprint",
     "guard_words",
 ]
@@ -162,20 +163,20 @@ class ExclusionGuard:
         for spaced in (True, False):
             if self.single[spaced] and excluded_at(n, spaced):
                 masked |= self.single[spaced]
-        masked |= self._finishing(out)
+        masked |= self._finishing(before(n), n)
         return masked, None
 
-    def _finishing(self, out: list[int]) -> set[int]:
+    def _finishing(self, tail: str, n: int) -> set[int]:
         """Tokens that would finish an excluded word begun at a word start outside a negation: after " clut",
-        "tering" (cluttering) and "tered" (cluttered)."""
+        "tering" (cluttering) and "tered" (cluttered). `tail`: the last `_TAIL_TOKENS` of the `n` output tokens,
+        decoded."""
         from expander.constraints.exclusions import in_negation
 
-        tail = self.tokenizer.decode(out[-_TAIL_TOKENS:])
         begun = _WORD_END.search(tail)
         if begun is None:
             return set()
         part, start = begun.group(), begun.start()
-        if start > 0 and tail[start - 1].isalnum() or start == 0 and len(out) > _TAIL_TOKENS:
+        if start > 0 and tail[start - 1].isalnum() or start == 0 and n > _TAIL_TOKENS:
             return set()  # not at a word start (or the word began before the text read)
         ids = set()
         for word in self.spelled.get(part[:1], ()):
@@ -187,6 +188,21 @@ class ExclusionGuard:
 
 
 _WORD_END = re.compile(r"[A-Za-z]+$")
+
+
+_GUARDS: dict[tuple, ExclusionGuard] = {}
+
+
+def cached_guard(tokenizer, words: tuple[str, ...], compounds: tuple[str, ...]) -> ExclusionGuard:
+    """The `ExclusionGuard` of (tokenizer, words, compounds), built once: the n samples of a prompt, and every
+    request for it, share one (both backends call this)."""
+    key = (str(getattr(tokenizer, "name_or_path", "")), len(tokenizer), words, compounds)
+    guard = _GUARDS.get(key)
+    if guard is None:
+        if len(_GUARDS) >= 256:
+            _GUARDS.clear()
+        guard = _GUARDS[key] = ExclusionGuard(tokenizer, words, compounds)
+    return guard
 
 
 _TOKEN_IDS: dict[tuple[str, int], dict[str, list[int]]] = {}

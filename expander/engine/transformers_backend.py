@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from expander.devices import default_device, resolve_dtype
-from expander.engine.exclusion_guard import ExclusionGuard, ExclusionLogitsProcessor
+from expander.engine.exclusion_guard import ExclusionLogitsProcessor, cached_guard
 from expander.engine.interface import GenerationEngine
 from expander.engine.sampling import Generation, SampleRequest
 from expander.engine.tokenizer import load_tokenizer
@@ -90,20 +90,6 @@ class SeededSampler:
         return forced
 
 
-def _guard(tokenizer, excluded: tuple[str, ...], compounds: tuple[str, ...]) -> ExclusionGuard:
-    """One sample's `ExclusionGuard`, cached per (tokenizer, words): n samples of a prompt share one."""
-    key = (tokenizer.name_or_path, len(tokenizer), excluded, compounds)
-    guard = _GUARDS.get(key)
-    if guard is None:
-        if len(_GUARDS) > 256:
-            _GUARDS.clear()
-        guard = _GUARDS[key] = ExclusionGuard(tokenizer, excluded, compounds)
-    return guard
-
-
-_GUARDS: dict[tuple, ExclusionGuard] = {}
-
-
 def generate_seeded(lm, tokenizer, samples: list[SampleRequest], *, stopping_criteria=None) -> list[Generation]:
     """One transformers `generate` call over a batch: row `i` is `samples[i]`'s prompt sampled with its seed on
     its own random stream (`SeededSampler`), decoded up to its first EOS.
@@ -133,7 +119,7 @@ def generate_seeded(lm, tokenizer, samples: list[SampleRequest], *, stopping_cri
     sampler = SeededSampler([s.seed for s in samples], first.temperature, first.top_p)
     processors = [sampler]
     if any(s.excluded for s in samples):
-        guards = [_guard(tokenizer, s.excluded, s.compounds) if s.excluded else None for s in samples]
+        guards = [cached_guard(tokenizer, s.excluded, s.compounds) if s.excluded else None for s in samples]
         processors.insert(0, ExclusionLogitsProcessor(guards, batch["input_ids"].shape[1]))
     with torch.inference_mode():
         out = lm.generate(

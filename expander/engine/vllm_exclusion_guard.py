@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
-from expander.engine.exclusion_guard import EXTRA_ARG, ExclusionGuard, apply_masks
+from expander.engine.exclusion_guard import EXTRA_ARG, apply_masks, cached_guard
 
 __all__ = ["VLLMExclusionGuard"]
 
@@ -20,11 +20,6 @@ def _tokenizer(path: str):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(path)
-
-
-@lru_cache(maxsize=256)
-def _guard(path: str, words: tuple[str, ...], compounds: tuple[str, ...]) -> ExclusionGuard:
-    return ExclusionGuard(_tokenizer(path), words, compounds)
 
 
 class VLLMExclusionGuard(AdapterLogitsProcessor):
@@ -42,7 +37,8 @@ class VLLMExclusionGuard(AdapterLogitsProcessor):
         spec = (params.extra_args or {}).get(EXTRA_ARG)
         if not spec or not spec.get("words"):
             return None
-        guard = _guard(self._tokenizer_path, tuple(spec["words"]), tuple(spec.get("compounds", ())))
+        words, compounds = tuple(spec["words"]), tuple(spec.get("compounds", ()))
+        guard = cached_guard(_tokenizer(self._tokenizer_path), words, compounds)
         if not guard:
             return None
 
