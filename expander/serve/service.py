@@ -237,7 +237,10 @@ class ExpanderService:
             (one `_Drawn` per expansion, completion tokens spent on every sample drawn).
         """
         try:
-            plan = plan_expansion(
+            # Off the event loop: the exclusion guard's word lists run the checker's extraction (and the first
+            # emptiness prompt builds its person and animal list: 0.13 s here, once).
+            plan = await asyncio.to_thread(
+                plan_expansion,
                 prompt,
                 creativity,
                 max_words=max_words,
