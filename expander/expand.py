@@ -25,7 +25,6 @@ Two guards of the contract live here, shared by the CLI, the API and eval:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from expander.engine import Generation, GenerationEngine, SamplingParams
@@ -37,6 +36,7 @@ from expander.prompts import (
     creativity_settings,
     validate_prompt,
 )
+from expander.sentences import split_sentences
 
 __all__ = [
     "REPETITION_PENALTY",
@@ -202,9 +202,6 @@ def rank_candidates(prompt: str, candidates: list[Generation], clean) -> tuple[i
     return j, passes, report
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
 def fallback_default() -> bool:
     """Whether the faithful fallback is on by default: when the checker it needs (the `constraints` extra) is
     installed. Without it, expansions come back as sampled, as they did before the fallback existed."""
@@ -234,7 +231,7 @@ def faithful_fallback(plan: ExpansionPlan, text: str) -> str | None:
         The fallback text, or None when not even the prompt alone passes (the checker then rejects the prompt's
         own words: nothing to build on).
     """
-    sentences = [s for s in _SENTENCE_END.split(text.strip()) if s]
+    sentences = split_sentences(text)
     prompt = plan.prompt.strip()
     start = prompt if prompt.endswith((".", "!", "?")) else prompt + "."
     if sentences and verify_expansion(plan.prompt, sentences[0])[0]:

@@ -30,7 +30,6 @@ serving fallback must replace.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -41,6 +40,7 @@ from expander.constraints.extract_scene import negations, quoted_text
 from expander.constraints.negation import excluded_forms
 from expander.constraints.prompt_context import PromptContext
 from expander.constraints.text import noun_forms
+from expander.sentences import SENTENCE_MARKS, split_sentences
 
 __all__ = ["SOLITARY", "AddedNegation", "added_negations"]
 
@@ -56,7 +56,6 @@ QUALITY = frozenset(
 
 _EMPTINESS_SAID = ("nobody", "no one", "no-one", "not a soul", "not a person", "no person")
 _NOT_NOUN = frozenset("a an one single any".split())
-_SENTENCE = re.compile(r"[^.!?;]+[.!?;]?")
 
 
 @dataclass(frozen=True)
@@ -112,8 +111,8 @@ def added_negations(prompt: str, expansion: str) -> list[AddedNegation]:
     solitary = bool(SOLITARY & set(prompt.lower().split()))
     out: list[AddedNegation] = []
     seen: set[str] = set()
-    for m in _SENTENCE.finditer(expansion):
-        for c in _sentence_negations(m.group(0)):
+    for sentence in split_sentences(expansion, SENTENCE_MARKS + ";"):
+        for c in _sentence_negations(sentence):
             text = c.text.lower()
             words = text.split()
             if is_emptiness(c):

@@ -20,12 +20,12 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.util
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from expander.errors import ExpanderError
+from expander.sentences import CLAUSE_MARKS, SENTENCE_MARKS, split_sentences
 
 __all__ = ["TargetTokenizerError", "TokenCounter", "fit_text", "load_counter"]
 
@@ -139,10 +139,6 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(bs, (chr(c) for c in cs)))
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
-
-
 def fit_text(text: str, limit: int, count) -> tuple[str, int]:
     """The longest start of `text` that counts at most `limit` tokens, cut at a clean boundary.
 
@@ -161,8 +157,8 @@ def fit_text(text: str, limit: int, count) -> tuple[str, int]:
     n = count(text)
     if n <= limit:
         return text, n
-    for splitter in (_SENTENCE_END, _CLAUSE_END):
-        pieces = splitter.split(text)
+    for marks in (SENTENCE_MARKS, CLAUSE_MARKS):
+        pieces = split_sentences(text, marks)
         kept, kept_n = "", 0
         for piece in pieces:
             candidate = f"{kept} {piece}".strip()
