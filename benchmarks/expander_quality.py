@@ -15,7 +15,8 @@ before it existed). Prints one row per (arm, k):
 constraint pass rate, added-subject share (expansions that add a
 person/animal/creature the prompt neither names nor implies: `expander.constraints.added_subjects`),
 added-negation share (expansions that state an exclusion the prompt did not ask for, "There are no boats in the
-frame": `expander.constraints.added_negations`),
+frame": `expander.constraints.added_negations`), looping share (expansions with more than 10 % of their word
+trigrams repeated within the text: `expander.rewards.format.repeated_share`),
 description share of the raw completions and of the cleaned texts, mean words, seconds per expansion (wall
 time of the batched call / prompts, on this machine's load: compare rows of one run, not across runs).
 Prompts: one a line from `--prompts` (default: 32 hand-written held-out prompts), or the `test`-split
@@ -38,10 +39,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+# An expansion loops when more than this share of its word trigrams repeat an earlier one of the same text (the
+# format reward's loop factor is 0.9 there: `expander.rewards.format`).
+LOOPING = 0.10
 KEYS = (
     "constraint_pass_rate",
     "added_subject_share",
     "added_negation_share",
+    "looping_share",
     "raw_description_share",
     "description_share",
     "mean_words",
@@ -219,11 +224,14 @@ def measure(prompts: list[str], run: dict) -> dict:
     from expander.constraints.added_negations import added_negations
     from expander.constraints.added_subjects import added_subjects
     from expander.eval.quality import summarize
+    from expander.rewards.format import repeated_share
 
     summary = asdict(summarize(prompts, run["texts"], raw=run["raw"]))
     added = [bool(added_subjects(p, t)) for p, t in zip(prompts, run["texts"])]
     negated = [bool(added_negations(p, t)) for p, t in zip(prompts, run["texts"])]
+    looping = [repeated_share(t) > LOOPING for t in run["texts"]]
     return summary | {
+        "looping_share": sum(looping) / max(len(looping), 1),
         "added_subject_share": sum(added) / max(len(added), 1),
         "added_negation_share": sum(negated) / max(len(negated), 1),
         "seconds_per_expansion": run["seconds"] / max(len(prompts), 1),

@@ -272,14 +272,20 @@ class TextDiversityConfig:
 @dataclass
 class FormatConfig:
     """Format/length: words within [min_words, max_words], no thinking text or preamble, no refusal of a
-    benign prompt."""
+    benign prompt, no loop (at most `max_repeated` of the word trigrams repeat an earlier one; 1.0 turns the
+    check off). See `expander.rewards.format`."""
 
     min_words: int = 40
     max_words: int = 160
+    max_repeated: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 < self.min_words <= self.max_words:
             raise ConfigError(f"format needs 0 < min_words <= max_words, got {self.min_words}, {self.max_words}")
+        if isinstance(self.max_repeated, bool) or not isinstance(self.max_repeated, (int, float)):
+            raise ConfigError(f"format.max_repeated must be a number in [0, 1], got {self.max_repeated!r}")
+        if not 0.0 <= self.max_repeated <= 1.0:
+            raise ConfigError(f"format.max_repeated must be in [0, 1], got {self.max_repeated}")
 
 
 @dataclass

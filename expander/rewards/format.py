@@ -7,7 +7,14 @@ Score in [0, 1], the product of:
 * cleanliness: 0.5 when `clean_output` had to strip something (thinking text, a preamble such as
   "Here is the prompt:", labels, chatty trailers, wrapping quotes), else 1;
 * refusal: 0 when the completion refuses a benign prompt (the text safety policy does not block the short
-  prompt), else 1. Refusing a blocked prompt is not penalised.
+  prompt), else 1. Refusing a blocked prompt is not penalised;
+* repetition: 1 while at most `max_repeated` of the text's word trigrams repeat an earlier one of the same text;
+  above, `1 - 2 * (share - max_repeated)` (floor 0). A loop ("A thin line of light from the left fills the room.
+  ... A thin line of light from the right fills the room.") spends the image model's text budget on nothing. Held
+  out, the adapter shipped before issue #26 looped in 80 of 171 expansions (more than 10 % of trigrams repeated)
+  and its SFT adapter in 2; GRPO rollouts are sampled hotter than the API's levels, so they loop less often than
+  served texts, and the tolerance keeps ordinary text at exactly 1 (a group z-scores each reward, so any noise
+  here would be amplified into a push).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from dataclasses import dataclass
 from expander.prompts import clean_output
 from expander.safety import classify_text
 
-__all__ = ["FormatCheck", "format_check", "is_refusal"]
+__all__ = ["MAX_REPEATED", "FormatCheck", "format_check", "is_refusal", "repeated_share"]
 
 _REFUSAL_RE = re.compile(
     r"\b(?:i\s*(?:'m| am)\s+(?:sorry|unable|not able)|i\s+(?:can(?:'|no)t|cannot|won't|will not)\s+"
@@ -26,6 +33,18 @@ _REFUSAL_RE = re.compile(
     r"(?:this|that|your) request (?:violates|goes against)|against (?:my|our) (?:guidelines|policy|policies))",
     re.IGNORECASE,
 )
+
+
+MAX_REPEATED = 0.05
+_WORDS = re.compile(r"[a-z0-9']+")
+
+
+def repeated_share(text: str, n: int = 3) -> float:
+    """The share of the text's word n-grams (lowercased) that repeat an earlier n-gram of the same text; 0.0 when
+    it has fewer than n words."""
+    words = _WORDS.findall(text.lower())
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
 
 
 def is_refusal(text: str) -> bool:
@@ -39,9 +58,12 @@ class FormatCheck:
     words: int
     cleaned: bool
     refusal: bool
+    repeated: float = 0.0
 
 
-def format_check(short_prompt: str, completion: str, min_words: int, max_words: int) -> FormatCheck:
+def format_check(
+    short_prompt: str, completion: str, min_words: int, max_words: int, max_repeated: float = MAX_REPEATED
+) -> FormatCheck:
     """Score one completion's format (see the module docstring)."""
     cleaned = clean_output(completion)
     words = len(cleaned.split())
@@ -55,5 +77,7 @@ def format_check(short_prompt: str, completion: str, min_words: int, max_words: 
         length = 1.0
     needed_cleaning = cleaned != " ".join(completion.split())
     refusal = is_refusal(completion) and not classify_text(short_prompt).blocked
-    score = length * (0.5 if needed_cleaning else 1.0) * (0.0 if refusal else 1.0)
-    return FormatCheck(score=score, words=words, cleaned=needed_cleaning, refusal=refusal)
+    repeated = repeated_share(cleaned)
+    looping = max(0.0, 1.0 - 2.0 * max(0.0, repeated - max_repeated))
+    score = length * (0.5 if needed_cleaning else 1.0) * (0.0 if refusal else 1.0) * looping
+    return FormatCheck(score=score, words=words, cleaned=needed_cleaning, refusal=refusal, repeated=repeated)

@@ -378,7 +378,10 @@ class RewardSuite:
         from expander.rewards.format import format_check
 
         f = self.cfg.format
-        return [format_check(s, raw, f.min_words, f.max_words).score for s, raw in zip(rows.shorts, rows.raw)]
+        return [
+            format_check(s, raw, f.min_words, f.max_words, f.max_repeated).score
+            for s, raw in zip(rows.shorts, rows.raw)
+        ]
 
     @staticmethod
     def _scored_and_logged(rows: RewardRows, name: str, score, describe) -> list[float | None]:

@@ -36,6 +36,7 @@ def test_real_config_names_the_real_checkpoints():
         (["--num_generations", "1"], "num_generations must be >= 2"),
         (["--gates.margin", "1.0"], "gates.margin must be > 1"),
         (["--format.min_words", "50", "--format.max_words", "10"], "min_words <= max_words"),
+        (["--format.max_repeated", "1.5"], "format.max_repeated must be in"),
         (["--render.hieght", "64"], "unknown key(s) render.hieght"),
         (["--reward_server.concurrency", "0"], "concurrency >= 1"),
     ],
