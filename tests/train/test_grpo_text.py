@@ -71,3 +71,18 @@ def test_the_recipe_policy_is_the_shipped_adapter_on_the_builtin_model(tmp_path)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     assert tokenizer.pad_token is not None
+
+
+def test_a_format_range_looser_than_the_creativity_level_is_warned():
+    from expander.rewards import load_rewards_config
+    from expander.train.grpo.run import format_range_warning
+
+    root = Path(__file__).resolve().parents[2]
+    text = root / "configs" / "rewards" / "text.yaml"
+    loose = load_rewards_config(text, ["--format.min_words", "30", "--format.max_words", "160"])
+    message = format_range_warning(loose, "medium")
+    assert message and "format.min_words 30" in message and "--rewards.format.min_words 60" in message
+    assert format_range_warning(load_rewards_config(text, ["--format.min_words", "60"]), "medium") is None
+    assert format_range_warning(load_rewards_config(text), "low") is None  # the recipe as committed
+    no_format = load_rewards_config(text, ["--rewards", "faithfulness,added_subjects"])
+    assert format_range_warning(no_format, "medium") is None

@@ -115,6 +115,9 @@ def build_rewards(script_args: GRPOScriptArguments, training_args: GRPOConfig):
         cfg = load_rewards_config(script_args.rewards_config, rewards_override_args(script_args.rewards_overrides))
     except ValueError as exc:  # ConfigError names the key and the file
         raise GRPOSetupError(str(exc)) from None
+    loose = format_range_warning(cfg, script_args.creativity)
+    if loose:
+        logger.warning(loose)
     overrides = script_args.reward_weight_overrides or {}
     if isinstance(overrides, str):
         try:
@@ -146,6 +149,25 @@ def build_rewards(script_args: GRPOScriptArguments, training_args: GRPOConfig):
     training_args.reward_weights = list(suite.weights)
     logger.info("rewards: %s", ", ".join(f"{n}={w:g}" for n, w in zip(suite.names, suite.weights)))
     return suite
+
+
+def format_range_warning(cfg, creativity: str) -> str | None:
+    """A warning when the `format` reward accepts shorter texts than the training prompts' creativity level asks
+    for, else None. Every other text reward is easier to satisfy in fewer words (fewer chances to break a constraint,
+    add a subject or repeat a phrase), so RL then shortens the expansions: issue #26's first medium-creativity run,
+    with `format.min_words` 30 against the level's 60, went from 91 to 32 words in 20 steps (27.5 held out)."""
+    from expander.prompts import creativity_settings
+
+    if "format" not in cfg.rewards or creativity == "raw":
+        return None
+    level = creativity_settings(creativity)
+    if cfg.format.min_words >= level.min_words:
+        return None
+    return (
+        f"rewards format.min_words {cfg.format.min_words} is below creativity {creativity!r}'s {level.min_words} "
+        f"words: RL may learn to shorten the expansions (set --rewards.format.min_words {level.min_words} "
+        f"--rewards.format.max_words {level.max_words})"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- logging and resume
