@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from expander.prompts import clean_output
+from expander.rewards.text_diversity import distinct_n
 from expander.safety import classify_text
 
 __all__ = ["MAX_REPEATED", "FormatCheck", "format_check", "is_refusal", "repeated_share"]
@@ -36,15 +37,14 @@ _REFUSAL_RE = re.compile(
 
 
 MAX_REPEATED = 0.05
-_WORDS = re.compile(r"[a-z0-9']+")
 
 
 def repeated_share(text: str, n: int = 3) -> float:
-    """The share of the text's word n-grams (lowercased) that repeat an earlier n-gram of the same text; 0.0 when
-    it has fewer than n words."""
-    words = _WORDS.findall(text.lower())
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+    """The share of the text's word n-grams (lowercased) that repeat an earlier n-gram of the same text: 1 - its
+    distinct-n (the measure GRPO's diversity log and the benchmarks use, over one text); 0.0 when it has fewer
+    than n words."""
+    distinct = distinct_n([text], n)
+    return 1.0 - distinct if distinct else 0.0
 
 
 def is_refusal(text: str) -> bool:
