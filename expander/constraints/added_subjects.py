@@ -18,11 +18,14 @@ The rules for the hard cases (each one is in tests/constraints/data/added_subjec
   words. An animal is implied by the same kind (`puppy` for `dog`, `sparrow` for `bird`), a generic word
   (`animal`, `wildlife`, `pet`, `creature`), a scene made of animals (`farm`, `zoo`, `aquarium`, `safari`),
   or, for the young of a kind (`cubs`, `kittens`), by that kind: "a fox with her cubs" adds no new kind of
-  subject (how many foxes is the count check's business when the prompt fixes it).
+  subject (how many foxes is the count check's business when the prompt fixes it). A compound animal word is
+  listed under its head's kind (`honeybee` under insect, `sheepdog` under dog): it implies `bee`, `dog`, not
+  `sheep` (a general suffix rule would read "landscape" as an ape and "kitchen" as a hen).
 * **A lighthouse keeper is not implied by a lighthouse**, nor a farmer by a field, nor a fisherman by a boat:
   places and objects imply no people.
 * **Depictions count** when they render as a living figure: a reflection of a man, a poster or painting of a
   woman. **Objects shaped like one do not**: a teddy bear, a toy horse, a lion statue, a cat-shaped lamp.
+* **Rays are light**: "its rays", "rays of sun" (a sun, a lamp); the fish is `stingray` or `manta`.
 * **Not a subject**: a word in a hyphenated compound (`bird's-eye`, `fish-eye`, `man-made`), a fixed phrase
   (`teddy bear`, `hot dog`, `baby's breath`), an animal as food (`chicken broth`, `grilled salmon`), a word
   with a non-animal sense used as such (`construction crane`, `computer mouse`, `baseball bat`), a negated
@@ -84,18 +87,18 @@ CREATURES = _words(
 
 # Animal words -> their kind (a word of a kind implies the others of that kind).
 _KINDS = {
-    "dog": "dog puppy pup hound retriever labrador poodle terrier corgi beagle husky spaniel dachshund "
-    "bulldog pug collie chihuahua dalmatian greyhound mutt pooch shiba akita rottweiler doberman",
-    "cat": "cat kitten kitty feline tabby tomcat",
+    "dog": "dog puppy pup hound sheepdog wolfhound bloodhound retriever labrador poodle terrier corgi beagle husky "
+    "spaniel dachshund bulldog pug collie chihuahua dalmatian greyhound mutt pooch shiba akita rottweiler doberman",
+    "cat": "cat kitten kitty feline tabby tomcat housecat",
     "horse": "horse pony foal stallion mare colt steed",
     "cow": "cow cattle calf bull ox heifer",
     "bird": "bird songbird fowl sparrow robin crow raven pigeon dove gull seagull finch owl eagle hawk falcon "
     "parrot blackbird bluebird hummingbird heron egret stork magpie wren starling kingfisher "
     "woodpecker flamingo pelican penguin peacock swan goose duck duckling gosling chicken hen "
     "rooster chick turkey ostrich vulture albatross cormorant puffin toucan cockatoo crane",
-    "insect": "insect bug beetle bee bumblebee ant butterfly moth dragonfly ladybug grasshopper cricket "
+    "insect": "insect bug beetle bee bumblebee honeybee ant butterfly moth dragonfly ladybug grasshopper cricket "
     "firefly wasp caterpillar fly",
-    "fish": "fish goldfish koi carp trout salmon tuna shark ray eel seahorse clownfish",
+    "fish": "fish goldfish koi carp trout salmon tuna shark stingray manta eel seahorse clownfish catfish swordfish",
     "rabbit": "rabbit bunny hare",
     "sheep": "sheep lamb ram ewe",
     "goat": "goat kid",
