@@ -39,6 +39,7 @@ from expander.prompts import (
 from expander.sentences import split_sentences
 
 __all__ = [
+    "NO_REPEAT_NGRAM",
     "REPETITION_PENALTY",
     "CandidateChoice",
     "Expansion",
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 REPETITION_PENALTY = 1.05  # mild: a 135M model loops without it; stronger starts to avoid the user's own words
+# The repeat guard (`expander.engine.repeat_guard`): no 4-token run twice in a sample; 0 = off. 4 cuts every loop of
+# the shipped adapter on the held-out prompts and keeps its pass rate (6 leaves half of them; measured there).
+NO_REPEAT_NGRAM = 4
 TOKENS_PER_WORD = 1.6  # English prose with a BPE tokenizer; headroom so the word budget, not tokens, binds
 
 
@@ -339,6 +343,7 @@ def expand_prompts(
     languages: tuple[str, ...] | None = None,
     fallback: bool | None = None,
     exclusion_guard: bool | None = None,
+    no_repeat_ngram: int = NO_REPEAT_NGRAM,
 ) -> list[list[Expansion]]:
     """Expand each prompt `n` times. `creativity="raw"` returns the prompts without a model call (only missing
     keep_terms are appended, as for every expansion: `repair_keep_terms`).
@@ -352,6 +357,8 @@ def expand_prompts(
             the `constraints` extra is installed (`fallback_default`).
         exclusion_guard: keep each prompt's excluded things out of its samples at decode time, except inside a
             negation (`plan_expansion`). None (default): on when the `constraints` extra is installed.
+        no_repeat_ngram: the repeat guard: no run of this many tokens twice in one sample (`expander.engine.
+            repeat_guard`); 0 = off. Default `NO_REPEAT_NGRAM`, the API's.
 
     Raises:
         PromptError: an empty or too long prompt, an unknown creativity, `n < 1`, `candidates < 1`,
@@ -403,6 +410,7 @@ def expand_prompts(
         max_new_tokens=max((p.max_new_tokens for p in plans.values()), default=1),  # one budget for the batch
         repetition_penalty=repetition_penalty,
         candidates=candidates,
+        no_repeat_ngram=no_repeat_ngram,
     )
     outputs = engine.generate_full([plans[k].conversation for k in todo], params, [plans[k].guard for k in todo])
     for k, gens in zip(todo, outputs):

@@ -35,6 +35,7 @@ def test_raw_creativity_is_a_pass_through_without_a_model(capsys, monkeypatch):
         (["expand", "a fox", "--creativity", "wild"], "unknown creativity 'wild'"),
         (["expand", "a fox", "--n", "0"], "--n must be >= 1"),
         (["expand", "a fox", "--max-words", "0"], "--max-words must be >= 1"),
+        (["expand", "a fox", "--no_repeat_ngram", "1"], "--no_repeat_ngram must be 0 (off) or >= 2 tokens, got 1"),
         (["expand", "a fox", "--model", "nobody/nothing"], "cannot load model 'nobody/nothing'"),
         (["expand", "a fox", "--adapter", "/no/such/adapter"], "not a PEFT adapter directory"),
     ],

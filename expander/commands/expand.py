@@ -15,6 +15,7 @@ from typing import Literal
 from expander.commands._passthrough import add_passthrough_parser
 from expander.commands._stdout import print_result
 from expander.errors import ConfigError
+from expander.expand import NO_REPEAT_NGRAM
 from expander.prompts import DEFAULT_CREATIVITY, creativity_settings
 
 
@@ -41,6 +42,8 @@ class ExpandCommandConfig:
         exclusion_guard: keep what the prompt excludes ("no windows", "an empty street": windows, people) out of
             every sample at decode time, except inside a negation (`expander.engine.exclusion_guard`); on by
             default when the constraints extra is installed, `--no-exclusion_guard` samples without it.
+        no_repeat_ngram: the repeat guard: no run of this many tokens is written twice in one expansion
+            (`expander.engine.repeat_guard`; cuts the loops a small model falls into); 0 = off.
         languages: ISO 639-1 codes the model can expand (`*` = any; None: the model's own declaration, `en` for
             the built-in). A prompt in another language is printed unchanged, with no model call.
         enable_thinking: let a reasoning model's chat template think (stripped from the output; off by default).
@@ -67,6 +70,7 @@ class ExpandCommandConfig:
     candidates: int = 1
     fallback: bool | None = None
     exclusion_guard: bool | None = None
+    no_repeat_ngram: int = NO_REPEAT_NGRAM
     languages: list[str] | None = None
     enable_thinking: bool = False
     target: str | None = None
@@ -84,6 +88,8 @@ class ExpandCommandConfig:
             raise ConfigError(f"--max-words must be >= 1, got {self.max_words}")
         if self.candidates < 1:
             raise ConfigError(f"--candidates must be >= 1, got {self.candidates}")
+        if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
+            raise ConfigError(f"--no_repeat_ngram must be 0 (off) or >= 2 tokens, got {self.no_repeat_ngram}")
         if self.target is None:
             if any(v is not None for v in (self.target_tokenizer, self.negative_prompt, self.width, self.height)):
                 raise ConfigError("--target-tokenizer, --negative-prompt, --width and --height need --target")
@@ -152,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
             languages=languages,
             fallback=cfg.fallback,
             exclusion_guard=cfg.exclusion_guard,
+            no_repeat_ngram=cfg.no_repeat_ngram,
         )
     finally:
         if engine is not None:

@@ -64,6 +64,7 @@ class GenerationEngine(ABC):
                 params.repetition_penalty,
                 excluded=excluded,
                 compounds=compounds,
+                no_repeat_ngram=params.no_repeat_ngram,
             )
             for seed in params.seeds()  # one seed draw per conversation when `params.seed` is None
         ]

@@ -62,6 +62,8 @@ class SamplingParams:
             candidate `j` uses `candidate_seed(seed + i, j)`, so candidate 0 is the plain completion and a
             completion's candidates do not depend on `n`. `generate_full` returns `n * candidates` generations
             per conversation, completion-major.
+        no_repeat_ngram: the repeat guard (`expander.engine.repeat_guard`): no run of this many tokens is
+            written twice in one sample's output; 0 = off.
 
     Raises:
         ConfigError: a value out of range (they come from configs and requests).
@@ -74,6 +76,7 @@ class SamplingParams:
     max_new_tokens: int = 256
     repetition_penalty: float = 1.0
     candidates: int = 1
+    no_repeat_ngram: int = 0
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -86,6 +89,8 @@ class SamplingParams:
             raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.candidates < 1:
             raise ConfigError(f"candidates must be >= 1, got {self.candidates}")
+        if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
+            raise ConfigError(f"no_repeat_ngram must be 0 (off) or >= 2 tokens, got {self.no_repeat_ngram}")
 
     def seeds(self) -> list[int]:
         """The seed of every sample: completion-major, `candidates` per completion."""
@@ -112,9 +117,11 @@ class SampleRequest:
     # and the prompt's own words built on them ("windowless"). Empty: no guard.
     excluded: tuple[str, ...] = ()
     compounds: tuple[str, ...] = ()
+    # The repeat guard (`expander.engine.repeat_guard`): no run of this many tokens twice in the output; 0 = off.
+    no_repeat_ngram: int = 0
 
     def batch_key(self) -> tuple:
-        """Samples with equal keys can share a transformers `generate` call."""
+        """Samples with equal keys can share a transformers `generate` call (the guards are per row)."""
         return (self.temperature, self.top_p, self.max_new_tokens, self.repetition_penalty, self.adapter)
 
 

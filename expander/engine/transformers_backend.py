@@ -11,6 +11,7 @@ from pathlib import Path
 from expander.devices import default_device, resolve_dtype
 from expander.engine.exclusion_guard import ExclusionLogitsProcessor, cached_guard
 from expander.engine.interface import GenerationEngine
+from expander.engine.repeat_guard import NoRepeatLogitsProcessor
 from expander.engine.sampling import Generation, SampleRequest
 from expander.engine.tokenizer import load_tokenizer
 
@@ -121,6 +122,9 @@ def generate_seeded(lm, tokenizer, samples: list[SampleRequest], *, stopping_cri
     if any(s.excluded for s in samples):
         guards = [cached_guard(tokenizer, s.excluded, s.compounds) if s.excluded else None for s in samples]
         processors.insert(0, ExclusionLogitsProcessor(guards, batch["input_ids"].shape[1]))
+    if any(s.no_repeat_ngram for s in samples):
+        sizes = [s.no_repeat_ngram for s in samples]
+        processors.insert(0, NoRepeatLogitsProcessor(sizes, batch["input_ids"].shape[1]))
     with torch.inference_mode():
         out = lm.generate(
             **batch,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from expander.devices import has_cuda, resolve_dtype
+from expander.engine import repeat_guard
 from expander.engine.exclusion_guard import EXTRA_ARG
 from expander.engine.interface import GenerationEngine
 from expander.engine.sampling import Generation, SampleRequest, finish_reason
@@ -167,6 +168,8 @@ def vllm_request(sample: SampleRequest, **extra) -> tuple[dict, object]:
             **(extra.get("extra_args") or {}),
             EXTRA_ARG: {"words": list(sample.excluded), "compounds": list(sample.compounds)},
         }
+    if sample.no_repeat_ngram:
+        extra["extra_args"] = {**(extra.get("extra_args") or {}), repeat_guard.EXTRA_ARG: sample.no_repeat_ngram}
     params = VLLMSamplingParams(
         n=1,
         seed=sample.seed,

@@ -1,7 +1,9 @@
-"""The exclusion guard as a vLLM v1 logits processor (`expander.engine.exclusion_guard` has the core).
+"""The decode-time guards as one vLLM v1 logits processor: the exclusion guard (`expander.engine.exclusion_guard`
+has the core) and the repeat guard (`expander.engine.repeat_guard`).
 
 A module of its own because it imports vLLM: `vllm_engine_args` names it by its qualified name
-(`VLLM_LOGITS_PROCESSOR`) and the engine process imports it; nothing else does.
+(`VLLM_LOGITS_PROCESSOR`) and the engine process imports it; nothing else does. One processor for both, so the
+engine arguments (and a served engine's logits processors) stay as they were.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from functools import lru_cache
 
 from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
+from expander.engine import repeat_guard
 from expander.engine.exclusion_guard import EXTRA_ARG, apply_masks, cached_guard
 
 __all__ = ["VLLMExclusionGuard"]
@@ -24,7 +27,8 @@ def _tokenizer(path: str):
 
 class VLLMExclusionGuard(AdapterLogitsProcessor):
     """A request whose `extra_args` carry `EXTRA_ARG` (`{"words": [...], "compounds": [...]}`) gets its
-    `ExclusionGuard`; every other request is untouched."""
+    `ExclusionGuard`, one that carries `repeat_guard.EXTRA_ARG` (`n`) the repeat guard; every other request is
+    untouched."""
 
     def __init__(self, vllm_config, device, is_pin_memory: bool):
         super().__init__(vllm_config, device, is_pin_memory)
@@ -34,16 +38,24 @@ class VLLMExclusionGuard(AdapterLogitsProcessor):
         return False
 
     def new_req_logits_processor(self, params):
-        spec = (params.extra_args or {}).get(EXTRA_ARG)
-        if not spec or not spec.get("words"):
-            return None
-        words, compounds = tuple(spec["words"]), tuple(spec.get("compounds", ()))
-        guard = cached_guard(_tokenizer(self._tokenizer_path), words, compounds)
-        if not guard:
+        args = params.extra_args or {}
+        n = int(args.get(repeat_guard.EXTRA_ARG) or 0)
+        spec = args.get(EXTRA_ARG)
+        guard = None
+        if spec and spec.get("words"):
+            words, compounds = tuple(spec["words"]), tuple(spec.get("compounds", ()))
+            guard = cached_guard(_tokenizer(self._tokenizer_path), words, compounds) or None
+        if guard is None and n < 2:
             return None
 
         def processor(output_ids, logits):
-            masked, only = guard.masks(output_ids)
-            return apply_masks(logits, masked, only)
+            if guard is not None:
+                masked, only = guard.masks(output_ids)
+                apply_masks(logits, masked, only)
+            if n >= 2:
+                blocked = repeat_guard.repeated_ngram_tokens(output_ids, n)
+                if blocked:
+                    logits[list(blocked)] = float("-inf")
+            return logits
 
         return processor

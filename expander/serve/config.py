@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from expander.errors import ConfigError
+from expander.expand import NO_REPEAT_NGRAM
 from expander.models import DEFAULT_MODEL
 
 __all__ = ["ADAPTER_NAME_PATTERN", "ServeConfig"]
@@ -86,6 +87,8 @@ class ServeConfig:
         exclusion_guard: keep what a prompt excludes ("no windows", "an empty street": windows, people) out of
             every sample at decode time, except inside a negation (`expander.engine.exclusion_guard`). None
             (default): on when the constraints extra is installed; true without it fails at start.
+        no_repeat_ngram: the repeat guard: no run of this many tokens is written twice in one sample
+            (`expander.engine.repeat_guard`); 0 = off. Default `expander.expand.NO_REPEAT_NGRAM`.
         languages: ISO 639-1 codes the served model can expand (`*` = any); default the model's own declaration
             (the built-in: `en`). A prompt in another language comes back unchanged (`language_unsupported`).
         enable_thinking: let a reasoning model's chat template think (Qwen3's `enable_thinking`); off by default,
@@ -127,6 +130,7 @@ class ServeConfig:
     candidates: int = 1
     fallback: bool | None = None
     exclusion_guard: bool | None = None
+    no_repeat_ngram: int = NO_REPEAT_NGRAM
     languages: list[str] | None = None
     enable_thinking: bool = False
     thinking_budget: int = 1024
@@ -148,6 +152,8 @@ class ServeConfig:
             raise ConfigError(f"response_cache_size must be >= 0, got {self.response_cache_size}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
+            raise ConfigError(f"no_repeat_ngram must be 0 (off) or >= 2 tokens, got {self.no_repeat_ngram}")
         if not 1 <= self.candidates <= 8:
             raise ConfigError(f"candidates must be in 1..8, got {self.candidates}")
         if self.languages is not None:

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from expander.engine import SampleRequest
-from expander.expand import REPETITION_PENALTY, plan_expansion
+from expander.expand import NO_REPEAT_NGRAM, REPETITION_PENALTY, plan_expansion
 from expander.serve.backends import AsyncGenerationBackend
 
 __all__ = [
@@ -183,7 +183,8 @@ def chat_request(prompt_idx: int, seed: int, *, model: str, max_tokens: int = 80
     """The OpenAI chat request of the chat workload, the same body for the expander and for vLLM's own server:
     the contract's messages (system prompt + the short prompt, as `plan_expansion` builds them), the creativity
     level's temperature and top-p, the seed, a `max_tokens` budget and the contract's repetition penalty (a vLLM
-    sampling extension; the expander applies the same value on its own and ignores the field)."""
+    sampling extension; the expander applies the same value on its own and ignores the field). vLLM's server has
+    no repeat guard (`expander.engine.repeat_guard`), so the texts differ where the expander's would have looped."""
     plan = plan_expansion(LOAD_PROMPTS[prompt_idx], creativity)
     return {
         "model": model,
@@ -292,7 +293,14 @@ async def run_engine_load(
             t0 = time.perf_counter()
             plan = plans[prompt_idx]
             sample = SampleRequest(
-                ids[prompt_idx], seed, plan.temperature, plan.top_p, plan.max_new_tokens, REPETITION_PENALTY, adapter
+                ids[prompt_idx],
+                seed,
+                plan.temperature,
+                plan.top_p,
+                plan.max_new_tokens,
+                REPETITION_PENALTY,
+                adapter,
+                no_repeat_ngram=NO_REPEAT_NGRAM,  # the server decodes with the repeat guard: so does this arm
             )
             try:
                 [gen] = await backend.generate([sample])

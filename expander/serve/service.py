@@ -46,7 +46,12 @@ import uuid
 from dataclasses import dataclass
 
 from expander.engine import SEED_HEADROOM, Generation, SampleRequest, candidate_seed, draw_seed
-from expander.expand import REPETITION_PENALTY, CandidateChoice, plan_expansion, select_candidates
+from expander.expand import (
+    REPETITION_PENALTY,
+    CandidateChoice,
+    plan_expansion,
+    select_candidates,
+)
 from expander.language import detect_language
 from expander.models import model_languages, resolve_model
 from expander.prompts import PromptError, validate_prompt
@@ -274,6 +279,7 @@ class ExpanderService:
                 adapter,
                 excluded=plan.excluded,
                 compounds=plan.compounds,
+                no_repeat_ngram=self.config.no_repeat_ngram,
             )
 
         async def select(gens: list[Generation], k: int) -> list[CandidateChoice]:

@@ -135,3 +135,24 @@ def test_expand_prompts_guards_by_default(hf_engine):
     off = expand_prompts(hf_engine, [prompt], n=2, seed=0, fallback=False, max_words=16, exclusion_guard=False)[0]
     assert all(not [v for v in check(prompt, e.text).violated if v.constraint.kind == "negation"] for e in on)
     assert [e.text for e in on] != [e.text for e in off]
+
+
+def _repeated_runs(tokenizer, text: str, n: int) -> int:
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    runs = [tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)]
+    return len(runs) - len(set(runs))
+
+
+@pytest.mark.parametrize("engine_name", ["hf_engine", "vllm_engine"])
+def test_both_backends_cut_loops_with_the_repeat_guard(engine_name, request):
+    # Greedy, no repetition penalty: the bare 135M model loops on this prompt ("They are a family of three, and
+    # they are a family of three. They are a family ..."); with the repeat guard (`expander.engine.repeat_guard`)
+    # no 4-token run of its output comes twice, and the prompt's own words (which it restates) stay free.
+    engine = request.getfixturevalue(engine_name)
+    pears = build_messages("three pears on a plate", "medium")
+    params = dict(n=1, seed=0, temperature=0.0, top_p=1.0, max_new_tokens=96)
+    [[free]] = engine.generate([pears], SamplingParams(**params))
+    [[cut]] = engine.generate([pears], SamplingParams(**params, no_repeat_ngram=4))
+    assert _repeated_runs(engine.tokenizer, free, 4) >= 20
+    assert _repeated_runs(engine.tokenizer, cut, 4) == 0
+    assert "three pears on a plate" in cut

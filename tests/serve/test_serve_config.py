@@ -43,6 +43,8 @@ def test_overrides_and_named_errors(tmp_path):
     # The library API raises the same class as the CLI's loader (not a bare ValueError it would have to wrap).
     with pytest.raises(ConfigError, match="candidates must be in 1..8, got 9"):
         ServeConfig(candidates=9)
+    with pytest.raises(ConfigError, match=r"no_repeat_ngram must be 0 \(off\) or >= 2 tokens, got -1"):
+        load_config(ServeConfig, None, ["--no_repeat_ngram", "-1"])
     # Adapter directories are checked when the service is built (the config reads no files).
     cfg = load_config(ServeConfig, None, ["--adapters", f"{{sft: {tmp_path}}}"])
     with pytest.raises(ServedModelError, match=r"adapters.sft: .* is not a PEFT adapter directory"):
