@@ -137,6 +137,7 @@ def _cache_path(args, adapter: str | None, prompts: list[str], k: int) -> Path |
                 "verified-v1",
             ]
             + (_guard_key(prompts) if args.exclusion_guard == "on" else [])  # off: the keys runs had before
+            + ([f"no-repeat-{args.no_repeat_ngram}"] if args.no_repeat_ngram else [])  # 0: the keys runs had before
         ).encode()
     ).hexdigest()[:16]
     return Path(args.cache) / f"{key}.json"
@@ -174,6 +175,7 @@ def run_arm(
                 candidates=k,
                 fallback=False,
                 exclusion_guard=args.exclusion_guard == "on",
+                no_repeat_ngram=args.no_repeat_ngram,
             )
             out[key] = {
                 "texts": [e.text for group in got for e in group],
@@ -276,9 +278,19 @@ def main(argv: list[str] | None = None) -> int:
         default="on",
         help="keep each prompt's excluded things out at decode time (the default settings); off: as sampled before",
     )
+    p.add_argument(
+        "--no-repeat-ngram",
+        type=int,
+        default=None,
+        help="the repeat guard's run length in tokens (default: the API's, expander.expand.NO_REPEAT_NGRAM; 0 = off)",
+    )
     p.add_argument("--json", default=None, help="write numbers and expansions here")
     p.add_argument("--cache", default=None, help="directory caching each (arm, k) run (rerun = instant)")
     args = p.parse_args(argv)
+    if args.no_repeat_ngram is None:
+        from expander.expand import NO_REPEAT_NGRAM
+
+        args.no_repeat_ngram = NO_REPEAT_NGRAM
 
     from expander.models import resolve_adapter
 
