@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["EXTRA_ARG", "NoRepeatLogitsProcessor", "repeated_ngram_tokens"]
+__all__ = ["EXTRA_ARG", "NoRepeatLogitsProcessor", "mask_repeats", "repeated_ngram_tokens"]
 
 EXTRA_ARG = "expander_no_repeat_ngram"
 """Key of `vllm.SamplingParams.extra_args` that carries a request's `n` (an int >= 2; absent or 0: off)."""
@@ -57,9 +57,26 @@ def repeated_ngram_tokens(output_ids: Sequence[int], n: int) -> set[int]:
     return blocked
 
 
+def mask_repeats(logits, blocked: set[int]):
+    """Mask a row of logits in place: -inf on `blocked`, unless that would leave no token to sample.
+
+    Runs after the exclusion guard, which may leave a single token writable (the rest of a compound the prompt
+    wrote: "window" + "less"); if that token would repeat a run, the exclusion guard wins and the row is left as it
+    was (a repeated run is a lesser fault than a word the prompt excluded, and an all -inf row samples garbage).
+    """
+    if blocked:
+        idx = list(blocked)
+        kept = logits[idx].clone()
+        logits[idx] = float("-inf")
+        if bool((logits == float("-inf")).all()):
+            logits[idx] = kept
+    return logits
+
+
 class NoRepeatLogitsProcessor:
     """transformers `LogitsProcessor`: one `n` (0 = off) per batch row; `prompt_len` is the padded prompt
-    length, so a row's output is `input_ids[row, prompt_len:]`. Put it before the sampler."""
+    length, so a row's output is `input_ids[row, prompt_len:]`. Put it after the exclusion guard's processor and
+    before the sampler."""
 
     def __init__(self, sizes: list[int], prompt_len: int):
         self.sizes = sizes
@@ -68,7 +85,5 @@ class NoRepeatLogitsProcessor:
     def __call__(self, input_ids, scores):
         for row, n in enumerate(self.sizes):
             if n:
-                blocked = repeated_ngram_tokens(input_ids[row, self.prompt_len :].tolist(), n)
-                if blocked:
-                    scores[row, list(blocked)] = float("-inf")
+                mask_repeats(scores[row], repeated_ngram_tokens(input_ids[row, self.prompt_len :].tolist(), n))
         return scores

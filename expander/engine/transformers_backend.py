@@ -117,14 +117,15 @@ def generate_seeded(lm, tokenizer, samples: list[SampleRequest], *, stopping_cri
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
-    sampler = SeededSampler([s.seed for s in samples], first.temperature, first.top_p)
-    processors = [sampler]
+    # The exclusion guard, then the repeat guard (which yields where both would leave nothing), then the sampler.
+    processors = []
     if any(s.excluded for s in samples):
         guards = [cached_guard(tokenizer, s.excluded, s.compounds) if s.excluded else None for s in samples]
-        processors.insert(0, ExclusionLogitsProcessor(guards, batch["input_ids"].shape[1]))
+        processors.append(ExclusionLogitsProcessor(guards, batch["input_ids"].shape[1]))
     if any(s.no_repeat_ngram for s in samples):
         sizes = [s.no_repeat_ngram for s in samples]
-        processors.insert(0, NoRepeatLogitsProcessor(sizes, batch["input_ids"].shape[1]))
+        processors.append(NoRepeatLogitsProcessor(sizes, batch["input_ids"].shape[1]))
+    processors.append(SeededSampler([s.seed for s in samples], first.temperature, first.top_p))
     with torch.inference_mode():
         out = lm.generate(
             **batch,

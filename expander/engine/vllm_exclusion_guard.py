@@ -52,10 +52,8 @@ class VLLMExclusionGuard(AdapterLogitsProcessor):
             if guard is not None:
                 masked, only = guard.masks(output_ids)
                 apply_masks(logits, masked, only)
-            if n >= 2:
-                blocked = repeat_guard.repeated_ngram_tokens(output_ids, n)
-                if blocked:
-                    logits[list(blocked)] = float("-inf")
+            if n >= 2:  # after the exclusion guard: it wins where both would leave nothing (`mask_repeats`)
+                repeat_guard.mask_repeats(logits, repeat_guard.repeated_ngram_tokens(output_ids, n))
             return logits
 
         return processor

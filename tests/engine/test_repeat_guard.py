@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from expander.engine import SamplingParams
-from expander.engine.repeat_guard import NoRepeatLogitsProcessor, repeated_ngram_tokens
+from expander.engine.repeat_guard import NoRepeatLogitsProcessor, mask_repeats, repeated_ngram_tokens
 from expander.errors import ConfigError
 
 
@@ -58,3 +58,34 @@ def test_the_transformers_processor_reads_the_output_only():
 def test_the_run_length_is_validated(bad):
     with pytest.raises(ConfigError, match="no_repeat_ngram"):
         SamplingParams(no_repeat_ngram=bad)
+
+
+def test_the_exclusion_guard_wins_where_both_would_leave_nothing():
+    # The exclusion guard left one token writable (the rest of a compound the prompt wrote); the repeat guard would
+    # mask it too. An all -inf row samples garbage, so the repeat guard yields there, and only there.
+    row = torch.full((10,), float("-inf"))
+    row[4] = 1.5
+    mask_repeats(row, {4})
+    assert row[4] == 1.5 and torch.isinf(row).sum() == 9
+    row = torch.zeros(10)
+    mask_repeats(row, {4, 7})
+    assert torch.isinf(row).nonzero().flatten().tolist() == [4, 7]
+
+
+def test_the_guards_compose_in_the_transformers_order(builtin_model_dir):
+    # "a windowless room": after " window" only the compound's rest is writable; the output already holds
+    # " the window" + that rest, so the repeat guard alone would block it. Composed, the row keeps that one token.
+    from expander.engine import load_tokenizer
+    from expander.engine.exclusion_guard import ExclusionGuard, ExclusionLogitsProcessor, guard_words
+
+    tokenizer = load_tokenizer(builtin_model_dir)
+    guard = ExclusionGuard(tokenizer, *guard_words("a windowless room"))
+    compound = tokenizer.encode(" windowless", add_special_tokens=False)
+    out = tokenizer.encode("A room, the", add_special_tokens=False) + compound
+    out += tokenizer.encode(" walls bare; the", add_special_tokens=False) + compound[:1]
+    assert repeated_ngram_tokens(out, 3) == {compound[1]}
+    ids = torch.tensor([out])
+    scores = torch.zeros(1, len(tokenizer))
+    ExclusionLogitsProcessor([guard], prompt_len=0)(ids, scores)
+    NoRepeatLogitsProcessor([3], prompt_len=0)(ids, scores)
+    assert torch.isfinite(scores[0]).nonzero().flatten().tolist() == [compound[1]]
