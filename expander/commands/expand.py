@@ -14,6 +14,7 @@ from typing import Literal
 
 from expander.commands._passthrough import add_passthrough_parser
 from expander.commands._stdout import print_result
+from expander.engine import repeat_guard
 from expander.errors import ConfigError
 from expander.expand import NO_REPEAT_NGRAM
 from expander.prompts import DEFAULT_CREATIVITY, creativity_settings
@@ -88,8 +89,7 @@ class ExpandCommandConfig:
             raise ConfigError(f"--max-words must be >= 1, got {self.max_words}")
         if self.candidates < 1:
             raise ConfigError(f"--candidates must be >= 1, got {self.candidates}")
-        if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
-            raise ConfigError(f"--no_repeat_ngram must be 0 (off) or >= 2 tokens, got {self.no_repeat_ngram}")
+        repeat_guard.check_size(self.no_repeat_ngram, "--no_repeat_ngram")
         if self.target is None:
             if any(v is not None for v in (self.target_tokenizer, self.negative_prompt, self.width, self.height)):
                 raise ConfigError("--target-tokenizer, --negative-prompt, --width and --height need --target")

@@ -32,10 +32,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["EXTRA_ARG", "NoRepeatLogitsProcessor", "mask_repeats", "repeated_ngram_tokens"]
+from expander.errors import ConfigError
+
+__all__ = ["EXTRA_ARG", "NoRepeatLogitsProcessor", "check_size", "mask_repeats", "repeated_ngram_tokens"]
 
 EXTRA_ARG = "expander_no_repeat_ngram"
 """Key of `vllm.SamplingParams.extra_args` that carries a request's `n` (an int >= 2; absent or 0: off)."""
+
+
+def check_size(n: int, key: str = "no_repeat_ngram") -> None:
+    """The one check of a run length (sampling params, the serve config, the CLI; `key` names the setting).
+
+    Raises:
+        ConfigError: `n` is neither 0 (off) nor >= 2 (a 1-token "run" would forbid every token used once).
+    """
+    if n < 0 or n == 1:
+        raise ConfigError(f"{key} must be 0 (off) or >= 2 tokens, got {n}")
 
 
 def repeated_ngram_tokens(output_ids: Sequence[int], n: int) -> set[int]:

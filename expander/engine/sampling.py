@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from expander.engine.repeat_guard import check_size
 from expander.errors import ConfigError
 
 __all__ = [
@@ -89,8 +90,7 @@ class SamplingParams:
             raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.candidates < 1:
             raise ConfigError(f"candidates must be >= 1, got {self.candidates}")
-        if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
-            raise ConfigError(f"no_repeat_ngram must be 0 (off) or >= 2 tokens, got {self.no_repeat_ngram}")
+        check_size(self.no_repeat_ngram)
 
     def seeds(self) -> list[int]:
         """The seed of every sample: completion-major, `candidates` per completion."""

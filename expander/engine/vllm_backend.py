@@ -163,13 +163,13 @@ def vllm_request(sample: SampleRequest, **extra) -> tuple[dict, object]:
     `extra`: other `vllm.SamplingParams` fields (the server asks for the final output only)."""
     from vllm import SamplingParams as VLLMSamplingParams
 
+    guards = {}  # what the guards' logits processor reads (`vllm_exclusion_guard`)
     if sample.excluded:
-        extra["extra_args"] = {
-            **(extra.get("extra_args") or {}),
-            EXTRA_ARG: {"words": list(sample.excluded), "compounds": list(sample.compounds)},
-        }
+        guards[EXTRA_ARG] = {"words": list(sample.excluded), "compounds": list(sample.compounds)}
     if sample.no_repeat_ngram:
-        extra["extra_args"] = {**(extra.get("extra_args") or {}), repeat_guard.EXTRA_ARG: sample.no_repeat_ngram}
+        guards[repeat_guard.EXTRA_ARG] = sample.no_repeat_ngram
+    if guards:
+        extra["extra_args"] = {**(extra.get("extra_args") or {}), **guards}
     params = VLLMSamplingParams(
         n=1,
         seed=sample.seed,

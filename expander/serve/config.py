@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from expander.engine.repeat_guard import check_size
 from expander.errors import ConfigError
 from expander.expand import NO_REPEAT_NGRAM
 from expander.models import DEFAULT_MODEL
@@ -152,8 +153,7 @@ class ServeConfig:
             raise ConfigError(f"response_cache_size must be >= 0, got {self.response_cache_size}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.no_repeat_ngram < 0 or self.no_repeat_ngram == 1:
-            raise ConfigError(f"no_repeat_ngram must be 0 (off) or >= 2 tokens, got {self.no_repeat_ngram}")
+        check_size(self.no_repeat_ngram)
         if not 1 <= self.candidates <= 8:
             raise ConfigError(f"candidates must be in 1..8, got {self.candidates}")
         if self.languages is not None:
