@@ -75,6 +75,10 @@ class GRPOScriptArguments:
             generation took 12 s with 1 thread, 211 s with 2).
         drop_zero_std_epochs: drop a prompt after its group had zero reward variance in this many consecutive
             epochs (0 = never drop). At least one generation batch of prompts is always kept.
+        rollout_no_repeat_ngram: sample the rollouts with the serving repeat guard (`expander.engine.repeat_guard`):
+            a completion cannot write the same run of this many tokens twice (0 = off; else >= 2). The API samples
+            with 4 (`expander.expand.NO_REPEAT_NGRAM`), so 4 trains on completions distributed as served ones.
+            Transformers rollouts only (`use_vllm` refuses it).
     """
 
     dataset_name: str | None = field(default=None, metadata={"help": "synth dataset dir/file or hub id"})
@@ -99,6 +103,9 @@ class GRPOScriptArguments:
     drop_zero_std_epochs: int = field(default=0, metadata={"help": "drop prompts with k zero-std epochs"})
     save_images: bool = field(default=True, metadata={"help": "save every rendered image (JPEG) for the table"})
     torch_threads: int | None = field(default=None, metadata={"help": "torch CPU threads (None: torch's default)"})
+    rollout_no_repeat_ngram: int = field(
+        default=0, metadata={"help": "repeat guard on rollouts: no repeated N-token run (0: off; the API uses 4)"}
+    )
 
 
 @dataclass

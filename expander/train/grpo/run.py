@@ -17,6 +17,8 @@ from accelerate.utils import broadcast_object_list, gather_object
 from transformers import TrainerCallback
 from trl import GRPOConfig, get_peft_config
 
+from expander.engine.repeat_guard import check_size
+from expander.errors import ConfigError
 from expander.files import append_jsonl, atomic_write_json, read_jsonl, require_writable_dir, write_jsonl
 from expander.train.checkpoints import last_complete_checkpoint
 from expander.train.grpo.config import (
@@ -289,6 +291,15 @@ def main(
     """
     if script_args.torch_threads is not None and script_args.torch_threads < 1:
         raise GRPOSetupError(f"torch_threads must be >= 1, got {script_args.torch_threads}")
+    try:
+        check_size(script_args.rollout_no_repeat_ngram, "rollout_no_repeat_ngram")
+    except ConfigError as exc:
+        raise GRPOSetupError(str(exc)) from None
+    if script_args.rollout_no_repeat_ngram and training_args.use_vllm:
+        raise GRPOSetupError(
+            "rollout_no_repeat_ngram needs transformers rollouts: TRL's vLLM generation takes no logits processor "
+            "(set use_vllm false, or rollout_no_repeat_ngram 0)"
+        )
     previous_threads = torch.get_num_threads()
     if script_args.torch_threads is not None:
         torch.set_num_threads(script_args.torch_threads)

@@ -20,10 +20,11 @@ from typing import Any
 
 import torch
 from accelerate.utils import gather_object
-from transformers import TrainerCallback
+from transformers import LogitsProcessorList, TrainerCallback
 from trl import GRPOTrainer
 from trl.trainer.utils import RepeatSampler, nanstd
 
+from expander.engine.repeat_guard import NoRepeatLogitsProcessor
 from expander.files import atomic_write_bytes, write_jsonl
 from expander.prompts import clean_output
 from expander.rewards.inputs import completion_text
@@ -146,6 +147,34 @@ class ExpanderGRPOTrainer(CompleteCheckpoints, GRPOTrainer):
     def _generate(self, prompts):
         with self._timed("generation"):
             return super()._generate(prompts)
+
+    def _generate_single_turn(self, prompt_ids, *args, **kwargs):
+        """TRL's transformers rollouts, with the serving repeat guard when `rollout_no_repeat_ngram` is set.
+
+        TRL's `generate` call takes no logits processor, so the model TRL unwraps for it gets a `generate` that
+        adds ours for this call only. TRL scores the sampled tokens with the unmasked policy: the guard only
+        removes tokens, so every sampled token has its probability there (the same behaviour/target gap as a
+        top-p rollout)."""
+        n = self.script_args.rollout_no_repeat_ngram
+        if not n:
+            return super()._generate_single_turn(prompt_ids, *args, **kwargs)
+        model = self.accelerator.unwrap_model(self.model_wrapped)  # what `unwrap_model_for_generation` yields
+        own, plain = vars(model).get("generate"), model.generate
+
+        def guarded(*gen_args, **gen_kwargs):
+            rows = gen_kwargs["input_ids"].shape[0]
+            guard = NoRepeatLogitsProcessor([n] * rows, prompt_len=gen_kwargs["input_ids"].shape[1])
+            processors = list(gen_kwargs.pop("logits_processor", None) or []) + [guard]
+            return plain(*gen_args, logits_processor=LogitsProcessorList(processors), **gen_kwargs)
+
+        model.generate = guarded
+        try:
+            return super()._generate_single_turn(prompt_ids, *args, **kwargs)
+        finally:
+            if own is None:
+                del model.generate
+            else:
+                model.generate = own
 
     def _prepare_inputs(self, generation_batch):
         with self._timed("prepare"):
