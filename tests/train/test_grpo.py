@@ -198,6 +198,8 @@ def tiny_run(tmp_path_factory, tiny_chat_lm_dir):
         # VQA faithfulness beside CLIP's (issue 25): its per-question breakdown must reach the completions table.
         "--rewards.rewards",
         "aesthetic,faithfulness,faithfulness_vqa,safety,diversity,format",
+        "--rollout_no_repeat_ngram",  # the serving repeat guard on the rollouts (checked on the trainer below)
+        "3",
     ]
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -291,6 +293,35 @@ def _check_vqa_columns(rows) -> None:
         assert [i["question"] for i in items] == [q.text for q in questions_from_prompt(row["short_prompt"]).questions]
         assert row["reward/faithfulness_vqa"] == pytest.approx(sum(i["score"] for i in items) / len(items), rel=1e-4)
         assert all(0 < i["p_answer"] < 1 and (i["valid"] or i["score"] == 0) for i in items)
+
+
+def _repeated_runs(ids: list[int], n: int) -> int:
+    runs = [tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)]
+    return len(runs) - len(set(runs))
+
+
+@pytest.mark.slow
+def test_rollouts_sample_with_the_serving_repeat_guard(tiny_run):
+    """`rollout_no_repeat_ngram` 3 (the run trained on guarded rollouts): the trainer's own rollout call, near-greedy
+    on the tiny random policy, repeats 3-token runs without the guard and never with it."""
+    trainer = tiny_run[2]
+    assert trainer.script_args.rollout_no_repeat_ngram == 3
+    temperature = trainer.generation_config.temperature
+    trainer.generation_config.temperature = trainer.generation_kwargs["temperature"] = 0.01  # a random model loops
+    prompt_ids = [trainer.processing_class(text="a red fox in snow")["input_ids"]] * 4
+    counts = {}
+    try:
+        for n in (0, 3):
+            trainer.script_args.rollout_no_repeat_ngram = n
+            completion_ids, _ = trainer._generate_single_turn(prompt_ids, None, {}, 2)
+            assert all(len(ids) >= 8 for ids in completion_ids)
+            counts[n] = sum(_repeated_runs(ids, 3) for ids in completion_ids)
+    finally:
+        trainer.script_args.rollout_no_repeat_ngram = 3
+        trainer.generation_config.temperature = trainer.generation_kwargs["temperature"] = temperature
+    assert counts[0] > 0, "the unguarded rollouts did not loop: this test would not see the guard fail"
+    assert counts[3] == 0
+    assert "generate" not in vars(trainer.accelerator.unwrap_model(trainer.model_wrapped))  # the wrapper is gone
 
 
 @pytest.mark.slow
